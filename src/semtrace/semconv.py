@@ -1,0 +1,104 @@
+"""Attribute keys semtrace reads and writes, each defined once.
+
+OpenTelemetry GenAI, MCP and messaging conventions, OpenInference and OpenLLMetry keys that
+normalisation maps into the store's columns, plus semtrace's own ``semtrace.*`` keys.
+"""
+
+from __future__ import annotations
+
+# --- OpenTelemetry GenAI -------------------------------------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_SYSTEM = "gen_ai.system"  # deprecated form of provider.name
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"  # deprecated
+GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"  # deprecated
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_AGENT_ID = "gen_ai.agent.id"
+GEN_AI_AGENT_DESCRIPTION = "gen_ai.agent.description"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_DESCRIPTION = "gen_ai.tool.description"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+ERROR_TYPE = "error.type"
+
+OP_CHAT = "chat"
+OP_TEXT_COMPLETION = "text_completion"
+OP_GENERATE_CONTENT = "generate_content"
+OP_EMBEDDINGS = "embeddings"
+OP_RETRIEVAL = "retrieval"
+OP_INVOKE_AGENT = "invoke_agent"
+OP_CREATE_AGENT = "create_agent"
+OP_EXECUTE_TOOL = "execute_tool"
+OP_INVOKE_WORKFLOW = "invoke_workflow"
+LLM_OPERATIONS = frozenset({OP_CHAT, OP_TEXT_COMPLETION, OP_GENERATE_CONTENT, OP_EMBEDDINGS})
+
+# --- MCP ------------------------------------------------------------------------------------
+MCP_METHOD_NAME = "mcp.method.name"
+MCP_SESSION_ID = "mcp.session.id"
+MCP_PROTOCOL_VERSION = "mcp.protocol.version"
+MCP_TASK_ID = "mcp.task.id"  # no semconv key exists for a task id (specs.md section 2)
+MCP_TASK_STATUS = "mcp.task.status"
+MCP_TASK_STATUS_MESSAGE = "mcp.task.status_message"
+JSONRPC_REQUEST_ID = "jsonrpc.request.id"
+RPC_RESPONSE_STATUS_CODE = "rpc.response.status_code"
+
+# --- Messaging ------------------------------------------------------------------------------
+MESSAGING_SYSTEM = "messaging.system"
+MESSAGING_OPERATION_NAME = "messaging.operation.name"
+MESSAGING_OPERATION_TYPE = "messaging.operation.type"
+MESSAGING_DESTINATION_NAME = "messaging.destination.name"
+MESSAGING_MESSAGE_ID = "messaging.message.id"
+MESSAGING_CONVERSATION_ID = "messaging.message.conversation_id"
+MESSAGING_BATCH_MESSAGE_COUNT = "messaging.batch.message_count"
+
+# --- OpenInference --------------------------------------------------------------------------
+OI_SPAN_KIND = "openinference.span.kind"
+OI_LLM_MODEL_NAME = "llm.model_name"
+OI_LLM_SYSTEM = "llm.system"
+OI_LLM_PROVIDER = "llm.provider"
+OI_TOKEN_PROMPT = "llm.token_count.prompt"
+OI_TOKEN_COMPLETION = "llm.token_count.completion"
+OI_TOOL_NAME = "tool.name"
+OI_SESSION_ID = "session.id"
+OI_AGENT_NAME = "agent.name"
+OI_GRAPH_NODE_NAME = "graph.node.name"
+OI_GRAPH_NODE_ID = "graph.node.id"
+OI_COST_TOTAL = "llm.cost.total"
+
+# --- OpenLLMetry (Traceloop) ----------------------------------------------------------------
+TRACELOOP_SPAN_KIND = "traceloop.span.kind"
+TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
+TRACELOOP_WORKFLOW_NAME = "traceloop.workflow.name"
+TRACELOOP_ASSOCIATION_SESSION = "traceloop.association.properties.session_id"
+LLM_USAGE_PROMPT_TOKENS = "llm.usage.prompt_tokens"
+LLM_USAGE_COMPLETION_TOKENS = "llm.usage.completion_tokens"
+
+# --- semtrace's own -------------------------------------------------------------------------
+SEMTRACE_AGENT_NAME = "semtrace.agent.name"  # the agent a span runs inside (inherited)
+SEMTRACE_COST_USD = "semtrace.cost_usd"
+SEMTRACE_SESSION_ID = "semtrace.session.id"
+SEMTRACE_INPUT = "semtrace.input"
+SEMTRACE_OUTPUT = "semtrace.output"
+SEMTRACE_ATTEMPT = "semtrace.attempt"
+SEMTRACE_STEP_NAME = "semtrace.step.name"
+SEMTRACE_STEP_PURPOSE = "semtrace.step.purpose"
+SEMTRACE_SENTENCE = "semtrace.sentence"
+SEMTRACE_HEAL = "semtrace.heal"
+SERVICE_NAME = "service.name"
+
+# --- Exceptions (OTel) ----------------------------------------------------------------------
+EXCEPTION_EVENT = "exception"
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"

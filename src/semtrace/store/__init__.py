@@ -1,0 +1,30 @@
+"""The DuckDB store: schema and migrations, the batched Arrow writer, views, read helpers."""
+
+from __future__ import annotations
+
+from semtrace.store.database import (
+    Store,
+    connect_readonly,
+    get_open_store,
+    open_store,
+    resolve_path,
+)
+from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, SpanRecord
+from semtrace.store.schema import SCHEMA_VERSION, TABLES
+from semtrace.store.views import VIEWS, register_view
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TABLES",
+    "VIEWS",
+    "LogRecord",
+    "SpanEventRecord",
+    "SpanLinkRecord",
+    "SpanRecord",
+    "Store",
+    "connect_readonly",
+    "get_open_store",
+    "open_store",
+    "register_view",
+    "resolve_path",
+]

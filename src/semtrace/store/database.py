@@ -1,0 +1,222 @@
+"""Open DuckDB files the semtrace way: migrated, with views, and errors a user can act on.
+
+:class:`Store` is the one writer of a file inside a process. It appends batches of domain
+records as Arrow tables (never a row at a time) under a lock, in one transaction per batch,
+so a crash loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from semtrace.exceptions import DatabaseLockedError, NotADatabaseError
+from semtrace.store import schema
+from semtrace.store._arrow import logs_table, spans_tables
+from semtrace.store.model import LogRecord, SpanRecord
+from semtrace.store.views import create_views
+
+__all__ = [
+    "Store",
+    "connect_readonly",
+    "get_open_store",
+    "open_store",
+    "resolve_path",
+]
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+_open_stores: dict[str, Store] = {}
+_open_lock = threading.Lock()
+
+
+def resolve_path(path: str | os.PathLike[str]) -> str:
+    """The canonical absolute path used to recognise one database file across callers."""
+    return str(Path(path).expanduser().resolve())
+
+
+def _owner_hint(path: str) -> str:
+    # The collector announces itself next to the file it owns (see semtrace.collector).
+    try:
+        from semtrace.collector.announce import read_announcement
+    except ImportError:  # the collector module is optional at this layer
+        return ""
+    ann = read_announcement(path)
+    if ann is None:
+        return ""
+    return f" A semtrace collector at {ann.url} (pid {ann.pid}) owns it: query it there."
+
+
+def _translate_open_error(exc: duckdb.Error, path: str) -> Exception:
+    text = str(exc)
+    if "not a valid DuckDB database file" in text:
+        return NotADatabaseError(
+            f"{path} exists but is not a DuckDB database file. Point db= at a new path "
+            "(it is created) or at a file semtrace wrote."
+        )
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        m = _LOCK_PID.search(text)
+        pid = int(m.group(1)) if m else None
+        who = f"process {pid}" if pid else "another process"
+        return DatabaseLockedError(
+            f"{path} is open for writing by {who}; DuckDB allows one writing process per file."
+            f"{_owner_hint(path)} To share it, run `semtrace serve --db {path}` and point every "
+            "process at the same file: semtrace routes writes and queries through the collector. "
+            "Or wait for that process to exit, or use another db= path.",
+            pid=pid,
+        )
+    return exc
+
+
+class Store:
+    """A read-write DuckDB file with the semtrace schema; thread-safe appends."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = resolve_path(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise _translate_open_error(exc, self.path) from exc
+        self._lock = threading.RLock()
+        self.closed = False
+        with self._lock:
+            schema.migrate(self._con)
+            create_views(self._con)
+
+    # -- writing -----------------------------------------------------------------------------
+    def write_spans(self, spans: Sequence[SpanRecord]) -> int:
+        """Append a batch of spans (with their events and links) in one transaction."""
+        if not spans:
+            return 0
+        spans_t, events_t, links_t = spans_tables(spans)
+        self._append_many(
+            [(schema.SPANS, spans_t), (schema.SPAN_EVENTS, events_t), (schema.SPAN_LINKS, links_t)]
+        )
+        return len(spans)
+
+    def write_logs(self, logs: Sequence[LogRecord]) -> int:
+        """Append a batch of log records in one transaction."""
+        if not logs:
+            return 0
+        self._append_many([(schema.LOGS, logs_table(logs))])
+        return len(logs)
+
+    def write_batch(self, spans: Sequence[SpanRecord], logs: Sequence[LogRecord]) -> None:
+        """Append spans and logs together: one commit for both (the collector's group commit)."""
+        tables: list[tuple[str, pa.Table]] = []
+        if spans:
+            spans_t, events_t, links_t = spans_tables(spans)
+            tables += [
+                (schema.SPANS, spans_t),
+                (schema.SPAN_EVENTS, events_t),
+                (schema.SPAN_LINKS, links_t),
+            ]
+        if logs:
+            tables.append((schema.LOGS, logs_table(logs)))
+        if tables:
+            self._append_many(tables)
+
+    def append_arrow(self, table_name: str, table: pa.Table) -> None:
+        """Append an Arrow table to one of the contract's tables, matching columns by name."""
+        self._append_many([(table_name, table)])
+
+    def _append_many(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
+        with self._lock:
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for i, (name, table) in enumerate(tables):
+                    if table.num_rows == 0:
+                        continue
+                    view = f"__semtrace_batch_{i}"
+                    con.register(view, table)
+                    try:
+                        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+                    finally:
+                        con.unregister(view)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> duckdb.DuckDBPyConnection:
+        """Run one statement on the writer's connection (used for small bookkeeping writes)."""
+        with self._lock:
+            return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
+
+    # -- reading -----------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the same database, for reads inside this process."""
+        with self._lock:
+            return self._con.cursor()
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._con.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                self._con.close()
+            finally:
+                with _open_lock:
+                    if _open_stores.get(self.path) is self:
+                        del _open_stores[self.path]
+
+
+def open_store(path: str | os.PathLike[str]) -> Store:
+    """The process-wide writer for ``path``, opened (and migrated) on first use."""
+    key = resolve_path(path)
+    with _open_lock:
+        store = _open_stores.get(key)
+        if store is not None and not store.closed:
+            return store
+    store = Store(key)
+    with _open_lock:
+        existing = _open_stores.get(key)
+        if existing is not None and not existing.closed:
+            store.close()
+            return existing
+        _open_stores[key] = store
+    return store
+
+
+def get_open_store(path: str | os.PathLike[str]) -> Store | None:
+    """The writer this process already has open for ``path``, if any."""
+    with _open_lock:
+        store = _open_stores.get(resolve_path(path))
+    return store if store is not None and not store.closed else None
+
+
+def connect_readonly(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
+    """A connection for queries: the in-process writer's when this process writes ``path``,
+    else a read-only connection with the views (re)created as temporary views."""
+    key = resolve_path(path)
+    store = get_open_store(key)
+    if store is not None:
+        return store.cursor()
+    if not Path(key).exists():
+        raise FileNotFoundError(
+            f"no semtrace database at {key}. Create one with `semtrace demo --db {key}` or "
+            f"semtrace.configure(db={str(path)!r}), or pass the path of an existing file."
+        )
+    try:
+        con = duckdb.connect(key, read_only=True)
+    except duckdb.Error as exc:
+        raise _translate_open_error(exc, key) from exc
+    if schema.schema_version(con) == 0:
+        con.close()
+        raise NotADatabaseError(
+            f"{key} is a DuckDB file but has no semtrace tables; point at a file semtrace wrote."
+        )
+    create_views(con, temporary=True)
+    return con
