@@ -69,7 +69,9 @@ def _lookup(model: str) -> tuple[float, float] | None:
     return _prices[best] if best else None
 
 
-def cost_usd(model: str | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+def cost_usd(
+    model: str | None, input_tokens: int | None, output_tokens: int | None
+) -> float | None:
     """The cost of one call, or ``None`` when the model or the token counts are unknown."""
     if not model or (input_tokens is None and output_tokens is None):
         return None

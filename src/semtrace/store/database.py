@@ -145,7 +145,9 @@ class Store:
                 con.execute("ROLLBACK")
                 raise
 
-    def execute(self, sql: str, params: Sequence[object] | None = None) -> duckdb.DuckDBPyConnection:
+    def execute(
+        self, sql: str, params: Sequence[object] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """Run one statement on the writer's connection (used for small bookkeeping writes)."""
         with self._lock:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)

@@ -133,7 +133,9 @@ def normalise(
         tool = _str(a, sc.TRACELOOP_ENTITY_NAME)
 
     model = _str(a, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME)
-    provider = _str(a, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_LLM_SYSTEM, sc.OI_LLM_PROVIDER)
+    provider = _str(
+        a, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_LLM_SYSTEM, sc.OI_LLM_PROVIDER
+    )
     input_tokens = _int(
         a,
         sc.GEN_AI_USAGE_INPUT_TOKENS,
@@ -167,6 +169,15 @@ def normalise(
     if error_type is None and status_code == "ERROR":
         error_type = exception_type
     return Normalised(
-        agent, operation, tool, model, provider, input_tokens, output_tokens, cost, session, task,
+        agent,
+        operation,
+        tool,
+        model,
+        provider,
+        input_tokens,
+        output_tokens,
+        cost,
+        session,
+        task,
         error_type,
     )

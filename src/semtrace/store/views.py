@@ -48,8 +48,8 @@ register_view(
         count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
         CASE WHEN count(*) FILTER (WHERE status_code = 'ERROR') > 0 THEN 'ERROR' ELSE 'OK' END
             AS status,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
+        sum(input_tokens)::BIGINT AS input_tokens,
+        sum(output_tokens)::BIGINT AS output_tokens,
         sum(cost_usd) AS cost_usd,
         any_value(session_id) FILTER (WHERE session_id IS NOT NULL) AS session_id
     FROM spans
@@ -98,8 +98,8 @@ register_view(
         count(*) FILTER (WHERE operation = 'execute_tool') AS tool_calls,
         count(*) FILTER (WHERE operation IN ('chat', 'text_completion', 'generate_content',
                                              'embeddings')) AS llm_calls,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
+        sum(input_tokens)::BIGINT AS input_tokens,
+        sum(output_tokens)::BIGINT AS output_tokens,
         sum(cost_usd) AS cost_usd
     FROM spans
     WHERE agent_name IS NOT NULL

@@ -1,0 +1,49 @@
+"""Telemetry never crashes the host program, yet tests see every internal bug.
+
+Code that runs inside the observed program (exporters, processors, log rendering) wraps its
+work in :func:`handle_internal_errors`: the error is counted and logged once per kind; when
+``SEMTRACE_RAISE_INTERNAL_ERRORS=1`` (the test suite sets it) it is re-raised instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["ENV_RAISE", "handle_internal_errors", "internal_error_counts", "raise_internal_errors"]
+
+ENV_RAISE = "SEMTRACE_RAISE_INTERNAL_ERRORS"
+_log = logging.getLogger("semtrace.internal")
+_counts: Counter[str] = Counter()
+_lock = threading.Lock()
+
+
+def raise_internal_errors() -> bool:
+    return os.environ.get(ENV_RAISE, "").lower() in {"1", "true", "yes"}
+
+
+def internal_error_counts() -> dict[str, int]:
+    """How many internal errors of each kind were swallowed, by ``where: ExceptionType``."""
+    with _lock:
+        return dict(_counts)
+
+
+@contextmanager
+def handle_internal_errors(where: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        key = f"{where}: {type(exc).__name__}"
+        with _lock:
+            _counts[key] += 1
+            first = _counts[key] == 1
+        if raise_internal_errors():
+            raise
+        if first:
+            _log.warning(
+                "semtrace internal error in %s (further ones counted)", where, exc_info=True
+            )

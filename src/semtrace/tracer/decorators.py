@@ -1,0 +1,485 @@
+"""``agent``, ``tool``, ``llm`` and ``step``: spans in the OTel GenAI shape around user code.
+
+Each works as a decorator (bare or with arguments) on sync and async functions, generators,
+async generators and methods, and as a context manager (``with semtrace.tool("x") as span``).
+Generators get one span that covers the whole iteration, with the context re-attached at each
+resume so work done inside is parented correctly, wherever the consumer iterates.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar, cast, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+
+from semtrace import semconv as sc
+from semtrace._errors import handle_internal_errors
+from semtrace.tracer import _failures
+from semtrace.tracer._context import AGENT_KEY, current_agent, current_attempt
+from semtrace.tracer._usage import record_llm_result
+
+__all__ = ["Instrumentation", "agent", "llm", "step", "tool"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+TRACER_NAME = "semtrace"
+
+
+@dataclass
+class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[Span]):
+    """What ``agent()``/``tool()``/``llm()``/``step()`` return: a decorator and a context manager."""
+
+    role: str  # agent, tool, llm, step
+    name: str | None
+    operation: str
+    kind: SpanKind
+    attributes: dict[str, Any] = field(default_factory=dict)
+    capture_input: bool = True
+    _active: list[tuple[Span, object, float]] = field(default_factory=list, repr=False)
+
+    # -- span building -----------------------------------------------------------------------
+    def span_name(self, fallback: str) -> str:
+        target = self.name or fallback
+        if self.role == "llm":
+            model = self.attributes.get(sc.GEN_AI_REQUEST_MODEL)
+            return f"{self.operation} {model}" if model else self.operation
+        return f"{self.operation} {target}" if target else self.operation
+
+    def start_attributes(self, fallback: str) -> dict[str, Any]:
+        attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: self.operation}
+        target = self.name or fallback
+        if self.role == "agent":
+            attrs[sc.GEN_AI_AGENT_NAME] = target
+            attrs[sc.SEMTRACE_AGENT_NAME] = target
+        elif self.role == "tool":
+            attrs[sc.GEN_AI_TOOL_NAME] = target
+            attrs.setdefault(sc.GEN_AI_TOOL_TYPE, "function")
+        elif self.role == "step":
+            attrs[sc.GEN_AI_WORKFLOW_NAME] = target
+            attrs[sc.SEMTRACE_STEP_NAME] = target
+        attrs.update(self.attributes)
+        attempt = current_attempt()
+        if attempt is not None:
+            attrs[sc.SEMTRACE_ATTEMPT] = attempt
+        return attrs
+
+    def _context_for(
+        self, span: Span, parent: otel_context.Context | None, target: str
+    ) -> otel_context.Context:
+        ctx = trace.set_span_in_context(span, parent)
+        if self.role == "agent":
+            ctx = otel_context.set_value(AGENT_KEY, target, ctx)
+        return ctx
+
+    def _start(
+        self, fallback: str, parent: otel_context.Context | None, call: _failures.CallInfo | None
+    ) -> tuple[Span, otel_context.Context]:
+        tracer = trace.get_tracer(TRACER_NAME)
+        attrs = self.start_attributes(fallback)
+        if call is not None and call.input_text and self.capture_input:
+            attrs[sc.SEMTRACE_INPUT] = call.input_text
+        span = tracer.start_span(
+            self.span_name(fallback), context=parent, kind=self.kind, attributes=attrs
+        )
+        return span, self._context_for(span, parent, self.name or fallback)
+
+    # -- context manager ---------------------------------------------------------------------
+    def __enter__(self) -> Span:
+        fallback = self.name or self.role
+        call = _failures.CallInfo(role=self.role, name=fallback, agent=current_agent())
+        span, ctx = self._start(fallback, None, call)
+        token = otel_context.attach(ctx)
+        self._active.append((span, token, time.perf_counter()))
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span, token, started = self._active.pop()
+        otel_context.detach(cast(Any, token))
+        if exc is not None:
+            call = _failures.CallInfo(
+                role=self.role,
+                name=self.name or self.role,
+                agent=current_agent() if self.role != "agent" else self.name,
+                started=started,
+                attempt=current_attempt(),
+            )
+            _failures.record_failure(span, call, exc)
+        span.end()
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    # -- decorator ---------------------------------------------------------------------------
+    def __call__(self, fn: F) -> F:
+        return _decorate(self, fn)
+
+
+def _check_callable(fn: object, what: str) -> None:
+    if inspect.isclass(fn):
+        raise TypeError(
+            f"semtrace.{what}() cannot decorate the class {fn.__name__}: decorate its methods, "
+            f"or use semtrace.wrap(instance) to instrument an existing object"
+        )
+    if not callable(fn):
+        raise TypeError(
+            f"semtrace.{what}() decorates functions, methods, generators and coroutines; "
+            f"got {type(fn).__name__} {fn!r}"
+        )
+
+
+def _decorate(inst: Instrumentation, fn: F) -> F:
+    _check_callable(fn, inst.role)
+    fallback = getattr(fn, "__name__", None) or type(fn).__name__
+    purpose = _failures.purpose_from_doc(fn)
+    try:
+        signature: inspect.Signature | None = inspect.signature(fn)
+    except (TypeError, ValueError):
+        signature = None
+
+    def call_info(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _failures.CallInfo:
+        text = None
+        if inst.capture_input:
+            with handle_internal_errors("capture input"):
+                text = _failures.describe_input(signature, args, kwargs)
+        agent = inst.name or fallback if inst.role == "agent" else current_agent()
+        return _failures.CallInfo(
+            role=inst.role,
+            name=inst.name or fallback,
+            agent=agent,
+            input_text=text,
+            purpose=purpose,
+            attempt=current_attempt(),
+        )
+
+    def finish_ok(span: Span, result: Any) -> None:
+        if inst.role == "llm":
+            with handle_internal_errors("record llm usage"):
+                record_llm_result(span, result)
+
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            call = call_info(args, kwargs)
+            parent = otel_context.get_current()
+            return _traced_agen(inst, fallback, parent, call, fn(*args, **kwargs))
+
+        return cast(F, agen_wrapper)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            call = call_info(args, kwargs)
+            parent = otel_context.get_current()
+            return _traced_gen(inst, fallback, parent, call, fn(*args, **kwargs))
+
+        return cast(F, gen_wrapper)
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            call = call_info(args, kwargs)
+            span, ctx = inst._start(fallback, None, call)
+            token = otel_context.attach(ctx)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                _failures.record_failure(span, call, exc)
+                raise
+            else:
+                finish_ok(span, result)
+                return result
+            finally:
+                otel_context.detach(token)
+                span.end()
+
+        return cast(F, async_wrapper)
+
+    @functools.wraps(fn)
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = call_info(args, kwargs)
+        span, ctx = inst._start(fallback, None, call)
+        token = otel_context.attach(ctx)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            _failures.record_failure(span, call, exc)
+            raise
+        else:
+            finish_ok(span, result)
+            return result
+        finally:
+            otel_context.detach(token)
+            span.end()
+
+    return cast(F, sync_wrapper)
+
+
+def _traced_gen(
+    inst: Instrumentation,
+    fallback: str,
+    parent: otel_context.Context,
+    call: _failures.CallInfo,
+    gen: Generator[Any, Any, Any],
+) -> Generator[Any, Any, Any]:
+    # The span starts at the first next() and ends when the generator is exhausted, closed
+    # or fails; the consumer's own context is never touched between items.
+    call.started = time.perf_counter()
+    span, ctx = inst._start(fallback, parent, call)
+    items = 0
+    send_value: Any = None
+    throw: BaseException | None = None
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                if throw is not None:
+                    exc, throw = throw, None
+                    item = gen.throw(exc)
+                else:
+                    item = gen.send(send_value)
+            except StopIteration as stop:
+                span.set_attribute("semtrace.items", items)
+                return stop.value
+            finally:
+                otel_context.detach(token)
+            items += 1
+            try:
+                send_value = yield item
+            except GeneratorExit:
+                gen.close()
+                span.set_attribute("semtrace.items", items)
+                raise
+            except BaseException as exc:  # thrown in by the consumer: pass it on
+                throw = exc
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        _failures.record_failure(span, call, exc)
+        raise
+    finally:
+        span.end()
+
+
+async def _traced_agen(
+    inst: Instrumentation,
+    fallback: str,
+    parent: otel_context.Context,
+    call: _failures.CallInfo,
+    agen: AsyncGenerator[Any, Any],
+) -> AsyncGenerator[Any, Any]:
+    call.started = time.perf_counter()
+    span, ctx = inst._start(fallback, parent, call)
+    items = 0
+    send_value: Any = None
+    throw: BaseException | None = None
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                if throw is not None:
+                    exc, throw = throw, None
+                    item = await agen.athrow(exc)
+                else:
+                    item = await agen.asend(send_value)
+            except StopAsyncIteration:
+                span.set_attribute("semtrace.items", items)
+                return
+            finally:
+                otel_context.detach(token)
+            items += 1
+            try:
+                send_value = yield item
+            except GeneratorExit:
+                await agen.aclose()
+                span.set_attribute("semtrace.items", items)
+                raise
+            except BaseException as exc:
+                throw = exc
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        _failures.record_failure(span, call, exc)
+        raise
+    finally:
+        span.end()
+
+
+# -- public factories -----------------------------------------------------------------------
+
+
+def _factory(
+    role: str,
+    operation: str,
+    kind: SpanKind,
+    name_or_fn: Any,
+    attributes: dict[str, Any],
+    capture_input: bool,
+) -> Any:
+    if callable(name_or_fn) or inspect.isclass(name_or_fn):
+        inst = Instrumentation(role, None, operation, kind, attributes, capture_input)
+        return inst(name_or_fn)
+    if name_or_fn is not None and not isinstance(name_or_fn, str):
+        raise TypeError(
+            f"semtrace.{role}() takes a name (str) or decorates a callable; got "
+            f"{type(name_or_fn).__name__}"
+        )
+    return Instrumentation(role, name_or_fn, operation, kind, attributes, capture_input)
+
+
+def _clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+@overload
+def agent(name: F, /) -> F: ...
+@overload
+def agent(
+    name: str | None = None,
+    /,
+    *,
+    description: str | None = None,
+    id: str | None = None,
+    provider: str | None = None,
+    remote: bool = False,
+    attributes: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+) -> Instrumentation: ...
+def agent(
+    name: Any = None,
+    /,
+    *,
+    description: str | None = None,
+    id: str | None = None,
+    provider: str | None = None,
+    remote: bool = False,
+    attributes: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+) -> Any:
+    """An agent invocation: span ``invoke_agent {name}`` (INTERNAL in-process, CLIENT if remote).
+
+    Every span made inside it carries the agent's name, and so do semantic logs.
+    """
+    attrs = _clean(
+        {
+            sc.GEN_AI_AGENT_DESCRIPTION: description,
+            sc.GEN_AI_AGENT_ID: id,
+            sc.GEN_AI_PROVIDER_NAME: provider,
+            **(attributes or {}),
+        }
+    )
+    kind = SpanKind.CLIENT if remote else SpanKind.INTERNAL
+    return _factory("agent", sc.OP_INVOKE_AGENT, kind, name, attrs, capture_input)
+
+
+@overload
+def tool(name: F, /) -> F: ...
+@overload
+def tool(
+    name: str | None = None,
+    /,
+    *,
+    description: str | None = None,
+    type: str = "function",
+    attributes: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+) -> Instrumentation: ...
+def tool(
+    name: Any = None,
+    /,
+    *,
+    description: str | None = None,
+    type: str = "function",
+    attributes: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+) -> Any:
+    """A tool call: span ``execute_tool {name}`` (INTERNAL), ``gen_ai.tool.*`` attributes."""
+    attrs = _clean(
+        {
+            sc.GEN_AI_TOOL_DESCRIPTION: description,
+            sc.GEN_AI_TOOL_TYPE: type,
+            **(attributes or {}),
+        }
+    )
+    return _factory("tool", sc.OP_EXECUTE_TOOL, SpanKind.INTERNAL, name, attrs, capture_input)
+
+
+def llm(
+    fn: Any = None,
+    /,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    operation: str = sc.OP_CHAT,
+    attributes: Mapping[str, Any] | None = None,
+    capture_input: bool = False,
+) -> Any:
+    """An LLM call: span ``{operation} {model}`` (CLIENT). When the call returns usage
+    (an OpenAI/Anthropic-style response or a dict with ``usage``), tokens and the response
+    model are recorded and ``cost_usd`` follows from the price table."""
+    attrs = _clean(
+        {
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.GEN_AI_PROVIDER_NAME: provider,
+            **(attributes or {}),
+        }
+    )
+    inst = Instrumentation("llm", model, operation, SpanKind.CLIENT, attrs, capture_input)
+    if fn is not None:
+        if isinstance(fn, str):
+            raise TypeError(
+                "semtrace.llm() takes model= as a keyword: @semtrace.llm(model='gpt-4o')"
+            )
+        return inst(fn)
+    return inst
+
+
+@overload
+def step(name: F, /) -> F: ...
+@overload
+def step(
+    name: str | None = None,
+    /,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+) -> Instrumentation: ...
+def step(
+    name: Any = None,
+    /,
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+) -> Any:
+    """A workflow step: span ``invoke_workflow {name}`` (INTERNAL)."""
+    return _factory(
+        "step",
+        sc.OP_INVOKE_WORKFLOW,
+        SpanKind.INTERNAL,
+        name,
+        dict(attributes or {}),
+        capture_input,
+    )

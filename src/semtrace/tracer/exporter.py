@@ -1,0 +1,66 @@
+"""The in-process DuckDB span exporter (embedded mode)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from semtrace._errors import handle_internal_errors
+from semtrace.store.database import Store, open_store, resolve_path
+from semtrace.tracer.convert import span_to_record
+
+__all__ = ["DuckDBSpanExporter"]
+
+_log = logging.getLogger("semtrace.exporter")
+
+
+class DuckDBSpanExporter(SpanExporter):
+    """Writes finished spans to a DuckDB file; never raises, counts what it could not write."""
+
+    def __init__(self, db: str | os.PathLike[str]) -> None:
+        self.path = resolve_path(db)
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self.spans_written = 0
+        self.spans_failed = 0
+        self.export_calls = 0
+        self.last_export_ms = 0.0
+
+    def _get_store(self) -> Store:
+        with self._lock:
+            if self._store is None or self._store.closed:
+                self._store = open_store(self.path)
+            return self._store
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        started = time.perf_counter()
+        self.export_calls += 1
+        result = SpanExportResult.FAILURE
+        with handle_internal_errors("DuckDBSpanExporter.export"):
+            try:
+                cache: dict[int, Mapping[str, Any]] = {}
+                records = [span_to_record(s, cache) for s in spans]
+                self._get_store().write_spans(records)
+                self.spans_written += len(records)
+                result = SpanExportResult.SUCCESS
+            except Exception:
+                self.spans_failed += len(spans)
+                raise
+        self.last_export_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self._shutdown = True

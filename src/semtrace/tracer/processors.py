@@ -1,0 +1,65 @@
+"""Span processors semtrace adds to the tracer provider."""
+
+from __future__ import annotations
+
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from semtrace import semconv as sc
+from semtrace._errors import handle_internal_errors
+from semtrace.tracer._context import current_agent
+
+__all__ = ["AgentContextProcessor", "SwappableProcessor"]
+
+
+class AgentContextProcessor(SpanProcessor):
+    """Stamps every span with the agent it runs inside (``semtrace.agent.name``).
+
+    Tool and LLM spans made inside an agent (by semtrace or any other instrumentation) thus
+    carry the agent's name, so ``group by agent_name`` works on every span.
+    """
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        with handle_internal_errors("AgentContextProcessor.on_start"):
+            attrs = span.attributes or {}
+            if sc.SEMTRACE_AGENT_NAME in attrs:
+                return
+            agent = current_agent(parent_context)
+            if agent is not None:
+                span.set_attribute(sc.SEMTRACE_AGENT_NAME, agent)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+
+class SwappableProcessor(SpanProcessor):
+    """The one processor semtrace adds to a provider; ``configure()`` again swaps what is
+    inside instead of stacking a second exporter on the provider."""
+
+    def __init__(self, inner: SpanProcessor | None = None) -> None:
+        self.inner = inner
+        self.agent = AgentContextProcessor()
+
+    def swap(self, inner: SpanProcessor | None) -> SpanProcessor | None:
+        old, self.inner = self.inner, inner
+        return old
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        self.agent.on_start(span, parent_context)
+        inner = self.inner
+        if inner is not None:
+            inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        inner = self.inner
+        if inner is not None:
+            inner.on_end(span)
+
+    def shutdown(self) -> None:
+        inner = self.inner
+        if inner is not None:
+            inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        inner = self.inner
+        return inner.force_flush(timeout_millis) if inner is not None else True

@@ -1,0 +1,303 @@
+"""``configure()``: the one place that builds providers, processors and exporters.
+
+Each setting is read once, in this order: the argument, then the environment variable, then
+the default. Calling ``configure()`` twice is safe: the second call replaces what the first
+installed instead of adding a second exporter.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from semtrace.exceptions import ConfigurationError, NotADatabaseError
+from semtrace.store.batching import BatchQueue
+from semtrace.store.database import open_store, resolve_path
+from semtrace.store.model import LogRecord
+from semtrace.tracer.exporter import DuckDBSpanExporter
+from semtrace.tracer.processors import SwappableProcessor
+
+__all__ = [
+    "DEFAULT_DB",
+    "ENV_CAPTURE_INPUTS",
+    "ENV_DB",
+    "ENV_ENDPOINT",
+    "STATE",
+    "Settings",
+    "configure",
+    "emit_log",
+    "force_flush",
+    "shutdown",
+]
+
+ENV_DB = "SEMTRACE_DB"
+ENV_ENDPOINT = "SEMTRACE_ENDPOINT"
+ENV_CAPTURE_INPUTS = "SEMTRACE_CAPTURE_INPUTS"
+ENV_OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+DEFAULT_DB = "semtrace.duckdb"
+DEFAULT_SERVICE = "semtrace-app"
+
+_log = logging.getLogger("semtrace")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``configure()`` settled on, after arguments, environment and defaults."""
+
+    service_name: str
+    db: str
+    endpoint: str | None = None  # set when spans go to a collector instead of the file
+    capture_logging: bool = True
+    capture_inputs: bool = True
+    max_input_chars: int = 500
+    batch_interval_s: float = 1.0
+    resource_attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+class _State:
+    """All of semtrace's global state on one object (``reset()`` restores the defaults)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.settings: Settings | None = None
+        self.provider: TracerProvider | None = None
+        self.processor: SwappableProcessor | None = None
+        self.span_exporter: SpanExporter | None = None
+        self.log_queue: BatchQueue[LogRecord] | None = None
+        # Hooks other modules install when configured (telemetry: logging capture etc.).
+        self.on_configure: list[Callable[[Settings], None]] = []
+        self.on_shutdown: list[Callable[[], None]] = []
+        self.atexit_registered = False
+
+    def reset(self) -> None:
+        shutdown()
+        self.settings = None
+
+
+STATE = _State()
+
+# Factories the collector routing replaces: (settings) -> exporter / log flush function.
+SpanExporterFactory = Callable[[Settings], SpanExporter]
+LogFlushFactory = Callable[[Settings], Callable[[Sequence[LogRecord]], None]]
+
+
+def _embedded_span_exporter(settings: Settings) -> SpanExporter:
+    return DuckDBSpanExporter(settings.db)
+
+
+def _embedded_log_flush(settings: Settings) -> Callable[[Sequence[LogRecord]], None]:
+    def flush(records: Sequence[LogRecord]) -> None:
+        open_store(settings.db).write_logs(records)
+
+    return flush
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _check_db(path: str) -> None:
+    """Fail early on a path that can never be a database; other I/O trouble is the
+    exporter's to count (the agent must run even if its telemetry cannot be stored)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigurationError(
+            f"db={path!r} is a directory; give a file path such as {path}/semtrace.duckdb"
+        )
+    if p.exists() and p.stat().st_size > 0:
+        with open(p, "rb") as fh:
+            head = fh.read(16)
+        # A DuckDB file carries the magic "DUCK" at offset 8.
+        if len(head) >= 12 and head[8:12] != b"DUCK":
+            raise NotADatabaseError(
+                f"{path} exists but is not a DuckDB database file. Point db= at a new path "
+                "(it is created) or at a file semtrace wrote."
+            )
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+    capture_logging: bool = True,
+    capture_inputs: bool | None = None,
+    max_input_chars: int = 500,
+    batch_interval_s: float = 1.0,
+    resource_attributes: Mapping[str, Any] | None = None,
+    span_exporter_factory: SpanExporterFactory | None = None,
+    log_flush_factory: LogFlushFactory | None = None,
+) -> Settings:
+    """Set up tracing and semantic logging for this process.
+
+    ``db`` is the DuckDB file (env ``SEMTRACE_DB``, default ``semtrace.duckdb``); the folder is
+    created when missing. ``service_name`` falls back to ``OTEL_SERVICE_NAME``; resource
+    attributes from ``OTEL_RESOURCE_ATTRIBUTES`` are honoured. If the application already
+    installed an SDK ``TracerProvider``, semtrace adds its processor to it instead of replacing it.
+    """
+    if max_input_chars < 0:
+        raise ConfigurationError("max_input_chars must be >= 0 (0 turns input capture off)")
+    if batch_interval_s <= 0:
+        raise ConfigurationError("batch_interval_s must be > 0 seconds")
+    db_path = resolve_path(db if db is not None else os.environ.get(ENV_DB, DEFAULT_DB))
+    endpoint = endpoint or os.environ.get(ENV_ENDPOINT) or None
+    if endpoint is None:
+        _check_db(db_path)
+    settings = Settings(
+        service_name=service_name or os.environ.get(ENV_OTEL_SERVICE_NAME) or DEFAULT_SERVICE,
+        db=db_path,
+        endpoint=endpoint,
+        capture_logging=capture_logging,
+        capture_inputs=_env_bool(ENV_CAPTURE_INPUTS, True)
+        if capture_inputs is None
+        else capture_inputs,
+        max_input_chars=max_input_chars,
+        batch_interval_s=batch_interval_s,
+        resource_attributes=dict(resource_attributes or {}),
+    )
+    with STATE.lock:
+        _shutdown_pipeline()
+        settings = _route(settings)
+        span_factory = span_exporter_factory or _span_factory_for(settings)
+        log_factory = log_flush_factory or _log_factory_for(settings)
+        provider = _provider(settings)
+        exporter = span_factory(settings)
+        bsp = BatchSpanProcessor(
+            exporter,
+            max_queue_size=16_384,
+            max_export_batch_size=2_048,
+            schedule_delay_millis=int(settings.batch_interval_s * 1000),
+        )
+        assert STATE.processor is not None
+        STATE.processor.swap(bsp)
+        STATE.span_exporter = exporter
+        STATE.log_queue = BatchQueue(
+            log_factory(settings), name="semtrace-logs", interval_s=settings.batch_interval_s
+        )
+        STATE.settings = settings
+        STATE.provider = provider
+        if not STATE.atexit_registered:
+            atexit.register(shutdown)
+            STATE.atexit_registered = True
+        for hook in list(STATE.on_configure):
+            hook(settings)
+    return settings
+
+
+def _route(settings: Settings) -> Settings:
+    """Send to a collector that owns the file, when one announced itself (one-writer rule)."""
+    if settings.endpoint is not None:
+        return settings
+    try:
+        from semtrace.collector.announce import read_announcement
+    except ImportError:
+        return settings
+    ann = read_announcement(settings.db)
+    if ann is None:
+        return settings
+    _log.info("semtrace: %s is owned by the collector at %s; sending there", settings.db, ann.url)
+    from dataclasses import replace
+
+    return replace(settings, endpoint=ann.url)
+
+
+def _span_factory_for(settings: Settings) -> SpanExporterFactory:
+    if settings.endpoint is None:
+        return _embedded_span_exporter
+    from semtrace.collector.client import otlp_span_exporter_factory
+
+    return otlp_span_exporter_factory
+
+
+def _log_factory_for(settings: Settings) -> LogFlushFactory:
+    if settings.endpoint is None:
+        return _embedded_log_flush
+    from semtrace.collector.client import otlp_log_flush_factory
+
+    return otlp_log_flush_factory
+
+
+def _provider(settings: Settings) -> TracerProvider:
+    """The SDK provider to attach to: the application's own if it has one, else ours."""
+    if STATE.provider is not None and STATE.processor is not None:
+        return STATE.provider
+    current = trace.get_tracer_provider()
+    processor = SwappableProcessor()
+    if isinstance(current, TracerProvider):
+        provider = current
+    else:
+        attrs: dict[str, Any] = {"service.name": settings.service_name}
+        attrs.update(settings.resource_attributes)
+        # Resource.create merges OTEL_RESOURCE_ATTRIBUTES; explicit arguments win.
+        resource = Resource.create(attrs)
+        provider = TracerProvider(resource=resource)
+        trace.set_tracer_provider(provider)
+        if trace.get_tracer_provider() is not provider:  # another provider won the race
+            got = trace.get_tracer_provider()
+            if not isinstance(got, TracerProvider):
+                raise ConfigurationError(
+                    "a non-SDK TracerProvider is installed; semtrace needs the OpenTelemetry SDK's "
+                    "TracerProvider (opentelemetry-sdk) to attach its exporter"
+                )
+            provider = got
+    provider.add_span_processor(processor)
+    STATE.processor = processor
+    return provider
+
+
+def emit_log(record: LogRecord) -> bool:
+    """Queue a log record for storage; ``False`` when semtrace is not configured or full."""
+    queue = STATE.log_queue
+    if queue is None:
+        return False
+    return queue.put(record)
+
+
+def force_flush(timeout_s: float = 30.0) -> None:
+    """Write every span and log queued so far (before a query in the same process, say)."""
+    processor = STATE.processor
+    if processor is not None:
+        processor.force_flush(int(timeout_s * 1000))
+    queue = STATE.log_queue
+    if queue is not None:
+        queue.flush(timeout_s)
+
+
+def _shutdown_pipeline() -> None:
+    processor = STATE.processor
+    if processor is not None:
+        old = processor.swap(None)
+        if old is not None:
+            old.shutdown()
+    queue, STATE.log_queue = STATE.log_queue, None
+    if queue is not None:
+        queue.shutdown()
+
+
+def shutdown() -> None:
+    """Flush and stop: every span and log still queued is written. Runs at exit too."""
+    with STATE.lock:
+        for hook in list(STATE.on_shutdown):
+            try:
+                hook()
+            except Exception:  # pragma: no cover - a hook must not stop the flush
+                _log.warning("semtrace shutdown hook failed", exc_info=True)
+        _shutdown_pipeline()
+        from semtrace.store.database import _open_stores
+
+        for store in list(_open_stores.values()):
+            store.close()
