@@ -43,6 +43,13 @@ class CallInfo:
     purpose: str | None = None
     attempt: int | None = None
     started: float = field(default_factory=time.perf_counter)
+    # Describing the input costs a repr of every argument: done only if the call fails.
+    lazy_input: Callable[[], str | None] | None = None
+
+    def input(self) -> str | None:
+        if self.input_text is None and self.lazy_input is not None:
+            self.input_text, self.lazy_input = self.lazy_input(), None
+        return self.input_text
 
 
 # Called as hook(span, call, exc, sentence) after a failure was recorded on the span.
@@ -139,8 +146,9 @@ def exception_sentence(call: CallInfo, exc: BaseException) -> str:
         text += f" on attempt {call.attempt}"
     if call.purpose:
         text += f" while trying to {call.purpose[0].lower() + call.purpose[1:]}"
-    if call.input_text:
-        text += f", called with {call.input_text}"
+    input_text = call.input()
+    if input_text:
+        text += f", called with {input_text}"
     text += f"; {_exc_text(exc)}"
     return _redactor(text[0].upper() + text[1:])
 
@@ -164,6 +172,8 @@ def record_failure(span: Span, call: CallInfo, exc: BaseException) -> None:
         span.record_exception(exc, escaped=True)
         span.set_attribute(sc.ERROR_TYPE, _error_type(exc))
         span.set_attribute(sc.SEMTRACE_SENTENCE, sentence)
+        if call.input_text:
+            span.set_attribute(sc.SEMTRACE_INPUT, call.input_text)
         if call.purpose:
             span.set_attribute(sc.SEMTRACE_STEP_PURPOSE, call.purpose)
         span.set_status(Status(StatusCode.ERROR, sentence))

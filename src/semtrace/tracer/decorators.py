@@ -31,6 +31,9 @@ __all__ = ["Instrumentation", "agent", "llm", "step", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 TRACER_NAME = "semtrace"
+# A proxy until a provider is installed, then the provider's tracer: fetched once, because
+# get_tracer() per call costs as much as the span itself.
+_TRACER = trace.get_tracer(TRACER_NAME)
 
 
 @dataclass
@@ -82,11 +85,8 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
     def _start(
         self, fallback: str, parent: otel_context.Context | None, call: _failures.CallInfo | None
     ) -> tuple[Span, otel_context.Context]:
-        tracer = trace.get_tracer(TRACER_NAME)
         attrs = self.start_attributes(fallback)
-        if call is not None and call.input_text and self.capture_input:
-            attrs[sc.SEMTRACE_INPUT] = call.input_text
-        span = tracer.start_span(
+        span = _TRACER.start_span(
             self.span_name(fallback), context=parent, kind=self.kind, attributes=attrs
         )
         return span, self._context_for(span, parent, self.name or fallback)
@@ -158,19 +158,23 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
         signature = None
 
     def call_info(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _failures.CallInfo:
-        text = None
-        if inst.capture_input:
-            with handle_internal_errors("capture input"):
-                text = _failures.describe_input(signature, args, kwargs)
         agent = inst.name or fallback if inst.role == "agent" else current_agent()
-        return _failures.CallInfo(
+        call = _failures.CallInfo(
             role=inst.role,
             name=inst.name or fallback,
             agent=agent,
-            input_text=text,
             purpose=purpose,
             attempt=current_attempt(),
         )
+        if inst.capture_input:
+
+            def describe() -> str | None:
+                with handle_internal_errors("capture input"):
+                    return _failures.describe_input(signature, args, kwargs)
+                return None
+
+            call.lazy_input = describe
+        return call
 
     def finish_ok(span: Span, result: Any) -> None:
         if inst.role == "llm":
