@@ -26,11 +26,12 @@ from semtrace._errors import handle_internal_errors
 from semtrace.tracer import _failures
 from semtrace.tracer._context import AGENT_KEY, current_agent, current_attempt
 from semtrace.tracer._usage import record_llm_result
+from semtrace.tracer.processors import SEMTRACE_SCOPE
 
 __all__ = ["Instrumentation", "agent", "llm", "step", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-TRACER_NAME = "semtrace"
+TRACER_NAME = SEMTRACE_SCOPE
 # A proxy until a provider is installed, then the provider's tracer: fetched once, because
 # get_tracer() per call costs as much as the span itself.
 _TRACER = trace.get_tracer(TRACER_NAME)
@@ -56,7 +57,9 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
             return f"{self.operation} {model}" if model else self.operation
         return f"{self.operation} {target}" if target else self.operation
 
-    def start_attributes(self, fallback: str) -> dict[str, Any]:
+    def start_attributes(
+        self, fallback: str, parent: otel_context.Context | None = None
+    ) -> dict[str, Any]:
         attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: self.operation}
         target = self.name or fallback
         if self.role == "agent":
@@ -68,8 +71,12 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
         elif self.role == "step":
             attrs[sc.GEN_AI_WORKFLOW_NAME] = target
             attrs[sc.SEMTRACE_STEP_NAME] = target
+        if self.role != "agent":
+            agent = current_agent(parent)
+            if agent is not None:
+                attrs[sc.SEMTRACE_AGENT_NAME] = agent
         attrs.update(self.attributes)
-        attempt = current_attempt()
+        attempt = current_attempt(parent)
         if attempt is not None:
             attrs[sc.SEMTRACE_ATTEMPT] = attempt
         return attrs
@@ -85,7 +92,7 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
     def _start(
         self, fallback: str, parent: otel_context.Context | None, call: _failures.CallInfo | None
     ) -> tuple[Span, otel_context.Context]:
-        attrs = self.start_attributes(fallback)
+        attrs = self.start_attributes(fallback, parent)
         span = _TRACER.start_span(
             self.span_name(fallback), context=parent, kind=self.kind, attributes=attrs
         )

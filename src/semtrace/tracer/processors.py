@@ -9,7 +9,9 @@ from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
 from semtrace.tracer._context import current_agent
 
-__all__ = ["AgentContextProcessor", "SwappableProcessor"]
+__all__ = ["SEMTRACE_SCOPE", "AgentContextProcessor", "SwappableProcessor"]
+
+SEMTRACE_SCOPE = "semtrace"  # the instrumentation scope of spans semtrace's decorators make
 
 
 class AgentContextProcessor(SpanProcessor):
@@ -20,12 +22,12 @@ class AgentContextProcessor(SpanProcessor):
     """
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == SEMTRACE_SCOPE:
+            return  # semtrace's own spans carry the agent already (cheaper than looking)
         with handle_internal_errors("AgentContextProcessor.on_start"):
-            attrs = span.attributes or {}
-            if sc.SEMTRACE_AGENT_NAME in attrs:
-                return
             agent = current_agent(parent_context)
-            if agent is not None:
+            if agent is not None and sc.SEMTRACE_AGENT_NAME not in (span.attributes or {}):
                 span.set_attribute(sc.SEMTRACE_AGENT_NAME, agent)
 
     def on_end(self, span: ReadableSpan) -> None:
