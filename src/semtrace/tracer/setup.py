@@ -20,8 +20,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 
-from semtrace.exceptions import ConfigurationError, NotADatabaseError
+from semtrace.exceptions import ConfigurationError, DatabaseLockedError, NotADatabaseError
 from semtrace.store.batching import BatchQueue
 from semtrace.store.database import open_store, resolve_path
 from semtrace.store.model import LogRecord
@@ -33,6 +34,7 @@ __all__ = [
     "ENV_CAPTURE_INPUTS",
     "ENV_DB",
     "ENV_ENDPOINT",
+    "ID_GENERATOR",
     "STATE",
     "Settings",
     "configure",
@@ -45,6 +47,7 @@ ENV_DB = "SEMTRACE_DB"
 ENV_ENDPOINT = "SEMTRACE_ENDPOINT"
 ENV_CAPTURE_INPUTS = "SEMTRACE_CAPTURE_INPUTS"
 ENV_OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+ENV_OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 DEFAULT_DB = "semtrace.duckdb"
 DEFAULT_SERVICE = "semtrace-app"
 
@@ -72,6 +75,7 @@ class _State:
         self.lock = threading.RLock()
         self.settings: Settings | None = None
         self.provider: TracerProvider | None = None
+        self.owns_provider = False  # False when attached to the application's own provider
         self.processor: SwappableProcessor | None = None
         self.span_exporter: SpanExporter | None = None
         self.log_queue: BatchQueue[LogRecord] | None = None
@@ -86,6 +90,23 @@ class _State:
 
 
 STATE = _State()
+
+
+class _SwappableIdGenerator(IdGenerator):
+    """The id generator of the provider semtrace creates; ``semtrace.testing`` swaps in a
+    deterministic one (tracers cache their generator, so it is swapped inside, not replaced)."""
+
+    def __init__(self) -> None:
+        self.inner: IdGenerator = RandomIdGenerator()
+
+    def generate_span_id(self) -> int:
+        return self.inner.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        return self.inner.generate_trace_id()
+
+
+ID_GENERATOR = _SwappableIdGenerator()
 
 # Factories the collector routing replaces: (settings) -> exporter / log flush function.
 SpanExporterFactory = Callable[[Settings], SpanExporter]
@@ -129,6 +150,32 @@ def _check_db(path: str) -> None:
             )
 
 
+def _service_from_resource_env() -> str | None:
+    """``service.name`` from ``OTEL_RESOURCE_ATTRIBUTES`` (``OTEL_SERVICE_NAME`` wins over it)."""
+    for item in os.environ.get(ENV_OTEL_RESOURCE_ATTRIBUTES, "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "service.name" and value.strip():
+            from urllib.parse import unquote
+
+            return unquote(value.strip())
+    return None
+
+
+def _open_embedded(path: str) -> None:
+    """Open the file now, so a file another process writes fails at ``configure()`` with a
+    message naming that process, instead of every span being dropped later. Other I/O trouble
+    (an unwritable folder, a full disk) stays the exporter's to count: the agent must run even
+    when its telemetry cannot be stored."""
+    try:
+        open_store(path)
+    except (DatabaseLockedError, NotADatabaseError):
+        raise
+    except Exception as exc:
+        _log.warning(
+            "semtrace: cannot open %s yet (%s); spans will be counted as failed", path, exc
+        )
+
+
 def configure(
     *,
     service_name: str | None = None,
@@ -158,7 +205,10 @@ def configure(
     if endpoint is None:
         _check_db(db_path)
     settings = Settings(
-        service_name=service_name or os.environ.get(ENV_OTEL_SERVICE_NAME) or DEFAULT_SERVICE,
+        service_name=service_name
+        or os.environ.get(ENV_OTEL_SERVICE_NAME)
+        or _service_from_resource_env()
+        or DEFAULT_SERVICE,
         db=db_path,
         endpoint=endpoint,
         capture_logging=capture_logging,
@@ -172,6 +222,8 @@ def configure(
     with STATE.lock:
         _shutdown_pipeline()
         settings = _route(settings)
+        if settings.endpoint is None and span_exporter_factory is None:
+            _open_embedded(settings.db)
         span_factory = span_exporter_factory or _span_factory_for(settings)
         log_factory = log_flush_factory or _log_factory_for(settings)
         provider = _provider(settings)
@@ -231,21 +283,29 @@ def _log_factory_for(settings: Settings) -> LogFlushFactory:
     return otlp_log_flush_factory
 
 
+def _resource(settings: Settings) -> Resource:
+    attrs: dict[str, Any] = {"service.name": settings.service_name}
+    attrs.update(settings.resource_attributes)
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES; explicit arguments win.
+    return Resource.create(attrs)
+
+
 def _provider(settings: Settings) -> TracerProvider:
     """The SDK provider to attach to: the application's own if it has one, else ours."""
     if STATE.provider is not None and STATE.processor is not None:
+        if STATE.owns_provider:
+            # OTel lets a process set its provider once: a new configure() updates its resource.
+            STATE.provider._update_resource(_resource(settings))
         return STATE.provider
     current = trace.get_tracer_provider()
     processor = SwappableProcessor()
+    STATE.owns_provider = False
     if isinstance(current, TracerProvider):
         provider = current
     else:
-        attrs: dict[str, Any] = {"service.name": settings.service_name}
-        attrs.update(settings.resource_attributes)
-        # Resource.create merges OTEL_RESOURCE_ATTRIBUTES; explicit arguments win.
-        resource = Resource.create(attrs)
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=_resource(settings), id_generator=ID_GENERATOR)
         trace.set_tracer_provider(provider)
+        STATE.owns_provider = trace.get_tracer_provider() is provider
         if trace.get_tracer_provider() is not provider:  # another provider won the race
             got = trace.get_tracer_provider()
             if not isinstance(got, TracerProvider):
