@@ -32,6 +32,8 @@ DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
 }
 
 _prices: dict[str, tuple[float, float]] = dict(DEFAULT_PRICES)
+# Model name -> price found for it (prefix matching is a scan; models repeat on every span).
+_resolved: dict[str, tuple[float, float] | None] = {}
 
 
 def set_prices(prices: Mapping[str, tuple[float, float]]) -> None:
@@ -43,12 +45,14 @@ def set_prices(prices: Mapping[str, tuple[float, float]]) -> None:
                 f"two non-negative numbers; got {pair!r}"
             )
         _prices[model.lower()] = (float(pair[0]), float(pair[1]))
+    _resolved.clear()
 
 
 def reset_prices() -> None:
     """Go back to the built-in table."""
     _prices.clear()
     _prices.update(DEFAULT_PRICES)
+    _resolved.clear()
 
 
 def get_prices() -> dict[str, tuple[float, float]]:
@@ -57,6 +61,17 @@ def get_prices() -> dict[str, tuple[float, float]]:
 
 
 def _lookup(model: str) -> tuple[float, float] | None:
+    try:
+        return _resolved[model]
+    except KeyError:
+        pass
+    price = _scan(model)
+    if len(_resolved) < 10_000:
+        _resolved[model] = price
+    return price
+
+
+def _scan(model: str) -> tuple[float, float] | None:
     key = model.lower()
     if key in _prices:
         return _prices[key]

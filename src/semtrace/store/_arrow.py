@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+
+import orjson
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -109,9 +111,12 @@ def to_json(value: Mapping[str, Any] | None) -> str | None:
     if not value:
         return None
     try:
-        return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):
-        return json.dumps({str(k): _default(v) for k, v in value.items()}, ensure_ascii=False)
+        # Values orjson refuses (ints over 64 bits, say) take the slow, forgiving path.
+        return json.dumps(
+            {str(k): v for k, v in value.items()}, default=_default, ensure_ascii=False
+        )
 
 
 def _exception_type(span: SpanRecord) -> str | None:

@@ -21,6 +21,16 @@ def format_span_id(span_id: int) -> str:
     return format(span_id, "016x")
 
 
+def _plain(attrs: Any) -> dict[str, Any]:
+    # BoundedAttributes is a Mapping whose iteration takes a lock per item (and ReadableSpan
+    # wraps it in a MappingProxyType); the backing dict is read directly when present: the
+    # span is finished, nothing writes to it any more.
+    inner = getattr(attrs, "_dict", None)
+    if isinstance(inner, dict):
+        return dict(inner)
+    return dict(attrs) if attrs else {}
+
+
 def span_to_record(
     span: ReadableSpan, resource_cache: dict[int, Mapping[str, Any]] | None = None
 ) -> SpanRecord:
@@ -33,11 +43,11 @@ def span_to_record(
         key = id(resource)
         cached = resource_cache.get(key)
         if cached is None:
-            cached = dict(resource.attributes)
+            cached = _plain(resource.attributes)
             resource_cache[key] = cached
         res_attrs = cached
     else:
-        res_attrs = dict(resource.attributes)
+        res_attrs = _plain(resource.attributes)
     parent = span.parent
     status = span.status
     scope = span.instrumentation_scope
@@ -54,16 +64,16 @@ def span_to_record(
         status_message=status.description,
         service_name=str(service) if service is not None else None,
         scope_name=scope.name if scope is not None else None,
-        attributes=dict(span.attributes or {}),
+        attributes=_plain(getattr(span, "_attributes", None) or span.attributes),
         resource=res_attrs,
         events=tuple(
-            SpanEventRecord(e.name, e.timestamp, dict(e.attributes or {})) for e in span.events
+            SpanEventRecord(e.name, e.timestamp, _plain(e.attributes)) for e in span.events
         ),
         links=tuple(
             SpanLinkRecord(
                 format_trace_id(link.context.trace_id),
                 format_span_id(link.context.span_id),
-                dict(link.attributes or {}),
+                _plain(link.attributes),
             )
             for link in span.links
         ),

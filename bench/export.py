@@ -1,0 +1,131 @@
+"""Export throughput: finished SDK spans -> committed DuckDB rows, vs DuckDB appending the same
+rows from a prebuilt Arrow table. Also bytes per span on disk. Target: >= 100,000 spans/s."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import duckdb
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+from bench._harness import Result, interleaved
+
+BATCH = 2_048
+
+
+class _Collect(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def agent_spans(n: int) -> list[ReadableSpan]:
+    """``n`` finished spans shaped like an agent run: LLM calls with ~10 GenAI attributes."""
+    collect = _Collect()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(SimpleSpanProcessor(collect))
+    tracer = provider.get_tracer("bench")
+    with tracer.start_as_current_span("invoke_agent supervisor"):
+        for i in range(n - 1):
+            with tracer.start_as_current_span(
+                "chat gpt-4o-mini",
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+                    "gen_ai.usage.input_tokens": 100 + i % 50,
+                    "gen_ai.usage.output_tokens": 20 + i % 7,
+                    "gen_ai.agent.name": "supervisor",
+                    "gen_ai.conversation.id": f"session-{i % 10}",
+                    "server.address": "api.openai.com",
+                    "gen_ai.response.finish_reasons": ("stop",),
+                },
+            ):
+                pass
+    provider.shutdown()
+    return collect.spans
+
+
+def run(quick: bool = False) -> list[Result]:
+    from semtrace.store.database import Store
+    from semtrace.tracer.convert import span_to_record
+    from semtrace.tracer.exporter import DuckDBSpanExporter
+
+    n = 20_480 if quick else 102_400
+    rounds = 3 if quick else 5
+    spans = agent_spans(n)
+    batches = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
+    tmp = Path(tempfile.mkdtemp(prefix="semtrace-bench-"))
+    counter = iter(range(1_000_000))
+
+    # The same rows as Arrow tables, built once, for the raw append baseline.
+    from semtrace.store._arrow import spans_tables
+
+    cache: dict = {}
+    prebuilt = [spans_tables([span_to_record(s, cache) for s in b])[0] for b in batches]
+
+    def run_exporter() -> None:
+        exporter = DuckDBSpanExporter(tmp / f"exp-{next(counter)}.duckdb")
+        for b in batches:
+            exporter.export(b)
+        exporter._get_store().close()
+
+    def run_raw() -> None:
+        store = Store(tmp / f"raw-{next(counter)}.duckdb")
+        con = store.cursor()
+        for t in prebuilt:
+            con.register("batch", t)
+            con.execute("BEGIN; INSERT INTO spans BY NAME SELECT * FROM batch; COMMIT")
+            con.unregister("batch")
+        con.close()
+        store.close()
+
+    t_exp, t_raw = interleaved(run_exporter, run_raw, rounds)
+    rate = n / t_exp
+    raw_rate = n / t_raw
+
+    # Size on disk: one fresh file holding n spans, after a checkpoint.
+    size_db = tmp / "size.duckdb"
+    exporter = DuckDBSpanExporter(size_db)
+    for b in batches:
+        exporter.export(b)
+    store = exporter._get_store()
+    store.checkpoint()
+    store.close()
+    size = os.path.getsize(size_db)
+    con = duckdb.connect(str(size_db), read_only=True)
+    rows = con.execute("select count(*) from spans").fetchone()
+    con.close()
+    assert rows is not None and rows[0] == n, rows
+    return [
+        Result(
+            "export",
+            "DuckDB exporter throughput",
+            round(rate),
+            "spans/s",
+            baseline="DuckDB append of the same prebuilt Arrow rows",
+            baseline_value=round(raw_rate),
+            ratio=round(rate / raw_rate, 2),
+            target=">= 100,000 spans/s",
+            met=rate >= 100_000,
+            note=f"{n} spans in batches of {BATCH}, committed per batch",
+        ),
+        Result(
+            "size",
+            "bytes per span on disk",
+            round(size / n, 1),
+            "B/span",
+            note=f"{n} agent-shaped spans, ~10 attributes each, after CHECKPOINT",
+        ),
+    ]

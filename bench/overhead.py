@@ -1,0 +1,139 @@
+"""Instrumentation overhead: a ``semtrace.tool``-decorated call vs a raw OpenTelemetry SDK span.
+
+Both carry the same five GenAI attributes and sit behind a BatchSpanProcessor; the baseline's
+exporter drops spans, semtrace's writes them to DuckDB (its real cost to the agent thread,
+including the exporter thread competing for the GIL). Target: ratio <= 1.2.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from bench._harness import Result, interleaved
+
+ATTRS = {
+    "gen_ai.operation.name": "execute_tool",
+    "gen_ai.tool.name": "search_flights",
+    "gen_ai.tool.type": "function",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.agent.name": "supervisor",
+}
+
+
+class _NullExporter(SpanExporter):
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def run(quick: bool = False) -> list[Result]:
+    import semtrace
+
+    calls = 5_000 if quick else 30_000
+    rounds = 3 if quick else 7
+    tmp = Path(tempfile.mkdtemp(prefix="semtrace-bench-"))
+    semtrace.configure(service_name="bench", db=tmp / "overhead.duckdb")
+
+    @semtrace.tool("search_flights", attributes={"gen_ai.provider.name": "openai"})
+    def traced(origin: str, dest: str) -> int:
+        return 1
+
+    raw_provider = TracerProvider()
+    raw_provider.add_span_processor(
+        BatchSpanProcessor(_NullExporter(), max_queue_size=16_384, max_export_batch_size=2_048)
+    )
+    raw_tracer = raw_provider.get_tracer("bench")
+
+    def raw(origin: str, dest: str) -> int:
+        with raw_tracer.start_as_current_span("execute_tool search_flights", attributes=ATTRS):
+            return 1
+
+    def run_traced() -> None:
+        for _ in range(calls):
+            traced("SFO", "JFK")
+
+    def run_raw() -> None:
+        for _ in range(calls):
+            raw("SFO", "JFK")
+
+    def run_plain() -> None:
+        for _ in range(calls):
+            _plain("SFO", "JFK")
+
+    t_traced, t_raw = interleaved(run_traced, run_raw, rounds)
+    _, t_plain = interleaved(run_plain, run_plain, 1)
+    semtrace.shutdown()
+    raw_provider.shutdown()
+    us_traced = t_traced / calls * 1e6
+    us_raw = t_raw / calls * 1e6
+    ratio = us_traced / us_raw
+    results = [
+        Result(
+            "overhead",
+            "semtrace.tool call",
+            round(us_traced, 2),
+            "µs/call",
+            baseline="raw OTel SDK span + BatchSpanProcessor(null)",
+            baseline_value=round(us_raw, 2),
+            ratio=round(ratio, 2),
+            target="ratio <= 1.2",
+            met=ratio <= 1.2,
+            note=f"undecorated call {t_plain / calls * 1e6:.2f} µs",
+        )
+    ]
+    results.extend(_log_overhead(calls, rounds, tmp))
+    return results
+
+
+def _plain(origin: str, dest: str) -> int:
+    return 1
+
+
+def _log_overhead(calls: int, rounds: int, tmp: Path) -> list[Result]:
+    """A semantic log call vs a plain structlog call with the same facts (no output)."""
+    import logging
+
+    import structlog
+
+    import semtrace
+
+    if not hasattr(semtrace, "get_logger"):
+        return []
+    semtrace.configure(service_name="bench", db=tmp / "logs.duckdb")
+    log = semtrace.get_logger(agent="procurement")
+    plain = structlog.wrap_logger(
+        structlog.PrintLogger(file=open("/dev/null", "w")),  # noqa: SIM115
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+
+    def run_semantic() -> None:
+        for _ in range(calls // 5):
+            log.info("matched invoice to purchase order", invoice="INV-7", po="PO-1")
+
+    def run_plain() -> None:
+        for _ in range(calls // 5):
+            plain.info("matched invoice to purchase order", invoice="INV-7", po="PO-1")
+
+    t_sem, t_plain = interleaved(run_semantic, run_plain, rounds)
+    semtrace.shutdown()
+    n = calls // 5
+    ratio = t_sem / t_plain
+    return [
+        Result(
+            "overhead",
+            "semantic log.info",
+            round(t_sem / n * 1e6, 2),
+            "µs/call",
+            baseline="structlog JSON to /dev/null",
+            baseline_value=round(t_plain / n * 1e6, 2),
+            ratio=round(ratio, 2),
+            note="stored in DuckDB with trace context, redacted",
+        )
+    ]
