@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-
-import orjson
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from semtrace import semconv as sc
