@@ -49,8 +49,8 @@ def _peak_mb(n: int, db: Path, on: bool) -> float:
 
 
 def run(quick: bool = False) -> list[Result]:
-    small = 100_000 if quick else 100_000
-    large = 200_000 if quick else 1_000_000
+    small = 20_000 if quick else 100_000
+    large = small * 10
     tmp = Path(tempfile.mkdtemp(prefix="semtrace-bench-"))
     off = _peak_mb(small, tmp / "off.duckdb", on=False)
     peak_small = _peak_mb(small, tmp / "small.duckdb", on=True)
