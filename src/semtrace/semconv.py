@@ -102,3 +102,36 @@ EXCEPTION_EVENT = "exception"
 EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
 EXCEPTION_STACKTRACE = "exception.stacktrace"
+
+# --- semtrace log facts carried as OTLP log attributes (collector client and decoder) ----
+SEMTRACE_LOG_ID = "semtrace.log.id"
+SEMTRACE_LOG_TEMPLATE = "semtrace.log.template"
+SEMTRACE_LOG_ACTION = "semtrace.log.action"
+SEMTRACE_LOG_CAUSE = "semtrace.log.cause"
+SEMTRACE_LOG_IMPACT = "semtrace.log.impact"
+
+# --- async hand-offs: messaging extras, long-running tasks (tracer/propagation, tracer/tasks)
+MESSAGING_SYSTEM_SEMTRACE = "semtrace"  # messaging.system of the in-process EventBus
+MESSAGING_CONSUMER_GROUP_NAME = "messaging.consumer.group.name"
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+MCP_TASK_EVENT = "mcp.task.status"  # span event: one per task status change
+MCP_TASK_PREVIOUS_STATUS = "mcp.task.previous_status"
+MCP_TASK_TTL_MS = "mcp.task.ttl_ms"
+SEMTRACE_TASK_NAME = "semtrace.task.name"
+SEMTRACE_TASK_POLLS = "semtrace.task.polls"
+SEMTRACE_TASK_INPUT_EVENT = "semtrace.task.input"  # span event: a human answered
+SEMTRACE_TASK_REJECTED_EVENT = "semtrace.task.transition_rejected"  # span event
+SEMTRACE_TASK_ANSWERED_BY = "semtrace.task.answered_by"
+SEMTRACE_TASK_ANSWER = "semtrace.task.answer"
+SEMTRACE_TASK_REQUESTED_STATUS = "semtrace.task.requested_status"
+SEMTRACE_WRAPPED_METHOD = "semtrace.wrapped.method"
+
+# --- Semantic log records as span events (telemetry) ----------------------------------------
+SEMTRACE_LOG_EVENT = "semtrace.log"
+SEMTRACE_LOG_SEVERITY = "semtrace.log.severity"
+SEMTRACE_LOG_MESSAGE = "semtrace.log.message"
+SEMTRACE_LOG_TEMPLATE = "semtrace.log.template"
+SEMTRACE_LOG_ACTION = "semtrace.log.action"
+SEMTRACE_LOG_CAUSE = "semtrace.log.cause"
+SEMTRACE_LOG_IMPACT = "semtrace.log.impact"

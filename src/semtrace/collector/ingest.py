@@ -1,0 +1,163 @@
+"""Group commits: many HTTP requests, one writer thread, one DuckDB transaction per round.
+
+Request threads decode their body and :meth:`IngestQueue.submit` the records; the writer
+thread takes everything pending, writes it with one :meth:`Store.write_batch` (one commit)
+and then releases every request in that commit. A request is answered 200 only after the
+commit holding its records returned, so an acknowledged span survives ``kill -9``.
+Memory is bounded: when more than ``max_pending`` records wait, ``submit`` refuses
+(the server answers 429 with ``Retry-After``) instead of queueing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from semtrace.store.database import Store
+from semtrace.store.model import LogRecord, SpanRecord
+
+__all__ = ["IngestClosed", "IngestQueue", "IngestStats", "QueueFull", "Ticket"]
+
+_log = logging.getLogger("semtrace.collector")
+
+
+class QueueFull(Exception):
+    """More records wait for a commit than the queue may hold: push back on the sender."""
+
+
+class IngestClosed(Exception):
+    """The collector is shutting down and takes no new records."""
+
+
+class Ticket:
+    """A request's place in a group commit: wait on it for the commit's outcome."""
+
+    __slots__ = ("_done", "error", "size")
+
+    def __init__(self, size: int) -> None:
+        self._done = threading.Event()
+        self.error: BaseException | None = None
+        self.size = size
+
+    def wait(self, timeout_s: float) -> bool:
+        """True once committed; False on timeout; raises the commit's error if it failed."""
+        if not self._done.wait(timeout_s):
+            return False
+        if self.error is not None:
+            raise self.error
+        return True
+
+    def _finish(self, error: BaseException | None) -> None:
+        self.error = error
+        self._done.set()
+
+
+@dataclass
+class IngestStats:
+    """Counters the health endpoint and the benchmark read."""
+
+    spans_committed: int = 0
+    logs_committed: int = 0
+    commits: int = 0
+    refused_full: int = 0
+    failed: int = 0
+    commit_seconds: float = 0.0
+    pending_peak: int = 0
+
+
+@dataclass
+class _Pending:
+    spans: list[SpanRecord] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    tickets: list[Ticket] = field(default_factory=list)
+    size: int = 0
+
+
+class IngestQueue:
+    """Bounded queue of decoded records and the one thread that commits them to a Store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_pending: int = 200_000,
+    ) -> None:
+        self.store = store
+        self.max_pending = max_pending
+        self.stats = IngestStats()
+        self._pending = _Pending()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="semtrace-ingest", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """How many records wait for a commit."""
+        return self._pending.size
+
+    def submit(self, spans: Sequence[SpanRecord], logs: Sequence[LogRecord] = ()) -> Ticket:
+        """Queue records for the next commit; raises QueueFull or IngestClosed."""
+        size = len(spans) + len(logs)
+        ticket = Ticket(size)
+        with self._cond:
+            if self._closed:
+                raise IngestClosed("the collector is shutting down")
+            p = self._pending
+            # An oversized single request is still taken when nothing else waits.
+            if p.size and p.size + size > self.max_pending:
+                self.stats.refused_full += 1
+                raise QueueFull(f"{p.size} records wait for a commit")
+            p.spans.extend(spans)
+            p.logs.extend(logs)
+            p.tickets.append(ticket)
+            p.size += size
+            self.stats.pending_peak = max(self.stats.pending_peak, p.size)
+            self._cond.notify()
+        return ticket
+
+    def _take(self) -> _Pending | None:
+        with self._cond:
+            while not self._pending.tickets:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            taken, self._pending = self._pending, _Pending()
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            self._commit(batch)
+
+    def _commit(self, batch: _Pending) -> None:
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            self.store.write_batch(batch.spans, batch.logs)
+        except Exception as exc:  # the senders get a 503 and retry; the collector keeps going
+            _log.error("semtrace collector: commit of %d records failed", batch.size, exc_info=True)
+            error = exc
+        elapsed = time.perf_counter() - started
+        st = self.stats
+        if error is None:
+            st.spans_committed += len(batch.spans)
+            st.logs_committed += len(batch.logs)
+            st.commits += 1
+        else:
+            st.failed += batch.size
+        st.commit_seconds += elapsed
+        for ticket in batch.tickets:
+            ticket._finish(error)
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Refuse new records, commit everything accepted so far, stop the writer thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout_s)
