@@ -24,6 +24,7 @@ from semtrace.store.views import create_views
 
 __all__ = [
     "Store",
+    "check_database_file",
     "connect_readonly",
     "get_open_store",
     "open_store",
@@ -38,6 +39,32 @@ _open_lock = threading.Lock()
 def resolve_path(path: str | os.PathLike[str]) -> str:
     """The canonical absolute path used to recognise one database file across callers."""
     return str(Path(path).expanduser().resolve())
+
+
+def _not_a_database(path: str) -> NotADatabaseError:
+    return NotADatabaseError(
+        f"{path} exists but is not a DuckDB database file. Point db= at a new path "
+        "(it is created) or at a file semtrace wrote."
+    )
+
+
+def check_database_file(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`NotADatabaseError` when ``path`` holds something other than a DuckDB file.
+
+    Checked before DuckDB sees the path: DuckDB opens some other files (a ``.csv``, say) as an
+    in-memory database instead of failing. A missing or empty file is fine (it becomes one).
+    """
+    p = Path(path)
+    try:
+        if not p.is_file() or p.stat().st_size == 0:
+            return
+        with open(p, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return  # unreadable: DuckDB's own error says why
+    # A DuckDB file starts with an 8-byte checksum, then the magic bytes "DUCK".
+    if head[8:12] != b"DUCK":
+        raise _not_a_database(str(path))
 
 
 def _owner_hint(path: str) -> str:
@@ -55,10 +82,7 @@ def _owner_hint(path: str) -> str:
 def _translate_open_error(exc: duckdb.Error, path: str) -> Exception:
     text = str(exc)
     if "not a valid DuckDB database file" in text:
-        return NotADatabaseError(
-            f"{path} exists but is not a DuckDB database file. Point db= at a new path "
-            "(it is created) or at a file semtrace wrote."
-        )
+        return _not_a_database(path)
     if "Could not set lock" in text or "Conflicting lock" in text:
         m = _LOCK_PID.search(text)
         pid = int(m.group(1)) if m else None
@@ -78,6 +102,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = resolve_path(path)
+        check_database_file(self.path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(self.path)
@@ -211,6 +236,7 @@ def connect_readonly(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
             f"no semtrace database at {key}. Create one with `semtrace demo --db {key}` or "
             f"semtrace.configure(db={str(path)!r}), or pass the path of an existing file."
         )
+    check_database_file(key)
     try:
         con = duckdb.connect(key, read_only=True)
     except duckdb.Error as exc:

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 
 from semtrace.exceptions import ConfigurationError, DatabaseLockedError, NotADatabaseError
 from semtrace.store.batching import BatchQueue
-from semtrace.store.database import open_store, resolve_path
+from semtrace.store.database import check_database_file, open_store, resolve_path
 from semtrace.store.model import LogRecord
 from semtrace.tracer.exporter import DuckDBSpanExporter
 from semtrace.tracer.processors import SwappableProcessor
@@ -139,15 +139,7 @@ def _check_db(path: str) -> None:
         raise ConfigurationError(
             f"db={path!r} is a directory; give a file path such as {path}/semtrace.duckdb"
         )
-    if p.exists() and p.stat().st_size > 0:
-        with open(p, "rb") as fh:
-            head = fh.read(16)
-        # A DuckDB file carries the magic "DUCK" at offset 8.
-        if len(head) >= 12 and head[8:12] != b"DUCK":
-            raise NotADatabaseError(
-                f"{path} exists but is not a DuckDB database file. Point db= at a new path "
-                "(it is created) or at a file semtrace wrote."
-            )
+    check_database_file(path)
 
 
 def _service_from_resource_env() -> str | None:
