@@ -133,7 +133,9 @@ def spans_tables(spans: Sequence[SpanRecord]) -> tuple[pa.Table, pa.Table, pa.Ta
     ln: dict[str, list[Any]] = {name: [] for name in LINKS_SCHEMA.names}
     resource_cache: dict[int, str | None] = {}
     for s in spans:
-        norm = normalise(s.attributes, exception_type=_exception_type(s), status_code=s.status_code)
+        norm = normalise(
+            s.attributes, exception_type=_exception_type(s), status_code=s.status_code, name=s.name
+        )
         cols["trace_id"].append(s.trace_id)
         cols["span_id"].append(s.span_id)
         cols["parent_span_id"].append(s.parent_span_id)

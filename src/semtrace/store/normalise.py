@@ -113,8 +113,10 @@ def normalise(
     *,
     exception_type: str | None = None,
     status_code: str = "UNSET",
+    name: str | None = None,
 ) -> Normalised:
-    """The normalised columns for one span's attributes."""
+    """The normalised columns for one span's attributes (``name``: the span's, for MCP
+    spans named ``tools/call {tool}`` that carry no tool attribute)."""
     a = attributes
     operation = _operation(a)
     oi_kind = (_str(a, sc.OI_SPAN_KIND) or "").upper()
@@ -131,6 +133,8 @@ def normalise(
     tool = _str(a, sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME)
     if tool is None and tl_kind == "tool":
         tool = _str(a, sc.TRACELOOP_ENTITY_NAME)
+    if tool is None and name and a.get(sc.MCP_METHOD_NAME) == "tools/call":
+        tool = name.removeprefix("tools/call").strip() or None
 
     model = _str(a, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME)
     provider = _str(
