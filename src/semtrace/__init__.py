@@ -23,6 +23,7 @@ from semtrace.exceptions import (
     SemtraceError,
 )
 from semtrace.pricing import set_prices
+from semtrace.telemetry.logger import get_logger
 from semtrace.tracer import agent, configure, force_flush, llm, shutdown, step, tool
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "configure",
     "connect",
     "force_flush",
+    "get_logger",
     "llm",
     "set_prices",
     "shutdown",

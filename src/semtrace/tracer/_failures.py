@@ -1,15 +1,18 @@
 """What happens when traced code raises: the exception event, the status, and a sentence.
 
 The sentence says which agent, which step or tool, with what input, after how long, on which
-attempt, what the step was for and what the exception said. It becomes the span's status
-message; hooks (the semantic logger installs one) turn it into an ERROR log as well.
+attempt, what the step was for and what the exception said (a cancellation or a timeout says
+so). It becomes the span's status message; hooks (the semantic logger installs one) turn it
+into an ERROR log as well, with the low-cardinality template and the facts it was made from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,13 +25,17 @@ from semtrace._errors import handle_internal_errors
 __all__ = [
     "FAILURE_HOOKS",
     "CallInfo",
+    "FailureText",
+    "describe_failure",
     "describe_input",
     "exception_sentence",
     "purpose_from_doc",
     "record_failure",
+    "set_redactor",
 ]
 
 MAX_INPUT_CHARS = 500
+MAX_ERROR_CHARS = 300
 _SKIP_PARAMS = frozenset({"self", "cls"})
 
 
@@ -43,13 +50,26 @@ class CallInfo:
     purpose: str | None = None
     attempt: int | None = None
     started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None  # set when the failure is recorded, so every reader agrees
     # Describing the input costs a repr of every argument: done only if the call fails.
     lazy_input: Callable[[], str | None] | None = None
 
     def input(self) -> str | None:
+        """The call's arguments as text (described on first use)."""
         if self.input_text is None and self.lazy_input is not None:
             self.input_text, self.lazy_input = self.lazy_input(), None
         return self.input_text
+
+
+@dataclass(frozen=True)
+class FailureText:
+    """A failure as a sentence, its low-cardinality template and the facts behind it."""
+
+    message: str
+    template: str
+    action: str
+    cause: str
+    facts: dict[str, Any]
 
 
 # Called as hook(span, call, exc, sentence) after a failure was recorded on the span.
@@ -78,7 +98,7 @@ def _short(value: Any, limit: int) -> str:
         text = repr(value)
     except Exception:  # a broken __repr__ must not break the agent
         text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
 def describe_input(
@@ -88,7 +108,9 @@ def describe_input(
     limit: int = MAX_INPUT_CHARS,
 ) -> str | None:
     """``name=value, ...`` for a call's arguments, truncated and redacted; ``self`` left out."""
-    parts: list[str] = []
+    if limit <= 0:
+        return None
+    items: list[tuple[str, Any]]
     if signature is not None:
         try:
             bound = signature.bind_partial(*args, **kwargs)
@@ -97,14 +119,11 @@ def describe_input(
             items = [(f"arg{i}", v) for i, v in enumerate(args)] + list(kwargs.items())
     else:
         items = [(f"arg{i}", v) for i, v in enumerate(args)] + list(kwargs.items())
-    for key, value in items:
-        parts.append(f"{key}={_short(value, limit)}")
+    parts = [f"{key}={_short(value, limit)}" for key, value in items]
     if not parts:
         return None
-    text = ", ".join(parts)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return _redactor(text)
+    text = _redactor(", ".join(parts))  # before truncation, so no secret is cut in half
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _duration(seconds: float) -> str:
@@ -115,10 +134,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def _subject(call: CallInfo) -> str:
-    owner = f"the {call.agent} agent's" if call.agent and call.role != "agent" else "the"
+def _subject(call: CallInfo, agent: str | None) -> str:
     if call.role == "agent":
-        return f"the {call.name} agent"
+        return f"the {agent} agent"
+    owner = f"the {agent} agent's" if agent else "the"
     if call.role == "tool":
         return f"{owner} tool {call.name}"
     if call.role == "llm":
@@ -128,29 +147,62 @@ def _subject(call: CallInfo) -> str:
     return f"{owner} {call.role} {call.name}"
 
 
-def _exc_text(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.CancelledError):
-        return "it was cancelled"
-    if isinstance(exc, TimeoutError):
-        msg = str(exc)
-        return f"it timed out ({type(exc).__name__}{': ' + msg if msg else ''})"
-    msg = str(exc).strip()
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+_ES_ENDINGS = ("ches", "shes", "sses", "xes", "zes", "oes")
 
 
-def exception_sentence(call: CallInfo, exc: BaseException) -> str:
-    """One sentence an engineer (or an LLM) can act on, from what the call was and raised."""
-    elapsed = time.perf_counter() - call.started
-    text = f"{_subject(call)} failed after {_duration(elapsed)}"
-    if call.attempt is not None:
-        text += f" on attempt {call.attempt}"
-    if call.purpose:
-        text += f" while trying to {call.purpose[0].lower() + call.purpose[1:]}"
-    input_text = call.input()
-    if input_text:
-        text += f", called with {input_text}"
-    text += f"; {_exc_text(exc)}"
-    return _redactor(text[0].upper() + text[1:])
+def _imperative(purpose: str) -> str | None:
+    """'Looks up the vendor' -> 'look up the vendor'; None when it is not a verb phrase."""
+    first, _, rest = purpose.partition(" ")
+    word = first.lower()
+    if word in {"a", "an", "the", "this", "helper", "internal"} or not word.isalpha():
+        return None
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith(_ES_ENDINGS):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return f"{word} {rest}".strip()
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.CancelledError) or "Cancel" in type(exc).__name__
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+
+
+def _said(exc: BaseException) -> str:
+    try:
+        msg = " ".join(str(exc).split())
+    except Exception:  # a broken __str__
+        msg = ""
+    if len(msg) > MAX_ERROR_CHARS:
+        msg = msg[: MAX_ERROR_CHARS - 1] + "…"
+    return msg
+
+
+def _cause_text(exc: BaseException) -> tuple[str, str]:
+    """What the exception said, as (sentence clause, template clause)."""
+    name = type(exc).__name__
+    msg = _said(exc)
+    if _is_cancel(exc):
+        return "it was cancelled", "it was cancelled"
+    if isinstance(exc, KeyboardInterrupt):
+        return "it was interrupted (KeyboardInterrupt)", "it was interrupted (KeyboardInterrupt)"
+    if _is_timeout(exc):
+        if msg:
+            return f"it timed out ({name}: {msg})", f"it timed out ({name}: {{error}})"
+        return f"it timed out ({name})", f"it timed out ({name})"
+    text, tmpl = (f"{name}: {msg}", f"{name}: {{error}}") if msg else (name, name)
+    origin = exc.__cause__
+    if origin is not None and not isinstance(origin, type(exc)):
+        said = _said(origin)
+        oname = type(origin).__name__
+        text += f" (caused by {oname}: {said})" if said else f" (caused by {oname})"
+        tmpl += f" (caused by {oname})"
+    return f"it raised {text}", f"it raised {tmpl}"
 
 
 def _error_type(exc: BaseException) -> str:
@@ -163,13 +215,83 @@ def _error_type(exc: BaseException) -> str:
     )
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def describe_failure(call: CallInfo, exc: BaseException) -> FailureText:
+    """The sentence for ``exc`` raised by ``call``, its template and its facts (redacted)."""
+    ended = call.ended if call.ended is not None else time.perf_counter()
+    elapsed = max(0.0, ended - call.started)
+    agent = call.agent or (call.name if call.role == "agent" else None)
+    subject = _subject(call, agent)
+    subject_t = _subject(call, "{agent}" if agent else None)
+    if call.role == "agent":
+        subject_t = "the {agent} agent"
+    text = f"{subject} failed after {_duration(elapsed)}"
+    tmpl = f"{subject_t} failed after {{duration}}"
+    if call.attempt is not None:
+        text += f" on attempt {call.attempt}"
+        tmpl += " on attempt {attempt}"
+    purpose = _imperative(call.purpose) if call.purpose else None
+    if purpose:
+        text += f" while trying to {purpose}"
+        tmpl += f" while trying to {purpose}"
+    elif call.purpose:
+        text += f" ({call.purpose})"
+        tmpl += f" ({call.purpose})"
+    input_text = call.input()
+    if input_text:
+        text += f", called with {input_text}"
+        tmpl += ", called with {input}"
+    said, said_t = _cause_text(exc)
+    text = _redactor(_capital(f"{text}; {said}."))
+    tmpl = _redactor(_capital(f"{tmpl}; {said_t}."))
+    facts: dict[str, Any] = {
+        "role": call.role,
+        "name": call.name,
+        "duration_ms": round(elapsed * 1000, 3),
+        sc.ERROR_TYPE: _error_type(exc),
+        sc.EXCEPTION_MESSAGE: _redactor(_said(exc)),
+    }
+    if call.attempt is not None:
+        facts["attempt"] = call.attempt
+    if input_text:
+        facts["input"] = input_text
+    if call.purpose:
+        facts["purpose"] = call.purpose
+    if _is_timeout(exc):
+        facts["timeout"] = True
+    if _is_cancel(exc):
+        facts["cancelled"] = True
+    action = purpose or call.purpose or f"run the {call.role} {call.name}"
+    cause = _redactor(re.sub(r"^it raised ", "", said))
+    return FailureText(text, tmpl, action, cause, facts)
+
+
+def exception_sentence(call: CallInfo, exc: BaseException) -> str:
+    """One sentence an engineer (or an LLM) can act on, from what the call was and raised."""
+    return describe_failure(call, exc).message
+
+
 def record_failure(span: Span, call: CallInfo, exc: BaseException) -> None:
     """Record ``exc`` on ``span`` (event, error.type, ERROR status with the sentence)."""
     if isinstance(exc, GeneratorExit | StopIteration | StopAsyncIteration):
         return
     with handle_internal_errors("record failure"):
+        if call.ended is None:
+            call.ended = time.perf_counter()
         sentence = exception_sentence(call, exc)
-        span.record_exception(exc, escaped=True)
+        # The SDK would store the raw message and traceback; store redacted ones instead.
+        stack = "".join(traceback.format_exception(exc))
+        span.record_exception(
+            exc,
+            attributes={
+                sc.EXCEPTION_MESSAGE: _redactor(_said(exc)),
+                sc.EXCEPTION_STACKTRACE: _redactor(stack),
+            },
+            escaped=True,
+        )
         span.set_attribute(sc.ERROR_TYPE, _error_type(exc))
         span.set_attribute(sc.SEMTRACE_SENTENCE, sentence)
         if call.input_text:

@@ -1,0 +1,296 @@
+"""Redaction: secrets and personal data are replaced before anything is stored or sent.
+
+A redacted value keeps its kind and a short keyed hash, ``[REDACTED:email:3f2a1c]``, so equal
+secrets still group (``group by`` works, a diagnosis can say "the same key failed 40 times")
+while the value itself never reaches the database file or an LLM.
+
+Detected by default: OpenAI (``sk-...``) and Anthropic (``sk-ant-...``) keys, AWS access key
+ids (``AKIA...``), GitHub tokens (``ghp_...``, ``github_pat_...``), bearer/basic credentials,
+passwords in URLs, ``password=...``-style assignments, emails and card numbers (Luhn-checked);
+values under sensitive keys (``password``, ``api_key``, ``authorization``...) are redacted
+whole. Patterns are configurable and keys can be allowlisted::
+
+    from semtrace.telemetry import redaction
+    redaction.configure_redaction(patterns={"employee_id": r"EMP-\\d{6}"}, allow_keys={"email"})
+    redaction.redact_text("mail bob@example.com")   # 'mail [REDACTED:email:…]'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DEFAULT_SENSITIVE_KEYS",
+    "ENV_REDACT",
+    "ENV_REDACT_SALT",
+    "Redactor",
+    "configure_redaction",
+    "get_redactor",
+    "redact_json",
+    "redact_mapping",
+    "redact_text",
+    "redact_value",
+]
+
+ENV_REDACT = "SEMTRACE_REDACT"  # "0" turns redaction off (not recommended)
+ENV_REDACT_SALT = "SEMTRACE_REDACT_SALT"  # key of the short hash; equal salt = equal hashes
+
+# Keys whose values are secrets whatever they look like (matched on the last key segment).
+DEFAULT_SENSITIVE_KEYS = (
+    r"password|passwd|pwd|passphrase|secret|client[_-]?secret|api[_-]?key|apikey|"
+    r"access[_-]?key|secret[_-]?key|private[_-]?key|token|access[_-]?token|"
+    r"refresh[_-]?token|auth[_-]?token|id[_-]?token|authorization|cookie|set[_-]?cookie|"
+    r"credentials?|session[_-]?secret|x[_-]?api[_-]?key"
+)
+
+# Characters no secret match may include, so a replacement never splits a JSON escape.
+_NOT = r"\s\"'\\"
+
+# (kind, regex, group holding the secret or 0, substrings of which one must be present).
+_BUILTIN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
+    ("anthropic_key", r"sk-ant-[A-Za-z0-9_\-]{16,}", 0, ("sk-ant-",)),
+    ("openai_key", r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", 0, ("sk-",)),
+    ("aws_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0, ("AKIA", "ASIA")),
+    (
+        "github_token",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
+        0,
+        ("gh", "github_pat_"),
+    ),
+    (
+        "bearer",
+        rf"(?i)\b(?:bearer|basic)\s+([^{_NOT},;]{{8,}})",
+        1,
+        ("earer", "EARER", "asic", "ASIC"),
+    ),
+    ("url_password", rf"[A-Za-z][A-Za-z0-9+.\-]*://[^{_NOT}:/@]+:([^{_NOT}/@]+)@", 1, ("://",)),
+    (
+        "password",
+        rf"(?i)(?<!REDACTED:)\b(?:password|passwd|pwd|secret|api[_-]?key|token)"
+        rf"\s*[=:]\s*(?:\\?['\"])?([^{_NOT},;&]{{3,}})",
+        1,
+        ("=", ":"),
+    ),
+    (
+        "email",
+        r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b",
+        0,
+        ("@",),
+    ),
+    ("card", r"(?<![\w.])[2-6]\d{3}(?:[ \-]?\d){9,15}(?!\w|\.\d)", 0, ()),
+)
+
+_JSON_PAIR = re.compile(r'"([^"\\]{1,80})":"((?:[^"\\]|\\.)*)"')
+
+
+def _luhn_ok(number: str) -> bool:
+    digits = [int(c) for c in number if c.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+@dataclass(frozen=True)
+class _Rule:
+    kind: str
+    regex: re.Pattern[str]
+    group: int
+    triggers: tuple[str, ...]  # empty = always run
+
+
+class Redactor:
+    """Replaces secrets in text and values; one instance holds the compiled configuration."""
+
+    def __init__(
+        self,
+        *,
+        patterns: Mapping[str, str] | None = None,
+        allow_keys: Iterable[str] = (),
+        sensitive_keys: str = DEFAULT_SENSITIVE_KEYS,
+        builtin: bool = True,
+        salt: str | None = None,
+        enabled: bool = True,
+    ) -> None:
+        rules = [_Rule(k, re.compile(p), g, t) for k, p, g, t in _BUILTIN] if builtin else []
+        for kind, pattern in (patterns or {}).items():
+            rules.append(_Rule(kind, re.compile(pattern), 0, ()))
+        self.rules: tuple[_Rule, ...] = tuple(rules)
+        self.allow_keys = frozenset(allow_keys)
+        self.enabled = enabled
+        self._salt = salt if salt is not None else os.environ.get(ENV_REDACT_SALT, "semtrace")
+        self._sensitive_key = re.compile(rf"(?i)(?:^|[._\-\s])(?:{sensitive_keys})$")
+
+    # -- text --------------------------------------------------------------------------------
+    def marker(self, kind: str, secret: str) -> str:
+        """The replacement for ``secret``: its kind and a short keyed hash."""
+        digest = hashlib.sha256((self._salt + "\0" + secret).encode("utf-8", "replace"))
+        return f"[REDACTED:{kind}:{digest.hexdigest()[:6]}]"
+
+    def _apply(self, rule: _Rule, text: str) -> str:
+        def replace(m: re.Match[str]) -> str:
+            secret = m.group(rule.group)
+            if rule.kind == "card" and not _luhn_ok(secret):
+                return m.group(0)
+            if secret.startswith("[REDACTED:"):
+                return m.group(0)
+            whole = m.group(0)
+            if rule.group == 0:
+                return self.marker(rule.kind, secret)
+            start, end = m.span(rule.group)
+            base = m.start(0)
+            return whole[: start - base] + self.marker(rule.kind, secret) + whole[end - base :]
+
+        return rule.regex.sub(replace, text)
+
+    def redact_text(self, text: str) -> str:
+        """``text`` with every detected secret replaced by its marker."""
+        if not self.enabled or not text:
+            return text
+        for rule in self.rules:
+            if rule.triggers and not any(t in text for t in rule.triggers):
+                continue
+            if rule.kind == "card" and not _has_digit_run(text):
+                continue
+            text = self._apply(rule, text)
+        return text
+
+    def is_sensitive_key(self, key: str) -> bool:
+        """Whether values under ``key`` are secrets whatever they look like."""
+        return key not in self.allow_keys and bool(self._sensitive_key.search(key))
+
+    # -- values ------------------------------------------------------------------------------
+    def redact_value(self, value: Any, key: str | None = None) -> Any:
+        """``value`` with secrets replaced, recursing into mappings and sequences; values
+        under allowlisted keys are kept, values under sensitive keys are replaced whole."""
+        if not self.enabled:
+            return value
+        if key is not None:
+            if key in self.allow_keys:
+                return value
+            if self.is_sensitive_key(key) and value is not None and value != "":
+                if isinstance(value, str) and value.startswith("[REDACTED:"):
+                    return value
+                if not isinstance(value, Mapping | list | tuple):
+                    return self.marker(_kind_of_key(key), str(value))
+        if isinstance(value, str):
+            return self.redact_text(value)
+        if isinstance(value, Mapping):
+            return {k: self.redact_value(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.redact_value(v) for v in value]
+        return value
+
+    def redact_mapping(self, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``facts`` with secrets replaced (keys are kept)."""
+        return {k: self.redact_value(v, k) for k, v in facts.items()}
+
+    def redact_json(self, text: str, keys: Iterable[str] = ()) -> str:
+        """JSON text (as the store writes attribute maps) with secrets replaced.
+
+        The fast path is a text pass: values under sensitive keys and pattern matches are
+        replaced in place, and the JSON stays valid. ``keys`` are the top-level keys of the
+        mapping the text was made from; if one is allowlisted the mapping is decoded and
+        redacted value by value instead, so the allowlist is honoured.
+        """
+        if not self.enabled or not text:
+            return text
+        if self.allow_keys and any(k in self.allow_keys for k in keys):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                return self.redact_text(text)
+            return json.dumps(self.redact_value(data), ensure_ascii=False, separators=(",", ":"))
+        if _might_have_sensitive_key(text):
+            text = _JSON_PAIR.sub(self._replace_pair, text)
+        return self.redact_text(text)
+
+    def _replace_pair(self, m: re.Match[str]) -> str:
+        key, value = m.group(1), m.group(2)
+        if not value or value.startswith("[REDACTED:") or not self.is_sensitive_key(key):
+            return m.group(0)
+        return f'"{key}":"{self.marker(_kind_of_key(key), value)}"'
+
+
+_DIGIT_RUN = re.compile(r"\d{4}")
+_KEY_HINT = re.compile(r"(?i)pass|pwd|secret|key|token|auth|cookie|credential")
+
+
+def _has_digit_run(text: str) -> bool:
+    return _DIGIT_RUN.search(text) is not None
+
+
+def _might_have_sensitive_key(text: str) -> bool:
+    return _KEY_HINT.search(text) is not None
+
+
+def _kind_of_key(key: str) -> str:
+    last = re.split(r"[.\s]", key)[-1].lower().replace("-", "_")
+    return last if re.fullmatch(r"[a-z_]{1,32}", last) else "secret"
+
+
+def _enabled_from_env() -> bool:
+    return os.environ.get(ENV_REDACT, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+_redactor = Redactor(enabled=_enabled_from_env())
+
+
+def get_redactor() -> Redactor:
+    """The redactor in use (what the logger, the tracer and the store apply)."""
+    return _redactor
+
+
+def configure_redaction(
+    *,
+    patterns: Mapping[str, str] | None = None,
+    allow_keys: Iterable[str] = (),
+    sensitive_keys: str = DEFAULT_SENSITIVE_KEYS,
+    builtin: bool = True,
+    salt: str | None = None,
+    enabled: bool | None = None,
+) -> Redactor:
+    """Replace the process-wide redactor: extra ``patterns`` (kind -> regex), ``allow_keys``
+    whose values are never redacted, the sensitive-key regex, the hash salt."""
+    global _redactor
+    _redactor = Redactor(
+        patterns=patterns,
+        allow_keys=allow_keys,
+        sensitive_keys=sensitive_keys,
+        builtin=builtin,
+        salt=salt,
+        enabled=_enabled_from_env() if enabled is None else enabled,
+    )
+    return _redactor
+
+
+def redact_text(text: str) -> str:
+    """``text`` with secrets replaced (use it on anything sent to an LLM, e.g. context packs)."""
+    return _redactor.redact_text(text)
+
+
+def redact_value(value: Any, key: str | None = None) -> Any:
+    """``value`` (str, mapping, list...) with secrets replaced, honouring key rules."""
+    return _redactor.redact_value(value, key)
+
+
+def redact_mapping(facts: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``facts`` with secrets replaced."""
+    return _redactor.redact_mapping(facts)
+
+
+def redact_json(text: str, keys: Iterable[str] = ()) -> str:
+    """JSON text with secrets replaced, staying valid JSON (the store's write path)."""
+    return _redactor.redact_json(text, keys)

@@ -1,0 +1,146 @@
+"""Rendering: a log call becomes a sentence (``message``) and its low-cardinality ``template``.
+
+``failure(action, cause, impact)`` renders "The procurement agent failed to retrieve the vendor
+ID because the Last-updated field was null, so no valid match could be made." with template
+"{agent} failed to {action} because {cause}, so {impact}." so ``group by template`` counts
+kinds of failure. A message may name facts in braces (``"matched {invoice} to {po}"``); the
+template keeps the braces, the message gets the values.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "MAX_VALUE_CHARS",
+    "Rendered",
+    "agent_phrase",
+    "json_safe",
+    "render_failure",
+    "render_message",
+]
+
+MAX_MESSAGE_CHARS = 4_000
+MAX_VALUE_CHARS = 2_000
+MAX_ITEMS = 100
+MAX_DEPTH = 6
+UNKNOWN_CAUSE = "the cause is unknown"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered sentence and the template it came from."""
+
+    message: str
+    template: str
+
+
+def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with a marker saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
+
+
+def _repr(value: Any) -> str:
+    try:
+        return truncate(repr(value))
+    except Exception:  # a broken __repr__ must not break logging
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as something JSON holds: non-JSON values by ``repr``, huge ones truncated."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return truncate(value)
+    if depth >= MAX_DEPTH:
+        return _repr(value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items()):
+            if i >= MAX_ITEMS:
+                out["…"] = f"[truncated {len(value) - MAX_ITEMS} items]"
+                break
+            out[str(k)] = json_safe(v, depth + 1)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+        safe = [json_safe(v, depth + 1) for v in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            safe.append(f"…[truncated {len(items) - MAX_ITEMS} items]")
+        return safe
+    if isinstance(value, bytes | bytearray):
+        return _repr(bytes(value))
+    return _repr(value)
+
+
+def agent_phrase(agent: str) -> str:
+    """'procurement' -> 'the procurement agent' ('ProcurementAgent' -> 'the ProcurementAgent')."""
+    return f"the {agent}" if agent.lower().endswith("agent") else f"the {agent} agent"
+
+
+def _clause(text: Any, *prefixes: str) -> str:
+    clause = " ".join(str(text).split()).rstrip(".;, ")
+    for prefix in prefixes:
+        if clause.lower().startswith(prefix):
+            clause = clause[len(prefix) :].lstrip()
+    return clause
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def render_failure(agent: str | None, action: Any, cause: Any, impact: Any) -> Rendered:
+    """The sentence for a failure: who failed to do what, why, and what it means."""
+    act = _clause(action, "to ") if action not in (None, "") else "do its work"
+    act_t = "{action}" if action not in (None, "") else "do its work"
+    who, who_t = (agent_phrase(agent), "{agent}") if agent else ("", "")
+    text = f"{who} failed to {act}".strip()
+    tmpl = f"{who_t} failed to {act_t}".strip()
+    if cause in (None, ""):
+        text += f"; {UNKNOWN_CAUSE}"
+        tmpl += f"; {UNKNOWN_CAUSE}"
+    else:
+        text += f" because {_clause(cause, 'because ')}"
+        tmpl += " because {cause}"
+    if impact not in (None, ""):
+        text += f", so {_clause(impact, 'so ')}"
+        tmpl += ", so {impact}"
+    return Rendered(truncate(_capital(text) + ".", MAX_MESSAGE_CHARS), _capital(tmpl) + ".")
+
+
+class _Facts(dict[str, Any]):
+    """Format arguments where an unknown name stays as ``{name}``."""
+
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+def render_message(event: Any, facts: Mapping[str, Any], agent: str | None = None) -> Rendered:
+    """A message as given; ``{name}`` placeholders are filled from ``facts`` when all exist."""
+    if not isinstance(event, str):
+        text = _repr(event) if event is not None else ""
+        return Rendered(text, text)
+    template = event
+    if "{" in event:
+        values = _Facts(facts)
+        if agent is not None:
+            values.setdefault("agent", agent)
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(event) if f is not None]
+            if fields and all(f and f.split(".")[0].split("[")[0] in values for f in fields):
+                message = event.format_map(values)
+                return Rendered(truncate(message, MAX_MESSAGE_CHARS), truncate(template, 500))
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError):
+            pass
+    return Rendered(truncate(event, MAX_MESSAGE_CHARS), truncate(template, 500))
