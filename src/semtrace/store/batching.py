@@ -29,8 +29,10 @@ class BatchQueue(Generic[T]):
         max_queue: int = 16_384,
         max_batch: int = 2_048,
         interval_s: float = 1.0,
+        on_drop: Callable[[int], None] | None = None,
     ) -> None:
         self._flush = flush
+        self._on_drop = on_drop
         self._max_queue = max_queue
         self._max_batch = max_batch
         self._interval_s = interval_s
@@ -50,11 +52,15 @@ class BatchQueue(Generic[T]):
         with self._cond:
             if self._stopped or len(self._items) >= self._max_queue:
                 self.dropped += 1
-                return False
-            self._items.append(item)
-            if len(self._items) >= self._max_batch:
-                self._cond.notify()
-        return True
+                dropped = True
+            else:
+                dropped = False
+                self._items.append(item)
+                if len(self._items) >= self._max_batch:
+                    self._cond.notify()
+        if dropped and self._on_drop is not None:
+            self._on_drop(1)
+        return not dropped
 
     def _take(self) -> list[T]:
         with self._cond:

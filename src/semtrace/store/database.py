@@ -151,6 +151,10 @@ class Store:
         """Append an Arrow table to one of the contract's tables, matching columns by name."""
         self._append_many([(table_name, table)])
 
+    def append_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
+        """Append several ``(table_name, arrow_table)`` pairs in one transaction."""
+        self._append_many(tables)
+
     def _append_many(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
         with self._lock:
             con = self._con

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from semtrace._errors import handle_internal_errors
 from semtrace.store.database import Store, open_store, resolve_path
+from semtrace.store.resilient import get_writer
 from semtrace.tracer.convert import span_to_record
 
 __all__ = ["DuckDBSpanExporter"]
@@ -50,7 +51,8 @@ class DuckDBSpanExporter(SpanExporter):
             try:
                 cache: dict[int, Mapping[str, Any]] = {}
                 records = [span_to_record(s, cache) for s in spans]
-                self._get_store().write_spans(records)
+                # Spooled batches count as exported: they reach the file when it is back.
+                get_writer(self.path).write(spans=records)
                 self.spans_written += len(records)
                 result = SpanExportResult.SUCCESS
             except Exception:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
+from semtrace.store.batching import BatchQueue
+from semtrace.store.stats import STATS
 from semtrace.tracer._context import current_agent
 
-__all__ = ["SEMTRACE_SCOPE", "AgentContextProcessor", "SwappableProcessor"]
+__all__ = ["SEMTRACE_SCOPE", "AgentContextProcessor", "QueueSpanProcessor", "SwappableProcessor"]
 
 SEMTRACE_SCOPE = "semtrace"  # the instrumentation scope of spans semtrace's decorators make
 
@@ -65,3 +70,48 @@ class SwappableProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         inner = self.inner
         return inner.force_flush(timeout_millis) if inner is not None else True
+
+
+class QueueSpanProcessor(SpanProcessor):
+    """Hands finished spans to an exporter from a bounded queue and a daemon thread.
+
+    Like the SDK's BatchSpanProcessor, but what it drops when the queue is full is counted
+    (``semtrace_stats.spans_dropped``) and the agent thread never waits on the exporter.
+    """
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        max_queue: int = 16_384,
+        max_batch: int = 2_048,
+        interval_s: float = 1.0,
+    ) -> None:
+        self.exporter = exporter
+        self.queue: BatchQueue[ReadableSpan] = BatchQueue(
+            self._export,
+            name="semtrace-spans",
+            max_queue=max_queue,
+            max_batch=max_batch,
+            interval_s=interval_s,
+            on_drop=lambda n: STATS.add(spans_dropped=n),
+        )
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> None:
+        self.exporter.export(spans)
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        if ctx is not None and ctx.trace_flags.sampled:
+            self.queue.put(span)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        self.queue.flush(timeout_millis / 1000)
+        return True
+
+    def shutdown(self) -> None:
+        self.queue.shutdown()
+        self.exporter.shutdown()

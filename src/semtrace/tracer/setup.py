@@ -19,15 +19,17 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 
 from semtrace.exceptions import ConfigurationError, DatabaseLockedError, NotADatabaseError
 from semtrace.store.batching import BatchQueue
 from semtrace.store.database import check_database_file, open_store, resolve_path
 from semtrace.store.model import LogRecord
+from semtrace.store.resilient import close_writers, get_writer
+from semtrace.store.stats import STATS
 from semtrace.tracer.exporter import DuckDBSpanExporter
-from semtrace.tracer.processors import SwappableProcessor
+from semtrace.tracer.processors import QueueSpanProcessor, SwappableProcessor
 
 __all__ = [
     "DEFAULT_DB",
@@ -119,7 +121,7 @@ def _embedded_span_exporter(settings: Settings) -> SpanExporter:
 
 def _embedded_log_flush(settings: Settings) -> Callable[[Sequence[LogRecord]], None]:
     def flush(records: Sequence[LogRecord]) -> None:
-        open_store(settings.db).write_logs(records)
+        get_writer(settings.db).write(logs=records)
 
     return flush
 
@@ -220,17 +222,20 @@ def configure(
         log_factory = log_flush_factory or _log_factory_for(settings)
         provider = _provider(settings)
         exporter = span_factory(settings)
-        bsp = BatchSpanProcessor(
+        bsp = QueueSpanProcessor(
             exporter,
-            max_queue_size=16_384,
-            max_export_batch_size=2_048,
-            schedule_delay_millis=int(settings.batch_interval_s * 1000),
+            max_queue=16_384,
+            max_batch=2_048,
+            interval_s=settings.batch_interval_s,
         )
         assert STATE.processor is not None
         STATE.processor.swap(bsp)
         STATE.span_exporter = exporter
         STATE.log_queue = BatchQueue(
-            log_factory(settings), name="semtrace-logs", interval_s=settings.batch_interval_s
+            log_factory(settings),
+            name="semtrace-logs",
+            interval_s=settings.batch_interval_s,
+            on_drop=lambda n: STATS.add(logs_dropped=n),
         )
         STATE.settings = settings
         STATE.provider = provider
@@ -349,6 +354,7 @@ def shutdown() -> None:
             except Exception:  # pragma: no cover - a hook must not stop the flush
                 _log.warning("semtrace shutdown hook failed", exc_info=True)
         _shutdown_pipeline()
+        close_writers()
         from semtrace.store.database import _open_stores
 
         for store in list(_open_stores.values()):

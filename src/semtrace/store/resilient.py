@@ -1,0 +1,189 @@
+"""The writer telemetry goes through: it never raises, and nothing it accepted is lost while
+the database is unavailable (locked by another process, read-only, deleted, disk full).
+
+Batches the store cannot take are spooled to a bounded folder beside the file and replayed,
+oldest first, once the store takes writes again; while it is down, the store is retried with
+exponential backoff instead of on every batch. Everything is counted in :data:`STATS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from semtrace._errors import handle_internal_errors
+from semtrace.store import schema
+from semtrace.store._arrow import logs_table, spans_tables
+from semtrace.store.database import Store, open_store, resolve_path
+from semtrace.store.model import LogRecord, SpanRecord
+from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, spool_dir_for
+from semtrace.store.stats import STATS, Stats
+
+__all__ = ["ResilientWriter", "close_writers", "get_writer"]
+
+_log = logging.getLogger("semtrace.store")
+_BACKOFF_MIN_S = 0.5
+_BACKOFF_MAX_S = 30.0
+_STATS_EVERY_S = 10.0
+
+_writers: dict[str, ResilientWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def get_writer(path: str | os.PathLike[str], component: str = "embedded") -> ResilientWriter:
+    """The process-wide resilient writer of ``path``."""
+    key = resolve_path(path)
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None:
+            writer = _writers[key] = ResilientWriter(key, component=component)
+        return writer
+
+
+class ResilientWriter:
+    """Append spans and logs to one database file; spool and retry when it cannot."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES,
+        stats: Stats = STATS,
+        component: str = "embedded",
+    ) -> None:
+        self.path = resolve_path(path)
+        self.spool = Spool(spool_dir_for(self.path), max_spool_bytes)
+        self.stats = stats
+        self.component = component
+        self._lock = threading.Lock()
+        self._store: Store | None = None
+        self._inode: tuple[int, int] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_stats = time.monotonic()
+
+    # -- public ------------------------------------------------------------------------------
+    def write(self, spans: Sequence[SpanRecord] = (), logs: Sequence[LogRecord] = ()) -> bool:
+        """Store a batch, or spool it; ``True`` when it reached the database now."""
+        if not spans and not logs:
+            return True
+        started = time.perf_counter()
+        tables: list[tuple[str, pa.Table]] = []
+        if spans:
+            s, e, ln = spans_tables(spans)
+            tables += [(schema.SPANS, s), (schema.SPAN_EVENTS, e), (schema.SPAN_LINKS, ln)]
+        if logs:
+            tables.append((schema.LOGS, logs_table(logs)))
+        with self._lock:
+            stored = self._try_store(tables)
+            if stored:
+                self.stats.add(spans_written=len(spans), logs_written=len(logs))
+                self.stats.set_latency((time.perf_counter() - started) * 1000)
+                self._maybe_write_stats()
+                return True
+            if self.spool.put(tables):
+                self.stats.add(spooled=len(spans) + len(logs))
+            else:
+                self.stats.add(spans_dropped=len(spans), logs_dropped=len(logs))
+                _log.warning("semtrace: spool full at %s; dropped a batch", self.spool.directory)
+            return False
+
+    def flush_spool(self) -> int:
+        """Replay what was spooled, if the store takes writes; returns batches replayed."""
+        with self._lock:
+            store = self._open()
+            return self._drain(store) if store is not None else 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None and not self._store.closed:
+                self._write_stats_row(self._store)
+            self._store = None
+
+    # -- internals ---------------------------------------------------------------------------
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _open(self) -> Store | None:
+        if time.monotonic() < self._retry_at:
+            return None
+        store = self._store
+        if store is not None and not store.closed and self._file_identity() != self._inode:
+            # The file was deleted or replaced under us: writes would go to a dead inode.
+            _log.warning("semtrace: %s was deleted or replaced; reopening it", self.path)
+            store.close()
+            store = self._store = None
+        if store is None or store.closed:
+            try:
+                store = open_store(self.path)
+            except Exception as exc:
+                self._failed(exc)
+                return None
+            self._store = store
+            self._inode = self._file_identity()
+        return store
+
+    def _try_store(self, tables: list[tuple[str, pa.Table]]) -> bool:
+        store = self._open()
+        if store is None:
+            return False
+        try:
+            self._drain(store)
+            store.append_tables(tables)
+        except Exception as exc:
+            self._failed(exc)
+            return False
+        self._failures = 0
+        return True
+
+    def _drain(self, store: Store) -> int:
+        replayed = 0
+        for files, tables in self.spool.batches():
+            store.append_tables(tables)
+            self.spool.discard(files)
+            rows = sum(t.num_rows for name, t in tables if name in (schema.SPANS, schema.LOGS))
+            self.stats.add(spooled=-rows)
+            replayed += 1
+        return replayed
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        self.stats.add(export_errors=1, retries=1 if self._failures > 1 else 0)
+        delay = min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 2 ** (self._failures - 1))
+        self._retry_at = time.monotonic() + delay
+        if self._store is not None:
+            with contextlib.suppress(Exception):
+                self._store.close()
+            self._store = None
+        if self._failures == 1:
+            _log.warning("semtrace: cannot write %s (%s); spooling until it can", self.path, exc)
+
+    def _maybe_write_stats(self) -> None:
+        now = time.monotonic()
+        if now - self._last_stats < _STATS_EVERY_S or self._store is None:
+            return
+        self._last_stats = now
+        self._write_stats_row(self._store)
+
+    def _write_stats_row(self, store: Store) -> None:
+        with handle_internal_errors("write semtrace_stats"):
+            store.append_arrow(schema.SEMTRACE_STATS, self.stats.as_row(self.component))
+
+
+def close_writers() -> None:
+    """Write a last stats row for every writer of this process and forget them."""
+    with _writers_lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        writer.close()
