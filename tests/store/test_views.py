@@ -1,0 +1,238 @@
+"""Every view of the SQL contract answers as documented on a known dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from semtrace.store.database import Store, connect_readonly
+from tests.store import dataset as ds
+
+
+@pytest.fixture
+def con(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to a file holding the known dataset (views as TEMP views)."""
+    store = Store(db_path)
+    ds.load(store)
+    store.close()
+    c = connect_readonly(db_path)
+    yield c
+    c.close()
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    return con.sql(sql).to_arrow_table().to_pylist()
+
+
+def at(ms: int) -> datetime:
+    return datetime.fromtimestamp((ds.T0 + ms * ds.MS) / 1e9, tz=UTC)
+
+
+def test_traces_view(con: duckdb.DuckDBPyConnection) -> None:
+    """traces: one row per trace with root, services, agents, times, counts, tokens, cost."""
+    got = rows(con, "SELECT * FROM traces ORDER BY start_time")
+    assert got == [
+        {
+            "trace_id": ds.T1,
+            "root_name": "invoke_agent supervisor",
+            "root_agent": "supervisor",
+            "services": ["travel"],
+            "agents": ["supervisor"],
+            "start_time": at(0),
+            "end_time": at(100),
+            "duration_ms": 100.0,
+            "span_count": 3,
+            "error_count": 0,
+            "status": "OK",
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "cost_usd": pytest.approx(ds.TRAVEL_COST),
+            "session_id": "sess-1",
+        },
+        {
+            "trace_id": ds.T2,
+            "root_name": "invoke_agent procurement",
+            "root_agent": "procurement",
+            "services": ["billing"],
+            "agents": ["procurement"],
+            "start_time": at(1000),
+            "end_time": at(1200),
+            "duration_ms": 200.0,
+            "span_count": 2,
+            "error_count": 2,
+            "status": "ERROR",
+            "input_tokens": None,
+            "output_tokens": None,
+            "cost_usd": None,
+            "session_id": None,
+        },
+    ]
+
+
+def test_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
+    """llm_calls: one row per model call with provider, model, tokens, total and cost."""
+    assert rows(con, "SELECT * FROM llm_calls") == [
+        {
+            "trace_id": ds.T1,
+            "span_id": "3" * 16,
+            "parent_span_id": "1" * 16,
+            "name": "chat gpt-4o-mini",
+            "start_time": at(30),
+            "duration_ms": 50.0,
+            "status_code": "UNSET",
+            "agent_name": "supervisor",
+            "operation": "chat",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "total_tokens": 1500,
+            "cost_usd": pytest.approx(ds.TRAVEL_COST),
+            "error_type": None,
+            "session_id": "sess-1",
+            "service_name": "travel",
+        }
+    ]
+
+
+def test_tool_calls_view(con: duckdb.DuckDBPyConnection) -> None:
+    """tool_calls: one row per tool call with its agent, status, error type and arguments."""
+    got = rows(
+        con,
+        "SELECT name, agent_name, tool_name, status_code, status_message, error_type, "
+        "duration_ms, arguments, service_name FROM tool_calls ORDER BY start_time",
+    )
+    assert got == [
+        {
+            "name": "execute_tool search_flights",
+            "agent_name": "supervisor",
+            "tool_name": "search_flights",
+            "status_code": "UNSET",
+            "status_message": None,
+            "error_type": None,
+            "duration_ms": 20.0,
+            "arguments": '{"origin": "LIS"}',
+            "service_name": "travel",
+        },
+        {
+            "name": "execute_tool lookup_vendor",
+            "agent_name": "procurement",
+            "tool_name": "lookup_vendor",
+            "status_code": "ERROR",
+            "status_message": ds.SENTENCE,
+            "error_type": "KeyError",  # from the exception event
+            "duration_ms": 150.0,
+            "arguments": None,
+            "service_name": "billing",
+        },
+    ]
+
+
+def test_agents_view(con: duckdb.DuckDBPyConnection) -> None:
+    """agents: per-agent calls, latency percentiles, errors and error rate, tools, LLM, cost."""
+    got = rows(con, "SELECT * FROM agents ORDER BY agent_name")
+    assert got == [
+        {
+            "agent_name": "procurement",
+            "calls": 1,
+            "traces": 1,
+            "p50_ms": 200.0,
+            "p95_ms": 200.0,
+            "p99_ms": 200.0,
+            "errors": 1,
+            "error_rate": 1.0,
+            "tool_calls": 1,
+            "llm_calls": 0,
+            "input_tokens": None,
+            "output_tokens": None,
+            "cost_usd": None,
+        },
+        {
+            "agent_name": "supervisor",
+            "calls": 1,
+            "traces": 1,
+            "p50_ms": 100.0,
+            "p95_ms": 100.0,
+            "p99_ms": 100.0,
+            "errors": 0,
+            "error_rate": 0.0,
+            "tool_calls": 1,
+            "llm_calls": 1,
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "cost_usd": pytest.approx(ds.TRAVEL_COST),
+        },
+    ]
+
+
+def test_failures_view(con: duckdb.DuckDBPyConnection) -> None:
+    """failures: error spans with their log sentence and latest diagnosis, plus error logs
+    that belong to no failed span."""
+    got = rows(
+        con,
+        "SELECT source, trace_id, span_id, log_id, agent_name, name, error_type, message, "
+        "fingerprint, diagnosis, category, diagnosis_provider FROM failures ORDER BY time",
+    )
+    assert got == [
+        {
+            "source": "span",
+            "trace_id": ds.T2,
+            "span_id": "4" * 16,
+            "log_id": None,
+            "agent_name": "procurement",
+            "name": "invoke_agent procurement",
+            "error_type": None,
+            "message": "The procurement agent failed",
+            "fingerprint": None,
+            "diagnosis": None,
+            "category": None,
+            "diagnosis_provider": None,
+        },
+        {
+            "source": "span",
+            "trace_id": ds.T2,
+            "span_id": "5" * 16,
+            "log_id": None,
+            "agent_name": "procurement",
+            "name": "execute_tool lookup_vendor",
+            "error_type": "KeyError",
+            "message": ds.VENDOR_LOG,  # the error log on the span beats the status message
+            "fingerprint": "fp1",
+            "diagnosis": "vendor record has no date",  # the latest one
+            "category": "missing_data",
+            "diagnosis_provider": "rules",
+        },
+        {
+            "source": "log",
+            "trace_id": None,
+            "span_id": None,
+            "log_id": "log-disk",
+            "agent_name": None,
+            "name": "disk almost full",
+            "error_type": "OSError",
+            "message": "disk almost full",
+            "fingerprint": None,
+            "diagnosis": None,
+            "category": None,
+            "diagnosis_provider": None,
+        },
+    ]
+
+
+def test_writer_and_reader_see_the_same_views(db_path: Path) -> None:
+    """The writer's persistent views and a reader's temporary ones give the same answers."""
+    store = Store(db_path)
+    ds.load(store)
+    cur = store.cursor()
+    writer = cur.execute("SELECT trace_id, span_count FROM traces ORDER BY 1").fetchall()
+    store.close()
+    reader = connect_readonly(db_path)
+    assert reader.execute("SELECT trace_id, span_count FROM traces ORDER BY 1").fetchall() == (
+        writer
+    )
+    assert writer == [(ds.T1, 3), (ds.T2, 2)]
