@@ -1,0 +1,35 @@
+"""``semtrace dashboard``: open the Streamlit dashboard on a database or a collector."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from semtrace.cli import app
+from semtrace.cli._common import DbOption, console, fail
+
+
+@app.command()
+def dashboard(
+    db: DbOption = None,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Read through a collector at this URL instead of a file."),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="Port to serve the dashboard on.")] = 8501,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+) -> None:
+    """Browse traces, replay runs, see failures and their diagnoses (Streamlit)."""
+    from semtrace.dashboard import launch, resolve_db
+
+    if db and server:
+        raise fail("give either --db or --server, not both")
+    try:
+        target = server or resolve_db(db)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    console.print(
+        f"semtrace dashboard for {target} on [bold]http://{host}:{port}[/] (Ctrl+C stops)"
+    )
+    raise typer.Exit(launch(db=None if server else target, server=server, port=port, host=host))

@@ -1,0 +1,97 @@
+"""Where the dashboard's data comes from: the database or collector it was started for.
+
+``semtrace dashboard`` passes the target through environment variables, so the Streamlit
+script (and ``AppTest`` in the tests) finds it without command-line parsing. A connection is
+opened for one script run and closed at its end: a dashboard left open all day never holds a
+DuckDB file between reruns, so agents can keep writing to it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import streamlit as st
+
+from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
+from semtrace.store import ui_queries as q
+
+__all__ = [
+    "ENV_DB",
+    "ENV_SERVER",
+    "connection",
+    "critical_path",
+    "describe_target",
+    "trace_tree",
+]
+
+
+def describe_target() -> str:
+    """What the dashboard reads, for the sidebar."""
+    server = os.environ.get(ENV_SERVER)
+    if server:
+        return f"collector {server}"
+    from semtrace._connect import default_db
+
+    return os.environ.get(ENV_DB) or default_db()
+
+
+def _open() -> Any:
+    server = os.environ.get(ENV_SERVER)
+    if server:
+        try:
+            from semtrace.collector.client import connect_url  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise RuntimeError(
+                "this semtrace has no collector client yet; start the dashboard with --db FILE"
+            ) from exc
+        return connect_url(server)
+    import semtrace
+
+    return semtrace.connect(os.environ.get(ENV_DB) or None)
+
+
+@contextmanager
+def connection() -> Iterator[Any]:
+    """A connection for one script run; a missing or locked file stops the page with the
+    message that says what to do."""
+    try:
+        con = _open()
+    except Exception as exc:  # shown to the user instead of a traceback
+        st.error(f"Cannot open the semtrace database: {exc}")
+        st.stop()
+    try:
+        yield con
+    finally:
+        close = getattr(con, "close", None)
+        if close is not None:
+            close()
+
+
+@st.cache_data(ttl=600, max_entries=8, show_spinner=False)
+def _skeleton(target: str, trace_id: str, span_count: int) -> Any:
+    # span_count is part of the key: a trace still growing is read again.
+    with connection() as con:
+        return q.trace_skeleton(con, trace_id)
+
+
+@st.cache_resource(ttl=600, max_entries=8, show_spinner=False)
+def _tree(target: str, trace_id: str, span_count: int) -> q.TraceTree:
+    return q.TraceTree.from_table(_skeleton(target, trace_id, span_count))
+
+
+def trace_tree(trace_id: str, span_count: int) -> q.TraceTree:
+    """The trace's tree, built once per (trace, span count) and shared between reruns."""
+    return _tree(describe_target(), trace_id, int(span_count))
+
+
+@st.cache_data(ttl=600, max_entries=8, show_spinner=False)
+def _critical(target: str, trace_id: str, span_count: int) -> list[str]:
+    return _tree(target, trace_id, span_count).critical_path()
+
+
+def critical_path(trace_id: str, span_count: int) -> list[str]:
+    """The trace's critical path (span ids), computed once per (trace, span count)."""
+    return _critical(describe_target(), trace_id, int(span_count))

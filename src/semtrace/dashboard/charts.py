@@ -1,0 +1,335 @@
+"""Plotly figures for the dashboard: waterfall, swimlane, agent graph, task timeline.
+
+Each function takes rows the query functions returned and only draws them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+__all__ = ["agent_colours", "agent_graph", "swimlane", "task_timeline", "waterfall"]
+
+_PALETTE = (
+    "#4C78A8",
+    "#F58518",
+    "#54A24B",
+    "#B279A2",
+    "#72B7B2",
+    "#EECA3B",
+    "#9D755D",
+    "#FF9DA6",
+    "#79706E",
+    "#2F4B7C",
+)
+ERROR = "#D62728"
+CRITICAL = "#111111"
+
+
+def agent_colours(agents: Iterable[str | None]) -> dict[str, str]:
+    """A stable colour per agent name (sorted, so every page agrees)."""
+    names = sorted({a or "(no agent)" for a in agents})
+    return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
+
+
+def _layout(fig: go.Figure, height: int) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 30},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        plot_bgcolor="white",
+        hoverlabel={"align": "left"},
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#eee", zeroline=False)
+    return fig
+
+
+def waterfall(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    origin_ns: int,
+    critical: set[str],
+    selected: str | None = None,
+) -> go.Figure:
+    """Spans as bars on a shared time axis (ms from the trace start), one row each, coloured
+    by agent; failed spans in red, critical-path spans outlined, collapsed ones marked ▸."""
+    colours = agent_colours(r.get("agent_name") for r in rows)
+    labels = []
+    for i, r in enumerate(rows):
+        marker = "▸ " if r.get("collapsed") else ("▾ " if r.get("children") else "  ")
+        hidden = f"  (+{r['hidden']})" if r.get("hidden") else ""
+        labels.append(f"{'  ' * int(r.get('depth') or 0)}{marker}{r['name']}{hidden}\u2009#{i}")
+    fig = go.Figure()
+    by_agent: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_agent.setdefault(r.get("agent_name") or "(no agent)", []).append(i)
+    for agent, idx in by_agent.items():
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                name=agent,
+                y=[labels[i] for i in idx],
+                base=[(rows[i]["start_time_ns"] - origin_ns) / 1e6 for i in idx],
+                x=[
+                    max((rows[i]["end_time_ns"] - rows[i]["start_time_ns"]) / 1e6, 0.01)
+                    for i in idx
+                ],
+                marker={
+                    "color": [
+                        ERROR if rows[i]["status_code"] == "ERROR" else colours[agent] for i in idx
+                    ],
+                    "line": {
+                        "color": [
+                            "#FFB000"
+                            if rows[i]["span_id"] == selected
+                            else CRITICAL
+                            if rows[i]["span_id"] in critical
+                            else "rgba(0,0,0,0)"
+                            for i in idx
+                        ],
+                        "width": [
+                            3
+                            if rows[i]["span_id"] in critical or rows[i]["span_id"] == selected
+                            else 0
+                            for i in idx
+                        ],
+                    },
+                },
+                customdata=[
+                    [
+                        rows[i]["span_id"],
+                        rows[i]["duration_ms"],
+                        rows[i]["status_code"],
+                        "yes" if rows[i]["span_id"] in critical else "no",
+                    ]
+                    for i in idx
+                ],
+                hovertemplate=(
+                    "%{y}<br>agent " + agent + "<br>%{customdata[1]:.1f} ms, %{customdata[2]}"
+                    "<br>critical path: %{customdata[3]}<br>span %{customdata[0]}<extra></extra>"
+                ),
+            )
+        )
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(reversed(labels)),
+        tickfont={"family": "monospace", "size": 11},
+        ticktext=[lbl.rsplit("\u2009#", 1)[0] for lbl in reversed(labels)],
+        tickvals=list(reversed(labels)),
+    )
+    fig.update_xaxes(title="ms since trace start")
+    fig.update_layout(barmode="overlay", bargap=0.25)
+    return _layout(fig, max(220, 24 * len(rows) + 90))
+
+
+def swimlane(
+    events: Sequence[Mapping[str, Any]],
+    *,
+    step: int,
+    origin_ns: int,
+    lanes: Sequence[str],
+) -> go.Figure:
+    """One lane per agent: spans so far as bars, sentences as dots, arrows for calls and
+    messages, the current step as a vertical line."""
+    colours = agent_colours(lanes)
+    now = next((e["time_ns"] for e in events if e["step"] == step), origin_ns)
+    fig = go.Figure()
+    open_spans: dict[str, Mapping[str, Any]] = {}
+    bars: list[tuple[str, float, float, str, bool]] = []
+    for e in events:
+        if e["step"] > step:
+            break
+        if e["kind"] == "span_start":
+            open_spans[e["span_id"]] = e
+        elif e["kind"] == "span_end" and e["span_id"] in open_spans:
+            s = open_spans.pop(e["span_id"])
+            bars.append(
+                (
+                    s["agent"] or "(no agent)",
+                    s["time_ns"],
+                    e["time_ns"],
+                    s["name"],
+                    e["status"] == "ERROR",
+                )
+            )
+    for s in open_spans.values():
+        bars.append(
+            (s["agent"] or "(no agent)", s["time_ns"], now, s["name"] + " (running)", False)
+        )
+    for lane in lanes:
+        mine = [b for b in bars if b[0] == lane]
+        if not mine:
+            continue
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                name=lane,
+                y=[lane] * len(mine),
+                base=[(b[1] - origin_ns) / 1e6 for b in mine],
+                x=[max((b[2] - b[1]) / 1e6, 0.01) for b in mine],
+                marker={"color": [ERROR if b[4] else colours[lane] for b in mine], "opacity": 0.35},
+                text=[b[3] for b in mine],
+                hovertemplate="%{text}<extra>" + lane + "</extra>",
+                showlegend=False,
+            )
+        )
+    done = [e for e in events if e["step"] <= step]
+    logs = [e for e in done if e["kind"] in ("log", "task_state")]
+    if logs:
+        fig.add_trace(
+            go.Scatter(
+                mode="markers",
+                name="sentences",
+                y=[e["agent"] or "(no agent)" for e in logs],
+                x=[(e["time_ns"] - origin_ns) / 1e6 for e in logs],
+                marker={
+                    "symbol": ["diamond" if e["kind"] == "task_state" else "circle" for e in logs],
+                    "size": 10,
+                    "color": [
+                        ERROR if e["status"] in ("ERROR", "CRITICAL", "failed") else "#333"
+                        for e in logs
+                    ],
+                },
+                text=[e["text"] for e in logs],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    for e in done[-200:]:
+        peer = e.get("peer")
+        if not peer or peer == e["agent"] or e["kind"] not in ("span_start", "message"):
+            continue
+        x = (e["time_ns"] - origin_ns) / 1e6
+        fig.add_annotation(
+            x=x,
+            y=e["agent"],
+            ax=x,
+            ay=peer,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=3,
+            arrowwidth=2,
+            arrowcolor="#7F3C8D" if e["kind"] == "message" else "#555",
+            text="✉" if e["kind"] == "message" else "",
+        )
+    fig.add_vline(x=(now - origin_ns) / 1e6, line_color="#FFB000", line_width=2)
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(lanes)), type="category")
+    fig.update_xaxes(title="ms since the run started")
+    fig.update_layout(barmode="overlay")
+    return _layout(fig, max(240, 70 * len(lanes) + 80))
+
+
+def agent_graph(
+    edges: Sequence[Mapping[str, Any]],
+    *,
+    agents: Sequence[str] = (),
+    highlight_agent: str | None = None,
+    highlight_edge: tuple[str, str] | None = None,
+) -> go.Figure:
+    """Agents on a circle, arrows for calls (grey) and messages (purple) labelled with counts;
+    the current agent and edge highlighted."""
+    names = sorted({*agents, *(e["source"] for e in edges), *(e["target"] for e in edges)})
+    n = max(len(names), 1)
+    pos = {
+        name: (
+            math.cos(2 * math.pi * i / n + math.pi / 2),
+            math.sin(2 * math.pi * i / n + math.pi / 2),
+        )
+        for i, name in enumerate(names)
+    }
+    colours = agent_colours(names)
+    fig = go.Figure()
+    for e in edges:
+        (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
+        hot = highlight_edge == (e["source"], e["target"])
+        fig.add_annotation(
+            x=x1 * 0.85 + x0 * 0.15,
+            y=y1 * 0.85 + y0 * 0.15,
+            ax=x0 * 0.85 + x1 * 0.15,
+            ay=y0 * 0.85 + y1 * 0.15,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=3,
+            arrowwidth=4 if hot else 2,
+            arrowcolor="#FFB000" if hot else ("#7F3C8D" if e["kind"] == "message" else "#888"),
+        )
+        label = f"{e['kind']} x{e['count']}"
+        if e.get("errors"):
+            label += f", {e['errors']} err"
+        fig.add_annotation(
+            x=(x0 + x1) / 2,
+            y=(y0 + y1) / 2,
+            text=label,
+            showarrow=False,
+            font={"size": 11},
+            bgcolor="rgba(255,255,255,0.8)",
+        )
+    fig.add_trace(
+        go.Scatter(
+            mode="markers+text",
+            x=[pos[a][0] for a in names],
+            y=[pos[a][1] for a in names],
+            text=names,
+            textposition="top center",
+            marker={
+                "size": [38 if a == highlight_agent else 26 for a in names],
+                "color": [colours[a] for a in names],
+                "line": {
+                    "color": ["#FFB000" if a == highlight_agent else "white" for a in names],
+                    "width": [5 if a == highlight_agent else 1 for a in names],
+                },
+            },
+            hovertemplate="%{text}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.update_xaxes(visible=False, range=[-1.4, 1.4])
+    fig.update_yaxes(visible=False, range=[-1.35, 1.45], scaleanchor="x")
+    return _layout(fig, 420)
+
+
+def task_timeline(changes: Sequence[Mapping[str, Any]], *, now_ns: int | None = None) -> go.Figure:
+    """One row per task: coloured intervals for each state (working, input_required, ...)."""
+    state_colours = {
+        "working": "#4C78A8",
+        "input_required": "#F58518",
+        "completed": "#54A24B",
+        "failed": ERROR,
+        "cancelled": "#79706E",
+    }
+    fig = go.Figure()
+    by_task: dict[str, list[Mapping[str, Any]]] = {}
+    for c in changes:
+        by_task.setdefault(str(c["task_id"]), []).append(c)
+    origin = min((c["time_ns"] for c in changes), default=0)
+    seen: set[str] = set()
+    for task, items in by_task.items():
+        for i, c in enumerate(items):
+            end = items[i + 1]["time_ns"] if i + 1 < len(items) else (now_ns or c["time_ns"])
+            state = str(c["status"])
+            fig.add_trace(
+                go.Bar(
+                    orientation="h",
+                    y=[task],
+                    base=[(c["time_ns"] - origin) / 1e6],
+                    x=[max((end - c["time_ns"]) / 1e6, 0.01)],
+                    name=state,
+                    legendgroup=state,
+                    showlegend=state not in seen,
+                    marker={"color": state_colours.get(state, "#999")},
+                    text=[c.get("status_message") or state],
+                    hovertemplate="%{text}<extra>" + state + "</extra>",
+                )
+            )
+            seen.add(state)
+    fig.update_xaxes(title="ms since the first task started")
+    fig.update_layout(barmode="overlay")
+    return _layout(fig, max(200, 50 * len(by_task) + 90))

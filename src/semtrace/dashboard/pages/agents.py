@@ -1,0 +1,64 @@
+"""Agents: who calls or messages whom, with counts, latency, errors, tokens and cost per
+agent and per edge, and the orchestration pattern the topology shows."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from semtrace.dashboard import _data, charts
+from semtrace.dashboard._widgets import empty_state, refresh_every
+from semtrace.store import ui_queries as q
+
+
+@st.fragment(run_every=refresh_every())
+def main() -> None:
+    st.title("Agents")
+    with _data.connection() as con:
+        stats = q.agent_stats(con).to_pylist()
+        edges = q.agent_edges(con).to_pylist()
+    if not stats:
+        empty_state("No agents yet.", 'Decorate agent entry points with `@semtrace.agent("name")`.')
+        return
+    import pyarrow as pa
+
+    pattern, why = q.orchestration_pattern(
+        pa.Table.from_pylist(edges) if edges else pa.table({"kind": pa.array([], pa.string())})
+    )
+    st.success(f"**Orchestration: {pattern}.** {why}", icon=":material/hub:")
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(
+            charts.agent_graph(edges, agents=[s["agent_name"] for s in stats]),
+            key="agents_graph",
+            config={"displaylogo": False},
+        )
+    with right:
+        st.markdown("#### Edges")
+        if edges:
+            st.dataframe(
+                edges,
+                hide_index=True,
+                column_config={
+                    "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
+                    "p95_ms": st.column_config.NumberColumn("p95", format="%.1f ms"),
+                    "error_rate": st.column_config.NumberColumn("error rate", format="percent"),
+                    "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
+                },
+            )
+        else:
+            st.caption("No agent calls or messages another one.")
+    st.markdown("#### Per agent")
+    st.dataframe(
+        stats,
+        hide_index=True,
+        column_config={
+            "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
+            "p95_ms": st.column_config.NumberColumn("p95", format="%.1f ms"),
+            "p99_ms": st.column_config.NumberColumn("p99", format="%.1f ms"),
+            "error_rate": st.column_config.NumberColumn("error rate", format="percent"),
+            "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
+        },
+    )
+
+
+main()

@@ -1,0 +1,797 @@
+"""Named query functions behind the dashboard: every SQL string its pages show lives here.
+
+Each function takes a connection from :func:`semtrace.connect` (a read-only DuckDB connection,
+or the collector's client, which offers the same ``con.sql(q, params=...)``) and returns an
+Arrow table or plain Python values. Views that other parts of semtrace add over time
+(``messages``, ``tasks``) may be missing from an older file: the functions that read them
+return ``None`` then, so a page can say so instead of failing.
+
+Huge traces stay cheap: :func:`trace_skeleton` reads only the narrow columns of a trace's
+spans, :class:`TraceTree` decides which rows are visible (collapsed subtrees, a focus range)
+and computes the critical path, and attributes are read per selected span
+(:func:`span_detail`), never for a whole trace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from semtrace import semconv as sc
+from semtrace.store.queries import arrow
+
+__all__ = [
+    "EXAMPLE_QUERIES",
+    "TraceTree",
+    "agent_edges",
+    "agent_stats",
+    "diagnosis_detail",
+    "failure_groups",
+    "filter_options",
+    "linked_trace_ids",
+    "orchestration_pattern",
+    "relation_exists",
+    "replay_events",
+    "resolve_trace",
+    "schema_catalog",
+    "span_detail",
+    "task_list",
+    "task_state_changes",
+    "task_summaries",
+    "trace_failures",
+    "trace_list",
+    "trace_log_window",
+    "trace_overview",
+    "trace_skeleton",
+]
+
+Con = Any  # a DuckDB connection or the collector's client: both answer .sql(q, params=...)
+
+
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    return table.to_pylist()
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def relation_exists(con: Con, name: str) -> bool:
+    """Whether a table or view called ``name`` exists (temporary views included)."""
+    t = arrow(
+        con,
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?",
+        [name],
+    )
+    return bool(t.column("n")[0].as_py())
+
+
+# -- traces list -----------------------------------------------------------------------------
+
+
+def filter_options(con: Con) -> dict[str, list[str]]:
+    """The services and agents seen in the store, for the trace list's filters."""
+    out: dict[str, list[str]] = {}
+    for key, column in (("services", "service_name"), ("agents", "agent_name")):
+        t = arrow(
+            con,
+            f"SELECT DISTINCT {column} AS v FROM spans WHERE {column} IS NOT NULL "
+            "ORDER BY 1 LIMIT 500",
+        )
+        out[key] = [str(v) for v in t.column("v").to_pylist()]
+    return out
+
+
+def trace_list(
+    con: Con,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    services: Sequence[str] = (),
+    agents: Sequence[str] = (),
+    status: str | None = None,
+    text: str | None = None,
+    limit: int = 200,
+) -> pa.Table:
+    """Recent traces, newest first, filtered by time (ISO strings), service, agent, status and
+    free text over log sentences and failure messages (``matched_sentence`` shows a hit)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if since:
+        where.append("t.start_time >= ?::TIMESTAMPTZ")
+        params.append(since)
+    if until:
+        where.append("t.start_time <= ?::TIMESTAMPTZ")
+        params.append(until)
+    if services:
+        where.append("list_has_any(t.services, ?::VARCHAR[])")
+        params.append(list(services))
+    if agents:
+        where.append("list_has_any(t.agents, ?::VARCHAR[])")
+        params.append(list(agents))
+    if status:
+        where.append("t.status = ?")
+        params.append(status.upper())
+    match_cte = "SELECT NULL::VARCHAR AS trace_id, NULL::VARCHAR AS sentence WHERE false"
+    if text and text.strip():
+        pattern = f"%{text.strip()}%"
+        match_cte = """
+            SELECT trace_id, arg_min(sentence, time_ns) AS sentence FROM (
+                SELECT trace_id, message AS sentence, time_ns FROM logs
+                 WHERE trace_id IS NOT NULL AND message ILIKE ?
+                UNION ALL
+                SELECT trace_id, status_message, start_time_ns FROM spans
+                 WHERE status_message ILIKE ?
+            ) GROUP BY trace_id"""
+        params = [pattern, pattern, *params]
+        where.append("m.trace_id IS NOT NULL")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    params.append(int(limit))
+    return arrow(
+        con,
+        f"""WITH m AS ({match_cte})
+            SELECT t.trace_id, t.root_name, t.root_agent, t.services, t.agents, t.start_time,
+                   round(t.duration_ms, 1) AS duration_ms, t.span_count, t.error_count,
+                   t.status, t.input_tokens, t.output_tokens,
+                   round(t.cost_usd, 6) AS cost_usd, m.sentence AS matched_sentence
+            FROM traces t LEFT JOIN m ON m.trace_id = t.trace_id
+            {clause}
+            ORDER BY t.start_time DESC LIMIT ?""",
+        params,
+    )
+
+
+def resolve_trace(con: Con, prefix: str) -> str | None:
+    """The full trace id for an id or a unique prefix (as users paste them in a URL)."""
+    prefix = prefix.strip().lower()
+    if not prefix:
+        return None
+    t = arrow(
+        con,
+        "SELECT DISTINCT trace_id FROM spans WHERE starts_with(trace_id, ?) LIMIT 2",
+        [prefix],
+    )
+    ids = t.column("trace_id").to_pylist()
+    return str(ids[0]) if len(ids) == 1 else None
+
+
+# -- one trace -------------------------------------------------------------------------------
+
+
+def trace_overview(con: Con, trace_id: str) -> dict[str, Any] | None:
+    """The ``traces`` row of one trace (root, agents, duration, counts, tokens, cost)."""
+    rows = _rows(arrow(con, "SELECT * FROM traces WHERE trace_id = ?", [trace_id]))
+    return rows[0] if rows else None
+
+
+SKELETON_COLUMNS = (
+    "span_id",
+    "parent_span_id",
+    "name",
+    "start_time_ns",
+    "end_time_ns",
+    "duration_ms",
+    "status_code",
+    "agent_name",
+    "operation",
+    "service_name",
+)
+
+
+def trace_skeleton(con: Con, trace_id: str) -> pa.Table:
+    """The narrow columns of every span of a trace (no attributes): what the tree needs."""
+    return arrow(
+        con,
+        f"SELECT {', '.join(SKELETON_COLUMNS)} FROM spans WHERE trace_id = ? "
+        "ORDER BY start_time_ns, span_id",
+        [trace_id],
+    )
+
+
+@dataclass
+class TraceTree:
+    """The shape of one trace built from its skeleton: parents, depths, subtree sizes.
+
+    Spans whose parent is not in the trace count as roots. Indices refer to skeleton rows.
+    """
+
+    table: pa.Table
+    ids: list[str] = field(default_factory=list)
+    start: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
+    parent: list[int] = field(default_factory=list)
+    children: list[list[int]] = field(default_factory=list)
+    depth: list[int] = field(default_factory=list)
+    size: list[int] = field(default_factory=list)
+    roots: list[int] = field(default_factory=list)
+    order: list[int] = field(default_factory=list)  # pre-order, children by start time
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> TraceTree:
+        tree = cls(table)
+        tree.ids = [str(v) for v in table.column("span_id").to_pylist()]
+        tree.start = [int(v) for v in table.column("start_time_ns").to_pylist()]
+        tree.end = [int(v) for v in table.column("end_time_ns").to_pylist()]
+        index = {sid: i for i, sid in enumerate(tree.ids)}
+        n = len(tree.ids)
+        tree.parent = [-1] * n
+        tree.children = [[] for _ in range(n)]
+        # Rows arrive in start order, so children lists are already sorted by start time.
+        for i, pid in enumerate(table.column("parent_span_id").to_pylist()):
+            p = index.get(pid, -1) if pid else -1
+            if p == i:
+                p = -1
+            tree.parent[i] = p
+            if p >= 0:
+                tree.children[p].append(i)
+            else:
+                tree.roots.append(i)
+        tree.depth = [0] * n
+        tree.size = [1] * n
+        stack = list(reversed(tree.roots))
+        while stack:
+            i = stack.pop()
+            tree.order.append(i)
+            for c in reversed(tree.children[i]):
+                tree.depth[c] = tree.depth[i] + 1
+                stack.append(c)
+        for i in reversed(tree.order):
+            p = tree.parent[i]
+            if p >= 0:
+                tree.size[p] += tree.size[i]
+        return tree
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """First start and last end of the trace, in nanoseconds."""
+        if not self.ids:
+            return (0, 0)
+        return (min(self.start), max(self.end))
+
+    def default_expanded(self, budget: int = 150) -> set[str]:
+        """Spans to open on first view: whole levels, breadth first, while the rows fit."""
+        expanded: set[str] = set()
+        shown = len(self.roots)
+        level = list(self.roots)
+        while level:
+            nxt = [c for i in level for c in self.children[i]]
+            if not nxt or shown + len(nxt) > budget:
+                break
+            expanded.update(self.ids[i] for i in level if self.children[i])
+            shown += len(nxt)
+            level = nxt
+        return expanded
+
+    def visible(
+        self,
+        expanded: Iterable[str],
+        *,
+        focus: tuple[int, int] | None = None,
+        max_rows: int = 400,
+    ) -> list[int]:
+        """Rows to draw in pre-order: spans whose ancestors are all expanded and which
+        overlap the focus range (nanoseconds), at most ``max_rows``."""
+        opened = set(expanded)
+        out: list[int] = []
+        stack = list(reversed(self.roots))
+        while stack and len(out) < max_rows:
+            i = stack.pop()
+            if focus is not None and (self.end[i] < focus[0] or self.start[i] > focus[1]):
+                continue
+            out.append(i)
+            if self.ids[i] in opened:
+                stack.extend(reversed(self.children[i]))
+        return out
+
+    def path_to(self, span_id: str) -> list[str]:
+        """Ids of a span's ancestors, root first (to expand down to a span)."""
+        try:
+            i = self.ids.index(span_id)
+        except ValueError:
+            return []
+        chain: list[str] = []
+        p = self.parent[i]
+        while p >= 0:
+            chain.append(self.ids[p])
+            p = self.parent[p]
+        return list(reversed(chain))
+
+    def critical_path(self) -> list[str]:
+        """The spans that determined the end-to-end latency, root first.
+
+        From the root that ends last, walk back from its end: the child that finished last
+        before the cursor is on the path (recursively); the cursor then moves to that child's
+        start, and the next child that ended before it continues the chain.
+        """
+        if not self.ids:
+            return []
+        root = max(self.roots, key=lambda i: self.end[i])
+        path: list[int] = []
+        stack: list[tuple[int, int]] = [(root, self.end[root])]
+        while stack:
+            node, until = stack.pop()
+            path.append(node)
+            cursor = min(self.end[node], until)
+            kids = sorted(self.children[node], key=lambda c: self.end[c], reverse=True)
+            chosen: list[tuple[int, int]] = []
+            for c in kids:
+                if self.start[c] >= cursor:
+                    continue
+                chosen.append((c, min(self.end[c], cursor)))
+                cursor = self.start[c]
+                if cursor <= self.start[node]:
+                    break
+            stack.extend(reversed(chosen))
+        ordered = sorted(path, key=lambda i: (self.start[i], self.depth[i]))
+        return [self.ids[i] for i in ordered]
+
+    def rows(self, indices: Sequence[int], expanded: Iterable[str]) -> list[dict[str, Any]]:
+        """Display rows for ``indices``: the skeleton columns plus depth, child count,
+        hidden descendants and whether the row is collapsed."""
+        opened = set(expanded)
+        cols = {name: self.table.column(name) for name in SKELETON_COLUMNS}
+        out: list[dict[str, Any]] = []
+        for i in indices:
+            row = {name: cols[name][i].as_py() for name in SKELETON_COLUMNS}
+            has_kids = bool(self.children[i])
+            collapsed = has_kids and self.ids[i] not in opened
+            row.update(
+                depth=self.depth[i],
+                children=len(self.children[i]),
+                hidden=self.size[i] - 1 if collapsed else 0,
+                collapsed=collapsed,
+            )
+            out.append(row)
+        return out
+
+
+def span_detail(con: Con, trace_id: str, span_id: str) -> dict[str, Any] | None:
+    """One span with its attributes, resource, events, links and log sentences (lazy load)."""
+    spans = _rows(
+        arrow(con, "SELECT * FROM spans WHERE trace_id = ? AND span_id = ?", [trace_id, span_id])
+    )
+    if not spans:
+        return None
+    span = spans[0]
+    span["attributes"] = _json(span.get("attributes")) or {}
+    span["resource"] = _json(span.get("resource")) or {}
+    events = _rows(
+        arrow(
+            con,
+            """SELECT time, name, exception_type, exception_message, exception_stacktrace,
+                      attributes
+               FROM span_events WHERE trace_id = ? AND span_id = ? ORDER BY time_ns""",
+            [trace_id, span_id],
+        )
+    )
+    for e in events:
+        e["attributes"] = _json(e.get("attributes"))
+    links = _rows(
+        arrow(
+            con,
+            """SELECT linked_trace_id, linked_span_id, attributes FROM span_links
+               WHERE trace_id = ? AND span_id = ?""",
+            [trace_id, span_id],
+        )
+    )
+    logs = _rows(
+        arrow(
+            con,
+            """SELECT time, severity, agent_name, message FROM logs
+               WHERE trace_id = ? AND span_id = ? ORDER BY time_ns LIMIT 200""",
+            [trace_id, span_id],
+        )
+    )
+    return {"span": span, "events": events, "links": links, "logs": logs}
+
+
+def trace_log_window(
+    con: Con,
+    trace_id: str,
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    limit: int = 500,
+) -> pa.Table:
+    """The log sentences of a trace inside a time range (the focus), in time order."""
+    where = ["trace_id = ?"]
+    params: list[Any] = [trace_id]
+    if start_ns is not None:
+        where.append("time_ns >= ?")
+        params.append(int(start_ns))
+    if end_ns is not None:
+        where.append("time_ns <= ?")
+        params.append(int(end_ns))
+    params.append(int(limit))
+    return arrow(
+        con,
+        f"""SELECT time, time_ns, span_id, severity, agent_name, message
+            FROM logs WHERE {" AND ".join(where)} ORDER BY time_ns LIMIT ?""",
+        params,
+    )
+
+
+def trace_failures(con: Con, trace_id: str) -> pa.Table:
+    """The failures of one trace with their sentence and diagnosis (from ``failures``)."""
+    return arrow(
+        con,
+        """SELECT source, span_id, agent_name, name, error_type, message, fingerprint,
+                  diagnosis, root_cause, category, remediations
+           FROM failures WHERE trace_id = ? ORDER BY time""",
+        [trace_id],
+    )
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+def linked_trace_ids(con: Con, trace_id: str, *, max_traces: int = 50) -> list[str]:
+    """The trace and every trace joined to it by span links, either way (an event-driven run
+    spans several traces), in order of first span."""
+    found = {trace_id}
+    frontier = [trace_id]
+    while frontier and len(found) < max_traces:
+        t = arrow(
+            con,
+            """SELECT DISTINCT linked_trace_id AS t FROM span_links WHERE list_contains(?, trace_id)
+               UNION SELECT DISTINCT trace_id FROM span_links WHERE list_contains(?, linked_trace_id)""",
+            [frontier, frontier],
+        )
+        new = [v for v in t.column("t").to_pylist() if v and v not in found]
+        found.update(new)
+        frontier = new
+    ordered = arrow(
+        con,
+        """SELECT trace_id FROM spans WHERE list_contains(?, trace_id)
+           GROUP BY trace_id ORDER BY min(start_time_ns)""",
+        [sorted(found)],
+    )
+    return [str(v) for v in ordered.column("trace_id").to_pylist()][:max_traces]
+
+
+_EVENT_ORDER = (
+    "CASE kind WHEN 'span_start' THEN 0 WHEN 'message' THEN 1 WHEN 'log' THEN 2 "
+    "WHEN 'task_state' THEN 3 ELSE 4 END"
+)
+
+
+def replay_events(con: Con, trace_ids: Sequence[str], *, max_events: int = 20_000) -> pa.Table:
+    """The event flow of a run in time order: span starts and ends, log sentences, messages
+    between agents (from links) and task state changes.
+
+    Columns: step, time_ns, kind (span_start, span_end, log, message, task_state), trace_id,
+    span_id, agent, peer (the caller or producer agent: an arrow peer -> agent when they
+    differ), name, status, text.
+    """
+    ids = list(trace_ids)
+    task_status = f'$."{sc.MCP_TASK_STATUS}"'
+    task_message = f'$."{sc.MCP_TASK_STATUS_MESSAGE}"'
+    task_id = f'$."{sc.MCP_TASK_ID}"'
+    topic = f'$."{sc.MESSAGING_DESTINATION_NAME}"'
+    return arrow(
+        con,
+        f"""
+        WITH s AS (SELECT * FROM spans WHERE list_contains(?, trace_id)),
+        ev AS (
+            SELECT s.start_time_ns AS time_ns, 'span_start' AS kind, s.trace_id, s.span_id,
+                   s.agent_name AS agent,
+                   CASE WHEN p.agent_name IS DISTINCT FROM s.agent_name THEN p.agent_name END
+                       AS peer,
+                   s.name, s.status_code AS status,
+                   CASE WHEN s.kind = 'PRODUCER' THEN
+                       'publishes ' || coalesce(json_extract_string(s.attributes, '{topic}'), s.name)
+                   END AS text
+            FROM s LEFT JOIN s p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+            UNION ALL
+            SELECT end_time_ns, 'span_end', trace_id, span_id, agent_name, NULL, name,
+                   status_code, status_message
+            FROM s
+            UNION ALL
+            SELECT l.time_ns, 'log', l.trace_id, l.span_id, l.agent_name, NULL, l.severity,
+                   l.severity, l.message
+            FROM logs l WHERE list_contains(?, l.trace_id)
+            UNION ALL
+            SELECT c.start_time_ns, 'message', c.trace_id, c.span_id, c.agent_name,
+                   p.agent_name, c.name, c.status_code,
+                   coalesce(json_extract_string(c.attributes, '{topic}'),
+                            json_extract_string(p.attributes, '{topic}'), 'message')
+            FROM span_links k
+            JOIN s c ON c.trace_id = k.trace_id AND c.span_id = k.span_id
+            JOIN spans p ON p.trace_id = k.linked_trace_id AND p.span_id = k.linked_span_id
+            UNION ALL
+            SELECT e.time_ns, 'task_state', e.trace_id, e.span_id, s.agent_name,
+                   NULL, coalesce(json_extract_string(e.attributes, '{task_id}'), s.task_id),
+                   json_extract_string(e.attributes, '{task_status}'),
+                   json_extract_string(e.attributes, '{task_status}')
+                       || coalesce(': ' || json_extract_string(e.attributes, '{task_message}'), '')
+            FROM span_events e JOIN s ON s.trace_id = e.trace_id AND s.span_id = e.span_id
+            WHERE json_extract_string(e.attributes, '{task_status}') IS NOT NULL
+        )
+        SELECT (row_number() OVER (ORDER BY time_ns, {_EVENT_ORDER}, span_id) - 1)::INTEGER
+                   AS step, *
+        FROM ev ORDER BY step LIMIT ?
+        """,
+        [ids, ids, int(max_events)],
+    )
+
+
+# -- agents ----------------------------------------------------------------------------------
+
+
+def agent_stats(con: Con) -> pa.Table:
+    """Per agent: calls, latency percentiles, error rate, tokens and cost (``agents`` view)."""
+    return arrow(con, "SELECT * FROM agents ORDER BY calls DESC, agent_name")
+
+
+def agent_edges(con: Con, *, trace_ids: Sequence[str] | None = None) -> pa.Table:
+    """Who calls or messages whom: one row per (source, target, kind) with counts, latency
+    percentiles of the callee span, errors, and the callee's tokens and cost during the call.
+
+    Calls come from parent/child spans whose agents differ; messages from span links
+    (producer agent -> consumer agent, latency = queue wait until the consumer started).
+    """
+    scope = "WHERE list_contains(?, trace_id)" if trace_ids is not None else ""
+    params: list[Any] = [list(trace_ids)] if trace_ids is not None else []
+    return arrow(
+        con,
+        f"""
+        WITH s AS (SELECT trace_id, span_id, parent_span_id, agent_name, start_time_ns,
+                          end_time_ns, duration_ms, status_code, input_tokens, output_tokens,
+                          cost_usd
+                   FROM spans {scope}),
+        calls AS (
+            SELECT p.agent_name AS source, c.agent_name AS target, 'call' AS kind,
+                   c.trace_id, c.span_id, c.start_time_ns, c.end_time_ns,
+                   c.duration_ms AS latency_ms, c.status_code
+            FROM s c JOIN s p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+            WHERE c.agent_name IS NOT NULL AND p.agent_name IS NOT NULL
+              AND c.agent_name <> p.agent_name
+        ),
+        msgs AS (
+            SELECT p.agent_name AS source, c.agent_name AS target, 'message' AS kind,
+                   c.trace_id, c.span_id, c.start_time_ns, c.end_time_ns,
+                   (c.start_time_ns - p.start_time_ns) / 1e6 AS latency_ms, c.status_code
+            FROM span_links k
+            JOIN s c ON c.trace_id = k.trace_id AND c.span_id = k.span_id
+            JOIN spans p ON p.trace_id = k.linked_trace_id AND p.span_id = k.linked_span_id
+            WHERE c.agent_name IS NOT NULL AND p.agent_name IS NOT NULL
+        ),
+        e AS (SELECT * FROM calls UNION ALL SELECT * FROM msgs),
+        usage AS (
+            SELECT e.trace_id, e.span_id, e.kind,
+                   sum(u.input_tokens) AS input_tokens, sum(u.output_tokens) AS output_tokens,
+                   sum(u.cost_usd) AS cost_usd
+            FROM e JOIN s u ON u.trace_id = e.trace_id AND u.agent_name = e.target
+                 AND u.start_time_ns >= e.start_time_ns AND u.end_time_ns <= e.end_time_ns
+            GROUP BY ALL
+        )
+        SELECT e.source, e.target, e.kind, count(*) AS count,
+               round(quantile_cont(e.latency_ms, 0.5), 1) AS p50_ms,
+               round(quantile_cont(e.latency_ms, 0.95), 1) AS p95_ms,
+               count(*) FILTER (WHERE e.status_code = 'ERROR') AS errors,
+               round(count(*) FILTER (WHERE e.status_code = 'ERROR') / count(*), 3)
+                   AS error_rate,
+               sum(u.input_tokens)::BIGINT AS input_tokens,
+               sum(u.output_tokens)::BIGINT AS output_tokens,
+               round(sum(u.cost_usd), 6) AS cost_usd
+        FROM e LEFT JOIN usage u ON u.trace_id = e.trace_id AND u.span_id = e.span_id
+             AND u.kind = e.kind
+        GROUP BY e.source, e.target, e.kind
+        ORDER BY count DESC, e.source, e.target
+        """,
+        params,
+    )
+
+
+def orchestration_pattern(edges: pa.Table) -> tuple[str, str]:
+    """Name the orchestration pattern the edges show (supervisor, broker, choreography,
+    mixed or single agent) with a one-sentence reason."""
+    rows = _rows(edges)
+    if not rows:
+        return ("single agent", "No agent calls or messages another one.")
+    calls = [r for r in rows if r["kind"] == "call"]
+    msgs = [r for r in rows if r["kind"] == "message"]
+    if calls and not msgs:
+        callers = {r["source"] for r in calls}
+        if len(callers) == 1:
+            (boss,) = callers
+            n = len({r["target"] for r in calls})
+            return ("supervisor", f"{boss} calls {n} agent(s) directly and holds the global view.")
+        return ("hierarchical", f"{len(callers)} agents delegate to others by direct calls.")
+    if msgs:
+        degree: dict[str, tuple[int, int]] = {}
+        for r in msgs:
+            i, o = degree.get(r["target"], (0, 0))
+            degree[r["target"]] = (i + 1, o)
+            i, o = degree.get(r["source"], (0, 0))
+            degree[r["source"]] = (i, o + 1)
+        hub, (hin, hout) = max(degree.items(), key=lambda kv: min(kv[1]))
+        if min(hin, hout) >= 2 and len(degree) >= 4:
+            return (
+                "broker",
+                f"{hub} receives from {hin} and routes to {hout} agents over messages.",
+            )
+        kind = "choreography" if not calls else "mixed"
+        return (
+            kind,
+            f"{len(degree)} agents react to each other's messages with no central caller"
+            + (" (plus direct calls)." if calls else "."),
+        )
+    return ("unknown", "")
+
+
+# -- failures --------------------------------------------------------------------------------
+
+
+def failure_groups(con: Con, *, limit: int = 200) -> pa.Table:
+    """Failures grouped by fingerprint (or by agent, step and error when not fingerprinted
+    yet): occurrences, traces, last seen, an example sentence and trace, and the diagnosis."""
+    return arrow(
+        con,
+        """
+        SELECT coalesce(fingerprint,
+                        concat_ws(' / ', agent_name, name, error_type)) AS failure,
+               any_value(fingerprint) AS fingerprint,
+               count(*) AS occurrences, count(DISTINCT trace_id) AS traces,
+               max(time) AS last_seen,
+               arg_max(agent_name, time) AS agent_name,
+               arg_max(name, time) AS step,
+               arg_max(error_type, time) AS error_type,
+               arg_max(message, time) AS example_sentence,
+               arg_max(trace_id, time) AS example_trace,
+               any_value(diagnosis) AS diagnosis,
+               any_value(root_cause) AS root_cause,
+               any_value(category) AS category,
+               any_value(remediations) AS remediations
+        FROM failures
+        GROUP BY 1
+        ORDER BY last_seen DESC LIMIT ?
+        """,
+        [int(limit)],
+    )
+
+
+def diagnosis_detail(con: Con, fingerprint: str) -> dict[str, Any] | None:
+    """The latest diagnosis of a fingerprint with its evidence and remediations parsed."""
+    rows = _rows(
+        arrow(
+            con,
+            """SELECT * FROM diagnoses WHERE fingerprint = ?
+               ORDER BY created_at DESC LIMIT 1""",
+            [fingerprint],
+        )
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    for key in ("evidence", "remediations", "context"):
+        row[key] = _json(row.get(key))
+    return row
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+def task_list(con: Con, *, limit: int = 200) -> pa.Table | None:
+    """Rows of the ``tasks`` view (None when this database has no such view yet)."""
+    if not relation_exists(con, "tasks"):
+        return None
+    cols = arrow(con, "SELECT * FROM tasks LIMIT 0").column_names
+    order = next((c for c in ("created_at", "start_time", "started_at") if c in cols), None)
+    by = f"ORDER BY {order} DESC" if order else ""
+    return arrow(con, f"SELECT * FROM tasks {by} LIMIT ?", [int(limit)])
+
+
+def task_state_changes(con: Con, *, task_id: str | None = None) -> pa.Table:
+    """Task state changes recorded as span events (``mcp.task.status``), in time order."""
+    status = f'$."{sc.MCP_TASK_STATUS}"'
+    where = [f"json_extract_string(e.attributes, '{status}') IS NOT NULL"]
+    params: list[Any] = []
+    tid = f"""coalesce(json_extract_string(e.attributes, '$."{sc.MCP_TASK_ID}"'), s.task_id)"""
+    if task_id:
+        where.append(f"{tid} = ?")
+        params.append(task_id)
+    return arrow(
+        con,
+        f"""SELECT {tid} AS task_id, e.time, e.time_ns, s.agent_name, e.trace_id, e.span_id,
+                   json_extract_string(e.attributes, '{status}') AS status,
+                   json_extract_string(e.attributes,
+                       '$."{sc.MCP_TASK_STATUS_MESSAGE}"') AS status_message
+            FROM span_events e
+            LEFT JOIN spans s ON s.trace_id = e.trace_id AND s.span_id = e.span_id
+            WHERE {" AND ".join(where)}
+            ORDER BY e.time_ns""",
+        params,
+    )
+
+
+def task_summaries(
+    changes: Sequence[dict[str, Any]], *, now_ns: int | None = None
+) -> list[dict[str, Any]]:
+    """One row per task from its state changes (as :func:`task_state_changes` returns them):
+    current status, agent, number of changes, time working and time waiting on a human
+    (``input_required``), in milliseconds. An open state counts until ``now_ns`` if given."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for c in changes:
+        by_task.setdefault(str(c["task_id"]), []).append(c)
+    out: list[dict[str, Any]] = []
+    for task, items in by_task.items():
+        spent: dict[str, float] = {}
+        for i, c in enumerate(items):
+            nxt = items[i + 1]["time_ns"] if i + 1 < len(items) else now_ns
+            if nxt is not None:
+                spent[c["status"]] = spent.get(c["status"], 0.0) + (nxt - c["time_ns"]) / 1e6
+        out.append(
+            {
+                "task_id": task,
+                "agent_name": items[0].get("agent_name"),
+                "status": items[-1]["status"],
+                "status_message": items[-1].get("status_message"),
+                "changes": len(items),
+                "working_ms": round(spent.get("working", 0.0), 3),
+                "human_wait_ms": round(spent.get("input_required", 0.0), 3),
+                "trace_id": items[0].get("trace_id"),
+            }
+        )
+    return out
+
+
+# -- SQL console -----------------------------------------------------------------------------
+
+
+def schema_catalog(con: Con) -> pa.Table:
+    """Every table and view with its columns and types, for the SQL page's sidebar."""
+    return arrow(
+        con,
+        """SELECT c.table_name, c.column_name, any_value(c.data_type) AS data_type,
+                  any_value(t.table_type) AS table_type
+           FROM information_schema.columns c
+           JOIN information_schema.tables t
+             ON t.table_name = c.table_name AND t.table_schema = c.table_schema
+            AND t.table_catalog = c.table_catalog
+           WHERE c.table_schema = 'main' AND NOT starts_with(c.table_name, '__')
+           GROUP BY c.table_name, c.column_name
+           ORDER BY any_value(t.table_type) DESC, c.table_name, min(c.ordinal_position)""",
+    )
+
+
+EXAMPLE_QUERIES: dict[str, str] = {
+    "Slowest traces": (
+        "SELECT trace_id, root_name, agents, round(duration_ms) AS ms, error_count\n"
+        "FROM traces ORDER BY duration_ms DESC LIMIT 20"
+    ),
+    "Failure sentences today": (
+        "SELECT time, agent_name, message, diagnosis\nFROM failures\n"
+        "WHERE time > now() - INTERVAL 1 DAY ORDER BY time DESC"
+    ),
+    "Tokens and cost by model": (
+        "SELECT model, count(*) AS calls, sum(input_tokens) AS input_tokens,\n"
+        "       sum(output_tokens) AS output_tokens, round(sum(cost_usd), 4) AS cost_usd\n"
+        "FROM llm_calls GROUP BY model ORDER BY cost_usd DESC"
+    ),
+    "Agent latency percentiles": (
+        "SELECT agent_name, calls, round(p50_ms) AS p50_ms, round(p95_ms) AS p95_ms,\n"
+        "       round(error_rate, 3) AS error_rate\nFROM agents ORDER BY calls DESC"
+    ),
+    "Tool error rates": (
+        "SELECT tool_name, count(*) AS calls,\n"
+        "       count(*) FILTER (WHERE status_code = 'ERROR') AS errors\n"
+        "FROM tool_calls GROUP BY tool_name ORDER BY errors DESC"
+    ),
+    "Search log sentences": (
+        "SELECT time, agent_name, severity, message\nFROM logs\n"
+        "WHERE message ILIKE '%vendor%' ORDER BY time DESC LIMIT 50"
+    ),
+}
