@@ -14,17 +14,25 @@ OpenTelemetry traces plus natural-language logs in DuckDB, queryable with plain 
 
 from __future__ import annotations
 
+from semtrace import bus, diagnose
 from semtrace._connect import connect
+from semtrace.diagnose.heal import heal
 from semtrace.exceptions import (
     ConfigurationError,
     DatabaseLockedError,
     NotADatabaseError,
     QueryError,
     SemtraceError,
+    SemtraceWarning,
 )
+from semtrace.integrations import instrument, query, trace, wrap_anthropic, wrap_openai
 from semtrace.pricing import set_prices
 from semtrace.telemetry.logger import get_logger
 from semtrace.tracer import agent, configure, force_flush, llm, shutdown, step, tool
+from semtrace.tracer.executors import context_executor
+from semtrace.tracer.propagation import extract, inject
+from semtrace.tracer.tasks import current_task, start_task
+from semtrace.tracer.wrap import wrap
 
 __all__ = [
     "ConfigurationError",
@@ -32,17 +40,32 @@ __all__ = [
     "NotADatabaseError",
     "QueryError",
     "SemtraceError",
+    "SemtraceWarning",
     "__version__",
     "agent",
+    "bus",
     "configure",
     "connect",
+    "context_executor",
+    "current_task",
+    "diagnose",
+    "extract",
     "force_flush",
     "get_logger",
+    "heal",
+    "inject",
+    "instrument",
     "llm",
+    "query",
     "set_prices",
     "shutdown",
+    "start_task",
     "step",
     "tool",
+    "trace",
+    "wrap",
+    "wrap_anthropic",
+    "wrap_openai",
 ]
 
 __version__ = "0.1.0"

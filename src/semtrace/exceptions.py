@@ -8,6 +8,7 @@ __all__ = [
     "NotADatabaseError",
     "QueryError",
     "SemtraceError",
+    "SemtraceWarning",
 ]
 
 
@@ -34,3 +35,7 @@ class DatabaseLockedError(SemtraceError):
 
 class QueryError(SemtraceError):
     """A SQL query failed; the message is DuckDB's, plus what tables exist."""
+
+
+class SemtraceWarning(UserWarning):
+    """Something the user should fix, while telemetry keeps running (a locked database, say)."""

@@ -13,14 +13,22 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-__all__ = ["DEFAULT_MAX_SPOOL_BYTES", "Spool", "spool_dir_for"]
+__all__ = ["DEFAULT_MAX_SPOOL_BYTES", "ENV_SPOOL_DIR", "Spool", "spool_dir_for"]
 
 DEFAULT_MAX_SPOOL_BYTES = 256 * 1024 * 1024
 _SUFFIX = ".arrow"
 
 
+ENV_SPOOL_DIR = "SEMTRACE_SPOOL_DIR"
+
+
 def spool_dir_for(db_path: str) -> Path:
-    """Where the spool of ``db_path`` lives: ``<db>.spool/`` beside the file."""
+    """Where the spool of ``db_path`` lives: ``<db>.spool/`` beside the file, or under
+    ``$SEMTRACE_SPOOL_DIR`` (put it on another disk to survive the database's disk filling)."""
+    root = os.environ.get(ENV_SPOOL_DIR)
+    if root:
+        name = db_path.strip("/").replace("/", "_")
+        return Path(root) / f"{name}.spool"
     return Path(db_path + ".spool")
 
 

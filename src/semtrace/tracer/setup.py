@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 
-from semtrace.exceptions import ConfigurationError, DatabaseLockedError, NotADatabaseError
+from semtrace.exceptions import (
+    ConfigurationError,
+    DatabaseLockedError,
+    NotADatabaseError,
+    SemtraceWarning,
+)
 from semtrace.store.batching import BatchQueue
 from semtrace.store.database import check_database_file, open_store, resolve_path
 from semtrace.store.model import LogRecord
@@ -156,14 +162,20 @@ def _service_from_resource_env() -> str | None:
 
 
 def _open_embedded(path: str) -> None:
-    """Open the file now, so a file another process writes fails at ``configure()`` with a
-    message naming that process, instead of every span being dropped later. Other I/O trouble
-    (an unwritable folder, a full disk) stays the exporter's to count: the agent must run even
-    when its telemetry cannot be stored."""
+    """Open the file now, so trouble shows at ``configure()``: a foreign file raises; a file
+    another process writes gives a warning naming that process and how to share the file,
+    and the agent runs on (its telemetry is spooled and written once the file is free).
+    Other I/O trouble (an unwritable folder, a full disk) is the writer's to spool and count."""
     try:
         open_store(path)
-    except (DatabaseLockedError, NotADatabaseError):
+    except NotADatabaseError:
         raise
+    except DatabaseLockedError as exc:
+        warnings.warn(
+            f"{exc} Meanwhile spans and logs are spooled and written when the file is free.",
+            SemtraceWarning,
+            stacklevel=3,
+        )
     except Exception as exc:
         _log.warning(
             "semtrace: cannot open %s yet (%s); spans will be counted as failed", path, exc
@@ -182,6 +194,7 @@ def configure(
     resource_attributes: Mapping[str, Any] | None = None,
     span_exporter_factory: SpanExporterFactory | None = None,
     log_flush_factory: LogFlushFactory | None = None,
+    instrument: Sequence[str] | None = None,
 ) -> Settings:
     """Set up tracing and semantic logging for this process.
 
@@ -189,6 +202,7 @@ def configure(
     created when missing. ``service_name`` falls back to ``OTEL_SERVICE_NAME``; resource
     attributes from ``OTEL_RESOURCE_ATTRIBUTES`` are honoured. If the application already
     installed an SDK ``TracerProvider``, semtrace adds its processor to it instead of replacing it.
+    ``instrument=["openai", "langchain"]`` turns on those integrations (``semtrace.instrument``).
     """
     if max_input_chars < 0:
         raise ConfigurationError("max_input_chars must be >= 0 (0 turns input capture off)")
@@ -244,6 +258,10 @@ def configure(
             STATE.atexit_registered = True
         for hook in list(STATE.on_configure):
             hook(settings)
+    if instrument:  # ecosystem instrumentors (OpenInference / OpenLLMetry), by name
+        from semtrace.integrations.instrument import instrument as _instrument
+
+        _instrument(*instrument)
     return settings
 
 
