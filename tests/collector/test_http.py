@@ -337,6 +337,4 @@ def test_protobuf_logs_answer_a_logs_response(collector: Collector) -> None:
     assert reply.status == 200
     resp = logs_service_pb2.ExportLogsServiceResponse.FromString(reply.body)
     assert resp.partial_success.rejected_log_records == 1
-    assert rows(collector, "select severity, message from logs") == [
-        ("WARNING", "slow vendor API")
-    ]
+    assert rows(collector, "select severity, message from logs") == [("WARNING", "slow vendor API")]

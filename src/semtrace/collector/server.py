@@ -123,7 +123,10 @@ class Collector:
     def start(self) -> None:
         """Serve in a background thread and announce ownership of the file."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="semtrace-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how fast stop() ends the accept loop
+            name="semtrace-http",
+            daemon=True,
         )
         self._thread.start()
         write_announcement(
