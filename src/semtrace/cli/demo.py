@@ -1,0 +1,112 @@
+"""``semtrace demo``: run the built-in scenarios, print what happened, open the dashboard."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from semtrace.cli import app
+from semtrace.cli._common import console, err_console, fail
+from semtrace.exceptions import SemtraceError
+
+# Where the dashboard's launcher may live (the dashboard is built alongside the demo); the
+# first that exists is used.
+_DASHBOARD_LAUNCHERS = (
+    ("semtrace.dashboard", "serve"),
+    ("semtrace.dashboard", "run_dashboard"),
+    ("semtrace.dashboard.launch", "serve"),
+    ("semtrace.dashboard.server", "serve"),
+)
+
+
+@app.command()
+def demo(
+    db: Annotated[
+        str, typer.Option("--db", help="DuckDB file to write (an earlier demo file is replaced).")
+    ] = "semtrace-demo.duckdb",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same story.")] = 7,
+    traces: Annotated[
+        int | None,
+        typer.Option(
+            "--traces",
+            "-n",
+            help="Run N scenario runs (rotating patterns, no pacing) instead of the default "
+            "story, e.g. 70000 for about a million spans.",
+            show_default=False,
+        ),
+    ] = None,
+    no_dashboard: Annotated[
+        bool, typer.Option("--no-dashboard", help="Stop after the summary.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for the dashboard.")] = 8501,
+) -> None:
+    """Run built-in multi-agent scenarios offline, diagnose their failures, open the dashboard."""
+    from semtrace.demo.runner import run_demo
+
+    try:
+        with _progress() as (update, finish):
+            summary = run_demo(db, seed=seed, traces=traces, progress=update)
+            finish()
+    except SemtraceError as exc:
+        raise fail(str(exc)) from None
+    summary.render(console)
+    if no_dashboard:
+        console.print(f"Open the dashboard with: [bold]semtrace dashboard --db {summary.db}[/]")
+        return
+    _serve_dashboard(summary.db, port)
+
+
+class _progress:
+    """A rich progress bar fed by ``run_demo``'s ``progress(done, total)`` callback."""
+
+    def __enter__(self) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+        self.bar = Progress(
+            TextColumn("[cyan]running scenarios"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self.task = self.bar.add_task("runs", total=None)
+        self.bar.start()
+        return self.update, self.finish
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def finish(self) -> None:
+        self.bar.update(self.task, description="diagnosing")
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+def _find_launcher() -> Callable[..., Any] | None:
+    for module_name, attr in _DASHBOARD_LAUNCHERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        launcher = getattr(module, attr, None)
+        if callable(launcher):
+            return launcher
+    return None
+
+
+def _serve_dashboard(db: str, port: int) -> None:
+    launcher = _find_launcher()
+    if launcher is None:
+        console.print(
+            "The dashboard is not available in this installation; open it later with "
+            f"[bold]semtrace dashboard --db {db}[/]"
+        )
+        return
+    console.print(f"Serving the dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    with contextlib.suppress(KeyboardInterrupt):
+        launcher(db=db, port=port)

@@ -1,0 +1,205 @@
+"""Run the demo: the three scenarios into one DuckDB file, then the offline diagnosis.
+
+``run_demo(db)`` is what ``semtrace demo`` calls. The default size tells the whole story in a
+few seconds (four trips, one invoice batch, one batch of support requests); ``traces=N`` runs
+N scenario runs in rotation, without pacing, for trying semtrace at scale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+import semtrace
+from semtrace.demo import broker, choreography, supervisor
+from semtrace.demo._sim import Pace, rng_for
+from semtrace.demo.llm_sim import SimulatedLLM
+from semtrace.demo.summary import DemoSummary, build_summary
+from semtrace.exceptions import ConfigurationError
+from semtrace.store.database import resolve_path
+
+__all__ = ["DEFAULT_DB", "DEFAULT_SEED", "SERVICE_NAME", "DemoRun", "plan_runs", "run_demo"]
+
+DEFAULT_DB = "semtrace-demo.duckdb"
+DEFAULT_SEED = 7
+SERVICE_NAME = "semtrace-demo"
+DEFAULT_TRIPS = 4
+INVOICES_PER_BATCH = 6
+REQUESTS_PER_BATCH = 6
+SLOW_STEP_S = 6.0  # simulated seconds after which the diagnoser flags a step as slow
+FLUSH_EVERY_RUNS = 100  # at scale: let the exporter catch up instead of dropping spans
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One scenario run: which pattern, and its index within that pattern."""
+
+    pattern: str  # "supervisor", "choreography" or "broker"
+    index: int
+
+
+def plan_runs(traces: int | None) -> list[DemoRun]:
+    """The default story (``None``), or ``traces`` runs rotating through the three patterns."""
+    if traces is None:
+        return [
+            *(DemoRun("supervisor", i) for i in range(DEFAULT_TRIPS)),
+            DemoRun("choreography", 0),
+            DemoRun("broker", 0),
+        ]
+    if traces < 1:
+        raise ConfigurationError(f"--traces must be at least 1; got {traces}")
+    patterns = ("supervisor", "choreography", "broker")
+    return [DemoRun(patterns[i % 3], i // 3) for i in range(traces)]
+
+
+class _Scenarios:
+    """Runs each kind of scenario run with one simulated world."""
+
+    def __init__(self, seed: int, pace: Pace, story: bool) -> None:
+        self.seed = seed
+        self.pace = pace
+        self.story = story  # the default run: guarantee every failure appears once
+        self.llm = SimulatedLLM(seed, pace)
+        self.desk = supervisor.TravelDesk(self.llm, pace, seed)
+        self.reviewer = choreography.HumanReviewer(pace)
+
+    def run(self, run: DemoRun, loop: asyncio.Runner) -> None:
+        if run.pattern == "supervisor":
+            trip = self._trips(run.index)
+            self.desk.book_trip(trip)
+        elif run.pattern == "choreography":
+            invoices = choreography.make_invoices(
+                self.seed, run.index, INVOICES_PER_BATCH if self.story else 5, guarantee=self.story
+            )
+            loop.run(
+                choreography.process_invoices(
+                    invoices, self.llm, self.pace, self.reviewer, self.seed
+                )
+            )
+        else:
+            requests = broker.make_requests(
+                self.seed, run.index, REQUESTS_PER_BATCH if self.story else 4
+            )
+            # The story: a spike that outlasts the retries of the first contract question
+            # (heal falls back to the other model) and fails the second one once (a retry
+            # gets through). At scale, spikes hit one batch in twenty.
+            spike_rng = rng_for(self.seed, "spike", run.index)
+            spike = (
+                4 if self.story else (spike_rng.choice([1, 4]) if spike_rng.random() < 0.05 else 0)
+            )
+            loop.run(broker.handle_requests(requests, self.llm, self.pace, self.seed, spike=spike))
+
+    def _trips(self, index: int) -> supervisor.Trip:
+        if self.story:
+            return supervisor.make_trips(self.seed, DEFAULT_TRIPS)[index]
+        return supervisor.make_trips(self.seed, 1, first=index, guarantee=False)[0]
+
+
+def prepare_db(db: str | os.PathLike[str]) -> str:
+    """The demo's database path, emptied if it holds an earlier demo run.
+
+    A file that holds anything else is left alone: the demo refuses to write into it.
+    """
+    path = resolve_path(db)
+    if not Path(path).exists():
+        return path
+    services = _services_in(path)
+    if services is None:
+        raise ConfigurationError(
+            f"{path} exists and is not a database the demo wrote; choose another --db"
+        )
+    others = sorted(str(s) for s in services - {SERVICE_NAME, None})
+    if others:
+        raise ConfigurationError(
+            f"{path} holds traces of other services ({', '.join(others)}); the demo only "
+            "replaces its own database. Choose another --db."
+        )
+    for suffix in ("", ".wal"):
+        Path(path + suffix).unlink(missing_ok=True)
+    return path
+
+
+def _services_in(path: str) -> set[str | None] | None:
+    """The service names in a semtrace file (empty for an empty file); None if not one."""
+    if Path(path).stat().st_size == 0:
+        return set()
+    try:
+        con = duckdb.connect(path, read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        rows = con.execute("SELECT DISTINCT service_name FROM spans").fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return {row[0] for row in rows}
+
+
+def run_demo(
+    db: str | os.PathLike[str] = DEFAULT_DB,
+    seed: int = DEFAULT_SEED,
+    traces: int | None = None,
+    progress: Progress | None = None,
+    *,
+    pace: Pace | None = None,
+    diagnose: bool = True,
+) -> DemoSummary:
+    """Run the scenarios into ``db`` (replacing an earlier demo database), diagnose the
+    failures offline, and return what happened. semtrace is shut down afterwards, so the
+    file is free for the dashboard."""
+    started = time.perf_counter()
+    path = prepare_db(db)
+    runs = plan_runs(traces)
+    story = traces is None
+    if pace is None:
+        pace = Pace() if story else Pace(scale=0.0, human_delay_s=0.0)
+    semtrace.configure(service_name=SERVICE_NAME, db=path, capture_logging=False)
+    try:
+        scenarios = _Scenarios(seed, pace, story)
+        with asyncio.Runner() as loop:
+            for done, run in enumerate(runs, start=1):
+                scenarios.run(run, loop)
+                if done % FLUSH_EVERY_RUNS == 0:
+                    semtrace.force_flush()
+                if progress is not None:
+                    progress(done, len(runs))
+        semtrace.force_flush()
+        generated_s = time.perf_counter() - started
+        diagnoses = _diagnose(path, pace) if diagnose else []
+        semtrace.force_flush()
+        con = semtrace.connect(path)
+        try:
+            return build_summary(
+                con,
+                db=path,
+                seed=seed,
+                runs=len(runs),
+                generated_s=generated_s,
+                elapsed_s=time.perf_counter() - started,
+                diagnosed=len(diagnoses),
+            )
+        finally:
+            con.close()
+    finally:
+        semtrace.shutdown()
+
+
+def _diagnose(db: str, pace: Pace) -> list[object]:
+    """The offline rule-based diagnosis of every failure the run produced.
+
+    A step counts as slow over six simulated seconds, on the demo's scaled clock.
+    """
+    from semtrace import diagnose
+
+    if pace.scale > 0:
+        return list(diagnose.run(db=db, provider="rules", slow_ms=SLOW_STEP_S * 1000 * pace.scale))
+    return list(diagnose.run(db=db, provider="rules"))

@@ -1,0 +1,417 @@
+"""What the demo tells the user when it is done, read back from the database it wrote.
+
+Everything here is a query over the SQL contract (tables and views), so what the summary says
+is exactly what ``semtrace sql`` and the dashboard will show; the queries it prints at the end
+are the ones to start from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["PATTERN_AGENTS", "DemoSummary", "build_summary", "pattern_sql"]
+
+# Which agents make up each orchestration pattern, as the scenarios name them.
+PATTERN_AGENTS: dict[str, tuple[str, ...]] = {
+    "supervisor": ("travel_supervisor", "flight_agent", "hotel_agent", "car_agent"),
+    "choreography": ("intake", "extraction", "procurement", "compliance"),
+    "broker": ("support_inbox", "broker", "refunds_agent", "itinerary_agent", "contracts_agent"),
+}
+PATTERN_TITLES = {
+    "supervisor": "synchronous supervisor (travel booking)",
+    "choreography": "asynchronous choreography (invoices over an event bus)",
+    "broker": "broker routing by content (customer support)",
+}
+_LLM_OPS = "('chat', 'text_completion', 'generate_content', 'embeddings')"
+
+
+def pattern_sql(agents_column: str = "agents") -> str:
+    """A SQL ``CASE`` naming the pattern of a trace from its list of agents."""
+    cases = " ".join(
+        f"WHEN list_has_any({agents_column}, {list(agents)!r}) THEN '{name}'"
+        for name, agents in PATTERN_AGENTS.items()
+    )
+    return f"CASE {cases} ELSE 'other' END"
+
+
+@dataclass(frozen=True)
+class PatternStats:
+    """One orchestration pattern's traces, and where their time went."""
+
+    pattern: str
+    traces: int
+    spans: int
+    errors: int
+    p50_ms: float
+    max_ms: float
+    tokens: int
+    cost_usd: float
+    top_steps: list[tuple[str, str, float, float]]  # (agent, span name, total ms, share)
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Failures that are the same problem: how often, the sentence, and the diagnosis."""
+
+    agent: str | None
+    sentence: str
+    occurrences: int
+    category: str | None
+    diagnosis: str | None
+    actions: list[str]
+
+
+@dataclass(frozen=True)
+class DiagnosisLine:
+    """A stored diagnosis, as a user would read it."""
+
+    category: str | None
+    summary: str | None
+    occurrences: int
+    actions: list[str]
+
+
+@dataclass
+class DemoSummary:
+    """What a demo run wrote, read back from its database."""
+
+    db: str
+    seed: int
+    runs: int
+    generated_s: float
+    elapsed_s: float
+    traces: int = 0
+    spans: int = 0
+    logs: int = 0
+    patterns: list[PatternStats] = field(default_factory=list)
+    failures: list[FailureGroup] = field(default_factory=list)
+    diagnoses: list[DiagnosisLine] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    messages: int = 0
+    heal_attempts: list[tuple[str, str, int]] = field(default_factory=list)  # action, outcome, n
+    queries: list[tuple[str, str]] = field(default_factory=list)
+
+    def render(self, console: Console) -> None:
+        """Print the summary: the story of the run, then where to look further."""
+        console.print(self._overview())
+        if self.patterns:
+            console.print(self._patterns_table())
+        if self.failures:
+            console.print(self._failures_table())
+        if self.diagnoses:
+            console.print(self._diagnoses_table())
+        extra = self._tasks_and_heal()
+        if extra is not None:
+            console.print(extra)
+        console.print(self._queries_panel())
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _overview(self) -> Panel:
+        text = Text()
+        text.append(f"{self.runs} scenario runs", style="bold")
+        text.append(
+            f" wrote {self.traces:,} traces, {self.spans:,} spans and {self.logs:,} log sentences"
+            f" to {self.db} in {self.generated_s:.1f} s"
+        )
+        text.append(f" (seed {self.seed}; total with diagnosis {self.elapsed_s:.1f} s).")
+        if self.messages:
+            text.append(f"\n{self.messages:,} messages passed between agents over event buses.")
+        return Panel(text, title="semtrace demo", border_style="cyan")
+
+    def _patterns_table(self) -> Table:
+        t = Table(
+            title="Runs by orchestration pattern, and where the time went",
+            header_style="bold cyan",
+            title_justify="left",
+        )
+        for col in (
+            "pattern",
+            "traces",
+            "spans",
+            "errors",
+            "p50 / max",
+            "tokens",
+            "cost",
+            "where the time went",
+        ):
+            t.add_column(col, overflow="fold")
+        for p in self.patterns:
+            steps = "\n".join(
+                f"{share:.0%} {name} ({agent})" for agent, name, _ms, share in p.top_steps
+            )
+            t.add_row(
+                PATTERN_TITLES.get(p.pattern, p.pattern),
+                f"{p.traces:,}",
+                f"{p.spans:,}",
+                Text(str(p.errors), style="red" if p.errors else ""),
+                f"{p.p50_ms:,.0f} / {p.max_ms:,.0f} ms",
+                f"{p.tokens:,}",
+                f"${p.cost_usd:.4f}",
+                steps,
+            )
+        return t
+
+    def _failures_table(self) -> Table:
+        t = Table(
+            title="What failed, in one sentence each",
+            header_style="bold cyan",
+            title_justify="left",
+        )
+        t.add_column("n", justify="right")
+        t.add_column("agent")
+        t.add_column("what happened", overflow="fold", ratio=3)
+        t.add_column("diagnosis", overflow="fold", ratio=2)
+        for f in self.failures:
+            diag = f"[{f.category}] " if f.category else ""
+            diag += ", ".join(f.actions) if f.actions else (f.diagnosis or "")
+            t.add_row(str(f.occurrences), f.agent or "", f.sentence, diag)
+        return t
+
+    def _diagnoses_table(self) -> Table:
+        t = Table(
+            title="Diagnoses (offline rules) and what to do",
+            header_style="bold cyan",
+            title_justify="left",
+        )
+        t.add_column("category")
+        t.add_column("n", justify="right")
+        t.add_column("root cause", overflow="fold", ratio=3)
+        t.add_column("what to do", overflow="fold", ratio=2)
+        for d in self.diagnoses:
+            t.add_row(d.category or "", str(d.occurrences), d.summary or "", "\n".join(d.actions))
+        return t
+
+    def _tasks_and_heal(self) -> Panel | None:
+        lines: list[Text] = []
+        for task in self.tasks:
+            lines.append(
+                Text(
+                    f"task {task.get('name') or task.get('task_id')}: "
+                    f"{task.get('states') or task.get('status')}"
+                    f"{_wait_text(task)}"
+                )
+            )
+        for action, outcome, n in self.heal_attempts:
+            lines.append(Text(f"heal: {action} -> {outcome} ({n}x)"))
+        if not lines:
+            return None
+        return Panel(
+            Group(*lines), title="Long-running tasks and self-healing", border_style="cyan"
+        )
+
+    def _queries_panel(self) -> Panel:
+        parts: list[Text] = []
+        for title, sql in self.queries:
+            parts.append(Text(f"# {title}", style="dim"))
+            parts.append(Text(f'semtrace sql --db {self.db} "{sql}"', style="green"))
+        return Panel(Group(*parts), title="Look further with SQL", border_style="cyan")
+
+
+def _wait_text(task: dict[str, Any]) -> str:
+    for key, value in task.items():
+        if "wait" in key and isinstance(value, int | float) and value:
+            unit = "ms" if key.endswith("_ms") else "s"
+            return f" (waited {value:,.0f} {unit} on a human)"
+    return ""
+
+
+# -- reading the database ---------------------------------------------------------------------
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    rel = con.sql(sql, params=params) if params else con.sql(sql)
+    if rel is None:
+        return []
+    return list(rel.to_arrow_table().to_pylist())
+
+
+def _has(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    try:
+        con.sql(f"SELECT * FROM {relation} LIMIT 0")
+    except duckdb.Error:
+        return False
+    return True
+
+
+def _actions(remediations: Any) -> list[str]:
+    if remediations is None:
+        return []
+    items = json.loads(remediations) if isinstance(remediations, str) else remediations
+    out: list[str] = []
+    for item in items or []:
+        if isinstance(item, dict) and item.get("action"):
+            conf = item.get("confidence")
+            out.append(
+                f"{item['action']}" + (f" ({conf:.0%})" if isinstance(conf, int | float) else "")
+            )
+    return out
+
+
+def _pattern_stats(con: duckdb.DuckDBPyConnection) -> list[PatternStats]:
+    case = pattern_sql("t.agents")
+    totals = _rows(
+        con,
+        f"""SELECT {case} AS pattern, count(*) AS traces, sum(span_count) AS spans,
+                   sum(error_count) AS errors, median(duration_ms) AS p50_ms,
+                   max(duration_ms) AS max_ms,
+                   coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
+                   coalesce(sum(cost_usd), 0) AS cost_usd
+            FROM traces t GROUP BY 1 ORDER BY 1""",
+    )
+    steps = _rows(
+        con,
+        f"""WITH t AS (SELECT trace_id, {case} AS pattern FROM traces t),
+            leaf AS (
+                SELECT t.pattern, s.agent_name, s.name, sum(s.duration_ms) AS ms
+                FROM spans s JOIN t USING (trace_id)
+                WHERE s.operation = 'execute_tool' OR s.operation IN {_LLM_OPS}
+                GROUP BY ALL)
+            SELECT *, ms / sum(ms) OVER (PARTITION BY pattern) AS share FROM leaf
+            QUALIFY row_number() OVER (PARTITION BY pattern ORDER BY ms DESC) <= 3
+            ORDER BY pattern, ms DESC""",
+    )
+    by_pattern: dict[str, list[tuple[str, str, float, float]]] = {}
+    for row in steps:
+        by_pattern.setdefault(row["pattern"], []).append(
+            (row["agent_name"] or "", row["name"], float(row["ms"]), float(row["share"] or 0))
+        )
+    return [
+        PatternStats(
+            pattern=row["pattern"],
+            traces=int(row["traces"]),
+            spans=int(row["spans"] or 0),
+            errors=int(row["errors"] or 0),
+            p50_ms=float(row["p50_ms"] or 0),
+            max_ms=float(row["max_ms"] or 0),
+            tokens=int(row["tokens"] or 0),
+            cost_usd=float(row["cost_usd"] or 0),
+            top_steps=by_pattern.get(row["pattern"], []),
+        )
+        for row in totals
+    ]
+
+
+def _failure_groups(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[FailureGroup]:
+    rows = _rows(
+        con,
+        """SELECT coalesce(fingerprint, coalesce(agent_name, '') || '|' || name || '|'
+                          || coalesce(error_type, '')) AS grp,
+                  count(*) AS occurrences, any_value(agent_name) AS agent,
+                  arg_min(message, time) AS sentence, any_value(category) AS category,
+                  any_value(diagnosis) AS diagnosis, any_value(remediations) AS remediations,
+                  min(time) AS first
+           FROM failures GROUP BY grp ORDER BY first LIMIT ?""",
+        [limit],
+    )
+    return [
+        FailureGroup(
+            agent=row["agent"],
+            sentence=row["sentence"] or "",
+            occurrences=int(row["occurrences"]),
+            category=row["category"],
+            diagnosis=row["diagnosis"],
+            actions=_actions(row["remediations"]),
+        )
+        for row in rows
+    ]
+
+
+def _diagnosis_lines(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[DiagnosisLine]:
+    rows = _rows(
+        con,
+        """SELECT category, coalesce(summary, root_cause) AS summary,
+                  coalesce(occurrences, 1) AS occurrences, remediations
+           FROM diagnoses QUALIFY row_number() OVER (
+               PARTITION BY fingerprint ORDER BY created_at DESC) = 1
+           ORDER BY occurrences DESC, category LIMIT ?""",
+        [limit],
+    )
+    return [
+        DiagnosisLine(
+            row["category"], row["summary"], int(row["occurrences"]), _actions(row["remediations"])
+        )
+        for row in rows
+    ]
+
+
+QUERIES: list[tuple[str, str]] = [
+    (
+        "the traces, slowest first",
+        "select trace_id, root_name, duration_ms, span_count, error_count from traces "
+        "order by duration_ms desc limit 10",
+    ),
+    (
+        "every failure with its sentence and diagnosis",
+        "select agent_name, message, category, diagnosis from failures",
+    ),
+    (
+        "kinds of failure, counted",
+        "select template, count(*) from logs where severity = 'ERROR' group by 1 order by 2 desc",
+    ),
+    (
+        "latency, errors, tokens and cost per agent",
+        "select agent_name, calls, p95_ms, error_rate, input_tokens + output_tokens as tokens, "
+        "cost_usd from agents order by p95_ms desc",
+    ),
+    ("messages between agents", "select * from messages limit 20"),
+    ("long-running tasks and human wait", "select * from tasks"),
+    (
+        "what the runtime tried to heal",
+        "select action, outcome, count(*) from heal_attempts group by all",
+    ),
+]
+
+
+def build_summary(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    db: str,
+    seed: int,
+    runs: int,
+    generated_s: float,
+    elapsed_s: float,
+    diagnosed: int = 0,
+) -> DemoSummary:
+    """Read the summary of a demo run from its database."""
+    summary = DemoSummary(db=db, seed=seed, runs=runs, generated_s=generated_s, elapsed_s=elapsed_s)
+    counts = _rows(
+        con,
+        """SELECT (SELECT count(DISTINCT trace_id) FROM spans) AS traces,
+                  (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs""",
+    )[0]
+    summary.traces, summary.spans, summary.logs = (
+        int(counts["traces"]),
+        int(counts["spans"]),
+        int(counts["logs"]),
+    )
+    summary.patterns = _pattern_stats(con)
+    summary.failures = _failure_groups(con)
+    summary.diagnoses = _diagnosis_lines(con)
+    if _has(con, "tasks"):
+        summary.tasks = _rows(con, "SELECT * FROM tasks LIMIT 10")
+    if _has(con, "messages"):
+        summary.messages = int(_rows(con, "SELECT count(*) AS n FROM messages")[0]["n"])
+    summary.heal_attempts = [
+        (row["action"] or "", row["outcome"] or "", int(row["n"]))
+        for row in _rows(
+            con,
+            "SELECT action, outcome, count(*) AS n FROM heal_attempts GROUP BY ALL "
+            "ORDER BY min(time)",
+        )
+    ]
+    summary.queries = [
+        (title, sql)
+        for title, sql in QUERIES
+        if not sql.startswith("select * from ") or _has(con, sql.split()[3])
+    ]
+    return summary
