@@ -126,6 +126,8 @@ SEMTRACE_TASK_ANSWERED_BY = "semtrace.task.answered_by"
 SEMTRACE_TASK_ANSWER = "semtrace.task.answer"
 SEMTRACE_TASK_REQUESTED_STATUS = "semtrace.task.requested_status"
 SEMTRACE_WRAPPED_METHOD = "semtrace.wrapped.method"
+SEMTRACE_BUS_NAME = "semtrace.bus.name"
+SEMTRACE_LINK_KIND = "semtrace.link.kind"
 
 # --- Semantic log records as span events (telemetry) ----------------------------------------
 SEMTRACE_LOG_EVENT = "semtrace.log"

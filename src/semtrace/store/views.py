@@ -154,3 +154,131 @@ register_view(
     LEFT JOIN latest_diagnosis d ON d.fingerprint = fp.fingerprint
     """,
 )
+
+# One row per published message (a PRODUCER span): who sent it, who consumed it and how it
+# went. Consumers are CONSUMER spans that link to the producer (the messaging conventions'
+# default) or, for a single message handled with as_parent, have it as their parent. Queue
+# wait runs from the publish (producer start) to the first consumer's start.
+register_view(
+    "messages",
+    """
+    WITH producers AS (
+        SELECT trace_id, span_id, name, start_time, start_time_ns, agent_name, service_name,
+               json_extract_string(attributes, '$."messaging.destination.name"') AS topic,
+               json_extract_string(attributes, '$."messaging.message.id"') AS message_id,
+               json_extract_string(attributes, '$."messaging.system"') AS system
+        FROM spans
+        WHERE kind = 'PRODUCER'
+    ),
+    consumer_spans AS (
+        SELECT l.linked_trace_id AS producer_trace_id, l.linked_span_id AS producer_span_id,
+               s.trace_id, s.span_id, s.start_time, s.start_time_ns, s.duration_ms,
+               s.agent_name, s.service_name, s.status_code, s.status_message
+        FROM spans s
+        JOIN span_links l ON l.trace_id = s.trace_id AND l.span_id = s.span_id
+        WHERE s.kind = 'CONSUMER'
+          AND json_extract_string(l.attributes, '$."semtrace.link.kind"') IS DISTINCT FROM
+              'ambient'
+        UNION
+        SELECT s.trace_id, s.parent_span_id, s.trace_id, s.span_id, s.start_time,
+               s.start_time_ns, s.duration_ms, s.agent_name, s.service_name, s.status_code,
+               s.status_message
+        FROM spans s
+        WHERE s.kind = 'CONSUMER' AND s.parent_span_id IS NOT NULL
+    )
+    SELECT p.message_id, p.topic, p.system, p.agent_name AS producer_agent,
+           p.service_name AS producer_service, p.trace_id AS producer_trace_id,
+           p.span_id AS producer_span_id, p.start_time AS publish_time,
+           min(c.start_time) AS consume_time,
+           greatest(min(c.start_time_ns) - p.start_time_ns, 0) / 1e6 AS queue_wait_ms,
+           list(c.agent_name ORDER BY c.start_time_ns) FILTER (WHERE c.span_id IS NOT NULL)
+               AS consumer_agents,
+           count(c.span_id) AS consumer_count,
+           CASE WHEN count(c.span_id) = 0 THEN 'pending'
+                WHEN bool_or(c.status_code = 'ERROR') THEN 'error'
+                ELSE 'ok' END AS outcome,
+           arg_min(c.status_message, c.start_time_ns) FILTER (WHERE c.status_code = 'ERROR')
+               AS error_message,
+           list({'agent': c.agent_name, 'service': c.service_name, 'trace_id': c.trace_id,
+                 'span_id': c.span_id, 'start_time': c.start_time,
+                 'duration_ms': c.duration_ms, 'status_code': c.status_code}
+                ORDER BY c.start_time_ns) FILTER (WHERE c.span_id IS NOT NULL) AS consumers
+    FROM producers p
+    LEFT JOIN consumer_spans c
+      ON c.producer_trace_id = p.trace_id AND c.producer_span_id = p.span_id
+    GROUP BY p.message_id, p.topic, p.system, p.agent_name, p.service_name, p.trace_id,
+             p.span_id, p.start_time, p.start_time_ns
+    """,
+)
+
+# One row per long-running task (MCP Tasks), from its ``mcp.task.status`` span events,
+# wherever they came from: the state history, the time spent in each state, the human wait
+# (time in input_required) and who answered. Repeated identical events (a task followed by
+# both client and server) count once.
+register_view(
+    "tasks",
+    """
+    WITH ev AS (
+        SELECT trace_id, span_id, time, time_ns,
+               json_extract_string(attributes, '$."mcp.task.id"') AS task_id,
+               json_extract_string(attributes, '$."mcp.task.status"') AS status,
+               json_extract_string(attributes, '$."mcp.task.status_message"') AS message
+        FROM span_events
+        WHERE name = 'mcp.task.status'
+    ),
+    dedup AS (
+        SELECT * FROM ev
+        WHERE task_id IS NOT NULL AND status IS NOT NULL
+        WINDOW w AS (PARTITION BY task_id ORDER BY time_ns, span_id)
+        QUALIFY lag(status) OVER w IS DISTINCT FROM status
+             OR lag(message) OVER w IS DISTINCT FROM message
+    ),
+    seg AS (
+        SELECT *,
+               coalesce(lead(time_ns) OVER (PARTITION BY task_id ORDER BY time_ns, span_id),
+                        CASE WHEN status IN ('completed', 'failed', 'cancelled') THEN time_ns
+                             ELSE epoch_ns(now()) END) - time_ns AS dur_ns
+        FROM dedup
+    ),
+    answers AS (
+        SELECT json_extract_string(attributes, '$."mcp.task.id"') AS task_id,
+               arg_max(json_extract_string(attributes, '$."semtrace.task.answered_by"'),
+                       time_ns) AS answered_by,
+               max(time) AS answered_at,
+               count(*) AS answers
+        FROM span_events
+        WHERE name = 'semtrace.task.input'
+        GROUP BY 1
+    ),
+    per_task AS (
+        SELECT task_id,
+               arg_min(trace_id, time_ns) AS trace_id,
+               arg_min(span_id, time_ns) AS span_id,
+               min(time) AS created_at,
+               max(time) FILTER (WHERE status IN ('completed', 'failed', 'cancelled'))
+                   AS ended_at,
+               arg_max(status, time_ns) AS status,
+               list(message ORDER BY time_ns, span_id)[-1] AS status_message,
+               list({'status': status, 'time': time, 'message': message,
+                     'duration_ms': dur_ns / 1e6} ORDER BY time_ns, span_id) AS history,
+               coalesce(sum(dur_ns) FILTER (WHERE status = 'working'), 0) / 1e6 AS working_ms,
+               coalesce(sum(dur_ns) FILTER (WHERE status = 'input_required'), 0) / 1e6
+                   AS input_required_ms,
+               count(*) FILTER (WHERE status = 'input_required') AS input_requests,
+               sum(dur_ns) / 1e6 AS duration_ms
+        FROM seg
+        GROUP BY task_id
+    )
+    SELECT t.task_id,
+           coalesce(json_extract_string(s.attributes, '$."semtrace.task.name"'), s.name)
+               AS name,
+           s.agent_name, s.service_name, t.trace_id, t.span_id, t.created_at, t.ended_at,
+           t.status, t.status_message, t.history, t.working_ms, t.input_required_ms,
+           t.input_required_ms AS human_wait_ms, t.input_requests, t.duration_ms,
+           a.answered_by, a.answered_at, coalesce(a.answers, 0) AS answers,
+           TRY_CAST(json_extract(s.attributes, '$."semtrace.task.polls"') AS BIGINT) AS polls
+    FROM per_task t
+    LEFT JOIN spans s ON s.trace_id = t.trace_id AND s.span_id = t.span_id
+    LEFT JOIN answers a ON a.task_id = t.task_id
+    """,
+)

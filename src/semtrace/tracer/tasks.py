@@ -1,0 +1,429 @@
+"""Long-running tasks in the shape of MCP Tasks (2025-11-25): a durable id, a status that only
+moves along the allowed transitions, and every change recorded with its time and message.
+
+A task is one span (``task {name}``) that lives from creation to a terminal status. Each
+status change is a span event ``mcp.task.status`` (``mcp.task.id``, ``mcp.task.status``,
+``mcp.task.status_message``, ``mcp.task.previous_status``), so the ``tasks`` view reads the
+same history whether the task ran here or arrived over OTLP. Polls are counted on the span
+(``semtrace.task.polls``), never a span per poll. A human answer to ``input_required`` is an
+event ``semtrace.task.input`` with who answered and the redacted answer::
+
+    async with semtrace.start_task("compliance review", agent="compliance") as task:
+        task.set_status("input_required", "need a human to confirm the vendor")
+        answer = await task.wait_for_input()          # someone calls task.provide_input(...)
+        ...                                           # leaving the block completes the task
+
+Transitions (MCP Tasks): ``working`` -> ``input_required|completed|failed|cancelled``;
+``input_required`` -> ``working|completed|failed|cancelled``; terminal states never change.
+A change a terminal task refuses is not an error for the agent (a task cancelled while its
+work finishes stays cancelled): it returns ``False`` and is recorded as
+``semtrace.task.transition_rejected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Literal, cast
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from semtrace import semconv as sc
+from semtrace._errors import handle_internal_errors
+from semtrace.tracer import _failures
+from semtrace.tracer._context import AGENT_KEY, current_agent
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "Task",
+    "TaskStatus",
+    "TaskStatusChange",
+    "current_task",
+    "get_task",
+    "start_task",
+]
+
+TaskStatus = Literal["working", "input_required", "completed", "failed", "cancelled"]
+STATUSES: Final = ("working", "input_required", "completed", "failed", "cancelled")
+TERMINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
+ALLOWED_TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
+    "working": frozenset({"input_required", "completed", "failed", "cancelled"}),
+    "input_required": frozenset({"working", "completed", "failed", "cancelled"}),
+    "completed": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+TRACER_NAME = "semtrace"
+MAX_TEXT = 500
+
+TASK_KEY = otel_context.create_key("semtrace-task")
+_LIVE: dict[str, Task] = {}  # tasks not yet terminal, by id (bounded by what is running)
+_LIVE_LOCK = threading.Lock()
+
+
+def _redact(text: str) -> str:
+    try:
+        from semtrace.telemetry.redaction import redact_text
+    except ImportError:  # the telemetry package may not ship redaction
+        return text
+    return redact_text(text)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _iso(time_ns: int) -> str:
+    return datetime.fromtimestamp(time_ns / 1e9, tz=UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatusChange:
+    """One entry of a task's history: the status it moved to, when, and why."""
+
+    status: str
+    time_ns: int
+    message: str | None
+    previous: str | None
+
+
+class Task:
+    """A long-running task: durable id, status, history, and the span that records them.
+
+    Made by :func:`start_task`. Usable as ``with``/``async with``: the block runs in the
+    task's context (spans inside are its children, :func:`current_task` returns it); leaving
+    it completes the task, an exception fails it, a cancellation cancels it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        agent: str | None = None,
+        ttl_ms: int | None = None,
+        task_id: str | None = None,
+        poll_interval_ms: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        parent: otel_context.Context | None = None,
+    ) -> None:
+        self.id: str = task_id or str(uuid.uuid4())
+        self.name = name
+        self.agent = agent if agent is not None else current_agent(parent)
+        self.ttl_ms = ttl_ms
+        self.poll_interval_ms = poll_interval_ms
+        self.status: str = "working"
+        self.status_message: str | None = None
+        self.history: list[TaskStatusChange] = []
+        self.polls = 0
+        self.answer: Any = None
+        self.answered_by: str | None = None
+        self.result: Any = None
+        self._lock = threading.RLock()
+        self._tokens: list[object] = []
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        self._started = time.perf_counter()
+        attrs: dict[str, Any] = {
+            sc.MCP_TASK_ID: self.id,
+            sc.MCP_TASK_STATUS: "working",
+            sc.SEMTRACE_TASK_NAME: name,
+        }
+        if ttl_ms is not None:
+            attrs[sc.MCP_TASK_TTL_MS] = ttl_ms
+        if self.agent is not None:
+            attrs[sc.SEMTRACE_AGENT_NAME] = self.agent
+        attrs.update(attributes or {})
+        parent = parent if parent is not None else otel_context.get_current()
+        self.span: Span = trace.get_tracer(TRACER_NAME).start_span(
+            f"task {name}", context=parent, kind=SpanKind.INTERNAL, attributes=attrs
+        )
+        self.created_ns: int = time.time_ns()
+        self.last_updated_ns: int = self.created_ns
+        self._context = trace.set_span_in_context(self.span, parent)
+        self._context = otel_context.set_value(TASK_KEY, self, self._context)
+        if self.agent is not None:
+            self._context = otel_context.set_value(AGENT_KEY, self.agent, self._context)
+        self._record("working", None, None, self.created_ns)
+        with _LIVE_LOCK:
+            _LIVE[self.id] = self
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self.created_ns / 1e9, tz=UTC)
+
+    @property
+    def last_updated_at(self) -> datetime:
+        return datetime.fromtimestamp(self.last_updated_ns / 1e9, tz=UTC)
+
+    def _record(self, status: str, message: str | None, previous: str | None, now: int) -> None:
+        self.history.append(TaskStatusChange(status, now, message, previous))
+        attrs: dict[str, Any] = {sc.MCP_TASK_ID: self.id, sc.MCP_TASK_STATUS: status}
+        if message is not None:
+            attrs[sc.MCP_TASK_STATUS_MESSAGE] = message
+        if previous is not None:
+            attrs[sc.MCP_TASK_PREVIOUS_STATUS] = previous
+        with handle_internal_errors("task status event"):
+            self.span.add_event(sc.MCP_TASK_EVENT, attrs, timestamp=now)
+            self.span.set_attribute(sc.MCP_TASK_STATUS, status)
+            if message is not None:
+                self.span.set_attribute(sc.MCP_TASK_STATUS_MESSAGE, message)
+
+    def _reject(self, requested: str, why: str) -> bool:
+        with handle_internal_errors("task rejected transition"):
+            self.span.add_event(
+                sc.SEMTRACE_TASK_REJECTED_EVENT,
+                {
+                    sc.MCP_TASK_ID: self.id,
+                    sc.MCP_TASK_STATUS: self.status,
+                    sc.SEMTRACE_TASK_REQUESTED_STATUS: requested,
+                    sc.MCP_TASK_STATUS_MESSAGE: why,
+                },
+            )
+        return False
+
+    def set_status(self, status: str, message: str | None = None) -> bool:
+        """Move to ``status`` (with a status message); ``False`` if the transition is not
+        allowed (the task is terminal). An unknown status name raises ``ValueError``.
+
+        Repeating the current non-terminal status updates its message (recorded as well).
+        """
+        if status not in STATUSES:
+            raise ValueError(f"unknown task status {status!r}; expected one of {STATUSES}")
+        with self._lock:
+            previous = self.status
+            if status != previous and status not in ALLOWED_TRANSITIONS[previous]:
+                return self._reject(
+                    status, f"a task in {previous} cannot move to {status}; it stays {previous}"
+                )
+            if previous in TERMINAL_STATUSES:
+                return self._reject(status, f"the task is already {previous}")
+            now = time.time_ns()
+            self.status = status
+            self.status_message = message
+            self.last_updated_ns = now
+            self._record(status, message, previous, now)
+            if status in TERMINAL_STATUSES:
+                self._finish(now)
+        return True
+
+    def _finish(self, now: int) -> None:
+        with _LIVE_LOCK:
+            _LIVE.pop(self.id, None)
+        with handle_internal_errors("task end"):
+            self.span.set_attribute(sc.SEMTRACE_TASK_POLLS, self.polls)
+            if self.status == "failed" and self.span.is_recording():
+                self.span.set_status(Status(StatusCode.ERROR, self.status_message))
+            self.span.end(end_time=now)
+        self._release_waiters(asyncio.CancelledError(f"the task is {self.status}"))
+
+    def provide_input(self, answer: Any, *, by: str | None = None) -> bool:
+        """Record the (human) answer to ``input_required`` and go back to ``working``.
+
+        Who answered and when are recorded; the answer is stored redacted. ``False`` when the
+        task is not waiting for input.
+        """
+        with self._lock:
+            if self.status != "input_required":
+                return self._reject("working", f"input was provided while {self.status}")
+            now = time.time_ns()
+            self.answer = answer
+            self.answered_by = by
+            attrs: dict[str, Any] = {
+                sc.MCP_TASK_ID: self.id,
+                sc.SEMTRACE_TASK_ANSWER: _redact(_short(answer)),
+            }
+            if by is not None:
+                attrs[sc.SEMTRACE_TASK_ANSWERED_BY] = by
+                self.span.set_attribute(sc.SEMTRACE_TASK_ANSWERED_BY, by)
+            with handle_internal_errors("task input event"):
+                self.span.add_event(sc.SEMTRACE_TASK_INPUT_EVENT, attrs, timestamp=now)
+            self.set_status("working", f"input provided by {by}" if by else "input provided")
+            waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:
+            loop.call_soon_threadsafe(_set_result, fut, answer)
+        return True
+
+    async def wait_for_input(self) -> Any:
+        """Wait (asynchronously) until :meth:`provide_input` is called; returns the answer.
+
+        Raises ``asyncio.CancelledError`` if the task ends (cancelled, failed) meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            if self.is_terminal:
+                raise asyncio.CancelledError(f"the task is {self.status}")
+            self._waiters.append((loop, fut))
+        return await fut
+
+    def _release_waiters(self, exc: BaseException) -> None:
+        waiters, self._waiters = self._waiters, []
+        for loop, fut in waiters:
+            loop.call_soon_threadsafe(_set_exception, fut, exc)
+
+    def complete(self, result: Any = None, message: str | None = None) -> bool:
+        """Finish successfully; the result is summarised (redacted) on the span."""
+        with self._lock:
+            if not self.is_terminal:
+                self.result = result
+                if result is not None:
+                    with handle_internal_errors("task result"):
+                        self.span.set_attribute(sc.SEMTRACE_OUTPUT, _redact(_short(result)))
+            return self.set_status("completed", message)
+
+    def fail(self, message: str) -> bool:
+        """Finish with a failure; ``message`` says what went wrong (the span's ERROR text)."""
+        return self.set_status("failed", message)
+
+    def cancel(self, message: str | None = None) -> bool:
+        """Finish as cancelled (``False`` if the task already finished)."""
+        return self.set_status("cancelled", message)
+
+    def record_poll(self, status: str | None = None, message: str | None = None) -> None:
+        """Count one poll of the task; with ``status``, follow what the poll reported (for a
+        task that runs elsewhere, e.g. on an MCP server)."""
+        with self._lock:
+            self.polls += 1
+            with handle_internal_errors("task poll"):
+                self.span.set_attribute(sc.SEMTRACE_TASK_POLLS, self.polls)
+            changed = status != self.status or message != self.status_message
+            if status in STATUSES and changed and not self.is_terminal:
+                self.set_status(status, message)
+
+    # -- context -----------------------------------------------------------------------------
+    def context(self) -> otel_context.Context:
+        """The OpenTelemetry context of the task (its span, itself, its agent)."""
+        return self._context
+
+    @contextmanager
+    def activate(self) -> Iterator[Task]:
+        """Run a block in the task's context without finishing the task afterwards."""
+        token = otel_context.attach(self._context)
+        try:
+            yield self
+        finally:
+            otel_context.detach(token)
+
+    def to_mcp(self) -> dict[str, Any]:
+        """The task in the MCP ``Task`` shape (``taskId``, ``status``, ``createdAt``, ...)."""
+        data: dict[str, Any] = {
+            "taskId": self.id,
+            "status": self.status,
+            "createdAt": _iso(self.created_ns),
+            "lastUpdatedAt": _iso(self.last_updated_ns),
+            "ttl": self.ttl_ms,
+        }
+        if self.status_message is not None:
+            data["statusMessage"] = self.status_message
+        if self.poll_interval_ms is not None:
+            data["pollInterval"] = self.poll_interval_ms
+        return data
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r} id={self.id} status={self.status}>"
+
+    # -- with / async with -------------------------------------------------------------------
+    def __enter__(self) -> Task:
+        self._tokens.append(otel_context.attach(self._context))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tokens:
+            otel_context.detach(cast(Any, self._tokens.pop()))
+        if exc is None:
+            if not self.is_terminal:
+                self.complete()
+            return
+        if isinstance(exc, GeneratorExit):
+            self.cancel("the block was closed before the task finished")
+            return
+        call = _failures.CallInfo(
+            role="task", name=self.name, agent=self.agent, started=self._started
+        )
+        sentence = _failures.exception_sentence(call, exc)
+        if not self.is_terminal:
+            _failures.record_failure(self.span, call, exc)
+        if isinstance(exc, asyncio.CancelledError):
+            self.cancel(sentence)
+        else:
+            self.fail(sentence)
+
+    async def __aenter__(self) -> Task:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _set_exception(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+def start_task(
+    name: str,
+    *,
+    agent: str | None = None,
+    ttl_ms: int | None = None,
+    task_id: str | None = None,
+    poll_interval_ms: int | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Task:
+    """Start a long-running task (status ``working``), a child of the current span.
+
+    ``task_id`` keeps an id made elsewhere (an MCP server's ``taskId``); otherwise a UUID is
+    made. ``ttl_ms`` is the retention from creation (``None`` = unlimited), as in MCP.
+    """
+    if not name:
+        raise ValueError("start_task() needs a name saying what the task does")
+    return Task(
+        name,
+        agent=agent,
+        ttl_ms=ttl_ms,
+        task_id=task_id,
+        poll_interval_ms=poll_interval_ms,
+        attributes=attributes,
+    )
+
+
+def current_task(ctx: otel_context.Context | None = None) -> Task | None:
+    """The task whose code is running (inside ``with task`` or ``task.activate()``), if any."""
+    value = otel_context.get_value(TASK_KEY, ctx)
+    return value if isinstance(value, Task) else None
+
+
+def get_task(task_id: str) -> Task | None:
+    """A task of this process that has not finished yet, by id (to answer it from elsewhere)."""
+    with _LIVE_LOCK:
+        return _LIVE.get(task_id)
