@@ -1,0 +1,303 @@
+"""``semtrace.wrap_openai(client)``: GenAI spans around an OpenAI SDK client, no instrumentor needed.
+
+Wraps ``client.chat.completions.create`` (plain and ``stream=True``) and
+``client.embeddings.create`` of that one client, sync or async, in place, and returns it.
+Streams record tokens when the server sends usage (``stream_options={"include_usage": True}``).
+Works with any OpenAI-compatible server (vLLM, Ollama, llama.cpp) the client points at.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from semtrace import semconv as sc
+from semtrace.integrations._genai import (
+    AsyncStreamProxy,
+    LLMCall,
+    Response,
+    StreamProxy,
+    capture_content_enabled,
+    get,
+    server_attributes,
+)
+
+__all__ = ["wrap_openai"]
+
+C = TypeVar("C")
+_MARK = "_semtrace_wrapped"
+PROVIDER = "openai"
+
+_REQUEST_PARAMS = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "seed": "gen_ai.request.seed",
+    "n": "gen_ai.request.choice.count",
+}
+_FINISH = {"tool_calls": "tool_call", "function_call": "tool_call"}
+
+
+def _given(value: Any) -> bool:
+    # The SDK's NOT_GIVEN / Omit sentinels are falsy objects, not None.
+    return value is not None and type(value).__name__ not in {"NotGiven", "Omit"}
+
+
+def _request_attributes(kwargs: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    attrs = dict(base)
+    for arg, key in _REQUEST_PARAMS.items():
+        value = kwargs.get(arg)
+        if _given(value) and isinstance(value, int | float):
+            attrs[key] = value
+    max_tokens = kwargs.get("max_completion_tokens", kwargs.get("max_tokens"))
+    if _given(max_tokens) and isinstance(max_tokens, int):
+        attrs["gen_ai.request.max_tokens"] = max_tokens
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attrs["gen_ai.request.stop_sequences"] = [stop]
+    elif isinstance(stop, list | tuple):
+        attrs["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
+    if kwargs.get("stream") is True:
+        attrs["gen_ai.request.stream"] = True
+    return attrs
+
+
+def _text_parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, list):
+        for part in content:
+            kind = get(part, "type")
+            if kind == "text":
+                parts.append({"type": "text", "content": get(part, "text")})
+            elif kind == "image_url":
+                url = get(get(part, "image_url"), "url")
+                parts.append({"type": "uri", "modality": "image", "uri": str(url)[:200]})
+            else:
+                parts.append({"type": str(kind)})
+    return parts
+
+
+def _tool_call_parts(tool_calls: Any) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for call in tool_calls or []:
+        fn = get(call, "function")
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": get(call, "id"),
+                "name": get(fn, "name"),
+                "arguments": get(fn, "arguments"),
+            }
+        )
+    return parts
+
+
+def _input_messages(
+    messages: Any,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """GenAI ``(input messages, system instructions)`` from OpenAI chat messages."""
+    out: list[dict[str, Any]] = []
+    system: list[dict[str, Any]] = []
+    for msg in messages or []:
+        role = get(msg, "role")
+        content = get(msg, "content")
+        if role in {"system", "developer"}:
+            system.extend(_text_parts(content))
+        elif role == "tool":
+            out.append(
+                {
+                    "role": "tool",
+                    "parts": [
+                        {
+                            "type": "tool_call_response",
+                            "id": get(msg, "tool_call_id"),
+                            "response": content,
+                        }
+                    ],
+                }
+            )
+        else:
+            parts = _text_parts(content) + _tool_call_parts(get(msg, "tool_calls"))
+            out.append({"role": role, "parts": parts})
+    return out, system
+
+
+def _usage(response: Response, usage: Any) -> None:
+    if usage is None:
+        return
+    response.input_tokens = get(usage, "prompt_tokens")
+    response.output_tokens = get(usage, "completion_tokens")
+    response.cache_read_tokens = get(get(usage, "prompt_tokens_details"), "cached_tokens")
+    response.reasoning_tokens = get(get(usage, "completion_tokens_details"), "reasoning_tokens")
+
+
+def _chat_response(result: Any) -> Response:
+    r = Response(model=get(result, "model"), response_id=get(result, "id"))
+    messages: list[dict[str, Any]] = []
+    for choice in get(result, "choices") or []:
+        reason = get(choice, "finish_reason")
+        if isinstance(reason, str):
+            r.finish_reasons.append(reason)
+        msg = get(choice, "message")
+        messages.append(
+            {
+                "role": get(msg, "role") or "assistant",
+                "parts": _text_parts(get(msg, "content"))
+                + _tool_call_parts(get(msg, "tool_calls")),
+                "finish_reason": _FINISH.get(str(reason), reason),
+            }
+        )
+    r.output_messages = messages
+    _usage(r, get(result, "usage"))
+    return r
+
+
+class _ChatChunks:
+    """Accumulates ``ChatCompletionChunk`` objects into one response."""
+
+    def __init__(self) -> None:
+        self.response = Response()
+        self.text: dict[int, list[str]] = {}
+        self.reasons: dict[int, str] = {}
+
+    def add(self, chunk: Any) -> None:
+        r = self.response
+        r.model = r.model or get(chunk, "model")
+        r.response_id = r.response_id or get(chunk, "id")
+        for choice in get(chunk, "choices") or []:
+            index = get(choice, "index", 0) or 0
+            content = get(get(choice, "delta"), "content")
+            if isinstance(content, str):
+                self.text.setdefault(index, []).append(content)
+            reason = get(choice, "finish_reason")
+            if isinstance(reason, str):
+                self.reasons[index] = reason
+        _usage(r, get(chunk, "usage"))
+
+    def result(self) -> Response:
+        r = self.response
+        r.finish_reasons = [self.reasons[i] for i in sorted(self.reasons)]
+        indexes = sorted(set(self.text) | set(self.reasons))
+        r.output_messages = [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": "".join(self.text.get(i, []))}],
+                "finish_reason": _FINISH.get(self.reasons.get(i, ""), self.reasons.get(i)),
+            }
+            for i in indexes
+        ]
+        return r
+
+
+def _embeddings_response(result: Any) -> Response:
+    r = Response(model=get(result, "model"))
+    r.input_tokens = get(get(result, "usage"), "prompt_tokens")
+    return r
+
+
+def _start_chat(kwargs: dict[str, Any], base: dict[str, Any], capture: bool) -> LLMCall:
+    model = kwargs.get("model")
+    inputs, system = _input_messages(kwargs.get("messages")) if capture else ([], [])
+    return LLMCall(
+        provider=PROVIDER,
+        operation=sc.OP_CHAT,
+        model=str(model) if model else None,
+        attributes=_request_attributes(kwargs, base),
+        capture_content=capture,
+        input_messages=inputs,
+        system_instructions=system,
+    )
+
+
+def _start_embeddings(kwargs: dict[str, Any], base: dict[str, Any], capture: bool) -> LLMCall:
+    model = kwargs.get("model")
+    return LLMCall(
+        provider=PROVIDER,
+        operation=sc.OP_EMBEDDINGS,
+        model=str(model) if model else None,
+        attributes=base,
+        capture_content=False,
+    )
+
+
+def _wrap_sync(
+    original: Callable[..., Any],
+    start: Callable[[dict[str, Any], dict[str, Any], bool], LLMCall],
+    parse: Callable[[Any], Response],
+    base: dict[str, Any],
+    capture: bool,
+) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        call = start(kwargs, base, capture)
+        try:
+            with call.active():
+                result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        if kwargs.get("stream") is True:
+            return StreamProxy(result, call, _ChatChunks())
+        call.finish(parse(result))
+        return result
+
+    return create
+
+
+def _wrap_async(
+    original: Callable[..., Any],
+    start: Callable[[dict[str, Any], dict[str, Any], bool], LLMCall],
+    parse: Callable[[Any], Response],
+    base: dict[str, Any],
+    capture: bool,
+) -> Callable[..., Any]:
+    @functools.wraps(original)
+    async def create(*args: Any, **kwargs: Any) -> Any:
+        call = start(kwargs, base, capture)
+        try:
+            with call.active():
+                result = await original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        if kwargs.get("stream") is True:
+            return AsyncStreamProxy(result, call, _ChatChunks())
+        call.finish(parse(result))
+        return result
+
+    return create
+
+
+def _is_async(client: Any) -> bool:
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - a client exists, so the SDK does
+        return False
+    return isinstance(client, openai.AsyncOpenAI)
+
+
+def wrap_openai(client: C, *, capture_content: bool | None = None) -> C:
+    """Record every chat completion and embedding call of ``client`` as a GenAI span.
+
+    The span (``chat {model}``, CLIENT) has the model, tokens, ``cost_usd``, finish reasons,
+    and errors as sentences. Message content is recorded only when ``capture_content=True`` or
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``. Wrapping twice is a no-op.
+    """
+    if getattr(client, _MARK, False):
+        return client
+    capture = capture_content_enabled(capture_content)
+    base = server_attributes(getattr(client, "base_url", None))
+    wrap = _wrap_async if _is_async(client) else _wrap_sync
+    completions = client.chat.completions  # type: ignore[attr-defined]
+    completions.create = wrap(completions.create, _start_chat, _chat_response, base, capture)
+    embeddings = getattr(client, "embeddings", None)
+    if embeddings is not None:
+        embeddings.create = wrap(
+            embeddings.create, _start_embeddings, _embeddings_response, base, capture
+        )
+    setattr(client, _MARK, True)
+    return client
