@@ -14,14 +14,8 @@ from semtrace.cli import app
 from semtrace.cli._common import console, err_console, fail
 from semtrace.exceptions import SemtraceError
 
-# Where the dashboard's launcher may live (the dashboard is built alongside the demo); the
-# first that exists is used.
-_DASHBOARD_LAUNCHERS = (
-    ("semtrace.dashboard", "serve"),
-    ("semtrace.dashboard", "run_dashboard"),
-    ("semtrace.dashboard.launch", "serve"),
-    ("semtrace.dashboard.server", "serve"),
-)
+# The dashboard's launcher, imported only when the dashboard is served (it pulls in more).
+_DASHBOARD_LAUNCHER = ("semtrace.dashboard", "launch")
 
 
 @app.command()
@@ -88,15 +82,13 @@ class _progress:
 
 
 def _find_launcher() -> Callable[..., Any] | None:
-    for module_name, attr in _DASHBOARD_LAUNCHERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        launcher = getattr(module, attr, None)
-        if callable(launcher):
-            return launcher
-    return None
+    module_name, attr = _DASHBOARD_LAUNCHER
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    launcher = getattr(module, attr, None)
+    return launcher if callable(launcher) else None
 
 
 def _serve_dashboard(db: str, port: int) -> None:
@@ -107,6 +99,11 @@ def _serve_dashboard(db: str, port: int) -> None:
             f"[bold]semtrace dashboard --db {db}[/]"
         )
         return
-    console.print(f"Serving the dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    console.print(
+        f"Serving the dashboard for {db} on [bold]http://127.0.0.1:{port}[/] (Ctrl+C stops)"
+    )
+    code = 0
     with contextlib.suppress(KeyboardInterrupt):
-        launcher(db=db, port=port)
+        code = launcher(db=db, port=port) or 0
+    if code:
+        raise typer.Exit(code)

@@ -104,10 +104,11 @@ class DemoSummary:
         console.print(self._overview())
         if self.patterns:
             console.print(self._patterns_table())
+            console.print(self._time_panel())
         if self.failures:
-            console.print(self._failures_table())
+            console.print(self._failures_panel())
         if self.diagnoses:
-            console.print(self._diagnoses_table())
+            console.print(self._diagnoses_panel())
         extra = self._tasks_and_heal()
         if extra is not None:
             console.print(extra)
@@ -121,90 +122,101 @@ class DemoSummary:
             f" wrote {self.traces:,} traces, {self.spans:,} spans and {self.logs:,} log sentences"
             f" to {self.db} in {self.generated_s:.1f} s"
         )
-        text.append(f" (seed {self.seed}; total with diagnosis {self.elapsed_s:.1f} s).")
+        text.append(f" (seed {self.seed}; with the diagnosis {self.elapsed_s:.1f} s).")
         if self.messages:
             text.append(f"\n{self.messages:,} messages passed between agents over event buses.")
+        text.append("\nPatterns: ")
+        text.append("; ".join(f"{name}: {PATTERN_TITLES[name]}" for name in PATTERN_TITLES))
         return Panel(text, title="semtrace demo", border_style="cyan")
 
     def _patterns_table(self) -> Table:
         t = Table(
-            title="Runs by orchestration pattern, and where the time went",
+            title="Runs by orchestration pattern",
             header_style="bold cyan",
             title_justify="left",
         )
-        for col in (
-            "pattern",
-            "traces",
-            "spans",
-            "errors",
-            "p50 / max",
-            "tokens",
-            "cost",
-            "where the time went",
-        ):
-            t.add_column(col, overflow="fold")
+        t.add_column("pattern")
+        for col in ("traces", "spans", "errors", "p50 ms", "max ms", "tokens", "cost"):
+            t.add_column(col, justify="right")
         for p in self.patterns:
-            steps = "\n".join(
-                f"{share:.0%} {name} ({agent})" for agent, name, _ms, share in p.top_steps
-            )
             t.add_row(
-                PATTERN_TITLES.get(p.pattern, p.pattern),
+                p.pattern,
                 f"{p.traces:,}",
                 f"{p.spans:,}",
                 Text(str(p.errors), style="red" if p.errors else ""),
-                f"{p.p50_ms:,.0f} / {p.max_ms:,.0f} ms",
+                f"{p.p50_ms:,.0f}",
+                f"{p.max_ms:,.0f}",
                 f"{p.tokens:,}",
                 f"${p.cost_usd:.4f}",
-                steps,
             )
         return t
 
-    def _failures_table(self) -> Table:
-        t = Table(
-            title="What failed, in one sentence each",
-            header_style="bold cyan",
-            title_justify="left",
+    def _time_panel(self) -> Panel:
+        lines: list[Text] = []
+        for p in self.patterns:
+            line = Text(f"{p.pattern}: ", style="bold")
+            line.append(
+                ", ".join(
+                    f"{share:.0%} {name} ({agent})" for agent, name, _ms, share in p.top_steps
+                )
+            )
+            lines.append(line)
+        return Panel(
+            Group(*lines),
+            title="Where the time went (share of LLM and tool time)",
+            title_align="left",
+            border_style="cyan",
         )
-        t.add_column("n", justify="right")
-        t.add_column("agent")
-        t.add_column("what happened", overflow="fold", ratio=3)
-        t.add_column("diagnosis", overflow="fold", ratio=2)
-        for f in self.failures:
-            diag = f"[{f.category}] " if f.category else ""
-            diag += ", ".join(f.actions) if f.actions else (f.diagnosis or "")
-            t.add_row(str(f.occurrences), f.agent or "", f.sentence, diag)
-        return t
 
-    def _diagnoses_table(self) -> Table:
-        t = Table(
-            title="Diagnoses (offline rules) and what to do",
-            header_style="bold cyan",
-            title_justify="left",
+    def _failures_panel(self) -> Panel:
+        lines: list[Text] = []
+        for f in self.failures:
+            line = Text("- ")
+            if f.occurrences > 1:
+                line.append(f"{f.occurrences}x ", style="bold")
+            line.append(f.sentence, style="red")
+            if f.category or f.actions:
+                line.append(f"\n  diagnosis: {f.category or 'pending'}", style="yellow")
+                if f.actions:
+                    line.append(f"; do: {', '.join(f.actions)}", style="yellow")
+            lines.append(line)
+        return Panel(
+            Group(*lines),
+            title="What failed, in one sentence each",
+            title_align="left",
+            border_style="red",
         )
-        t.add_column("category")
-        t.add_column("n", justify="right")
-        t.add_column("root cause", overflow="fold", ratio=3)
-        t.add_column("what to do", overflow="fold", ratio=2)
+
+    def _diagnoses_panel(self) -> Panel:
+        lines: list[Text] = []
         for d in self.diagnoses:
-            t.add_row(d.category or "", str(d.occurrences), d.summary or "", "\n".join(d.actions))
-        return t
+            line = Text(f"[{d.category}] ", style="bold yellow")
+            if d.occurrences > 1:
+                line.append(f"{d.occurrences}x ", style="bold")
+            line.append(d.summary or "")
+            if d.actions:
+                line.append(f"\n  what to do: {', '.join(d.actions)}", style="green")
+            lines.append(line)
+        return Panel(
+            Group(*lines),
+            title="Diagnoses (offline rules) and what to do",
+            title_align="left",
+            border_style="yellow",
+        )
 
     def _tasks_and_heal(self) -> Panel | None:
         lines: list[Text] = []
         for task in self.tasks:
-            lines.append(
-                Text(
-                    f"task {task.get('name') or task.get('task_id')}: "
-                    f"{task.get('states') or task.get('status')}"
-                    f"{_wait_text(task)}"
-                )
-            )
+            lines.append(Text(_task_line(task)))
         for action, outcome, n in self.heal_attempts:
             lines.append(Text(f"heal: {action} -> {outcome} ({n}x)"))
         if not lines:
             return None
         return Panel(
-            Group(*lines), title="Long-running tasks and self-healing", border_style="cyan"
+            Group(*lines),
+            title="Long-running tasks and self-healing",
+            title_align="left",
+            border_style="cyan",
         )
 
     def _queries_panel(self) -> Panel:
@@ -212,15 +224,20 @@ class DemoSummary:
         for title, sql in self.queries:
             parts.append(Text(f"# {title}", style="dim"))
             parts.append(Text(f'semtrace sql --db {self.db} "{sql}"', style="green"))
-        return Panel(Group(*parts), title="Look further with SQL", border_style="cyan")
+        return Panel(
+            Group(*parts), title="Look further with SQL", title_align="left", border_style="cyan"
+        )
 
 
-def _wait_text(task: dict[str, Any]) -> str:
-    for key, value in task.items():
-        if "wait" in key and isinstance(value, int | float) and value:
-            unit = "ms" if key.endswith("_ms") else "s"
-            return f" (waited {value:,.0f} {unit} on a human)"
-    return ""
+def _task_line(task: dict[str, Any]) -> str:
+    """``task compliance review (compliance): working -> input_required -> ...; waited ...``."""
+    history = task.get("history") or []
+    states = " -> ".join(str(h.get("status")) for h in history if isinstance(h, dict))
+    text = f"task {task.get('name')} ({task.get('agent_name')}): {states or task.get('status')}"
+    wait = task.get("human_wait_ms")
+    if isinstance(wait, int | float) and wait > 0:
+        text += f"; waited {wait:,.0f} ms on a human"
+    return text
 
 
 # -- reading the database ---------------------------------------------------------------------
