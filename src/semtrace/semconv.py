@@ -137,3 +137,10 @@ SEMTRACE_LOG_TEMPLATE = "semtrace.log.template"
 SEMTRACE_LOG_ACTION = "semtrace.log.action"
 SEMTRACE_LOG_CAUSE = "semtrace.log.cause"
 SEMTRACE_LOG_IMPACT = "semtrace.log.impact"
+
+# --- heal (semtrace.diagnose.heal) ----------------------------------------------------------
+SEMTRACE_HEAL_ACTION = "semtrace.heal.action"
+SEMTRACE_HEAL_OUTCOME = "semtrace.heal.outcome"
+SEMTRACE_HEAL_EPISODE = "semtrace.heal.episode"
+SEMTRACE_HEAL_FINGERPRINT = "semtrace.heal.fingerprint"
+SEMTRACE_HEAL_CATEGORY = "semtrace.heal.category"

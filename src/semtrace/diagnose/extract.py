@@ -1,0 +1,398 @@
+"""Failure extraction: find what went wrong in the store.
+
+Five kinds of failure, each a :class:`Failure` with its fingerprint:
+
+- ``error``: a span whose status is ERROR and that is where the exception started (parents it
+  merely propagated through, with the same error type, are left out);
+- ``error_log``: an ERROR/CRITICAL log sentence that belongs to no failed span;
+- ``slow``: a span over the latency threshold none of whose children is over it: in a
+  synchronous chain, the single step that held everything up;
+- ``stuck_task``: a task that waited in ``input_required`` longer than a threshold (from the
+  ``tasks`` view when the file has one);
+- ``loop``: the same tool called with the same arguments many times in one trace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from semtrace.diagnose.fingerprint import fingerprint, target_of
+from semtrace.store.queries import arrow
+
+__all__ = [
+    "DEFAULT_LOOP_MIN",
+    "DEFAULT_SLOW_MS",
+    "DEFAULT_STUCK_S",
+    "Failure",
+    "extract_failures",
+    "parse_since",
+]
+
+DEFAULT_SLOW_MS = 10_000.0
+DEFAULT_STUCK_S = 300.0
+DEFAULT_LOOP_MIN = 3
+
+
+@dataclass
+class Failure:
+    """One occurrence of a failure, as found in the store."""
+
+    kind: str  # error, error_log, slow, stuck_task, loop
+    fingerprint: str
+    time: datetime | None
+    trace_id: str | None = None
+    span_id: str | None = None
+    log_id: str | None = None
+    task_id: str | None = None
+    agent: str | None = None
+    target: str | None = None
+    operation: str | None = None
+    error_type: str | None = None
+    message: str = ""
+    duration_ms: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.I)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(since: str | datetime | timedelta | None) -> datetime | None:
+    """A cut-off time from ``"90s"``, ``"15m"``, ``"1h"``, ``"2d"``, a timedelta or a datetime."""
+    if since is None:
+        return None
+    if isinstance(since, datetime):
+        return since if since.tzinfo else since.replace(tzinfo=UTC)
+    if isinstance(since, timedelta):
+        return datetime.now(UTC) - since
+    m = _SINCE.match(since)
+    if m:
+        delta = timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+        return datetime.now(UTC) - delta
+    try:
+        parsed = datetime.fromisoformat(since)
+    except ValueError:
+        from semtrace.exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            f"since={since!r} is not a duration like 30m, 1h, 2d or an ISO time"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _filters(
+    alias: str, time_col: str, since: datetime | None, trace_id: str | None
+) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append(f"{alias}.{time_col} >= ?")
+        params.append(since)
+    if trace_id is not None:
+        where.append(f"{alias}.trace_id = ?")
+        params.append(trace_id)
+    return "".join(f" AND {w}" for w in where), params
+
+
+def _error_spans(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None
+) -> list[Failure]:
+    clause, params = _filters("s", "start_time", since, trace_id)
+    rows = arrow(
+        con,
+        f"""
+        SELECT s.trace_id, s.span_id, s.name, s.start_time, s.duration_ms, s.agent_name,
+               s.operation, s.tool_name, s.error_type, s.status_message, s.task_id,
+               (SELECT arg_max(e.exception_message, e.time_ns) FROM span_events e
+                 WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id
+                   AND e.name = 'exception') AS exception_message
+        FROM spans s
+        WHERE s.status_code = 'ERROR' {clause}
+          AND NOT EXISTS (
+              SELECT 1 FROM spans c
+              WHERE c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+                AND c.status_code = 'ERROR'
+                AND coalesce(c.error_type, '') = coalesce(s.error_type, ''))
+        ORDER BY s.start_time_ns
+        """,
+        params,
+    ).to_pylist()
+    out = []
+    for r in rows:
+        target = target_of(r["name"], r["tool_name"])
+        message = r["exception_message"] or r["status_message"] or ""
+        out.append(
+            Failure(
+                kind="error",
+                fingerprint=fingerprint("error", r["agent_name"], target, r["error_type"], message),
+                time=r["start_time"],
+                trace_id=r["trace_id"],
+                span_id=r["span_id"],
+                task_id=r["task_id"],
+                agent=r["agent_name"],
+                target=target,
+                operation=r["operation"],
+                error_type=r["error_type"],
+                message=r["status_message"] or message,
+                duration_ms=r["duration_ms"],
+                details={"exception_message": r["exception_message"]},
+            )
+        )
+    return out
+
+
+def _error_logs(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None
+) -> list[Failure]:
+    clause, params = _filters("l", "time", since, trace_id)
+    rows = arrow(
+        con,
+        f"""
+        SELECT l.log_id, l.time, l.trace_id, l.span_id, l.agent_name, l.message, l.template,
+               l.action, l.cause, l.impact, l.logger_name,
+               json_extract_string(l.attributes, '$."error.type"') AS error_type
+        FROM logs l
+        WHERE l.severity IN ('ERROR', 'CRITICAL') {clause}
+          AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id
+                            AND s.span_id = l.span_id AND s.status_code = 'ERROR')
+        ORDER BY l.time_ns
+        """,
+        params,
+    ).to_pylist()
+    out = []
+    for r in rows:
+        target = r["action"] or r["logger_name"] or ""
+        template = r["template"] or r["message"]
+        out.append(
+            Failure(
+                kind="error_log",
+                fingerprint=fingerprint(
+                    "error_log", r["agent_name"], target, r["error_type"], template
+                ),
+                time=r["time"],
+                trace_id=r["trace_id"],
+                span_id=r["span_id"],
+                log_id=r["log_id"],
+                agent=r["agent_name"],
+                target=target,
+                error_type=r["error_type"],
+                message=r["message"],
+                details={k: r[k] for k in ("action", "cause", "impact") if r[k]},
+            )
+        )
+    return out
+
+
+def _slow_spans(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None, slow_ms: float
+) -> list[Failure]:
+    clause, params = _filters("s", "start_time", since, trace_id)
+    rows = arrow(
+        con,
+        f"""
+        SELECT s.trace_id, s.span_id, s.name, s.start_time, s.duration_ms, s.agent_name,
+               s.operation, s.tool_name, s.task_id,
+               (SELECT max(t.end_time_ns) - min(t.start_time_ns) FROM spans t
+                 WHERE t.trace_id = s.trace_id) / 1e6 AS trace_ms
+        FROM spans s
+        WHERE s.duration_ms > ? AND s.status_code <> 'ERROR' {clause}
+          AND NOT EXISTS (
+              SELECT 1 FROM spans c
+              WHERE c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+                AND c.duration_ms > ?)
+        ORDER BY s.start_time_ns
+        """,
+        [slow_ms, *params, slow_ms],
+    ).to_pylist()
+    out = []
+    for r in rows:
+        target = target_of(r["name"], r["tool_name"])
+        share = r["duration_ms"] / r["trace_ms"] if r["trace_ms"] else None
+        message = (
+            f"{r['name']} took {r['duration_ms']:.0f} ms, over the {slow_ms:.0f} ms threshold"
+            + (f" ({share:.0%} of the whole trace)" if share is not None else "")
+            + "; it held up the chain of calls waiting on it"
+        )
+        out.append(
+            Failure(
+                kind="slow",
+                fingerprint=fingerprint("slow", r["agent_name"], target, None, r["name"]),
+                time=r["start_time"],
+                trace_id=r["trace_id"],
+                span_id=r["span_id"],
+                task_id=r["task_id"],
+                agent=r["agent_name"],
+                target=target,
+                operation=r["operation"],
+                message=message,
+                duration_ms=r["duration_ms"],
+                details={"threshold_ms": slow_ms, "share_of_trace": share},
+            )
+        )
+    return out
+
+
+def _repeated_tool_calls(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None, loop_min: int
+) -> list[Failure]:
+    clause, params = _filters("s", "start_time", since, trace_id)
+    rows = arrow(
+        con,
+        f"""
+        SELECT s.trace_id, s.agent_name, s.tool_name,
+               coalesce(json_extract_string(s.attributes, '$."gen_ai.tool.call.arguments"'),
+                        json_extract_string(s.attributes, '$."semtrace.input"'), '') AS arguments,
+               count(*) AS calls, min(s.start_time) AS first_time,
+               arg_min(s.span_id, s.start_time_ns) AS first_span,
+               list(s.span_id ORDER BY s.start_time_ns) AS span_ids
+        FROM spans s
+        WHERE s.operation = 'execute_tool' {clause}
+        GROUP BY ALL
+        HAVING count(*) >= ?
+        """,
+        [*params, loop_min],
+    ).to_pylist()
+    out = []
+    for r in rows:
+        message = (
+            f"the tool {r['tool_name']} was called {r['calls']} times in one trace with the same "
+            f"arguments ({r['arguments'] or 'none'}): the agent is repeating itself in a loop"
+        )
+        out.append(
+            Failure(
+                kind="loop",
+                fingerprint=fingerprint("loop", r["agent_name"], r["tool_name"], None, ""),
+                time=r["first_time"],
+                trace_id=r["trace_id"],
+                span_id=r["first_span"],
+                agent=r["agent_name"],
+                target=r["tool_name"],
+                operation="execute_tool",
+                message=message,
+                details={"calls": r["calls"], "span_ids": r["span_ids"][:20]},
+            )
+        )
+    return out
+
+
+def _has_relation(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    try:
+        cols = con.execute(f"DESCRIBE {name}").fetchall()
+    except duckdb.Error:
+        return []
+    return [str(c[0]) for c in cols]
+
+
+def _pick(cols: list[str], *names: str) -> str | None:
+    return next((n for n in names if n in cols), None)
+
+
+def _stuck_tasks(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None, stuck_s: float
+) -> list[Failure]:
+    # The tasks view is another module's; read whichever of its likely columns exist.
+    cols = _has_relation(con, "tasks")
+    if not cols:
+        return []
+    id_col = _pick(cols, "task_id", "id")
+    status_col = _pick(cols, "status", "state", "current_status", "last_status")
+    wait_col = _pick(
+        cols, "input_required_ms", "human_wait_ms", "waiting_ms", "time_in_input_required_ms"
+    )
+    if id_col is None or (status_col is None and wait_col is None):
+        return []
+    time_col = _pick(cols, "created_at", "start_time", "started_at", "updated_at")
+    agent_col = _pick(cols, "agent_name", "agent")
+    name_col = _pick(cols, "name", "title", "task_name")
+    msg_col = _pick(cols, "status_message", "last_status_message", "message")
+    updated_col = _pick(cols, "last_updated_at", "updated_at", "status_time", "last_change")
+    tr_col = _pick(cols, "trace_id")
+    conds: list[str] = []
+    params: list[Any] = []
+    if wait_col is not None:
+        conds.append(f"{wait_col} > ?")
+        params.append(stuck_s * 1000)
+    if status_col is not None and updated_col is not None:
+        conds.append(f"({status_col} = 'input_required' AND {updated_col} < ?)")
+        params.append(datetime.now(UTC) - timedelta(seconds=stuck_s))
+    if not conds:
+        return []
+    where = f"({' OR '.join(conds)})"
+    if since is not None and time_col is not None:
+        where += f" AND {time_col} >= ?"
+        params.append(since)
+    if trace_id is not None and tr_col is not None:
+        where += f" AND {tr_col} = ?"
+        params.append(trace_id)
+    sel = ", ".join(
+        f"{c} AS {alias}" if c else f"NULL AS {alias}"
+        for c, alias in [
+            (id_col, "task_id"),
+            (status_col, "status"),
+            (wait_col, "wait_ms"),
+            (time_col, "time"),
+            (agent_col, "agent"),
+            (name_col, "name"),
+            (msg_col, "status_message"),
+            (tr_col, "trace_id"),
+        ]
+    )
+    try:
+        rows = arrow(con, f"SELECT {sel} FROM tasks WHERE {where}", params).to_pylist()
+    except duckdb.Error:
+        return []
+    out = []
+    for r in rows:
+        wait = r["wait_ms"]
+        waited = f" for {float(wait) / 1000:.0f} s" if wait is not None else ""
+        message = (
+            f"the task {r['name'] or r['task_id']} waited in input_required{waited}, longer than "
+            f"{stuck_s:.0f} s, for a human answer"
+            + (f": {r['status_message']}" if r["status_message"] else "")
+        )
+        t = r["time"]
+        out.append(
+            Failure(
+                kind="stuck_task",
+                fingerprint=fingerprint(
+                    "stuck_task", r["agent"], r["name"], None, r["status_message"]
+                ),
+                time=t if isinstance(t, datetime) else None,
+                trace_id=r["trace_id"],
+                task_id=str(r["task_id"]),
+                agent=r["agent"],
+                target=r["name"],
+                message=message,
+                duration_ms=float(wait) if wait is not None else None,
+                details={"status": r["status"]},
+            )
+        )
+    return out
+
+
+def extract_failures(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: str | datetime | timedelta | None = None,
+    trace_id: str | None = None,
+    slow_ms: float = DEFAULT_SLOW_MS,
+    stuck_s: float = DEFAULT_STUCK_S,
+    loop_min: int = DEFAULT_LOOP_MIN,
+) -> list[Failure]:
+    """Every failure in the store (optionally since a time, or in one trace), oldest first."""
+    cutoff = parse_since(since)
+    found = [
+        *_error_spans(con, cutoff, trace_id),
+        *_error_logs(con, cutoff, trace_id),
+        *_slow_spans(con, cutoff, trace_id, slow_ms),
+        *_repeated_tool_calls(con, cutoff, trace_id, loop_min),
+        *_stuck_tasks(con, cutoff, trace_id, stuck_s),
+    ]
+    floor = datetime.min.replace(tzinfo=UTC)
+    found.sort(key=lambda f: f.time or floor)
+    return found
