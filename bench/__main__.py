@@ -24,6 +24,7 @@ SUITE = {
     "collector_ingest": "OTLP/HTTP collector ingest (protobuf and JSON), committed before the 200",
     "queries": "queries at scale: trace detail, traces list, failures, agents, text search",
     "memory": "peak RSS of an agent emitting many spans, and of the collector ingesting",
+    "redaction": "redaction on the store's write path: 10k spans + 10k logs, on vs off",
     "dashboard_trace": "dashboard trace page on a 100,000-span trace",
 }
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 from semtrace import semconv as sc
 from semtrace.store.model import LogRecord, SpanRecord
 from semtrace.store.normalise import normalise
+from semtrace.telemetry.redaction import get_redactor
 
 __all__ = ["logs_table", "spans_tables", "to_json"]
 
@@ -105,17 +106,44 @@ def _default(value: Any) -> Any:
     return repr(value)
 
 
+# A single attribute value longer than this is cut, with a marker saying how much was cut.
+MAX_VALUE_CHARS = 32_768
+
+
+def _truncate(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) > MAX_VALUE_CHARS:
+            return f"{value[:MAX_VALUE_CHARS]}…[truncated {len(value) - MAX_VALUE_CHARS} chars]"
+        return value
+    if isinstance(value, list | tuple):
+        return [_truncate(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _truncate(v) for k, v in value.items()}
+    return value
+
+
 def to_json(value: Mapping[str, Any] | None) -> str | None:
-    """JSON text for an attribute map; values JSON cannot hold are kept by ``repr``."""
+    """JSON text for an attribute map; values JSON cannot hold are kept by ``repr``, huge
+    strings are truncated with a marker."""
     if not value:
         return None
     try:
-        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+        text = orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):
         # Values orjson refuses (ints over 64 bits, say) take the slow, forgiving path.
-        return json.dumps(
-            {str(k): v for k, v in value.items()}, default=_default, ensure_ascii=False
-        )
+        text = json.dumps({str(k): v for k, v in value.items()}, default=_default, ensure_ascii=False)
+    if len(text) > MAX_VALUE_CHARS:
+        text = json.dumps(_truncate(value), default=_default, ensure_ascii=False)
+    return text
+
+
+def _redacted_json(value: Mapping[str, Any] | None) -> str | None:
+    """``to_json`` with secrets replaced: nothing secret reaches the file, whatever the source."""
+    return to_json(get_redactor().redact_attributes(value)) if value else None
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else get_redactor().redact_text(text)
 
 
 def _exception_type(span: SpanRecord) -> str | None:
@@ -147,7 +175,7 @@ def spans_tables(spans: Sequence[SpanRecord]) -> tuple[pa.Table, pa.Table, pa.Ta
         cols["end_time_ns"].append(s.end_ns)
         cols["duration_ms"].append(max(0, s.end_ns - s.start_ns) / 1e6)
         cols["status_code"].append(s.status_code)
-        cols["status_message"].append(s.status_message)
+        cols["status_message"].append(_redacted(s.status_message))
         cols["service_name"].append(s.service_name)
         cols["scope_name"].append(s.scope_name)
         cols["agent_name"].append(norm.agent_name)
@@ -161,11 +189,11 @@ def spans_tables(spans: Sequence[SpanRecord]) -> tuple[pa.Table, pa.Table, pa.Ta
         cols["session_id"].append(norm.session_id)
         cols["task_id"].append(norm.task_id)
         cols["error_type"].append(norm.error_type)
-        cols["attributes"].append(to_json(s.attributes))
+        cols["attributes"].append(_redacted_json(s.attributes))
         # Spans of one batch usually share a resource object: serialise it once.
         rid = id(s.resource)
         if rid not in resource_cache:
-            resource_cache[rid] = to_json(s.resource)
+            resource_cache[rid] = _redacted_json(s.resource)
         cols["resource"].append(resource_cache[rid])
         for e in s.events:
             attrs = e.attributes
@@ -177,18 +205,18 @@ def spans_tables(spans: Sequence[SpanRecord]) -> tuple[pa.Table, pa.Table, pa.Ta
             ev["name"].append(e.name)
             ev["exception_type"].append(_opt_str(attrs.get(sc.EXCEPTION_TYPE)) if is_exc else None)
             ev["exception_message"].append(
-                _opt_str(attrs.get(sc.EXCEPTION_MESSAGE)) if is_exc else None
+                _redacted(_opt_str(attrs.get(sc.EXCEPTION_MESSAGE))) if is_exc else None
             )
             ev["exception_stacktrace"].append(
-                _opt_str(attrs.get(sc.EXCEPTION_STACKTRACE)) if is_exc else None
+                _redacted(_opt_str(attrs.get(sc.EXCEPTION_STACKTRACE))) if is_exc else None
             )
-            ev["attributes"].append(to_json(attrs))
+            ev["attributes"].append(_redacted_json(attrs))
         for link in s.links:
             ln["trace_id"].append(s.trace_id)
             ln["span_id"].append(s.span_id)
             ln["linked_trace_id"].append(link.trace_id)
             ln["linked_span_id"].append(link.span_id)
-            ln["attributes"].append(to_json(link.attributes))
+            ln["attributes"].append(_redacted_json(link.attributes))
     return (
         pa.Table.from_pydict(cols, schema=SPANS_SCHEMA),
         pa.Table.from_pydict(ev, schema=EVENTS_SCHEMA),
@@ -215,10 +243,10 @@ def logs_table(logs: Sequence[LogRecord]) -> pa.Table:
         cols["agent_name"].append(r.agent_name)
         cols["logger_name"].append(r.logger_name)
         cols["event_name"].append(r.event_name)
-        cols["message"].append(r.message)
-        cols["template"].append(r.template)
-        cols["action"].append(r.action)
-        cols["cause"].append(r.cause)
-        cols["impact"].append(r.impact)
-        cols["attributes"].append(to_json(r.attributes))
+        cols["message"].append(_redacted(r.message))
+        cols["template"].append(_redacted(r.template))
+        cols["action"].append(_redacted(r.action))
+        cols["cause"].append(_redacted(r.cause))
+        cols["impact"].append(_redacted(r.impact))
+        cols["attributes"].append(_redacted_json(r.attributes))
     return pa.Table.from_pydict(cols, schema=LOGS_SCHEMA)

@@ -52,30 +52,27 @@ DEFAULT_SENSITIVE_KEYS = (
 # Characters no secret match may include, so a replacement never splits a JSON escape.
 _NOT = r"\s\"'\\"
 
-# (kind, regex, group holding the secret or 0, substrings of which one must be present).
+# (kind, regex, group holding the secret or 0, lowercase substrings of which one must be
+# present for the regex to run at all: most text has none, and `in` is far cheaper than a scan).
+_PASSWORD_WORDS = ("password", "passwd", "pwd", "secret", "api_key", "apikey", "api-key")
 _BUILTIN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
     ("anthropic_key", r"sk-ant-[A-Za-z0-9_\-]{16,}", 0, ("sk-ant-",)),
     ("openai_key", r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", 0, ("sk-",)),
-    ("aws_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0, ("AKIA", "ASIA")),
+    ("aws_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0, ("akia", "asia")),
     (
         "github_token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
         0,
-        ("gh", "github_pat_"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
-    (
-        "bearer",
-        rf"(?i)\b(?:bearer|basic)\s+([^{_NOT},;]{{8,}})",
-        1,
-        ("earer", "EARER", "asic", "ASIC"),
-    ),
+    ("bearer", rf"(?i)\b(?:bearer|basic)\s+([^{_NOT},;]{{8,}})", 1, ("bearer", "basic")),
     ("url_password", rf"[A-Za-z][A-Za-z0-9+.\-]*://[^{_NOT}:/@]+:([^{_NOT}/@]+)@", 1, ("://",)),
     (
         "password",
         rf"(?i)(?<!REDACTED:)\b(?:password|passwd|pwd|secret|api[_-]?key|token)"
         rf"\s*[=:]\s*(?:\\?['\"])?([^{_NOT},;&]{{3,}})",
         1,
-        ("=", ":"),
+        (*_PASSWORD_WORDS, "token=", "token:", "token =", "token :"),
     ),
     (
         "email",
@@ -84,6 +81,25 @@ _BUILTIN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
         ("@",),
     ),
     ("card", r"(?<![\w.])[2-6]\d{3}(?:[ \-]?\d){9,15}(?!\w|\.\d)", 0, ()),
+)
+# Every card number starts like this; a scan for it is cheaper than the full pattern.
+_CARD_GATE = re.compile(r"[2-6]\d{3}[ \-]?\d{4}")
+# A JSON pair whose key ends in one of these may hold a secret under a sensitive key.
+_PAIR_HINTS = tuple(
+    f'{w}":"'
+    for w in (
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "key",
+        "token",
+        "authorization",
+        "cookie",
+        "credential",
+        "credentials",
+    )
 )
 
 _JSON_PAIR = re.compile(r'"([^"\\]{1,80})":"((?:[^"\\]|\\.)*)"')
@@ -132,6 +148,9 @@ class Redactor:
         self.enabled = enabled
         self._salt = salt if salt is not None else os.environ.get(ENV_REDACT_SALT, "semtrace")
         self._sensitive_key = re.compile(rf"(?i)(?:^|[._\-\s])(?:{sensitive_keys})$")
+        # Attribute keys and short values repeat from span to span: remember the verdicts.
+        self._key_kind: dict[str, int] = {}
+        self._seen: dict[str, str] = {}
 
     # -- text --------------------------------------------------------------------------------
     def marker(self, kind: str, secret: str) -> str:
@@ -159,10 +178,15 @@ class Redactor:
         """``text`` with every detected secret replaced by its marker."""
         if not self.enabled or not text:
             return text
+        low = text.lower()
         for rule in self.rules:
-            if rule.triggers and not any(t in text for t in rule.triggers):
-                continue
-            if rule.kind == "card" and not _has_digit_run(text):
+            if rule.triggers:
+                for trigger in rule.triggers:
+                    if trigger in low:
+                        break
+                else:
+                    continue
+            elif rule.kind == "card" and _CARD_GATE.search(text) is None:
                 continue
             text = self._apply(rule, text)
         return text
@@ -193,6 +217,87 @@ class Redactor:
             return [self.redact_value(v) for v in value]
         return value
 
+    def redact_attributes(self, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``attrs`` with secrets replaced; the same object when nothing needed replacing.
+
+        The store's write path: key verdicts and short values are cached, so the usual span
+        (a dozen repeated strings and numbers) costs a few dictionary lookups.
+        """
+        if not self.enabled or not attrs:
+            return attrs
+        out: dict[str, Any] | None = None
+        key_kind = self._key_kind
+        seen = self._seen
+        for key, value in attrs.items():
+            kind = key_kind.get(key)
+            if kind is None:
+                kind = self._classify(str(key))
+            if kind == _PLAIN:
+                vtype = type(value)
+                if vtype is str:
+                    if len(value) < 6:  # shorter than any secret the rules detect
+                        continue
+                    verdict = seen.get(value)
+                    if verdict is None:
+                        verdict = self._remember(value)
+                    if verdict is _CLEAN:
+                        continue
+                    new = verdict
+                elif vtype is float or vtype is bool or (vtype is int and value < 10**12):
+                    continue
+                else:
+                    new = self._plain(value)
+            elif kind == _ALLOW:
+                continue
+            else:
+                new = self.redact_value(value, str(key))
+            if new is not value:
+                if out is None:
+                    out = dict(attrs)
+                out[key] = new
+        return attrs if out is None else out
+
+    def _classify(self, key: str) -> int:
+        if key in self.allow_keys:
+            kind = _ALLOW
+        elif self.is_sensitive_key(key):
+            kind = _SENSITIVE
+        else:
+            kind = _PLAIN
+        if len(self._key_kind) < _CACHE_MAX:
+            self._key_kind[key] = kind
+        return kind
+
+    def _remember(self, value: str) -> str:
+        redacted = self.redact_text(value)
+        verdict = _CLEAN if redacted == value else redacted
+        if len(value) <= 256:
+            if len(self._seen) >= _CACHE_MAX:
+                self._seen.clear()
+            self._seen[value] = verdict
+        return verdict
+
+    def _plain(self, value: Any) -> Any:
+        if type(value) is str:
+            if len(value) < 6:
+                return value
+            verdict = self._seen.get(value)
+            if verdict is None:
+                verdict = self._remember(value)
+            return value if verdict is _CLEAN else verdict
+        if type(value) is int:
+            if value >= 10**12:  # a card number stored as a number
+                text = str(value)
+                redacted = self.redact_text(text)
+                return value if redacted == text else redacted
+            return value
+        if isinstance(value, Mapping):
+            return self.redact_attributes(value)
+        if isinstance(value, list | tuple):
+            items = [self._plain(v) for v in value]
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        return value
+
     def redact_mapping(self, facts: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``facts`` with secrets replaced (keys are kept)."""
         return {k: self.redact_value(v, k) for k, v in facts.items()}
@@ -213,7 +318,7 @@ class Redactor:
             except ValueError:
                 return self.redact_text(text)
             return json.dumps(self.redact_value(data), ensure_ascii=False, separators=(",", ":"))
-        if _might_have_sensitive_key(text):
+        if _might_have_sensitive_key(text.lower()):
             text = _JSON_PAIR.sub(self._replace_pair, text)
         return self.redact_text(text)
 
@@ -224,16 +329,13 @@ class Redactor:
         return f'"{key}":"{self.marker(_kind_of_key(key), value)}"'
 
 
-_DIGIT_RUN = re.compile(r"\d{4}")
-_KEY_HINT = re.compile(r"(?i)pass|pwd|secret|key|token|auth|cookie|credential")
+_ALLOW, _SENSITIVE, _PLAIN = 0, 1, 2
+_CLEAN = "\x00clean"  # the verdict for a value with nothing to redact (compared by identity)
+_CACHE_MAX = 8_192
 
 
-def _has_digit_run(text: str) -> bool:
-    return _DIGIT_RUN.search(text) is not None
-
-
-def _might_have_sensitive_key(text: str) -> bool:
-    return _KEY_HINT.search(text) is not None
+def _might_have_sensitive_key(low: str) -> bool:
+    return any(hint in low for hint in _PAIR_HINTS)
 
 
 def _kind_of_key(key: str) -> str:
