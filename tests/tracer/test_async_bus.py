@@ -59,9 +59,11 @@ def test_kafka_style_producer_consumer_link_not_parent() -> None:
     with capture() as cap:
         with semtrace.agent("intake"), producer_span("invoices", headers, message_id="m1"):
             pass
-        with consumer_span("invoices", headers, message_id="m1", agent="extraction"):
-            with semtrace.tool("parse"):
-                pass
+        with (
+            consumer_span("invoices", headers, message_id="m1", agent="extraction"),
+            semtrace.tool("parse"),
+        ):
+            pass
         spans = cap.spans()
     assert span_tree(spans, "kind") == [
         "invoke_agent intake INTERNAL",
@@ -89,9 +91,11 @@ def test_consumer_as_parent_only_for_a_single_message() -> None:
             pass
         with consumer_span("orders", headers, as_parent=True):
             pass
-        with pytest.raises(ValueError, match="single message"):
-            with consumer_span("orders", batch=[headers, headers], as_parent=True):
-                pass
+        with (
+            pytest.raises(ValueError, match="single message"),
+            consumer_span("orders", batch=[headers, headers], as_parent=True),
+        ):
+            pass
         spans = cap.spans()
     assert span_tree(spans, "kind") == ["send orders PRODUCER", "  process orders CONSUMER"]
     send, process = _one(spans, "send orders"), _one(spans, "process orders")
