@@ -126,5 +126,5 @@ def test_unknown_or_missing_integration_says_what_to_install() -> None:
         ConfigurationError, match=r"pip install crewai openinference-instrumentation-crewai"
     ):
         semtrace.instrument("crewai")
-    with pytest.raises(ConfigurationError, match="known: .*langchain"):
+    with pytest.raises(ConfigurationError, match=r"known: .*langchain"):
         semtrace.instrument("no-such-framework")
