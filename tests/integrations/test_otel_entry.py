@@ -1,0 +1,112 @@
+"""Zero-code: ``OTEL_TRACES_EXPORTER=semtrace opentelemetry-instrument python app.py``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.integrations._llm_server import LLMServer, llm_server
+
+APP = textwrap.dedent(
+    """
+    import logging, os
+    import openai
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("billing-app")
+    with tracer.start_as_current_span("invoke_agent billing", attributes={
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "billing",
+    }):
+        client = openai.OpenAI(base_url=os.environ["LLM_URL"] + "/v1", api_key="k")
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "total?"}]
+        )
+        logging.getLogger("billing").warning("invoice total did not match the order")
+    """
+)
+
+
+@pytest.fixture
+def server() -> Iterator[LLMServer]:
+    with llm_server() as s:
+        yield s
+
+
+def test_opentelemetry_instrument_writes_spans_and_logs_to_duckdb(
+    tmp_path: Path, server: LLMServer
+) -> None:
+    """An uninstrumented app run under opentelemetry-instrument lands normalised in DuckDB."""
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    db = tmp_path / "zero.duckdb"
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "semtrace",
+        "OTEL_LOGS_EXPORTER": "semtrace",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "billing-service",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+        "SEMTRACE_DB": str(db),
+        "LLM_URL": server.url,
+    }
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.run(
+        [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(app)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    spans = con.sql(
+        """SELECT name, operation, agent_name, model, input_tokens, output_tokens, service_name,
+                  json_extract_string(resource, '$."deployment.environment"') AS env,
+                  parent_span_id IS NULL AS is_root
+           FROM spans ORDER BY start_time_ns"""
+    ).fetchall()
+    assert spans == [
+        (
+            "invoke_agent billing",
+            "invoke_agent",
+            "billing",
+            None,
+            None,
+            None,
+            "billing-service",
+            "test",
+            True,
+        ),
+        (
+            "ChatCompletion",
+            "chat",
+            None,
+            "gpt-4o-mini-2024-07-18",
+            21,
+            7,
+            "billing-service",
+            "test",
+            False,
+        ),
+    ]
+    logs = con.sql(
+        """SELECT l.severity, l.message, l.service_name, l.logger_name, s.name
+           FROM logs l JOIN spans s ON l.span_id = s.span_id"""
+    ).fetchall()
+    assert logs == [
+        (
+            "WARNING",
+            "invoice total did not match the order",
+            "billing-service",
+            "billing",
+            "invoke_agent billing",
+        )
+    ]
