@@ -126,6 +126,7 @@ class SupportDesk:
         self.bus.subscribe("request.refunds", agent="refunds_agent")(self.refunds_agent)
         self.bus.subscribe("request.itinerary", agent="itinerary_agent")(self.itinerary_agent)
         self.bus.subscribe("request.contracts", agent="contracts_agent")(self.contracts_agent)
+        self.bus.subscribe("request.answered", agent="support_inbox")(self.reply_to_customer)
         # The contracts model call heals itself: see contracts_policy().
         self.review_contract = semtrace.heal(
             self.ask_contracts_model, policy=contracts_policy(pace)
@@ -135,6 +136,14 @@ class SupportDesk:
         """What the support inbox does with each new request, waiting until it is answered."""
         await self.bus.publish("request.received", asdict(request), agent="support_inbox")
         await self.bus.join()
+
+    async def reply_to_customer(self, msg: Any) -> None:
+        await self.send_reply(msg.payload["request"])
+
+    @semtrace.tool("send_reply", description="Email API: answer the customer")
+    async def send_reply(self, request_id: str) -> str:
+        await self.pace.asleep(rng_for(self.seed, "reply", request_id).uniform(0.1, 0.3))
+        return f"sent:{request_id}"
 
     # -- the broker --------------------------------------------------------------------------
     async def broker(self, msg: Any) -> None:

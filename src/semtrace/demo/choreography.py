@@ -35,6 +35,7 @@ __all__ = [
     "VENDORS",
     "HumanReviewer",
     "Invoice",
+    "Ledger",
     "VendorMaster",
     "make_invoices",
     "process_invoices",
@@ -131,6 +132,7 @@ async def process_invoices(
     """Run one batch through the choreography and wait until every message is handled."""
     bus = EventBus(name="invoices")
     vendors = VendorMaster(pace)
+    ledger = Ledger(pace)
 
     @bus.subscribe("invoice.received", agent="extraction")
     async def extract(msg: Any) -> None:
@@ -201,6 +203,18 @@ async def process_invoices(
             task.complete(result={"invoice": invoice.invoice_id, "decision": "approved"})
         compliance_log.info("invoice approved after review", invoice=invoice.invoice_id)
 
+    @bus.subscribe("invoice.matched", agent="payments")
+    async def schedule_payment(msg: Any) -> None:
+        await ledger.schedule_payment(msg.payload["invoice_id"], msg.payload["amount"])
+
+    @bus.subscribe("invoice.on_hold", agent="intake")
+    async def ask_vendor_to_update(msg: Any) -> None:
+        intake_log.warning(
+            "invoice on hold until the vendor record is fixed",
+            invoice=msg.payload["invoice_id"],
+            vendor=msg.payload["vendor"],
+        )
+
     try:
         await intake(bus, invoices)
         await bus.join()
@@ -214,6 +228,18 @@ async def intake(bus: EventBus, invoices: list[Invoice]) -> None:
     for invoice in invoices:
         await bus.publish("invoice.received", asdict(invoice), agent="intake")
     intake_log.info("invoice batch received", invoices=len(invoices))
+
+
+class Ledger:
+    """The payments system (simulated)."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace = pace
+
+    @semtrace.tool("schedule_payment", description="Payments API: schedule a bank transfer")
+    async def schedule_payment(self, invoice_id: str, amount: float) -> str:
+        await self.pace.asleep(0.25)
+        return f"PAY-{invoice_id}"
 
 
 class VendorMaster:

@@ -22,7 +22,7 @@ __all__ = ["PATTERN_AGENTS", "DemoSummary", "build_summary", "pattern_sql"]
 # Which agents make up each orchestration pattern, as the scenarios name them.
 PATTERN_AGENTS: dict[str, tuple[str, ...]] = {
     "supervisor": ("travel_supervisor", "flight_agent", "hotel_agent", "car_agent"),
-    "choreography": ("intake", "extraction", "procurement", "compliance"),
+    "choreography": ("intake", "extraction", "procurement", "compliance", "payments"),
     "broker": ("support_inbox", "broker", "refunds_agent", "itinerary_agent", "contracts_agent"),
 }
 PATTERN_TITLES = {
