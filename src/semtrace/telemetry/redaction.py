@@ -86,7 +86,7 @@ _BUILTIN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
 _CARD_GATE = re.compile(r"[2-6]\d{3}[ \-]?\d{4}")
 # A JSON pair whose key ends in one of these may hold a secret under a sensitive key.
 _PAIR_HINTS = tuple(
-    f'{w}":"'
+    f'{w}"'
     for w in (
         "password",
         "passwd",
@@ -102,7 +102,7 @@ _PAIR_HINTS = tuple(
     )
 )
 
-_JSON_PAIR = re.compile(r'"([^"\\]{1,80})":"((?:[^"\\]|\\.)*)"')
+_JSON_PAIR = re.compile(r'"([^"\\]{1,80})"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
 
 def _luhn_ok(number: str) -> bool:
@@ -323,10 +323,10 @@ class Redactor:
         return self.redact_text(text)
 
     def _replace_pair(self, m: re.Match[str]) -> str:
-        key, value = m.group(1), m.group(2)
+        key, sep, value = m.group(1), m.group(2), m.group(3)
         if not value or value.startswith("[REDACTED:") or not self.is_sensitive_key(key):
             return m.group(0)
-        return f'"{key}":"{self.marker(_kind_of_key(key), value)}"'
+        return f'"{key}"{sep}"{self.marker(_kind_of_key(key), value)}"'
 
 
 _ALLOW, _SENSITIVE, _PLAIN = 0, 1, 2

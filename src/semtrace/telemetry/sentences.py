@@ -42,7 +42,7 @@ class Rendered:
 
 def truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
     """``text`` cut to ``limit`` characters with a marker saying how much was left out."""
-    if len(text) <= limit:
+    if len(text) <= limit or text.startswith("…[truncated ", limit):  # already cut here
         return text
     return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
 
@@ -83,13 +83,22 @@ def json_safe(value: Any, depth: int = 0) -> Any:
     return _repr(value)
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return truncate(str(value))
+    except Exception:  # a broken __str__ must not break logging
+        return _repr(value)
+
+
 def agent_phrase(agent: str) -> str:
     """'procurement' -> 'the procurement agent' ('ProcurementAgent' -> 'the ProcurementAgent')."""
     return f"the {agent}" if agent.lower().endswith("agent") else f"the {agent} agent"
 
 
 def _clause(text: Any, *prefixes: str) -> str:
-    clause = " ".join(str(text).split()).rstrip(".;, ")
+    clause = " ".join(_text(text).split()).rstrip(".;, ")
     for prefix in prefixes:
         if clause.lower().startswith(prefix):
             clause = clause[len(prefix) :].lstrip()

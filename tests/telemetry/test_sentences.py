@@ -1,0 +1,96 @@
+"""Sentence rendering: failures, messages with placeholders, facts made JSON-safe."""
+
+from __future__ import annotations
+
+import json
+
+from semtrace.telemetry.sentences import (
+    MAX_VALUE_CHARS,
+    Rendered,
+    json_safe,
+    render_failure,
+    render_message,
+)
+
+
+def test_failure_with_action_cause_and_impact() -> None:
+    """A full failure reads as one sentence; the template keeps the placeholders."""
+    assert render_failure(
+        "procurement",
+        "retrieve the vendor ID",
+        "the Last-updated field was null",
+        "no valid match could be made",
+    ) == Rendered(
+        "The procurement agent failed to retrieve the vendor ID because the Last-updated "
+        "field was null, so no valid match could be made.",
+        "{agent} failed to {action} because {cause}, so {impact}.",
+    )
+
+
+def test_failure_without_cause_says_the_cause_is_unknown() -> None:
+    """A failure without a cause still renders and says the cause is unknown."""
+    assert render_failure("billing", "charge the card", None, None) == Rendered(
+        "The billing agent failed to charge the card; the cause is unknown.",
+        "{agent} failed to {action}; the cause is unknown.",
+    )
+
+
+def test_failure_without_agent_and_with_redundant_words() -> None:
+    """Leading 'to'/'because'/'so' and trailing periods are not doubled."""
+    assert render_failure(None, "to parse the PDF.", "because it was empty.", "so skipped") == (
+        Rendered(
+            "Failed to parse the PDF because it was empty, so skipped.",
+            "Failed to {action} because {cause}, so {impact}.",
+        )
+    )
+
+
+def test_agent_named_like_an_agent_is_not_doubled() -> None:
+    """An agent called 'ResearchAgent' is 'the ResearchAgent', not 'the ResearchAgent agent'."""
+    assert render_failure("ResearchAgent", "search", "quota", None).message.startswith(
+        "The ResearchAgent failed"
+    )
+
+
+def test_message_placeholders_are_filled_from_facts() -> None:
+    """'{name}' in a message is filled from the facts; the template keeps the braces."""
+    assert render_message("matched {invoice} to {po}", {"invoice": "INV-7", "po": "PO-1"}) == (
+        Rendered("matched INV-7 to PO-1", "matched {invoice} to {po}")
+    )
+
+
+def test_message_with_unknown_placeholder_or_braces_is_kept_verbatim() -> None:
+    """A message whose braces name no fact (say, JSON) is stored as written."""
+    text = 'payload {"a": 1} and {missing}'
+    assert render_message(text, {"a": 1}) == Rendered(text, text)
+
+
+def test_json_safe_keeps_json_and_reprs_the_rest() -> None:
+    """Non-JSON values are kept by repr, never dropped; non-finite floats become strings."""
+
+    class Vendor:
+        def __repr__(self) -> str:
+            return "Vendor('ACME')"
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    safe = json_safe(
+        {"v": Vendor(), "b": Broken(), "n": float("nan"), "s": {1, 2}, "raw": b"\x00\x01"}
+    )
+    json.dumps(safe, allow_nan=False)
+    assert safe["v"] == "Vendor('ACME')"
+    assert safe["b"] == "<unrepresentable Broken>"
+    assert safe["n"] == "nan"
+    assert sorted(safe["s"]) == [1, 2]
+    assert safe["raw"] == "b'\\x00\\x01'"
+
+
+def test_json_safe_truncates_huge_values_with_a_marker() -> None:
+    """Huge strings and long lists are cut, with a marker saying how much was left out."""
+    safe = json_safe({"text": "x" * (MAX_VALUE_CHARS + 500), "items": list(range(150))})
+    assert safe["text"] == "x" * MAX_VALUE_CHARS + "…[truncated 500 chars]"
+    assert safe["items"][:3] == [0, 1, 2]
+    assert safe["items"][-1] == "…[truncated 50 items]"
+    assert len(safe["items"]) == 101
