@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -58,8 +59,11 @@ def _answer(path: str, reply: Reply) -> dict[str, Any]:
             "object": "chat.completion",
             "model": "test-model",
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text},
-                 "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
             ],
             "usage": {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160},
         }
@@ -84,14 +88,18 @@ def fake_llm() -> Iterator[FakeLLM]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             with lock:
                 state.raw.append(raw)
                 state.times.append(time.monotonic())
                 state.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw)}
+                    {
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": json.loads(raw),
+                    }
                 )
                 reply = state.replies.pop(0) if state.replies else state.default
             if reply is None:
@@ -156,8 +164,13 @@ def _fresh_heal_cache() -> Iterator[None]:
 def make_failure(configured: Path) -> Callable[..., None]:
     """Run a traced tool inside an agent that raises ``exc`` (swallowed), into the test db."""
 
-    def make(exc: BaseException, *, tool: str = "lookup_vendor", agent: str = "procurement",
-             **inputs: Any) -> None:
+    def make(
+        exc: BaseException,
+        *,
+        tool: str = "lookup_vendor",
+        agent: str = "procurement",
+        **inputs: Any,
+    ) -> None:
         @semtrace.tool(tool)
         def the_tool(**kwargs: Any) -> None:
             raise exc
@@ -166,9 +179,7 @@ def make_failure(configured: Path) -> Callable[..., None]:
         def the_agent() -> None:
             the_tool(**inputs)
 
-        try:
+        with contextlib.suppress(BaseException):  # the failure is what we want recorded
             the_agent()
-        except BaseException:  # noqa: S110 - the failure is what we want recorded
-            pass
 
     return make

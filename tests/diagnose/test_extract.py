@@ -119,9 +119,9 @@ def test_stuck_task_when_tasks_view_exists(configured: Path) -> None:
     con = semtrace.connect(configured)
     try:
         has_view = bool(
-            con.execute(
-                "SELECT count(*) FROM duckdb_views() WHERE view_name = 'tasks'"
-            ).fetchall()[0][0]
+            con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'tasks'").fetchall()[
+                0
+            ][0]
         )
         found = extract_failures(con, stuck_s=0.01)
     finally:

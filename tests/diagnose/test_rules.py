@@ -22,22 +22,47 @@ def _only(db: Path, **kw: Any) -> Diagnosis:
 @pytest.mark.parametrize(
     ("exc", "category", "first_action"),
     [
-        (TimeoutError("vendor API read timed out after 30 s"), Category.timeout,
-         Action.increase_timeout),
-        (RuntimeError("HTTP 429 Too Many Requests: rate limit reached for gpt-4o"),
-         Category.rate_limit, Action.retry_with_backoff),
-        (PermissionError("401 Unauthorized: invalid api key"), Category.auth,
-         Action.escalate_to_human),
+        (
+            TimeoutError("vendor API read timed out after 30 s"),
+            Category.timeout,
+            Action.increase_timeout,
+        ),
+        (
+            RuntimeError("HTTP 429 Too Many Requests: rate limit reached for gpt-4o"),
+            Category.rate_limit,
+            Action.retry_with_backoff,
+        ),
+        (
+            PermissionError("401 Unauthorized: invalid api key"),
+            Category.auth,
+            Action.escalate_to_human,
+        ),
         (KeyError("last_updated"), Category.missing_data, Action.fix_input),
-        (ValueError("1 validation error for Invoice: amount must be a number"),
-         Category.bad_input, Action.fix_input),
-        (ConnectionRefusedError(111, "Connection refused"), Category.dependency_down,
-         Action.retry_with_backoff),
-        (RuntimeError("This model's maximum context length is 8192 tokens"),
-         Category.model_error, Action.fallback_model),
+        (
+            ValueError("1 validation error for Invoice: amount must be a number"),
+            Category.bad_input,
+            Action.fix_input,
+        ),
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            Category.dependency_down,
+            Action.retry_with_backoff,
+        ),
+        (
+            RuntimeError("This model's maximum context length is 8192 tokens"),
+            Category.model_error,
+            Action.fallback_model,
+        ),
     ],
-    ids=["timeout", "rate_limit", "auth", "missing_field", "validation", "conn_refused",
-         "context_length"],
+    ids=[
+        "timeout",
+        "rate_limit",
+        "auth",
+        "missing_field",
+        "validation",
+        "conn_refused",
+        "context_length",
+    ],
 )
 def test_rules_recognise_error_kinds(
     make_failure: Callable[..., None],

@@ -57,7 +57,10 @@ RUNTIME_ACTIONS = frozenset(
     }
 )
 _TERMINAL = frozenset({Action.escalate_to_human, Action.circuit_break})
+# A retry the policy allows stands in for the other kind of retry the diagnosis proposed.
+_SUBSTITUTES = {Action.retry_with_backoff: Action.retry, Action.retry: Action.retry_with_backoff}
 _CACHE_SIZE = 256
+DEFAULT_BACKOFF_S = 0.5
 _cache: OrderedDict[tuple[str, str], Diagnosis] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -77,7 +80,9 @@ class HealPolicy:
     step, the first included. ``budget_s`` bounds the whole episode, waits included.
     ``fallbacks``: ``{"tool": callable, "model": callable or kwargs for the step}``.
     ``timeout_cap_s``: the highest value ``increase_timeout`` may give the step's
-    ``timeout_param`` keyword. ``provider``: ``"rules"`` or an LLM provider (name or object).
+    ``timeout_param`` keyword. ``backoff_s``: the first backoff wait (doubling after; default:
+    the diagnosis' suggestion, else 0.5 s; ``Retry-After`` on the exception can lengthen it, up
+    to ``max_backoff_s``). ``provider``: ``"rules"`` or an LLM provider (name or object).
     """
 
     allow: Sequence[str | Action] = (Action.retry, Action.retry_with_backoff)
@@ -86,7 +91,7 @@ class HealPolicy:
     fallbacks: Mapping[str, Any] = field(default_factory=dict)
     timeout_cap_s: float | None = None
     timeout_param: str = "timeout"
-    backoff_s: float = 0.5
+    backoff_s: float | None = None
     max_backoff_s: float = 10.0
     provider: str | Provider = "rules"
     provider_options: Mapping[str, Any] = field(default_factory=dict)
@@ -284,6 +289,8 @@ class _Episode:
         reason = f"no allowed action applies to a {diagnosis.category.value} failure"
         for rem in ranked:
             action = rem.action
+            if action not in policy.allowed and action in _SUBSTITUTES:
+                action = _SUBSTITUTES[action]
             # The allowlist is the policy's; a diagnosis (an LLM's too) only ranks within it.
             if action not in policy.allowed:
                 continue
@@ -295,7 +302,14 @@ class _Episode:
             if action is Action.retry:
                 return _Plan(action), ""
             if action is Action.retry_with_backoff:
-                base = _number(params, "base_delay_s", policy.backoff_s, 0.0, policy.max_backoff_s)
+                # The policy's own backoff wins; without one, the diagnosis may suggest it.
+                base = (
+                    policy.backoff_s
+                    if policy.backoff_s is not None
+                    else _number(
+                        params, "base_delay_s", DEFAULT_BACKOFF_S, 0.0, policy.max_backoff_s
+                    )
+                )
                 delay = min(base * (2**self.backoffs), policy.max_backoff_s)
                 hinted = _retry_after_s(exc)
                 if hinted is not None:
@@ -635,7 +649,7 @@ def heal(
     fallbacks: Mapping[str, Any] | None = None,
     timeout_cap_s: float | None = None,
     timeout_param: str = "timeout",
-    backoff_s: float = 0.5,
+    backoff_s: float | None = None,
     max_backoff_s: float = 10.0,
     provider: str | Provider = "rules",
     provider_options: Mapping[str, Any] | None = None,

@@ -282,3 +282,42 @@ register_view(
     LEFT JOIN answers a ON a.task_id = t.task_id
     """,
 )
+
+# Mean time to recovery per failure fingerprint, from the heal policy's attempts. One episode
+# is one failing call healed (parameters.episode_id); duration_ms on a row is the time from
+# the call's first failure to that row's outcome, so a recovered row's value is the recovery.
+register_view(
+    "recoveries",
+    """
+    WITH episodes AS (
+        SELECT json_extract_string(parameters, '$.episode_id') AS episode_id,
+               any_value(fingerprint) AS fingerprint,
+               any_value(step) AS step,
+               min(time) AS started_at,
+               max(time) AS ended_at,
+               bool_or(outcome = 'recovered') AS recovered,
+               max(duration_ms) FILTER (WHERE outcome = 'recovered') AS recovery_ms,
+               count(*) FILTER (WHERE outcome IN ('recovered', 'failed')) AS attempts,
+               arg_max(action, time) AS last_action,
+               arg_max(outcome, time) AS last_outcome
+        FROM heal_attempts
+        WHERE json_extract_string(parameters, '$.episode_id') IS NOT NULL
+        GROUP BY 1
+    )
+    SELECT fingerprint,
+           any_value(step) AS step,
+           count(*) AS episodes,
+           count(*) FILTER (WHERE recovered) AS recovered,
+           count(*) FILTER (WHERE NOT recovered) AS not_recovered,
+           count(*) FILTER (WHERE recovered) / count(*) AS recovery_rate,
+           avg(recovery_ms) AS mttr_ms,
+           quantile_cont(recovery_ms, 0.95) AS p95_recovery_ms,
+           avg(attempts) AS avg_attempts,
+           mode(last_action) FILTER (WHERE recovered) AS usual_fix,
+           count(*) FILTER (WHERE last_outcome = 'escalated') AS escalated,
+           min(started_at) AS first_seen,
+           max(ended_at) AS last_seen
+    FROM episodes
+    GROUP BY fingerprint
+    """,
+)
