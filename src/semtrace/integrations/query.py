@@ -157,12 +157,13 @@ class Trace:
                 f'<div style="color:#666;font-size:90%">{esc(log["severity"])}: '
                 f"{esc(log['message'])}</div>"
                 for log in logs_by_span.get(r["span_id"], [])
+                if not (error and log["message"] == r["status_message"])  # shown once
             )
             rows.append(
                 f'<tr class="semtrace-span"><td style="padding-left:{depth * 18 + 4}px;'
                 f'text-align:left;white-space:nowrap">{esc(r["name"])}'
                 f'<div style="color:#888;font-size:85%">{detail}</div>{status}{logs}</td>'
-                f'<td style="text-align:right">{r["duration_ms"]:.1f} ms</td>'
+                f'<td style="text-align:right;white-space:nowrap">{r["duration_ms"]:.1f} ms</td>'
                 f'<td style="width:40%"><div style="position:relative;height:10px">'
                 f'<div style="position:absolute;left:{left:.2f}%;width:{width:.2f}%;'
                 f'height:10px;background:{colour}"></div></div></td></tr>'
