@@ -128,3 +128,22 @@ def test_unknown_or_missing_integration_says_what_to_install() -> None:
         semtrace.instrument("crewai")
     with pytest.raises(ConfigurationError, match=r"known: .*langchain"):
         semtrace.instrument("no-such-framework")
+
+
+def test_configure_instrument_turns_integrations_on(db_path: Any) -> None:
+    """configure(instrument=[...]) instruments by name; a fake-model call is then recorded."""
+    semtrace.configure(service_name="lc", db=db_path, instrument=["langchain"])
+    try:
+        assert "langchain" in instrumented()
+        FakeOpenAIChat(messages=iter([_reply("ok", 3, 1)])).invoke("hi")
+        semtrace.force_flush()
+        rows = semtrace.query(
+            "SELECT operation, model, input_tokens FROM spans", db=db_path, format="arrow"
+        ).to_pylist()
+        assert rows == [{"operation": "chat", "model": "gpt-4o-mini", "input_tokens": 3}]
+    finally:
+        uninstrument()
+        semtrace.shutdown()
+        from semtrace.tracer.setup import STATE
+
+        STATE.settings = None
