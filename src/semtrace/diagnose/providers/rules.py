@@ -224,7 +224,10 @@ def _subject(failure: dict[str, Any]) -> str:
         return f"the {agent} agent's {target}"
     if agent:
         return f"the {agent} agent"
-    return f"{target}" if target else "a step"
+    word = {"execute_tool": "tool ", "invoke_workflow": "step "}.get(
+        str(failure.get("operation") or ""), ""
+    )
+    return f"the {word}{target}" if target else "a step"
 
 
 def _evidence(pack: dict[str, Any]) -> list[Evidence]:
