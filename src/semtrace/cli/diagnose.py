@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.json import JSON
@@ -63,7 +63,7 @@ def diagnose(
     """Find failures, group them by fingerprint, and diagnose each group once (cached)."""
     from semtrace.diagnose import Diagnosis, run
 
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if model:
         options["model"] = model
     if base_url:
