@@ -32,7 +32,8 @@ SERVICE_NAME = "semtrace-demo"
 DEFAULT_TRIPS = 4
 INVOICES_PER_BATCH = 6
 REQUESTS_PER_BATCH = 6
-FLUSH_EVERY_RUNS = 100  # at scale: let the exporter catch up instead of dropping spans
+FLUSH_EVERY_RUNS = 100
+SCALE_DIAGNOSE_LIMIT = 100  # kinds of failure diagnosed after a --traces run  # at scale: let the exporter catch up instead of dropping spans
 
 Progress = Callable[[int, int], None]
 
@@ -66,14 +67,15 @@ class _Scenarios:
         self.seed = seed
         self.pace = pace
         self.story = story  # the default run: guarantee every failure appears once
-        self.llm = SimulatedLLM(seed, pace)
-        self.desk = supervisor.TravelDesk(self.llm, pace, seed)
         self.reviewer = choreography.HumanReviewer(pace)
 
     def run(self, run: DemoRun, loop: asyncio.Runner) -> None:
+        # A fresh simulated provider per run: its state (call counts, a throttle) is per run,
+        # so memory stays flat however many runs there are.
+        self.llm = SimulatedLLM(self.seed, self.pace)
         if run.pattern == "supervisor":
             trip = self._trips(run.index)
-            self.desk.book_trip(trip)
+            supervisor.TravelDesk(self.llm, self.pace, self.seed).book_trip(trip)
         elif run.pattern == "choreography":
             invoices = choreography.make_invoices(
                 self.seed, run.index, INVOICES_PER_BATCH if self.story else 5, guarantee=self.story
@@ -173,7 +175,9 @@ def run_demo(
                     progress(done, len(runs))
         semtrace.force_flush()
         generated_s = time.perf_counter() - started
-        diagnoses = _diagnose(path) if diagnose else []
+        diagnoses = (
+            _diagnose(path, limit=None if story else SCALE_DIAGNOSE_LIMIT) if diagnose else []
+        )
         semtrace.force_flush()
         con = semtrace.connect(path)
         try:
@@ -192,7 +196,7 @@ def run_demo(
         semtrace.shutdown()
 
 
-def _diagnose(db: str) -> list[object]:
+def _diagnose(db: str, limit: int | None) -> list[object]:
     """The offline rule-based diagnosis of every failure the run produced.
 
     The latency threshold stays the diagnoser's default: on the demo's scaled clock no step
@@ -200,4 +204,4 @@ def _diagnose(db: str) -> list[object]:
     """
     from semtrace import diagnose
 
-    return list(diagnose.run(db=db, provider="rules"))
+    return list(diagnose.run(db=db, provider="rules", limit=limit))
