@@ -131,10 +131,10 @@ def _choreography() -> tuple[str, str]:
         with semtrace.agent("compliance") as task_span:
             task_span.set_attribute(sc.MCP_TASK_ID, "task-42")
             task_span.add_event(
-                "task.status", {sc.MCP_TASK_ID: "task-42", sc.MCP_TASK_STATUS: "working"}
+                sc.MCP_TASK_EVENT, {sc.MCP_TASK_ID: "task-42", sc.MCP_TASK_STATUS: "working"}
             )
             task_span.add_event(
-                "task.status",
+                sc.MCP_TASK_EVENT,
                 {
                     sc.MCP_TASK_ID: "task-42",
                     sc.MCP_TASK_STATUS: "input_required",
@@ -143,7 +143,7 @@ def _choreography() -> tuple[str, str]:
             )
             time.sleep(0.002)
             task_span.add_event(
-                "task.status", {sc.MCP_TASK_ID: "task-42", sc.MCP_TASK_STATUS: "completed"}
+                sc.MCP_TASK_EVENT, {sc.MCP_TASK_ID: "task-42", sc.MCP_TASK_STATUS: "completed"}
             )
         consumer_trace = format(consumer.get_span_context().trace_id, "032x")
     return format(producer_ctx.trace_id, "032x"), consumer_trace

@@ -73,7 +73,7 @@ def test_trace_page_shows_failure_diagnosis_and_critical_path(
     a waterfall, and the span the URL names with its attributes."""
     at = _open(app, "trace", trace=scenario.travel_trace, span=scenario.failed_span)
     assert at.selectbox(key="trace_pick").value == scenario.travel_trace
-    assert at.metric[0].value == "invoke_agent supervisor"
+    assert at.subheader[0].value == "invoke_agent supervisor"
     assert any(FAILURE_SENTENCE_PART in e.value for e in at.error)
     assert any(DIAGNOSIS in s.value for s in at.success)
     assert at.selectbox(key=f"span_pick:{scenario.travel_trace}").value == scenario.failed_span

@@ -41,13 +41,9 @@ def describe_target() -> str:
 def _open() -> Any:
     server = os.environ.get(ENV_SERVER)
     if server:
-        try:
-            from semtrace.collector.client import connect_url  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise RuntimeError(
-                "this semtrace has no collector client yet; start the dashboard with --db FILE"
-            ) from exc
-        return connect_url(server)
+        from semtrace.collector.client import CollectorConnection
+
+        return CollectorConnection(server)
     import semtrace
 
     return semtrace.connect(os.environ.get(ENV_DB) or None)

@@ -30,6 +30,7 @@ def streamlit_command(*, port: int = 8501, host: str = "127.0.0.1") -> list[str]
         "--browser.gatherUsageStats=false",
         "--server.fileWatcherType=none",
         "--theme.base=light",
+        "--client.toolbarMode=viewer",
     ]
 
 

@@ -57,11 +57,19 @@ def waterfall(
     """Spans as bars on a shared time axis (ms from the trace start), one row each, coloured
     by agent; failed spans in red, critical-path spans outlined, collapsed ones marked ▸."""
     colours = agent_colours(r.get("agent_name") for r in rows)
-    labels = []
-    for i, r in enumerate(rows):
+    texts = []
+    for r in rows:
         marker = "▸ " if r.get("collapsed") else ("▾ " if r.get("children") else "  ")
-        hidden = f"  (+{r['hidden']})" if r.get("hidden") else ""
-        labels.append(f"{'  ' * int(r.get('depth') or 0)}{marker}{r['name']}{hidden}\u2009#{i}")
+        hidden = f" (+{r['hidden']})" if r.get("hidden") else ""
+        texts.append(f"{'  ' * int(r.get('depth') or 0)}{marker}{r['name']}{hidden}")
+    # Tick labels are right-aligned: padding them to one width in a monospace font keeps the
+    # tree's indentation readable. A row number keeps equal names apart.
+    width = min(max((len(t) for t in texts), default=0), 70)
+    labels = [
+        (t[: width - 1] + "…" if len(t) > width else t).ljust(width).replace(" ", "\u00a0")
+        + f"\u2009#{i}"
+        for i, t in enumerate(texts)
+    ]
     fig = go.Figure()
     by_agent: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
@@ -137,6 +145,17 @@ def swimlane(
     colours = agent_colours(lanes)
     now = next((e["time_ns"] for e in events if e["step"] == step), origin_ns)
     fig = go.Figure()
+    # An invisible point per lane keeps every agent's lane on screen from the first step.
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0] * len(lanes),
+            y=list(lanes),
+            mode="markers",
+            marker={"opacity": 0},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
     open_spans: dict[str, Mapping[str, Any]] = {}
     bars: list[tuple[str, float, float, str, bool]] = []
     for e in events:
@@ -172,6 +191,7 @@ def swimlane(
                 x=[max((b[2] - b[1]) / 1e6, 0.01) for b in mine],
                 marker={"color": [ERROR if b[4] else colours[lane] for b in mine], "opacity": 0.35},
                 text=[b[3] for b in mine],
+                textposition="none",
                 hovertemplate="%{text}<extra>" + lane + "</extra>",
                 showlegend=False,
             )
@@ -215,7 +235,24 @@ def swimlane(
             arrowhead=3,
             arrowwidth=2,
             arrowcolor="#7F3C8D" if e["kind"] == "message" else "#555",
-            text="✉" if e["kind"] == "message" else "",
+            text="",
+        )
+    current = next((e for e in events if e["step"] == step), None)
+    if current is not None:
+        fig.add_trace(
+            go.Scatter(
+                mode="markers",
+                name="current step",
+                x=[(current["time_ns"] - origin_ns) / 1e6],
+                y=[current["agent"] or "(no agent)"],
+                marker={
+                    "symbol": "star",
+                    "size": 18,
+                    "color": "#FFB000",
+                    "line": {"width": 1, "color": "#333"},
+                },
+                hovertemplate=f"step {step}<extra></extra>",
+            )
         )
     fig.add_vline(x=(now - origin_ns) / 1e6, line_color="#FFB000", line_width=2)
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(lanes)), type="category")
@@ -224,16 +261,38 @@ def swimlane(
     return _layout(fig, max(240, 70 * len(lanes) + 80))
 
 
+def _graph_order(agents: Sequence[str], edges: Sequence[Mapping[str, Any]]) -> list[str]:
+    # Callers first, each followed by whom it reaches, so connected agents sit side by side
+    # on the circle and edges rarely cross.
+    names = sorted({*agents, *(e["source"] for e in edges), *(e["target"] for e in edges)})
+    out_edges: dict[str, list[str]] = {n: [] for n in names}
+    has_in: set[str] = set()
+    for e in edges:
+        out_edges[e["source"]].append(e["target"])
+        has_in.add(e["target"])
+    order: list[str] = []
+    for start in [n for n in names if n not in has_in] + names:
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if node in order:
+                continue
+            order.append(node)
+            stack.extend(sorted(set(out_edges[node]) - set(order), reverse=True))
+    return order
+
+
 def agent_graph(
     edges: Sequence[Mapping[str, Any]],
     *,
     agents: Sequence[str] = (),
     highlight_agent: str | None = None,
     highlight_edge: tuple[str, str] | None = None,
+    active: set[str] | None = None,
 ) -> go.Figure:
     """Agents on a circle, arrows for calls (grey) and messages (purple) labelled with counts;
-    the current agent and edge highlighted."""
-    names = sorted({*agents, *(e["source"] for e in edges), *(e["target"] for e in edges)})
+    the current agent and edge highlighted, agents not ``active`` yet dimmed."""
+    names = _graph_order(agents, edges)
     n = max(len(names), 1)
     pos = {
         name: (
@@ -265,8 +324,8 @@ def agent_graph(
         if e.get("errors"):
             label += f", {e['errors']} err"
         fig.add_annotation(
-            x=(x0 + x1) / 2,
-            y=(y0 + y1) / 2,
+            x=x0 * 0.45 + x1 * 0.55,
+            y=y0 * 0.45 + y1 * 0.55,
             text=label,
             showarrow=False,
             font={"size": 11},
@@ -282,6 +341,7 @@ def agent_graph(
             marker={
                 "size": [38 if a == highlight_agent else 26 for a in names],
                 "color": [colours[a] for a in names],
+                "opacity": [1.0 if active is None or a in active else 0.3 for a in names],
                 "line": {
                     "color": ["#FFB000" if a == highlight_agent else "white" for a in names],
                     "width": [5 if a == highlight_agent else 1 for a in names],

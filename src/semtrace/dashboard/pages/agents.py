@@ -25,28 +25,25 @@ def main() -> None:
         pa.Table.from_pylist(edges) if edges else pa.table({"kind": pa.array([], pa.string())})
     )
     st.success(f"**Orchestration: {pattern}.** {why}", icon=":material/hub:")
-    left, right = st.columns([3, 2])
-    with left:
-        st.plotly_chart(
-            charts.agent_graph(edges, agents=[s["agent_name"] for s in stats]),
-            key="agents_graph",
-            config={"displaylogo": False},
+    st.plotly_chart(
+        charts.agent_graph(edges, agents=[s["agent_name"] for s in stats]),
+        key="agents_graph",
+        config={"displaylogo": False},
+    )
+    st.markdown("#### Edges: who calls or messages whom")
+    if edges:
+        st.dataframe(
+            edges,
+            hide_index=True,
+            column_config={
+                "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
+                "p95_ms": st.column_config.NumberColumn("p95", format="%.1f ms"),
+                "error_rate": st.column_config.NumberColumn("error rate", format="percent"),
+                "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
+            },
         )
-    with right:
-        st.markdown("#### Edges")
-        if edges:
-            st.dataframe(
-                edges,
-                hide_index=True,
-                column_config={
-                    "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
-                    "p95_ms": st.column_config.NumberColumn("p95", format="%.1f ms"),
-                    "error_rate": st.column_config.NumberColumn("error rate", format="percent"),
-                    "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
-                },
-            )
-        else:
-            st.caption("No agent calls or messages another one.")
+    else:
+        st.caption("No agent calls or messages another one.")
     st.markdown("#### Per agent")
     st.dataframe(
         stats,

@@ -85,13 +85,13 @@ def main() -> None:
     st.caption(f"{len(traces)} trace(s) · {len(events)} events · agents: {', '.join(lanes)}")
 
     b = st.columns([1, 1, 1, 1, 2, 2])
-    if b[0].button("⏮", help="First step", key="rp_first"):
+    if b[0].button("First", icon=":material/first_page:", key="rp_first"):
         st.session_state["rp_step"] = 0
-    if b[1].button("◀ Back", key="rp_back"):
+    if b[1].button("Back", icon=":material/chevron_left:", key="rp_back"):
         st.session_state["rp_step"] = max(st.session_state["rp_step"] - 1, 0)
-    if b[2].button("Step ▶", key="rp_next"):
+    if b[2].button("Step", icon=":material/chevron_right:", key="rp_next"):
         st.session_state["rp_step"] = min(st.session_state["rp_step"] + 1, last)
-    if b[3].button("⏭", help="Last step", key="rp_last"):
+    if b[3].button("Last", icon=":material/last_page:", key="rp_last"):
         st.session_state["rp_step"] = last
     playing = b[4].toggle("Play", key="rp_play")
     speed = b[5].select_slider(
@@ -122,7 +122,11 @@ def main() -> None:
             edge = (current["peer"], current["agent"]) if current.get("peer") else None
             st.plotly_chart(
                 charts.agent_graph(
-                    edges, agents=lanes, highlight_agent=current["agent"], highlight_edge=edge
+                    edges,
+                    agents=lanes,
+                    highlight_agent=current["agent"],
+                    highlight_edge=edge,
+                    active={e["agent"] for e in events[: step + 1] if e["agent"]},
                 ),
                 key="rp_graph",
                 config={"displaylogo": False},
@@ -149,7 +153,7 @@ def main() -> None:
             with _data.connection() as con:
                 detail = q.span_detail(con, current["trace_id"], current["span_id"])
             if detail:
-                st.json(detail["span"]["attributes"], expanded=False)
+                st.json(detail["span"]["attributes"], expanded=True)
 
     view()
 

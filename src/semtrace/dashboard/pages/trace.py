@@ -110,11 +110,12 @@ def main() -> None:
         if overview is None:
             empty_state("Trace not found.", f"No spans with trace id {trace_id}.")
             return
+        st.subheader(overview["root_name"])
         m = st.columns(6)
-        m[0].metric("Root", overview["root_name"])
-        m[1].metric("Duration", fmt_ms(overview["duration_ms"]))
-        m[2].metric("Spans", f"{overview['span_count']:,}")
-        m[3].metric("Errors", overview["error_count"])
+        m[0].metric("Duration", fmt_ms(overview["duration_ms"]))
+        m[1].metric("Spans", f"{overview['span_count']:,}")
+        m[2].metric("Errors", overview["error_count"])
+        m[3].metric("Agents", len(overview["agents"] or []))
         m[4].metric(
             "Tokens",
             f"{int(overview['input_tokens'] or 0) + int(overview['output_tokens'] or 0):,}",
@@ -204,7 +205,7 @@ def main() -> None:
                     "ms": round((r["start_time_ns"] - first) / 1e6, 2),
                     "what": "▶ " + r["name"],
                     "agent": r["agent_name"],
-                    "text": r["status_code"],
+                    "text": f"{fmt_ms(r['duration_ms'])} · {r['status_code'].lower()}",
                 }
                 for r in rows
             ] + [

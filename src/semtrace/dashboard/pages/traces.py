@@ -77,7 +77,30 @@ def main() -> None:
             on_select="rerun",
             selection_mode="single-row",
             key="tr_table",
+            column_order=[
+                c
+                for c in (
+                    "open",
+                    "trace_id",
+                    "root_name",
+                    "status",
+                    "error_count",
+                    "duration_ms",
+                    "start_time",
+                    "matched_sentence",
+                    "agents",
+                    "span_count",
+                    "input_tokens",
+                    "output_tokens",
+                    "cost_usd",
+                    "services",
+                )
+                if c in df.columns
+            ],
             column_config={
+                "root_name": st.column_config.TextColumn("root"),
+                "input_tokens": st.column_config.NumberColumn("in tokens"),
+                "output_tokens": st.column_config.NumberColumn("out tokens"),
                 "open": st.column_config.LinkColumn("open", display_text="open ↗", width="small"),
                 "trace_id": st.column_config.TextColumn("trace id"),
                 "start_time": st.column_config.DatetimeColumn(

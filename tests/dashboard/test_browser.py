@@ -1,0 +1,186 @@
+"""End to end: ``semtrace dashboard`` served on a free port, driven in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.dashboard.scenario import DIAGNOSIS, FAILURE_SENTENCE_PART, Scenario
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"{CHROMIUM} is missing: `make browser` installs Debian's chromium",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(scenario: Scenario) -> Iterator[str]:
+    """`semtrace dashboard --db FILE --port N` running until the module's tests are done."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("semtrace")),
+            "dashboard",
+            "--db",
+            str(scenario.db),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"dashboard did not start:\n{out}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, server):  # type: ignore[no-untyped-def]
+    """A fresh 1600x1000 page."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    ctx.close()
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1600, "height": 2000})
+    page.wait_for_timeout(1500)  # let plotly and the grids redraw at the new size
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _settle(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_selector('[data-testid="stApp"]')
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
+    )
+
+
+def test_traces_page_shows_trace_ids(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
+    """The landing page shows the traces table with a known trace id."""
+    page.goto(server)
+    _settle(page)
+    page.get_by_role("heading", name="Traces").wait_for()
+    page.get_by_text("With errors").wait_for()
+    grid = page.locator('[data-testid="stDataFrame"]')
+    grid.wait_for()
+    _shot(page, "01-traces")
+    # The grid draws on a canvas; its accessible copy carries the cell text.
+    page.wait_for_function(
+        "id => document.body.innerText.includes(id)"
+        " || [...document.querySelectorAll('[data-testid=\"stDataFrame\"] *')]"
+        ".some(e => (e.textContent || '').includes(id))",
+        arg=scenario.travel_trace,
+    )
+
+
+def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
+    """The trace page from a shared URL shows the failure sentence and its diagnosis."""
+    page.goto(f"{server}/trace?trace={scenario.travel_trace}")
+    _settle(page)
+    page.get_by_text(FAILURE_SENTENCE_PART).first.wait_for()
+    page.get_by_text(DIAGNOSIS).first.wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.get_by_text("invoke_agent supervisor").count() > 0
+    _shot(page, "02-trace")
+
+
+def test_replay_shows_agent_lanes_and_steps_forward(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
+    """Replay shows one lane per agent and moves to the next step (and URL) on click."""
+    page.goto(f"{server}/replay?trace={scenario.intake_trace}&step=6")
+    _settle(page)
+    page.get_by_text("Step 6 of 16").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    lanes = page.eval_on_selector_all(
+        ".js-plotly-plot .ytick text", "els => els.map(e => e.textContent)"
+    )
+    assert {"intake", "extraction", "compliance"} <= set(lanes)
+    _shot(page, "03-replay-step6")
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    page.get_by_role("button", name="Step", exact=True).click()
+    page.get_by_text("Step 7 of 16").wait_for()
+    page.wait_for_function("() => location.search.includes('step=7')")
+    _shot(page, "04-replay-step7")
+
+
+def test_other_pages_render_their_content(page, server) -> None:  # type: ignore[no-untyped-def]
+    """Agents, failures, tasks and SQL each render what they are for."""
+    page.goto(f"{server}/agents")
+    _settle(page)
+    page.get_by_text("Orchestration: mixed.").wait_for()
+    page.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
+    _shot(page, "05-agents")
+    page.goto(f"{server}/failures")
+    _settle(page)
+    page.get_by_text(DIAGNOSIS).first.wait_for()
+    _shot(page, "06-failures")
+    page.goto(f"{server}/tasks")
+    _settle(page)
+    page.get_by_text("Total human wait").wait_for()
+    _shot(page, "07-tasks")
+    page.goto(f"{server}/sql")
+    _settle(page)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("row(s)").wait_for()
+    _shot(page, "08-sql")
