@@ -9,6 +9,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
+from openinference.instrumentation import using_session
 
 import semtrace
 from semtrace.exceptions import ConfigurationError
@@ -131,16 +132,27 @@ def test_unknown_or_missing_integration_says_what_to_install() -> None:
 
 
 def test_configure_instrument_turns_integrations_on(db_path: Any) -> None:
-    """configure(instrument=[...]) instruments by name; a fake-model call is then recorded."""
+    """configure(instrument=[...]) instruments by name; a call in an OpenInference session
+    lands with its session_id."""
     semtrace.configure(service_name="lc", db=db_path, instrument=["langchain"])
     try:
         assert "langchain" in instrumented()
-        FakeOpenAIChat(messages=iter([_reply("ok", 3, 1)])).invoke("hi")
+        with using_session("conversation-42"):
+            FakeOpenAIChat(messages=iter([_reply("ok", 3, 1)])).invoke("hi")
         semtrace.force_flush()
         rows = semtrace.query(
-            "SELECT operation, model, input_tokens FROM spans", db=db_path, format="arrow"
+            "SELECT operation, model, input_tokens, session_id FROM spans",
+            db=db_path,
+            format="arrow",
         ).to_pylist()
-        assert rows == [{"operation": "chat", "model": "gpt-4o-mini", "input_tokens": 3}]
+        assert rows == [
+            {
+                "operation": "chat",
+                "model": "gpt-4o-mini",
+                "input_tokens": 3,
+                "session_id": "conversation-42",
+            }
+        ]
     finally:
         uninstrument()
         semtrace.shutdown()
