@@ -24,7 +24,16 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "taskName",
 }
 # Our own threads and loggers are never captured: their records would feed back into the queue.
-_SKIP_THREADS = ("semtrace", "OtelBatch", "OtelPeriodic")
+# (Not every semtrace thread: bus handler threads run user code and are captured.)
+_SKIP_THREADS = (
+    "semtrace-spans",
+    "semtrace-logs",
+    "semtrace-ingest",
+    "semtrace-http",
+    "semtrace-batch",
+    "OtelBatch",
+    "OtelPeriodic",
+)
 _CHAIN = (
     p.merge_bound_context,
     p.add_trace_context,
