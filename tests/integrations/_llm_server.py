@@ -66,6 +66,64 @@ def _openai_chunks(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         }
 
 
+def _openai_response(body: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    done = status == "completed"
+    return {
+        "id": "resp_test_1",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "model": body["model"] + "-2024-07-18",
+        "status": status,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": REPLY, "annotations": []}],
+            }
+        ]
+        if done
+        else [],
+        "usage": {
+            "input_tokens": 18,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 6,
+            "output_tokens_details": {"reasoning_tokens": 2},
+            "total_tokens": 24,
+        }
+        if done
+        else None,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+
+
+def _openai_response_events(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    created = _openai_response(body, status="in_progress")
+    yield (
+        "response.created",
+        {"type": "response.created", "sequence_number": 0, "response": created},
+    )
+    for i, word in enumerate(REPLY.split(" ")):
+        yield (
+            "response.output_text.delta",
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": i + 1,
+                "item_id": "msg_1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": word + " ",
+            },
+        )
+    yield (
+        "response.completed",
+        {"type": "response.completed", "sequence_number": 99, "response": _openai_response(body)},
+    )
+
+
 def _anthropic_message(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": "msg_test_1",
@@ -163,6 +221,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sse(((None, c) for c in _openai_chunks(body)), done=True)
             else:
                 self._json(200, _openai_chat(body))
+        elif self.path.endswith("/responses"):
+            if body.get("stream"):
+                self._sse(((n, e) for n, e in _openai_response_events(body)), done=False)
+            else:
+                self._json(200, _openai_response(body))
         elif self.path.endswith("/embeddings"):
             self._json(
                 200,

@@ -157,6 +157,30 @@ async def test_async_stream_closed_early_still_ends_its_span(
     )
 
 
+def test_responses_api_plain_and_streamed(configured: Any, con: Any, server: LLMServer) -> None:
+    """client.responses.create is recorded too, with usage from the final stream event."""
+    client = semtrace.wrap_openai(openai.OpenAI(base_url=server.url + "/v1", api_key="k"))
+    resp = client.responses.create(model="gpt-4o-mini", input="capital of France?")
+    assert resp.output_text == REPLY
+    events = list(client.responses.create(model="gpt-4o", input="again?", stream=True))
+    assert events[-1].type == "response.completed"
+    rows = [
+        (
+            r["name"],
+            r["model"],
+            r["input_tokens"],
+            r["output_tokens"],
+            r["attributes"]["gen_ai.response.finish_reasons"],
+            r["attributes"]["gen_ai.usage.reasoning.output_tokens"],
+        )
+        for r in _rows(con)
+    ]
+    assert rows == [
+        ("chat gpt-4o-mini", "gpt-4o-mini-2024-07-18", 18, 6, ["completed"], 2),
+        ("chat gpt-4o", "gpt-4o-2024-07-18", 18, 6, ["completed"], 2),
+    ]
+
+
 def test_api_error_is_recorded_and_reraised(configured: Any, con: Any, server: LLMServer) -> None:
     """A 429 from the API marks the span ERROR with the SDK's exception type and a sentence."""
     client = semtrace.wrap_openai(

@@ -1,7 +1,8 @@
 """``semtrace.wrap_openai(client)``: GenAI spans around an OpenAI SDK client, no instrumentor needed.
 
-Wraps ``client.chat.completions.create`` (plain and ``stream=True``) and
-``client.embeddings.create`` of that one client, sync or async, in place, and returns it.
+Wraps ``client.chat.completions.create`` and ``client.responses.create`` (plain and
+``stream=True``) and ``client.embeddings.create`` of that one client, sync or async, in place,
+and returns it.
 Streams record tokens when the server sends usage (``stream_options={"include_usage": True}``).
 Works with any OpenAI-compatible server (vLLM, Ollama, llama.cpp) the client points at.
 """
@@ -199,6 +200,94 @@ def _embeddings_response(result: Any) -> Response:
     return r
 
 
+def _responses_usage(r: Response, usage: Any) -> None:
+    if usage is None:
+        return
+    r.input_tokens = get(usage, "input_tokens")
+    r.output_tokens = get(usage, "output_tokens")
+    r.cache_read_tokens = get(get(usage, "input_tokens_details"), "cached_tokens")
+    r.reasoning_tokens = get(get(usage, "output_tokens_details"), "reasoning_tokens")
+
+
+def _responses_response(result: Any) -> Response:
+    """A Responses API ``Response``: its status stands in for the finish reason."""
+    r = Response(model=get(result, "model"), response_id=get(result, "id"))
+    status = get(result, "status")
+    incomplete = get(get(result, "incomplete_details"), "reason")
+    reason = incomplete if isinstance(incomplete, str) else status
+    if isinstance(reason, str):
+        r.finish_reasons = [reason]
+    parts: list[dict[str, Any]] = []
+    for item in get(result, "output") or []:
+        kind = get(item, "type")
+        if kind == "message":
+            for block in get(item, "content") or []:
+                if get(block, "type") == "output_text":
+                    parts.append({"type": "text", "content": get(block, "text")})
+        elif kind == "function_call":
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": get(item, "call_id"),
+                    "name": get(item, "name"),
+                    "arguments": get(item, "arguments"),
+                }
+            )
+    finish = "tool_call" if any(p["type"] == "tool_call" for p in parts) else "stop"
+    if incomplete == "max_output_tokens":
+        finish = "length"
+    r.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": finish}]
+    _responses_usage(r, get(result, "usage"))
+    return r
+
+
+class _ResponseEvents:
+    """Accumulates Responses API stream events; the final event carries the whole response."""
+
+    def __init__(self) -> None:
+        self.final: Any = None
+        self.started: Any = None
+
+    def add(self, event: Any) -> None:
+        kind = get(event, "type")
+        if kind == "response.created":
+            self.started = get(event, "response")
+        elif kind in {"response.completed", "response.incomplete", "response.failed"}:
+            self.final = get(event, "response")
+
+    def result(self) -> Response:
+        source = self.final if self.final is not None else self.started
+        return _responses_response(source) if source is not None else Response()
+
+
+def _start_responses(kwargs: dict[str, Any], base: dict[str, Any], capture: bool) -> LLMCall:
+    model = kwargs.get("model")
+    inputs: list[dict[str, Any]] = []
+    system: list[dict[str, Any]] = []
+    if capture:
+        raw = kwargs.get("input")
+        if isinstance(raw, str):
+            inputs = [{"role": "user", "parts": _text_parts(raw)}]
+        else:
+            inputs, system = _input_messages(raw)
+        instructions = kwargs.get("instructions")
+        if isinstance(instructions, str):
+            system = _text_parts(instructions) + system
+    attrs = _request_attributes(kwargs, base)
+    max_out = kwargs.get("max_output_tokens")
+    if isinstance(max_out, int):
+        attrs["gen_ai.request.max_tokens"] = max_out
+    return LLMCall(
+        provider=PROVIDER,
+        operation=sc.OP_CHAT,
+        model=str(model) if model else None,
+        attributes=attrs,
+        capture_content=capture,
+        input_messages=inputs,
+        system_instructions=system,
+    )
+
+
 def _start_chat(kwargs: dict[str, Any], base: dict[str, Any], capture: bool) -> LLMCall:
     model = kwargs.get("model")
     inputs, system = _input_messages(kwargs.get("messages")) if capture else ([], [])
@@ -230,6 +319,7 @@ def _wrap_sync(
     parse: Callable[[Any], Response],
     base: dict[str, Any],
     capture: bool,
+    chunks: Callable[[], Any] = _ChatChunks,
 ) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(*args: Any, **kwargs: Any) -> Any:
@@ -241,7 +331,7 @@ def _wrap_sync(
             call.fail(exc)
             raise
         if kwargs.get("stream") is True:
-            return StreamProxy(result, call, _ChatChunks())
+            return StreamProxy(result, call, chunks())
         call.finish(parse(result))
         return result
 
@@ -254,6 +344,7 @@ def _wrap_async(
     parse: Callable[[Any], Response],
     base: dict[str, Any],
     capture: bool,
+    chunks: Callable[[], Any] = _ChatChunks,
 ) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(*args: Any, **kwargs: Any) -> Any:
@@ -265,7 +356,7 @@ def _wrap_async(
             call.fail(exc)
             raise
         if kwargs.get("stream") is True:
-            return AsyncStreamProxy(result, call, _ChatChunks())
+            return AsyncStreamProxy(result, call, chunks())
         call.finish(parse(result))
         return result
 
@@ -281,7 +372,7 @@ def _is_async(client: Any) -> bool:
 
 
 def wrap_openai(client: C, *, capture_content: bool | None = None) -> C:
-    """Record every chat completion and embedding call of ``client`` as a GenAI span.
+    """Record every chat completion, Responses API and embedding call of ``client`` as a span.
 
     The span (``chat {model}``, CLIENT) has the model, tokens, ``cost_usd``, finish reasons,
     and errors as sentences. Message content is recorded only when ``capture_content=True`` or
@@ -298,6 +389,16 @@ def wrap_openai(client: C, *, capture_content: bool | None = None) -> C:
     if embeddings is not None:
         embeddings.create = wrap(
             embeddings.create, _start_embeddings, _embeddings_response, base, capture
+        )
+    responses = getattr(client, "responses", None)
+    if responses is not None and hasattr(responses, "create"):
+        responses.create = wrap(
+            responses.create,
+            _start_responses,
+            _responses_response,
+            base,
+            capture,
+            _ResponseEvents,
         )
     setattr(client, _MARK, True)
     return client
