@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -334,3 +337,47 @@ def test_demo_refuses_to_overwrite_a_database_of_other_services(tmp_path: Path) 
     )
     assert result.returncode == 1
     assert "other services" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_without_no_dashboard_the_demo_ends_serving_the_dashboard(tmp_path: Path) -> None:
+    """``semtrace demo`` (as ``make demo`` runs it) ends with the dashboard answering HTTP on
+    the requested port, reading the demo database."""
+    import httpx
+
+    db = tmp_path / "served.duckdb"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semtrace.cli", "demo", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the dashboard runs as a child: stop the whole group
+    )
+    try:
+        deadline = time.monotonic() + 120
+        healthy = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                healthy = httpx.get(f"http://127.0.0.1:{port}/_stcore/health").text == "ok"
+            except httpx.HTTPError:
+                healthy = False
+            if healthy:
+                break
+            time.sleep(0.5)
+        assert healthy, "the dashboard never answered"
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+    assert f"Serving the dashboard for {db}" in " ".join(out.split())
+    assert db.exists()
