@@ -290,3 +290,42 @@ def test_recoveries_view_gives_mean_time_to_recovery(configured: Path) -> None:
     )
     assert row["mttr_ms"] > 0
     assert row["usual_fix"] == "retry_with_backoff"
+
+
+def test_shared_policy_object_and_circuit_break(configured: Path) -> None:
+    """A HealPolicy object works as the decorator's argument; circuit_break stops at once."""
+    policy = HealPolicy(allow=["circuit_break"], name="erp")
+    calls: list[int] = []
+
+    @semtrace.heal(policy)
+    def login() -> None:
+        calls.append(1)
+        raise PermissionError("403 Forbidden")
+
+    with pytest.raises(PermissionError):
+        login()
+    assert calls == [1]
+    [row] = _attempts(configured)
+    assert (row["step"], row["action"], row["outcome"]) == ("erp", "circuit_break", "circuit_open")
+
+
+def test_escalation_without_a_task_still_raises(configured: Path) -> None:
+    """Escalating with no task running records no_task and raises the original error."""
+
+    @semtrace.heal(allow=["escalate_to_human"])
+    def login() -> None:
+        raise PermissionError("401 Unauthorized")
+
+    with pytest.raises(PermissionError):
+        login()
+    [row] = _attempts(configured)
+    assert (row["action"], row["outcome"]) == ("escalate_to_human", "no_task")
+
+
+def test_generators_are_refused() -> None:
+    """Decorating a generator is a TypeError that says why."""
+    with pytest.raises(TypeError, match="generator"):
+
+        @semtrace.heal
+        def items() -> Any:
+            yield 1

@@ -520,6 +520,11 @@ def _heal_span(ep: _Episode, action: Action) -> trace.Span:
 def _wrap(policy: HealPolicy, fn: F) -> F:
     if not callable(fn):
         raise TypeError(f"semtrace.heal decorates callables, got {type(fn).__name__}")
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise TypeError(
+            "semtrace.heal cannot retry a generator (items already yielded cannot be taken "
+            "back); heal the function that produces each item instead"
+        )
     step = policy.name or getattr(fn, "__name__", None) or type(fn).__name__
 
     if inspect.iscoroutinefunction(fn):
