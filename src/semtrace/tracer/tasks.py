@@ -127,6 +127,7 @@ class Task:
         self.status_message: str | None = None
         self.history: list[TaskStatusChange] = []
         self.polls = 0
+        self.rejected = 0  # transitions refused (a terminal task cannot change)
         self.answer: Any = None
         self.answered_by: str | None = None
         self.result: Any = None
@@ -185,8 +186,14 @@ class Task:
                 self.span.set_attribute(sc.MCP_TASK_STATUS_MESSAGE, message)
 
     def _reject(self, requested: str, why: str) -> bool:
+        # The task span has ended once the task is terminal: the refusal goes on the span of
+        # the code that asked for it instead, if there is one.
+        span = self.span if self.span.is_recording() else trace.get_current_span()
+        self.rejected += 1
+        if not span.is_recording():
+            return False
         with handle_internal_errors("task rejected transition"):
-            self.span.add_event(
+            span.add_event(
                 sc.SEMTRACE_TASK_REJECTED_EVENT,
                 {
                     sc.MCP_TASK_ID: self.id,
