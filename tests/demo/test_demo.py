@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -381,3 +382,14 @@ def test_without_no_dashboard_the_demo_ends_serving_the_dashboard(tmp_path: Path
             out, _ = proc.communicate()
     assert f"Serving the dashboard for {db}" in " ".join(out.split())
     assert db.exists()
+
+
+def test_readme_example_queries_answer_on_the_demo_database(
+    demo_con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every example query in the README runs on the demo database and returns rows."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    queries = [q.strip().rstrip(";") for q in re.findall(r"```sql\n(.*?)```", readme, re.S)]
+    assert queries, "the README has no example queries"
+    for sql in queries:
+        assert demo_con.sql(sql).to_arrow_table().num_rows > 0, sql
