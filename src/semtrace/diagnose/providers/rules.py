@@ -180,6 +180,9 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+# How a summary says what happened, by failure kind (a slow step did not fail, it held up).
+_VERBS = {"slow": "was held up", "stuck_task": "was held up", "loop": "went wrong"}
+
 _DURATIONS = re.compile(r"\bafter [\d.]+ ?(ms|s|min)\b|\btook [\d.]+ ?ms\b|\b[\d.]+ ?ms\b")
 
 
@@ -278,6 +281,7 @@ class RulesProvider:
         detail = str(exc.get("message") or failure.get("message") or "").strip()
         subject = _subject(failure)
         rule = classify(pack)
+        kind = str(failure.get("kind") or "")
         if rule is None:
             draft = DiagnosisDraft(
                 summary=f"{subject[0].upper()}{subject[1:]} failed; no rule recognised why."[:1000],
@@ -303,7 +307,10 @@ class RulesProvider:
             )
         else:
             draft = DiagnosisDraft(
-                summary=f"{subject[0].upper()}{subject[1:]} failed because {rule.what}."[:1000],
+                summary=(
+                    f"{subject[0].upper()}{subject[1:]} {_VERBS.get(kind, 'failed')} "
+                    f"because {rule.what}."
+                )[:1000],
                 root_cause=(rule.why + (f" Observed: {detail[:500]}" if detail else ""))[:4000],
                 category=rule.category,
                 evidence=_evidence(pack),
