@@ -96,6 +96,25 @@ def test_content_is_recorded_only_when_opted_in_by_env(
     ]
 
 
+def test_content_capture_leaves_a_one_shot_iterable_of_messages_to_the_sdk(
+    configured: Any, con: Any, server: LLMServer
+) -> None:
+    """With capture on, messages given as a generator still reach the server intact."""
+    client = semtrace.wrap_openai(
+        openai.OpenAI(base_url=server.url + "/v1", api_key="k"), capture_content=True
+    )
+    messages = (m for m in [{"role": "user", "content": "capital of France?"}])
+    client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    assert server.requests[-1]["body"]["messages"] == [
+        {"role": "user", "content": "capital of France?"}
+    ]
+    [llm] = _rows(con)
+    assert "gen_ai.input.messages" not in llm["attributes"]
+    assert (
+        json.loads(llm["attributes"]["gen_ai.output.messages"])[0]["parts"][0]["content"] == REPLY
+    )
+
+
 async def test_wrapped_async_chat_and_embeddings(
     configured: Any, con: Any, server: LLMServer
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ __all__ = [
     "capture_content_enabled",
     "get",
     "server_attributes",
+    "start_safely",
 ]
 
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -76,6 +77,14 @@ def server_attributes(base_url: Any) -> dict[str, Any]:
     if isinstance(port, int):
         attrs[_SERVER_PORT] = port
     return attrs
+
+
+def start_safely(start: Callable[[], LLMCall]) -> LLMCall | None:
+    """The call's span, or ``None`` when telemetry could not start one (the SDK call runs
+    untraced rather than failing)."""
+    with handle_internal_errors("start LLM span"):
+        return start()
+    return None
 
 
 def _json(value: Any) -> str:
@@ -150,13 +159,16 @@ class LLMCall:
         if self.first_chunk_at is None:
             self.first_chunk_at = time.perf_counter()
 
-    def finish(self, response: Response) -> None:
-        """Record the response and end the span (once; later calls do nothing)."""
+    def finish(self, build: Callable[[], Response]) -> None:
+        """Record the response ``build()`` reads and end the span (once; later calls do
+        nothing). A response telemetry cannot read still ends the span, never the caller."""
         if self.ended:
             return
-        with handle_internal_errors("LLMCall.finish"):
-            self._record(response)
-        self._end()
+        try:
+            with handle_internal_errors("LLMCall.finish"):
+                self._record(build())
+        finally:
+            self._end()
 
     def fail(self, exc: BaseException) -> None:
         """Record the error (event, ``error.type``, ERROR status with a sentence) and end."""
@@ -215,7 +227,7 @@ class StreamProxy:
         try:
             item = next(self._inner)
         except StopIteration:
-            self._call.finish(self._acc.result())
+            self._call.finish(self._acc.result)
             raise
         except BaseException as exc:
             self._call.fail(exc)
@@ -235,7 +247,7 @@ class StreamProxy:
         try:
             self._inner.close()
         finally:
-            self._call.finish(self._acc.result())
+            self._call.finish(self._acc.result)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -244,7 +256,7 @@ class StreamProxy:
         call = self.__dict__.get("_call")
         if call is not None and not call.ended:
             with suppress(Exception):
-                call.finish(self._acc.result())
+                call.finish(self._acc.result)
 
 
 class AsyncStreamProxy:
@@ -262,7 +274,7 @@ class AsyncStreamProxy:
         try:
             item = await self._inner.__anext__()
         except StopAsyncIteration:
-            self._call.finish(self._acc.result())
+            self._call.finish(self._acc.result)
             raise
         except BaseException as exc:
             self._call.fail(exc)
@@ -282,7 +294,7 @@ class AsyncStreamProxy:
         try:
             await self._inner.close()
         finally:
-            self._call.finish(self._acc.result())
+            self._call.finish(self._acc.result)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -291,4 +303,4 @@ class AsyncStreamProxy:
         call = self.__dict__.get("_call")
         if call is not None and not call.ended:
             with suppress(Exception):
-                call.finish(self._acc.result())
+                call.finish(self._acc.result)

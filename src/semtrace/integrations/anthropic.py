@@ -23,6 +23,7 @@ from semtrace.integrations._genai import (
     capture_content_enabled,
     get,
     server_attributes,
+    start_safely,
 )
 
 __all__ = ["wrap_anthropic"]
@@ -185,11 +186,10 @@ def _start(kwargs: dict[str, Any], base: dict[str, Any], capture: bool, stream: 
     model = kwargs.get("model")
     inputs: list[dict[str, Any]] = []
     system: list[dict[str, Any]] = []
+    messages = kwargs.get("messages")
+    if capture and isinstance(messages, list | tuple):  # never consume a one-shot iterable
+        inputs = [{"role": get(m, "role"), "parts": _parts(get(m, "content"))} for m in messages]
     if capture:
-        inputs = [
-            {"role": get(m, "role"), "parts": _parts(get(m, "content"))}
-            for m in kwargs.get("messages") or []
-        ]
         raw_system = kwargs.get("system")
         if isinstance(raw_system, str | list):
             system = _parts(raw_system)
@@ -212,7 +212,9 @@ def _wrap_create(
         @functools.wraps(original)
         async def acreate(*args: Any, **kwargs: Any) -> Any:
             stream = kwargs.get("stream") is True
-            call = _start(kwargs, base, capture, stream)
+            call = start_safely(lambda: _start(kwargs, base, capture, stream))
+            if call is None:
+                return await original(*args, **kwargs)
             try:
                 with call.active():
                     result = await original(*args, **kwargs)
@@ -221,7 +223,7 @@ def _wrap_create(
                 raise
             if stream:
                 return AsyncStreamProxy(result, call, _Events())
-            call.finish(_message_response(result))
+            call.finish(lambda: _message_response(result))
             return result
 
         return acreate
@@ -229,7 +231,9 @@ def _wrap_create(
     @functools.wraps(original)
     def create(*args: Any, **kwargs: Any) -> Any:
         stream = kwargs.get("stream") is True
-        call = _start(kwargs, base, capture, stream)
+        call = start_safely(lambda: _start(kwargs, base, capture, stream))
+        if call is None:
+            return original(*args, **kwargs)
         try:
             with call.active():
                 result = original(*args, **kwargs)
@@ -238,7 +242,7 @@ def _wrap_create(
             raise
         if stream:
             return StreamProxy(result, call, _Events())
-        call.finish(_message_response(result))
+        call.finish(lambda: _message_response(result))
         return result
 
     return create
@@ -265,7 +269,9 @@ class _StreamManager:
         with handle_internal_errors("anthropic stream snapshot"):
             getter = getattr(self._stream, "_current_snapshot_or_none", None)
             snapshot = getter() if callable(getter) else None
-        self._call.finish(_message_response(snapshot) if snapshot is not None else Response())
+        self._call.finish(
+            lambda: _message_response(snapshot) if snapshot is not None else Response()
+        )
 
     def __enter__(self) -> Any:
         try:
@@ -301,7 +307,9 @@ def _wrap_stream(
 ) -> Callable[..., Any]:
     @functools.wraps(original)
     def stream(*args: Any, **kwargs: Any) -> Any:
-        call = _start(kwargs, base, capture, True)
+        call = start_safely(lambda: _start(kwargs, base, capture, True))
+        if call is None:
+            return original(*args, **kwargs)
         try:
             manager = original(*args, **kwargs)
         except BaseException as exc:

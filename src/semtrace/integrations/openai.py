@@ -22,6 +22,7 @@ from semtrace.integrations._genai import (
     capture_content_enabled,
     get,
     server_attributes,
+    start_safely,
 )
 
 __all__ = ["wrap_openai"]
@@ -103,7 +104,9 @@ def _input_messages(
     """GenAI ``(input messages, system instructions)`` from OpenAI chat messages."""
     out: list[dict[str, Any]] = []
     system: list[dict[str, Any]] = []
-    for msg in messages or []:
+    if not isinstance(messages, list | tuple):  # never consume the caller's one-shot iterable
+        return out, system
+    for msg in messages:
         role = get(msg, "role")
         content = get(msg, "content")
         if role in {"system", "developer"}:
@@ -323,7 +326,9 @@ def _wrap_sync(
 ) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(*args: Any, **kwargs: Any) -> Any:
-        call = start(kwargs, base, capture)
+        call = start_safely(lambda: start(kwargs, base, capture))
+        if call is None:
+            return original(*args, **kwargs)
         try:
             with call.active():
                 result = original(*args, **kwargs)
@@ -332,7 +337,7 @@ def _wrap_sync(
             raise
         if kwargs.get("stream") is True:
             return StreamProxy(result, call, chunks())
-        call.finish(parse(result))
+        call.finish(lambda: parse(result))
         return result
 
     return create
@@ -348,7 +353,9 @@ def _wrap_async(
 ) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(*args: Any, **kwargs: Any) -> Any:
-        call = start(kwargs, base, capture)
+        call = start_safely(lambda: start(kwargs, base, capture))
+        if call is None:
+            return await original(*args, **kwargs)
         try:
             with call.active():
                 result = await original(*args, **kwargs)
@@ -357,7 +364,7 @@ def _wrap_async(
             raise
         if kwargs.get("stream") is True:
             return AsyncStreamProxy(result, call, chunks())
-        call.finish(parse(result))
+        call.finish(lambda: parse(result))
         return result
 
     return create
