@@ -215,6 +215,15 @@ def test_api_error_is_recorded_and_reraised(configured: Any, con: Any, server: L
     assert "LLM call to rate-limited failed" in llm["attributes"]["semtrace.sentence"]
 
 
+def test_with_options_copies_stay_wrapped(configured: Any, con: Any, server: LLMServer) -> None:
+    """A client made by with_options() from a wrapped one records its calls too."""
+    client = semtrace.wrap_openai(openai.OpenAI(base_url=server.url + "/v1", api_key="k"))
+    client.with_options(timeout=5).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "x"}]
+    )
+    assert [r["name"] for r in _rows(con)] == ["chat gpt-4o"]
+
+
 def test_wrapping_twice_records_one_span(configured: Any, con: Any, server: LLMServer) -> None:
     """wrap_openai on an already wrapped client changes nothing."""
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="k")

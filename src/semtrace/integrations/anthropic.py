@@ -357,5 +357,20 @@ def wrap_anthropic(client: C, *, capture_content: bool | None = None) -> C:
     messages.create = _wrap_create(messages.create, base, capture, is_async)
     if hasattr(messages, "stream"):
         messages.stream = _wrap_stream(messages.stream, base, capture)
+    _wrap_copies(client, capture_content)
     setattr(client, _MARK, True)
     return client
+
+
+def _wrap_copies(client: Any, capture_content: bool | None) -> None:
+    """``client.with_options(...)`` / ``client.copy(...)`` return wrapped clients too."""
+    original = getattr(client, "copy", None)
+    if not callable(original):
+        return
+
+    @functools.wraps(original)
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        return wrap_anthropic(original(*args, **kwargs), capture_content=capture_content)
+
+    client.copy = copy
+    client.with_options = copy
