@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import threading
@@ -64,6 +65,8 @@ def serve(
         # stop() joins request threads; run it off the main thread's signal frame.
         threading.Thread(target=collector.stop, name="semtrace-stop", daemon=True).start()
 
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack
+        faulthandler.register(signal.SIGUSR1)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     auth = " (token required)" if token else ""

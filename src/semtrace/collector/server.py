@@ -142,7 +142,10 @@ class Collector:
     def serve_forever(self) -> None:
         """Start and block until :meth:`stop` (a signal handler calls it) has finished."""
         self.start()
-        self._stopped.wait()
+        # Wait in short slices: a signal delivered to another thread only runs its Python
+        # handler once the main thread executes bytecode again.
+        while not self._stopped.wait(0.2):
+            pass
 
     def stop(self) -> None:
         """Stop accepting, answer what was accepted (committing it), close the file."""
