@@ -11,7 +11,7 @@ import pytest
 import semtrace
 from semtrace.diagnose import HealPolicy
 from semtrace.exceptions import ConfigurationError
-from tests.diagnose.conftest import FakeLLM, Reply
+from tests.diagnose.conftest import FakeLLM, Reply, valid_answer
 
 
 def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
@@ -329,3 +329,24 @@ def test_generators_are_refused() -> None:
         @semtrace.heal
         def items() -> Any:
             yield 1
+
+
+def test_heal_diagnoses_each_fingerprint_once(configured: Path, fake_llm: FakeLLM) -> None:
+    """Repeated failures of one fingerprint ask the LLM once; later ones use the cache."""
+    fake_llm.script(default=Reply(valid_answer("dependency_down", ("retry",))))
+
+    @semtrace.heal(
+        allow=["retry"],
+        max_attempts=3,
+        provider="openai",
+        provider_options={"base_url": fake_llm.openai_base, "api_key": "k", "model": "m"},
+    )
+    def fetch(n: int) -> None:
+        raise ConnectionRefusedError(f"vendor {n} refused")
+
+    for n in range(2):
+        with pytest.raises(ConnectionRefusedError):
+            fetch(n)
+    assert len(fake_llm.requests) == 1
+    outcomes = [(r["action"], r["outcome"]) for r in _attempts(configured)]
+    assert outcomes == [("retry", "failed"), ("retry", "failed"), ("give_up", "exhausted")] * 2

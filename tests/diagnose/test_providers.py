@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import semtrace
 from semtrace.diagnose import Budget, Category
 from tests.diagnose.conftest import FakeLLM, Reply, valid_answer
@@ -194,3 +196,28 @@ def test_context_pack_is_bounded(make_failure: Callable[..., None], configured: 
     assert d.context is not None
     assert estimate_tokens(d.context) <= 800
     assert d.context["failure"]["agent"] == "procurement"
+
+
+def test_cost_budget_stops_calls(
+    fake_llm: FakeLLM, make_failure: Callable[..., None], configured: Path
+) -> None:
+    """Once a run has spent its dollars, the next fingerprint is not sent."""
+    from semtrace.pricing import reset_prices
+
+    semtrace.set_prices({"priced-model": (1000.0, 1000.0)})  # $ per million tokens
+    try:
+        fake_llm.script(default=Reply(valid_answer()))
+        make_failure(ConnectionRefusedError("refused"))
+        make_failure(ValueError("bad amount"))
+        diagnoses = semtrace.diagnose.run(
+            db=configured,
+            budget=Budget(max_calls=None, max_tokens=None, max_cost_usd=0.1),
+            **_openai(fake_llm, model="priced-model"),
+        )
+    finally:
+        reset_prices()
+    ok = next(d for d in diagnoses if d.status == "ok")
+    assert ok.cost_usd == pytest.approx(0.16)  # 160 tokens at $1000 per million
+    failed = next(d for d in diagnoses if d.status == "failed")
+    assert "cost budget spent" in (failed.error or "")
+    assert len(fake_llm.requests) == 1
