@@ -204,9 +204,10 @@ def test_supervisor_runs_include_a_slow_hotel_and_a_timeout(
     leaves the trip unconfirmed with a sentence saying why."""
     trips = _rows(
         demo_con,
-        "SELECT session_id, status FROM traces WHERE root_agent = 'travel_supervisor' "
-        "ORDER BY session_id",
+        "SELECT session_id, status, services FROM traces "
+        "WHERE root_agent = 'travel_supervisor' ORDER BY session_id",
     )
+    assert {tuple(t["services"]) for t in trips} == {("travel-booking",)}
     assert [t["session_id"] for t in trips] == ["TRIP-0001", "TRIP-0002", "TRIP-0003", "TRIP-0004"]
     assert sorted(t["status"] for t in trips) == ["ERROR", "OK", "OK", "OK"]
     slow = _rows(demo_con, "SELECT count(*) AS n FROM logs WHERE message LIKE '%hotel API slow%'")
@@ -309,11 +310,11 @@ def test_traces_option_runs_that_many_runs_with_progress(tmp_path: Path) -> None
         assert _rows(con, "SELECT count(*) AS n FROM spans")[0]["n"] == summary.spans
     finally:
         con.close()
-    assert [r.pattern for r in plan_runs(4)] == [
-        "supervisor",
-        "choreography",
-        "broker",
-        "supervisor",
+    assert [(r.pattern, r.index) for r in plan_runs(4)] == [
+        ("supervisor", 0),
+        ("supervisor", 1),
+        ("choreography", 0),
+        ("broker", 0),
     ]
 
 

@@ -26,6 +26,7 @@ from semtrace.diagnose import HealPolicy
 __all__ = [
     "FALLBACK_MODEL",
     "PRIMARY_MODEL",
+    "SERVICE",
     "Request",
     "SupportDesk",
     "contracts_policy",
@@ -34,6 +35,7 @@ __all__ = [
     "route",
 ]
 
+SERVICE = "customer-support"  # the service name this application runs under
 PRIMARY_MODEL = "claude-sonnet-4"
 FALLBACK_MODEL = "claude-haiku-4-5"
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from semtrace.tracer.tasks import Task
 
 __all__ = [
+    "SERVICE",
     "VENDORS",
     "HumanReviewer",
     "Invoice",
@@ -40,6 +41,8 @@ __all__ = [
     "make_invoices",
     "process_invoices",
 ]
+
+SERVICE = "invoice-processing"  # the service name this application runs under
 
 intake_log = semtrace.get_logger(agent="intake")
 procurement_log = semtrace.get_logger(agent="procurement")

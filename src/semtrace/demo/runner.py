@@ -24,11 +24,26 @@ from semtrace.demo.summary import DemoSummary, build_summary
 from semtrace.exceptions import ConfigurationError
 from semtrace.store.database import resolve_path
 
-__all__ = ["DEFAULT_DB", "DEFAULT_SEED", "SERVICE_NAME", "DemoRun", "plan_runs", "run_demo"]
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_SEED",
+    "PATTERNS",
+    "SERVICES",
+    "DemoRun",
+    "plan_runs",
+    "prepare_db",
+    "run_demo",
+]
 
 DEFAULT_DB = "semtrace-demo.duckdb"
 DEFAULT_SEED = 7
-SERVICE_NAME = "semtrace-demo"
+PATTERNS = ("supervisor", "choreography", "broker")
+# Each scenario is its own application, so each writes under its own service name.
+SERVICES = {
+    "supervisor": supervisor.SERVICE,
+    "choreography": choreography.SERVICE,
+    "broker": broker.SERVICE,
+}
 DEFAULT_TRIPS = 4
 INVOICES_PER_BATCH = 6
 REQUESTS_PER_BATCH = 6
@@ -47,7 +62,8 @@ class DemoRun:
 
 
 def plan_runs(traces: int | None) -> list[DemoRun]:
-    """The default story (``None``), or ``traces`` runs rotating through the three patterns."""
+    """The default story (``None``), or ``traces`` runs shared out among the three patterns
+    (grouped by pattern, so each application is configured once)."""
     if traces is None:
         return [
             *(DemoRun("supervisor", i) for i in range(DEFAULT_TRIPS)),
@@ -56,8 +72,8 @@ def plan_runs(traces: int | None) -> list[DemoRun]:
         ]
     if traces < 1:
         raise ConfigurationError(f"--traces must be at least 1; got {traces}")
-    patterns = ("supervisor", "choreography", "broker")
-    return [DemoRun(patterns[i % 3], i // 3) for i in range(traces)]
+    runs = [DemoRun(PATTERNS[i % 3], i // 3) for i in range(traces)]
+    return sorted(runs, key=lambda run: (PATTERNS.index(run.pattern), run.index))
 
 
 class _Scenarios:
@@ -117,7 +133,7 @@ def prepare_db(db: str | os.PathLike[str]) -> str:
         raise ConfigurationError(
             f"{path} exists and is not a database the demo wrote; choose another --db"
         )
-    others = sorted(str(s) for s in services - {SERVICE_NAME, None})
+    others = sorted(str(s) for s in services - {*SERVICES.values(), None})
     if others:
         raise ConfigurationError(
             f"{path} holds traces of other services ({', '.join(others)}); the demo only "
@@ -163,11 +179,14 @@ def run_demo(
     story = traces is None
     if pace is None:
         pace = Pace() if story else Pace(scale=0.0, human_delay_s=0.0)
-    semtrace.configure(service_name=SERVICE_NAME, db=path, capture_logging=False)
     try:
         scenarios = _Scenarios(seed, pace, story)
+        service = None
         with asyncio.Runner() as loop:
             for done, run in enumerate(runs, start=1):
+                if SERVICES[run.pattern] != service:
+                    service = SERVICES[run.pattern]
+                    semtrace.configure(service_name=service, db=path, capture_logging=False)
                 scenarios.run(run, loop)
                 if done % FLUSH_EVERY_RUNS == 0:
                     semtrace.force_flush()

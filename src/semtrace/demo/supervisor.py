@@ -27,8 +27,9 @@ from semtrace import semconv
 from semtrace.demo._sim import Pace, rng_for
 from semtrace.demo.llm_sim import SimulatedLLM
 
-__all__ = ["HotelMode", "Itinerary", "TravelDesk", "Trip", "make_trips"]
+__all__ = ["SERVICE", "HotelMode", "Itinerary", "TravelDesk", "Trip", "make_trips"]
 
+SERVICE = "travel-booking"  # the service name this application runs under
 HOTEL_TIMEOUT_S = 10.0
 SLOW_THRESHOLD_MS = 2_000
 
