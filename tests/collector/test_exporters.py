@@ -14,7 +14,7 @@ from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import semtrace
 from semtrace.collector.client import CollectorConnection, otlp_log_flush_factory
@@ -32,10 +32,12 @@ def test_otlp_span_exporter_with_gzip_delivers_a_span_tree(collector: Collector)
     exporter = OTLPSpanExporter(endpoint=collector.url + "/v1/traces", compression=Compression.Gzip)
     tp.add_span_processor(BatchSpanProcessor(exporter))
     tracer = tp.get_tracer("t")
-    with tracer.start_as_current_span("invoke_agent intake") as root:
-        with tracer.start_as_current_span("execute_tool parse") as child:
-            child.add_event("exception", {"exception.type": "ValueError"})
-            child.set_attribute("gen_ai.tool.name", "parse")
+    with (
+        tracer.start_as_current_span("invoke_agent intake") as root,
+        tracer.start_as_current_span("execute_tool parse") as child,
+    ):
+        child.add_event("exception", {"exception.type": "ValueError"})
+        child.set_attribute("gen_ai.tool.name", "parse")
     assert tp.force_flush(10_000)
     tp.shutdown()
     trace_id = format(root.get_span_context().trace_id, "032x")
