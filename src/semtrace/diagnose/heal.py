@@ -144,9 +144,11 @@ class HealPolicy:
 
     def get_provider(self) -> Provider:
         if self._provider is None:
-            self._provider = get_provider(
-                self.provider, budget=Budget(max_calls=20), **dict(self.provider_options)
-            )
+            options = dict(self.provider_options)
+            # A diagnosis must not eat the episode's time budget: short timeout, no retries.
+            options.setdefault("timeout_s", max(1.0, self.budget_s / 3))
+            options.setdefault("max_retries", 0)
+            self._provider = get_provider(self.provider, budget=Budget(max_calls=20), **options)
         return self._provider
 
     def __call__(self, fn: F) -> F:
