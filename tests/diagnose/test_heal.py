@@ -163,6 +163,8 @@ def test_budget_exhaustion_raises_the_original_exception(configured: Path) -> No
         (3, "give_up", "exhausted"),
     ]
     assert "max_attempts (3) reached" in rows[-1]["error"]
+    delays = [json.loads(r["parameters"]).get("delay_s") for r in rows[:2]]
+    assert delays == [0.01, 0.02]  # the backoff doubles
 
 
 def test_time_budget_stops_before_a_long_wait(configured: Path) -> None:

@@ -321,6 +321,7 @@ class _Episode:
                         f"budget_s ({policy.budget_s:g} s) would be spent waiting {delay:.2f} s"
                     )
                     continue
+                self.backoffs += 1
                 return _Plan(action, delay_s=delay, parameters={"delay_s": round(delay, 3)}), ""
             if action is Action.fallback_tool:
                 tool = policy.fallbacks.get("tool")
