@@ -143,3 +143,23 @@ def test_unknown_failure_is_honest(make_failure: Callable[..., None], configured
     assert d.category is Category.unknown
     assert "no rule recognised" in d.summary
     assert "flux capacitor misaligned" in d.root_cause
+
+
+def test_task_that_waited_too_long_for_a_human(configured: Path) -> None:
+    """A task that sat in input_required past the threshold is needs_human (tasks view)."""
+    task = semtrace.start_task("compliance review", agent="compliance")
+    task.set_status("input_required", "need a human to confirm the vendor")
+    time.sleep(0.05)
+    task.provide_input("confirmed", by="alice")
+    task.complete()
+    semtrace.force_flush()
+    con = semtrace.connect(configured)
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    con.close()
+    if "tasks" not in views:
+        pytest.skip("this checkout has no tasks view yet")
+    d = _only(configured, stuck_s=0.01)
+    assert d.category is Category.needs_human
+    assert d.actions() == [Action.escalate_to_human]
+    assert d.summary.startswith("The compliance agent's compliance review was held up because")
+    assert d.evidence[0].kind == "task"
