@@ -101,12 +101,13 @@ class HumanReviewer:
 
 
 def make_invoices(seed: int, batch: int, count: int, *, guarantee: bool = True) -> list[Invoice]:
-    """``count`` invoices for one batch; with ``guarantee`` one names the vendor with the null
-    Last-updated field and one names a vendor ambiguously, else they occur at random."""
+    """``count`` invoices for one batch; with ``guarantee`` exactly one names the vendor with
+    the null Last-updated field and one names a vendor ambiguously, else they occur at random
+    (8% and 6%)."""
     invoices: list[Invoice] = []
     for i in range(count):
         rng = rng_for(seed, "invoice", batch, i)
-        roll = rng.random()
+        roll = 1.0 if guarantee else rng.random()
         vendor = (
             "Nordwind Logistics" if roll < 0.08 else "ACME Ltd" if roll < 0.14 else None
         ) or rng.choice(CLEAN_VENDORS)

@@ -68,8 +68,8 @@ class Itinerary:
 
 
 def make_trips(seed: int, count: int, *, first: int = 0, guarantee: bool = True) -> list[Trip]:
-    """``count`` trips drawn from the seed; with ``guarantee`` one is slow and one times out
-    (so a short demo always shows both), otherwise 15% are slow and 5% time out."""
+    """``count`` trips drawn from the seed; with ``guarantee`` exactly one is slow and one
+    times out (so a short demo always shows both), otherwise 15% are slow and 5% time out."""
     trips: list[Trip] = []
     for i in range(first, first + count):
         rng = rng_for(seed, "trip", i)
@@ -86,9 +86,9 @@ def make_trips(seed: int, count: int, *, first: int = 0, guarantee: bool = True)
             )
         )
     if guarantee and count >= 3:
-        order = rng_for(seed, "trip-modes").sample(range(count), 2)
-        trips[order[0]] = _with_mode(trips[order[0]], "slow")
-        trips[order[1]] = _with_mode(trips[order[1]], "timeout")
+        slow, timeout = rng_for(seed, "trip-modes").sample(range(count), 2)
+        modes = {slow: "slow", timeout: "timeout"}
+        trips = [_with_mode(trip, modes.get(i, "normal")) for i, trip in enumerate(trips)]
     return trips
 
 
