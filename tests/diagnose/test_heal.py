@@ -352,3 +352,24 @@ def test_heal_diagnoses_each_fingerprint_once(configured: Path, fake_llm: FakeLL
     assert len(fake_llm.requests) == 1
     outcomes = [(r["action"], r["outcome"]) for r in _attempts(configured)]
     assert outcomes == [("retry", "failed"), ("retry", "failed"), ("give_up", "exhausted")] * 2
+
+
+def test_heal_never_sends_secrets(configured: Path, fake_llm: FakeLLM) -> None:
+    """A key inside the exception is redacted before heal asks the LLM."""
+    secret = "sk-proj-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2"
+    fake_llm.script(default=Reply(valid_answer("auth", ("escalate_to_human",))))
+
+    @semtrace.heal(
+        allow=["retry"],
+        provider="openai",
+        provider_options={"base_url": fake_llm.openai_base, "api_key": "k", "model": "m"},
+    )
+    def call() -> None:
+        raise PermissionError(
+            f"401: the key {secret} was rejected (Authorization: Bearer {secret})"
+        )
+
+    with pytest.raises(PermissionError):
+        call()
+    assert fake_llm.raw
+    assert all(secret.encode() not in body for body in fake_llm.raw)
