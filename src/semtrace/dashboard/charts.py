@@ -71,56 +71,57 @@ def waterfall(
         for i, t in enumerate(texts)
     ]
     fig = go.Figure()
-    by_agent: dict[str, list[int]] = {}
-    for i, r in enumerate(rows):
-        by_agent.setdefault(r.get("agent_name") or "(no agent)", []).append(i)
-    for agent, idx in by_agent.items():
-        fig.add_trace(
-            go.Bar(
-                orientation="h",
-                name=agent,
-                y=[labels[i] for i in idx],
-                base=[(rows[i]["start_time_ns"] - origin_ns) / 1e6 for i in idx],
-                x=[
-                    max((rows[i]["end_time_ns"] - rows[i]["start_time_ns"]) / 1e6, 0.01)
-                    for i in idx
+    agents = [r.get("agent_name") or "(no agent)" for r in rows]
+    # One bar trace for every row (many agents must not mean many traces), plus a legend
+    # entry per agent while there are few enough to read.
+    fig.add_trace(
+        go.Bar(
+            orientation="h",
+            y=labels,
+            base=[(r["start_time_ns"] - origin_ns) / 1e6 for r in rows],
+            x=[max((r["end_time_ns"] - r["start_time_ns"]) / 1e6, 0.01) for r in rows],
+            marker={
+                "color": [
+                    ERROR if r["status_code"] == "ERROR" else colours[a]
+                    for r, a in zip(rows, agents, strict=True)
                 ],
-                marker={
+                "line": {
                     "color": [
-                        ERROR if rows[i]["status_code"] == "ERROR" else colours[agent] for i in idx
+                        "#FFB000"
+                        if r["span_id"] == selected
+                        else CRITICAL
+                        if r["span_id"] in critical
+                        else "rgba(0,0,0,0)"
+                        for r in rows
                     ],
-                    "line": {
-                        "color": [
-                            "#FFB000"
-                            if rows[i]["span_id"] == selected
-                            else CRITICAL
-                            if rows[i]["span_id"] in critical
-                            else "rgba(0,0,0,0)"
-                            for i in idx
-                        ],
-                        "width": [
-                            3
-                            if rows[i]["span_id"] in critical or rows[i]["span_id"] == selected
-                            else 0
-                            for i in idx
-                        ],
-                    },
+                    "width": [
+                        3 if r["span_id"] in critical or r["span_id"] == selected else 0
+                        for r in rows
+                    ],
                 },
-                customdata=[
-                    [
-                        rows[i]["span_id"],
-                        rows[i]["duration_ms"],
-                        rows[i]["status_code"],
-                        "yes" if rows[i]["span_id"] in critical else "no",
-                    ]
-                    for i in idx
-                ],
-                hovertemplate=(
-                    "%{y}<br>agent " + agent + "<br>%{customdata[1]:.1f} ms, %{customdata[2]}"
-                    "<br>critical path: %{customdata[3]}<br>span %{customdata[0]}<extra></extra>"
-                ),
-            )
+            },
+            customdata=[
+                [
+                    r["span_id"],
+                    r["duration_ms"],
+                    r["status_code"],
+                    "yes" if r["span_id"] in critical else "no",
+                    a,
+                ]
+                for r, a in zip(rows, agents, strict=True)
+            ],
+            hovertemplate=(
+                "%{y}<br>agent %{customdata[4]}<br>%{customdata[1]:.1f} ms, %{customdata[2]}"
+                "<br>critical path: %{customdata[3]}<br>span %{customdata[0]}<extra></extra>"
+            ),
+            showlegend=False,
         )
+    )
+    if len(colours) <= 12:
+        for agent, colour in colours.items():
+            fig.add_trace(
+                go.Bar(x=[None], y=[None], name=agent, marker={"color": colour}, orientation="h")
+            )
     fig.update_yaxes(
         categoryorder="array",
         categoryarray=list(reversed(labels)),

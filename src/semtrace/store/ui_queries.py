@@ -19,7 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from semtrace import semconv as sc
 from semtrace.store.queries import arrow
@@ -202,6 +204,9 @@ class TraceTree:
     """The shape of one trace built from its skeleton: parents, depths, subtree sizes.
 
     Spans whose parent is not in the trace count as roots. Indices refer to skeleton rows.
+    Children are stored flat (CSR: ``kids[first[i]:first[i + 1]]``, by start time) in plain
+    lists of ints, so a 100,000-span tree is a handful of objects for the garbage collector
+    rather than one list per span.
     """
 
     table: pa.Table
@@ -209,49 +214,62 @@ class TraceTree:
     start: list[int] = field(default_factory=list)
     end: list[int] = field(default_factory=list)
     parent: list[int] = field(default_factory=list)
-    children: list[list[int]] = field(default_factory=list)
     depth: list[int] = field(default_factory=list)
     size: list[int] = field(default_factory=list)
     roots: list[int] = field(default_factory=list)
-    order: list[int] = field(default_factory=list)  # pre-order, children by start time
+    first: list[int] = field(default_factory=list)
+    kids: list[int] = field(default_factory=list)
 
     @classmethod
     def from_table(cls, table: pa.Table) -> TraceTree:
-        tree = cls(table)
-        tree.ids = [str(v) for v in table.column("span_id").to_pylist()]
-        tree.start = [int(v) for v in table.column("start_time_ns").to_pylist()]
-        tree.end = [int(v) for v in table.column("end_time_ns").to_pylist()]
-        index = {sid: i for i, sid in enumerate(tree.ids)}
-        n = len(tree.ids)
-        tree.parent = [-1] * n
-        tree.children = [[] for _ in range(n)]
-        # Rows arrive in start order, so children lists are already sorted by start time.
-        for i, pid in enumerate(table.column("parent_span_id").to_pylist()):
-            p = index.get(pid, -1) if pid else -1
-            if p == i:
-                p = -1
-            tree.parent[i] = p
-            if p >= 0:
-                tree.children[p].append(i)
-            else:
-                tree.roots.append(i)
-        tree.depth = [0] * n
-        tree.size = [1] * n
-        stack = list(reversed(tree.roots))
-        while stack:
-            i = stack.pop()
-            tree.order.append(i)
-            for c in reversed(tree.children[i]):
-                tree.depth[c] = tree.depth[i] + 1
-                stack.append(c)
-        for i in reversed(tree.order):
-            p = tree.parent[i]
-            if p >= 0:
-                tree.size[p] += tree.size[i]
-        return tree
+        n = table.num_rows
+        ids = table.column("span_id")
+        parent = pc.index_in(table.column("parent_span_id"), value_set=ids)
+        par = np.asarray(parent.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        rows = np.arange(n, dtype=np.int64)
+        par[par == rows] = -1  # a span naming itself as parent is a root
+        has_parent = par >= 0
+        # Rows arrive in start order; a stable sort by parent keeps siblings in that order.
+        children = rows[has_parent][np.argsort(par[has_parent], kind="stable")]
+        counts = np.bincount(par[has_parent], minlength=n) if n else np.zeros(0, np.int64)
+        first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # Depth by pointer jumping: O(log depth) vector steps.
+        depth = has_parent.astype(np.int64)
+        anc = par.copy()
+        while n and (anc >= 0).any():
+            m = anc >= 0
+            depth[m] += depth[anc[m]]
+            anc[m] = anc[anc[m]]
+        # Subtree sizes, deepest level first.
+        size = np.ones(n, dtype=np.int64)
+        if n:
+            order = np.argsort(-depth, kind="stable")
+            levels = np.flatnonzero(np.diff(depth[order])) + 1
+            for chunk in np.split(order, levels):
+                chunk = chunk[par[chunk] >= 0]
+                np.add.at(size, par[chunk], size[chunk])
+        return cls(
+            table,
+            ids=[str(v) for v in ids.to_pylist()],
+            start=table.column("start_time_ns").to_numpy().tolist(),
+            end=table.column("end_time_ns").to_numpy().tolist(),
+            parent=par.tolist(),
+            depth=depth.tolist(),
+            size=size.tolist(),
+            roots=rows[~has_parent].tolist(),
+            first=first.tolist(),
+            kids=children.tolist(),
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def children(self, i: int) -> list[int]:
+        """Row indices of span ``i``'s children, by start time."""
+        return self.kids[self.first[i] : self.first[i + 1]]
+
+    def child_count(self, i: int) -> int:
+        return self.first[i + 1] - self.first[i]
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -266,10 +284,10 @@ class TraceTree:
         shown = len(self.roots)
         level = list(self.roots)
         while level:
-            nxt = [c for i in level for c in self.children[i]]
+            nxt = [c for i in level for c in self.children(i)]
             if not nxt or shown + len(nxt) > budget:
                 break
-            expanded.update(self.ids[i] for i in level if self.children[i])
+            expanded.update(self.ids[i] for i in level if self.child_count(i))
             shown += len(nxt)
             level = nxt
         return expanded
@@ -292,7 +310,7 @@ class TraceTree:
                 continue
             out.append(i)
             if self.ids[i] in opened:
-                stack.extend(reversed(self.children[i]))
+                stack.extend(reversed(self.children(i)))
         return out
 
     def path_to(self, span_id: str) -> list[str]:
@@ -317,44 +335,41 @@ class TraceTree:
         """
         if not self.ids:
             return []
-        root = max(self.roots, key=lambda i: self.end[i])
+        start, end = self.start, self.end
+        root = max(self.roots, key=end.__getitem__)
         path: list[int] = []
-        stack: list[tuple[int, int]] = [(root, self.end[root])]
+        stack: list[tuple[int, int]] = [(root, end[root])]
         while stack:
             node, until = stack.pop()
             path.append(node)
-            cursor = min(self.end[node], until)
-            kids = sorted(self.children[node], key=lambda c: self.end[c], reverse=True)
+            cursor = min(end[node], until)
             chosen: list[tuple[int, int]] = []
-            for c in kids:
-                if self.start[c] >= cursor:
+            for c in sorted(self.children(node), key=end.__getitem__, reverse=True):
+                if start[c] >= cursor:
                     continue
-                chosen.append((c, min(self.end[c], cursor)))
-                cursor = self.start[c]
-                if cursor <= self.start[node]:
+                chosen.append((c, min(end[c], cursor)))
+                cursor = start[c]
+                if cursor <= start[node]:
                     break
             stack.extend(reversed(chosen))
-        ordered = sorted(path, key=lambda i: (self.start[i], self.depth[i]))
-        return [self.ids[i] for i in ordered]
+        path.sort(key=lambda i: (start[i], self.depth[i]))
+        return [self.ids[i] for i in path]
 
     def rows(self, indices: Sequence[int], expanded: Iterable[str]) -> list[dict[str, Any]]:
         """Display rows for ``indices``: the skeleton columns plus depth, child count,
         hidden descendants and whether the row is collapsed."""
         opened = set(expanded)
-        cols = {name: self.table.column(name) for name in SKELETON_COLUMNS}
-        out: list[dict[str, Any]] = []
-        for i in indices:
-            row = {name: cols[name][i].as_py() for name in SKELETON_COLUMNS}
-            has_kids = bool(self.children[i])
-            collapsed = has_kids and self.ids[i] not in opened
+        picked = self.table.take(pa.array(list(indices), pa.int64())).to_pylist()
+        for i, row in zip(indices, picked, strict=True):
+            count = self.child_count(i)
+            collapsed = bool(count) and self.ids[i] not in opened
             row.update(
                 depth=self.depth[i],
-                children=len(self.children[i]),
+                children=count,
                 hidden=self.size[i] - 1 if collapsed else 0,
                 collapsed=collapsed,
             )
-            out.append(row)
-        return out
+        return picked
 
 
 def span_detail(con: Con, trace_id: str, span_id: str) -> dict[str, Any] | None:
