@@ -12,6 +12,7 @@ import pytest
 import semtrace
 from semtrace.pricing import reset_prices
 from semtrace.testing import span_tree
+from semtrace.tracer.setup import STATE
 
 Rows = list[dict[str, Any]]
 
@@ -534,3 +535,49 @@ def test_name_must_be_a_string() -> None:
         semtrace.tool(42)
     with pytest.raises(TypeError, match="model= as a keyword"):
         semtrace.llm("gpt-4o")
+
+
+# -- input capture settings -------------------------------------------------------------------
+
+
+def _failing_tool() -> Callable[[str], None]:
+    @semtrace.tool("lookup")
+    def lookup(vendor: str) -> None:
+        raise LookupError("no such vendor")
+
+    return lookup
+
+
+def test_failure_sentence_names_the_input(con: Callable[[], Any]) -> None:
+    """A failed call's sentence says what it was called with."""
+    with pytest.raises(LookupError):
+        _failing_tool()("ACME-42")
+    (row,) = spans(con)
+    assert "vendor='ACME-42'" in row["status_message"]
+
+
+def test_capture_inputs_off(db_path: Any) -> None:
+    """configure(capture_inputs=False) keeps arguments out of the sentence."""
+    semtrace.configure(db=db_path, capture_inputs=False)
+    try:
+        with pytest.raises(LookupError):
+            _failing_tool()("ACME-42")
+        ((message,),) = semtrace.connect(db_path).sql("SELECT status_message FROM spans").fetchall()
+        assert "ACME-42" not in message
+        assert "no such vendor" in message
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+
+
+def test_max_input_chars_truncates(db_path: Any) -> None:
+    """configure(max_input_chars=N) cuts the described input to N characters."""
+    semtrace.configure(db=db_path, max_input_chars=12)
+    try:
+        with pytest.raises(LookupError):
+            _failing_tool()("A" * 100)
+        ((message,),) = semtrace.connect(db_path).sql("SELECT status_message FROM spans").fetchall()
+        assert "called with vendor='AAA…;" in message  # 12 characters in all
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None

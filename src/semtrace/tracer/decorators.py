@@ -27,6 +27,7 @@ from semtrace.tracer import _failures
 from semtrace.tracer._context import AGENT_KEY, current_agent, current_attempt
 from semtrace.tracer._usage import record_llm_result
 from semtrace.tracer.processors import SEMTRACE_SCOPE
+from semtrace.tracer.setup import STATE
 
 __all__ = ["Instrumentation", "agent", "llm", "step", "tool"]
 
@@ -176,8 +177,14 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
         if inst.capture_input:
 
             def describe() -> str | None:
+                settings = STATE.settings  # configure(capture_inputs=, max_input_chars=)
+                if settings is not None and not (
+                    settings.capture_inputs and settings.max_input_chars
+                ):
+                    return None
+                limit = settings.max_input_chars if settings else _failures.MAX_INPUT_CHARS
                 with handle_internal_errors("capture input"):
-                    return _failures.describe_input(signature, args, kwargs)
+                    return _failures.describe_input(signature, args, kwargs, limit)
                 return None
 
             call.lazy_input = describe
