@@ -124,6 +124,7 @@ def test_failed_migration_rolls_back(db_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(duckdb.CatalogException):
         Store(db_path)
     monkeypatch.undo()
+    Store(db_path).close()  # the failed open released the file: it opens again
     con = duckdb.connect(str(db_path), read_only=True)
     assert schema.schema_version(con) == old
     assert "half" not in columns(con, "semtrace_stats")

@@ -111,8 +111,12 @@ class Store:
         self._lock = threading.RLock()
         self.closed = False
         with self._lock:
-            schema.migrate(self._con)
-            create_views(self._con)
+            try:
+                schema.migrate(self._con)
+                create_views(self._con)
+            except BaseException:
+                self._con.close()  # a failed migration must not keep the file locked
+                raise
 
     # -- writing -----------------------------------------------------------------------------
     def write_spans(self, spans: Sequence[SpanRecord]) -> int:
