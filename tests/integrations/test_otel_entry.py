@@ -110,3 +110,49 @@ def test_opentelemetry_instrument_writes_spans_and_logs_to_duckdb(
             "invoke_agent billing",
         )
     ]
+
+
+APP_WITH_CONFIGURE = textwrap.dedent(
+    """
+    import semtrace
+
+    semtrace.configure()  # same SEMTRACE_DB as the exporter: semtrace takes over
+
+    @semtrace.agent("intake")
+    def intake():
+        with semtrace.tool("parse"):
+            pass
+
+    intake()
+    """
+)
+
+
+def test_an_app_that_also_configures_semtrace_stores_each_span_once(tmp_path: Path) -> None:
+    """Zero-code exporter plus semtrace.configure() on the same file writes no duplicates."""
+    app = tmp_path / "app.py"
+    app.write_text(APP_WITH_CONFIGURE)
+    db = tmp_path / "both.duckdb"
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "semtrace",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "intake-service",
+        "SEMTRACE_DB": str(db),
+    }
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.run(
+        [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(app)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.sql("SELECT name, agent_name, service_name FROM spans ORDER BY name").fetchall()
+    assert rows == [
+        ("execute_tool parse", "intake", "intake-service"),
+        ("invoke_agent intake", "intake", "intake-service"),
+    ]

@@ -43,6 +43,16 @@ def _settings() -> Any:
     return setup._route(settings)
 
 
+def _semtrace_writes(db: str) -> bool:
+    """True when the app also called ``semtrace.configure()`` for the same file: semtrace's
+    processor sits on the SDK's provider then, and exporting here too would store each span
+    twice."""
+    from semtrace.tracer.setup import STATE
+
+    settings = STATE.settings
+    return settings is not None and settings.db == db
+
+
 class SemtraceSpanExporter(SpanExporter):
     """A span exporter the SDK builds by name (``semtrace``); writes where semtrace would."""
 
@@ -58,6 +68,8 @@ class SemtraceSpanExporter(SpanExporter):
         self._inner: SpanExporter = setup._span_factory_for(settings)(settings)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if _semtrace_writes(self.settings.db):
+            return SpanExportResult.SUCCESS  # semtrace's own pipeline already has these
         return self._inner.export(spans)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -138,6 +150,8 @@ class SemtraceLogExporter(LogRecordExporter):
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         if self._shutdown:
             return LogRecordExportResult.FAILURE
+        if _semtrace_writes(self.settings.db):
+            return LogRecordExportResult.SUCCESS
         result = LogRecordExportResult.FAILURE
         with handle_internal_errors("SemtraceLogExporter.export"):
             try:
