@@ -11,8 +11,8 @@ import pytest
 # Internal errors in exporters/processors are swallowed in production; tests must see them.
 os.environ.setdefault("SEMTRACE_RAISE_INTERNAL_ERRORS", "1")
 
-import semtrace  # noqa: E402
-from semtrace.tracer.setup import STATE  # noqa: E402
+import semtrace
+from semtrace.tracer.setup import STATE
 
 
 @pytest.fixture
