@@ -107,3 +107,32 @@ async def test_messages_and_tasks_views(
         params=[task["span_id"]],
     ).fetchall()
     assert parent == ("process invoice.extracted",)
+
+
+def test_a_task_still_waiting_on_a_human_is_visible(
+    con: Callable[[], duckdb.DuckDBPyConnection],
+) -> None:
+    """A task still in input_required (its span not ended yet) shows in the tasks view from
+    its status logs, with the human wait so far and its agent, and the logs read as sentences."""
+    task = semtrace.start_task("vendor approval", agent="procurement")
+    task.set_status("input_required", "which vendor record is current?")
+    c = con()
+    (row,) = c.sql(
+        "SELECT task_id, name, agent_name, status, status_message, human_wait_ms, ended_at, "
+        "len(history) AS changes FROM tasks"
+    ).fetchall()
+    assert row[:5] == (
+        task.id,
+        "vendor approval",
+        "procurement",
+        "input_required",
+        "which vendor record is current?",
+    )
+    assert row[5] > 0 and row[6] is None and row[7] == 2
+    messages = [m for (m,) in c.sql("SELECT message FROM logs ORDER BY time_ns").fetchall()]
+    assert messages == [
+        "The procurement agent's task vendor approval is now working",
+        "The procurement agent's task vendor approval is now input_required: "
+        "which vendor record is current?",
+    ]
+    task.cancel()

@@ -218,13 +218,20 @@ register_view(
 register_view(
     "tasks",
     """
-    WITH ev AS (
-        SELECT trace_id, span_id, time, time_ns,
+    WITH ev_all AS (
+        SELECT trace_id, span_id, time, time_ns, attributes, NULL::VARCHAR AS agent_name
+        FROM span_events WHERE name = 'mcp.task.status'
+        UNION ALL
+        SELECT trace_id, span_id, time, time_ns, attributes, agent_name
+        FROM logs WHERE event_name = 'mcp.task.status'
+    ),
+    ev AS (
+        SELECT trace_id, span_id, time, time_ns, agent_name,
                json_extract_string(attributes, '$."mcp.task.id"') AS task_id,
                json_extract_string(attributes, '$."mcp.task.status"') AS status,
-               json_extract_string(attributes, '$."mcp.task.status_message"') AS message
-        FROM span_events
-        WHERE name = 'mcp.task.status'
+               json_extract_string(attributes, '$."mcp.task.status_message"') AS message,
+               json_extract_string(attributes, '$."semtrace.task.name"') AS task_name
+        FROM ev_all
     ),
     dedup AS (
         SELECT * FROM ev
@@ -240,20 +247,26 @@ register_view(
                              ELSE epoch_ns(now()) END) - time_ns AS dur_ns
         FROM dedup
     ),
+    input_events AS (
+        SELECT time, time_ns, attributes FROM span_events WHERE name = 'semtrace.task.input'
+        UNION ALL
+        SELECT time, time_ns, attributes FROM logs WHERE event_name = 'semtrace.task.input'
+    ),
     answers AS (
         SELECT json_extract_string(attributes, '$."mcp.task.id"') AS task_id,
                arg_max(json_extract_string(attributes, '$."semtrace.task.answered_by"'),
                        time_ns) AS answered_by,
                max(time) AS answered_at,
-               count(*) AS answers
-        FROM span_events
-        WHERE name = 'semtrace.task.input'
+               count(DISTINCT time_ns) AS answers
+        FROM input_events
         GROUP BY 1
     ),
     per_task AS (
         SELECT task_id,
                arg_min(trace_id, time_ns) AS trace_id,
                arg_min(span_id, time_ns) AS span_id,
+               any_value(task_name) AS task_name,
+               any_value(agent_name) AS log_agent_name,
                min(time) AS created_at,
                max(time) FILTER (WHERE status IN ('completed', 'failed', 'cancelled'))
                    AS ended_at,
@@ -270,9 +283,10 @@ register_view(
         GROUP BY task_id
     )
     SELECT t.task_id,
-           coalesce(json_extract_string(s.attributes, '$."semtrace.task.name"'), s.name)
-               AS name,
-           s.agent_name, s.service_name, t.trace_id, t.span_id, t.created_at, t.ended_at,
+           coalesce(t.task_name, json_extract_string(s.attributes, '$."semtrace.task.name"'),
+                    s.name) AS name,
+           coalesce(s.agent_name, t.log_agent_name) AS agent_name, s.service_name,
+           t.trace_id, t.span_id, t.created_at, t.ended_at,
            t.status, t.status_message, t.history, t.working_ms, t.input_required_ms,
            t.input_required_ms AS human_wait_ms, t.input_requests, t.duration_ms,
            a.answered_by, a.answered_at, coalesce(a.answers, 0) AS answers,

@@ -39,8 +39,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
+from semtrace.store.model import LogRecord
 from semtrace.tracer import _failures
 from semtrace.tracer._context import AGENT_KEY, current_agent
+from semtrace.tracer.setup import STATE, emit_log
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -66,6 +68,8 @@ ALLOWED_TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
 }
 TRACER_NAME = "semtrace"
 MAX_TEXT = 500
+
+_SEVERITY = {"failed": "ERROR", "cancelled": "WARNING"}
 
 TASK_KEY = otel_context.create_key("semtrace-task")
 _LIVE: dict[str, Task] = {}  # tasks not yet terminal, by id (bounded by what is running)
@@ -184,6 +188,46 @@ class Task:
             self.span.set_attribute(sc.MCP_TASK_STATUS, status)
             if message is not None:
                 self.span.set_attribute(sc.MCP_TASK_STATUS_MESSAGE, message)
+        whose = f"The {self.agent} agent's task" if self.agent else "The task"
+        said = f": {message}" if message else ""
+        self._log(
+            sc.MCP_TASK_EVENT,
+            f"{whose} {self.name} is now {status}{said}",
+            f"{whose} {{task}} is now {status}",
+            attrs,
+            now,
+            _SEVERITY.get(status, "INFO"),
+        )
+
+    def _log(
+        self,
+        event: str,
+        sentence: str,
+        template: str,
+        attrs: Mapping[str, Any],
+        now: int,
+        severity: str = "INFO",
+    ) -> None:
+        """The same change as a semantic log record: written at once, so a task that is
+        still running (waiting on a human, say) is visible before its span ends."""
+        with handle_internal_errors("task log"):
+            ctx = self.span.get_span_context()
+            settings = STATE.settings
+            emit_log(
+                LogRecord(
+                    time_ns=now,
+                    message=sentence,
+                    template=template,
+                    severity=severity,
+                    event_name=event,
+                    trace_id=format(ctx.trace_id, "032x") if ctx.is_valid else None,
+                    span_id=format(ctx.span_id, "016x") if ctx.is_valid else None,
+                    agent_name=self.agent,
+                    service_name=settings.service_name if settings is not None else None,
+                    logger_name="semtrace.tasks",
+                    attributes={**attrs, sc.SEMTRACE_TASK_NAME: self.name},
+                )
+            )
 
     def _reject(self, requested: str, why: str) -> bool:
         # The task span has ended once the task is terminal: the refusal goes on the span of
@@ -260,6 +304,14 @@ class Task:
                 self.span.set_attribute(sc.SEMTRACE_TASK_ANSWERED_BY, by)
             with handle_internal_errors("task input event"):
                 self.span.add_event(sc.SEMTRACE_TASK_INPUT_EVENT, attrs, timestamp=now)
+            waited = _duration_text((now - self.last_updated_ns) / 1e9)
+            self._log(
+                sc.SEMTRACE_TASK_INPUT_EVENT,
+                f"{by or 'Someone'} answered the task {self.name} after {waited}",
+                "{by} answered the task {task} after {waited}",
+                attrs,
+                now,
+            )
             self.set_status("working", f"input provided by {by}" if by else "input provided")
             waiters, self._waiters = self._waiters, []
         for loop, fut in waiters:
@@ -386,6 +438,14 @@ class Task:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
 
 
 def _set_result(fut: asyncio.Future[Any], value: Any) -> None:
