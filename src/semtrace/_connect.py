@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import cast
 
 import duckdb
 
@@ -32,9 +33,10 @@ def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnecti
         try:
             from semtrace.collector.announce import read_announcement
         except ImportError:
-            read_announcement = None
-        if read_announcement is not None and (ann := read_announcement(path)) is not None:
+            return connect_readonly(path)
+        if (ann := read_announcement(path)) is not None:
             from semtrace.collector.client import connect_via_collector
 
-            return connect_via_collector(ann)
+            # Duck-typed: answers .sql()/.execute() like a DuckDB connection, over HTTP.
+            return cast(duckdb.DuckDBPyConnection, connect_via_collector(ann))
     return connect_readonly(path)
