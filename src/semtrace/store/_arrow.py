@@ -167,7 +167,7 @@ def spans_tables(spans: Sequence[SpanRecord]) -> tuple[pa.Table, pa.Table, pa.Ta
         cols["trace_id"].append(s.trace_id)
         cols["span_id"].append(s.span_id)
         cols["parent_span_id"].append(s.parent_span_id)
-        cols["name"].append(s.name)
+        cols["name"].append(_redacted(s.name) or s.name)
         cols["kind"].append(s.kind)
         cols["start_time"].append(s.start_ns // 1000)
         cols["end_time"].append(s.end_ns // 1000)
