@@ -79,6 +79,7 @@ class Subscription:
     batch_timeout_s: float = 0.01
     as_parent: bool = False
     name: str = ""
+    concurrency: int = 1
     _queue: asyncio.Queue[Message] | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _worker: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -109,6 +110,7 @@ class EventBus:
         batch_timeout_s: float = 0.01,
         as_parent: bool = False,
         name: str | None = None,
+        concurrency: int = 1,
     ) -> Any:
         """Register ``handler`` for ``topic`` (a decorator when ``handler`` is omitted).
 
@@ -116,9 +118,13 @@ class EventBus:
         ``batch_size > 1`` (up to that many, waiting at most ``batch_timeout_s`` for more).
         ``agent`` names the consuming agent (stamped on its spans and logs). ``as_parent=True``
         makes a single message's producer the parent of the consumer span instead of a link.
+        ``concurrency`` handlers may run at once (default 1: one at a time, in publish order),
+        e.g. when each one waits on a human.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
         if as_parent and batch_size != 1:
             raise ValueError("as_parent=True needs batch_size=1: a batch has many producers")
 
@@ -133,6 +139,7 @@ class EventBus:
                     batch_size=batch_size,
                     batch_timeout_s=batch_timeout_s,
                     as_parent=as_parent,
+                    concurrency=concurrency,
                     name=name or str(getattr(fn, "__name__", topic)),
                 )
             )
@@ -239,6 +246,8 @@ class EventBus:
 
     # -- consuming ---------------------------------------------------------------------------
     async def _work(self, sub: Subscription, queue: asyncio.Queue[Message]) -> None:
+        slots = asyncio.Semaphore(sub.concurrency)
+        running: set[asyncio.Task[None]] = set()
         while True:
             first = await queue.get()
             batch = [first]
@@ -252,11 +261,28 @@ class EventBus:
                         batch.append(await asyncio.wait_for(queue.get(), max(remaining, 0)))
                     except TimeoutError:
                         break
-            try:
-                await self._handle(sub, batch)
-            finally:
-                for _ in batch:
-                    queue.task_done()
+            if sub.concurrency == 1:
+                await self._handle_and_ack(sub, batch, queue)
+                continue
+            await slots.acquire()
+            task = asyncio.create_task(self._handle_and_ack(sub, batch, queue, slots))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    async def _handle_and_ack(
+        self,
+        sub: Subscription,
+        batch: list[Message],
+        queue: asyncio.Queue[Message],
+        slots: asyncio.Semaphore | None = None,
+    ) -> None:
+        try:
+            await self._handle(sub, batch)
+        finally:
+            for _ in batch:
+                queue.task_done()
+            if slots is not None:
+                slots.release()
 
     async def _handle(self, sub: Subscription, batch: list[Message]) -> None:
         topic = batch[0].topic

@@ -4,6 +4,8 @@ in-process EventBus doing all of it."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from opentelemetry import trace
 
@@ -209,3 +211,33 @@ async def test_bus_handler_failure_is_recorded_and_the_bus_goes_on() -> None:
     message = failed[0].status_message or ""
     assert "procurement" in message and "vendor.lookup" in message
     assert "Last-updated field was null" in message
+
+
+async def test_bus_concurrent_handlers_each_link_to_their_own_message() -> None:
+    """With concurrency=2 two handlers wait at once (each for the other to start); each
+    consumer span still links to its own message's producer, none is parented to another."""
+    bus = EventBus(name="reviews")
+    started: list[int] = []
+    both = asyncio.Event()
+
+    @bus.subscribe("review", agent="compliance", concurrency=2)
+    async def review(msg: Message) -> None:
+        started.append(msg.payload)
+        if len(started) == 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), 5)
+
+    with capture() as cap:
+        first = await bus.publish("review", 1)
+        second = await bus.publish("review", 2)
+        await bus.join()
+        spans = cap.spans()
+    await bus.close()
+    assert sorted(started) == [1, 2] and not bus.errors
+    sends = {s.attributes["messaging.message.id"]: s for s in spans if s.name == "send review"}
+    processes = [s for s in spans if s.name == "process review"]
+    assert len(processes) == 2 and all(p.parent_span_id is None for p in processes)
+    linked = {p.attributes["messaging.message.id"]: _links(p) for p in processes}
+    for msg in (first, second):
+        send = sends[msg.id]
+        assert linked[msg.id] == [(send.trace_id, send.span_id)]
