@@ -10,7 +10,7 @@ import pytest
 
 import semtrace
 from semtrace.store.database import _open_stores
-from tests.diagnose.conftest import FakeLLM, Reply, fake_llm, valid_answer  # noqa: F401
+from tests.diagnose.conftest import FakeLLM, Reply, valid_answer
 
 SECRETS = {
     "openai": "sk-proj-Zq8vN3kT1mB6xW9pL2cR7yH4dF0sJ5gA",
