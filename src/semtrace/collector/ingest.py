@@ -83,7 +83,7 @@ class IngestQueue:
         self,
         store: Store,
         *,
-        max_pending: int = 200_000,
+        max_pending: int = 16_384,
     ) -> None:
         self.store = store
         self.max_pending = max_pending

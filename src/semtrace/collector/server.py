@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from semtrace.collector import otlp_decode
 from semtrace.collector.announce import Announcement, remove_announcement, write_announcement
-from semtrace.collector.ingest import IngestClosed, IngestQueue, QueueFull
+from semtrace.collector.ingest import IngestClosed, IngestQueue, QueueFull, Ticket
 from semtrace.collector.sql import QueryRefused, QueryTimeout, SqlSandbox, lock_down
 from semtrace.store.database import Store, resolve_path
 
@@ -56,8 +56,8 @@ class CollectorConfig:
     port: int = 4318  # 0 picks a free port (tests)
     token: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024  # after decompression, as the OTLP spec says
-    max_pending: int = 200_000  # records waiting for a commit before 429
-    max_inflight: int = 64  # requests being read/decoded at once before 429
+    max_pending: int = 16_384  # records waiting for a commit before 429
+    max_inflight: int = 8  # requests being read/decoded/queued at once before 429
     ack_timeout_s: float = 30.0  # a request waits this long for its commit, then 503
     retry_after_s: int = 1
     query_max_rows: int = 100_000
@@ -74,6 +74,7 @@ class _HttpError(Exception):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() waits for requests in flight
+    request_queue_size = 128  # the default 5 resets bursts of exporters connecting at once
     block_on_close = True
     collector: Collector
 
@@ -195,10 +196,10 @@ class Collector:
             "pending_peak": st.pending_peak,
         }
 
-    def ingest_records(self, spans: list[Any], logs: list[Any]) -> None:
-        """Queue records and wait for their commit (raises _HttpError on push-back)."""
+    def submit(self, spans: list[Any], logs: list[Any]) -> Ticket | None:
+        """Queue records for the next group commit (raises _HttpError on push-back)."""
         if not spans and not logs:
-            return
+            return None
         if self._closing:
             raise _HttpError(503, "the collector is shutting down", retry_after=5)
         try:
@@ -211,6 +212,12 @@ class Collector:
             ) from None
         except IngestClosed:
             raise _HttpError(503, "the collector is shutting down", retry_after=5) from None
+        return ticket
+
+    def wait_for_commit(self, ticket: Ticket | None) -> None:
+        """Block until the commit holding ``ticket`` finished (_HttpError 503 if it failed)."""
+        if ticket is None:
+            return
         try:
             committed = ticket.wait(self.config.ack_timeout_s)
         except Exception as exc:
@@ -414,22 +421,29 @@ class _Handler(BaseHTTPRequestHandler):
             raise _HttpError(
                 429, "too many requests in flight", retry_after=self.app.config.retry_after_s
             )
+        # The semaphore covers reading, decoding and queueing: records held by request
+        # threads but not yet counted by the queue stay bounded by max_inflight requests.
+        ticket = None
         try:
             body = self._read_body()
             try:
                 decoded = decoder(body)
             except otlp_decode.DecodeError as exc:
                 raise _HttpError(400, str(exc)) from None
+            del body
+            if path == "/v1/traces":
+                ticket = self.app.submit(decoded.spans, [])
+            else:
+                ticket = self.app.submit([], decoded.logs)
         finally:
             self.app._inflight.release()
+        self.app.wait_for_commit(ticket)
         if path == "/v1/traces":
-            self.app.ingest_records(decoded.spans, [])
             response: Any = trace_service_pb2.ExportTraceServiceResponse()
             if decoded.rejected:
                 response.partial_success.rejected_spans = decoded.rejected
                 response.partial_success.error_message = "; ".join(decoded.errors)
         else:
-            self.app.ingest_records([], decoded.logs)
             response = logs_service_pb2.ExportLogsServiceResponse()
             if decoded.rejected:
                 response.partial_success.rejected_log_records = decoded.rejected
