@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -136,3 +137,112 @@ def test_a_task_still_waiting_on_a_human_is_visible(
         "which vendor record is current?",
     ]
     task.cancel()
+
+
+def test_views_read_foreign_spans_as_they_arrive_over_otlp(db_path: Path) -> None:
+    """Spans from other services (a Kafka producer and consumer, an MCP task followed by
+    both client and server) fill the messages and tasks views; duplicate status events
+    count once."""
+    from semtrace.store.database import open_store
+    from semtrace.store.model import SpanEventRecord, SpanLinkRecord, SpanRecord
+
+    t0 = 1_800_000_000_000_000_000
+    ms = 1_000_000
+    producer = SpanRecord(
+        "a" * 32,
+        "1" * 16,
+        None,
+        "send payments",
+        "PRODUCER",
+        t0,
+        t0 + ms,
+        service_name="billing",
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": "payments",
+            "messaging.message.id": "k-1",
+            "gen_ai.agent.name": "billing",
+        },
+    )
+    consumer = SpanRecord(
+        "b" * 32,
+        "2" * 16,
+        None,
+        "process payments",
+        "CONSUMER",
+        t0 + 40 * ms,
+        t0 + 45 * ms,
+        status_code="ERROR",
+        status_message="ledger closed",
+        service_name="ledger",
+        attributes={"messaging.operation.type": "process", "semtrace.agent.name": "ledger"},
+        links=(SpanLinkRecord("a" * 32, "1" * 16),),
+    )
+
+    def status(at: int, value: str, message: str | None = None) -> SpanEventRecord:
+        attrs = {"mcp.task.id": "t-9", "mcp.task.status": value}
+        if message:
+            attrs["mcp.task.status_message"] = message
+        return SpanEventRecord("mcp.task.status", t0 + at * ms, attrs)
+
+    client = SpanRecord(
+        "c" * 32,
+        "3" * 16,
+        None,
+        "task review",
+        "INTERNAL",
+        t0,
+        t0 + 100 * ms,
+        service_name="client",
+        attributes={"mcp.task.id": "t-9", "semtrace.task.name": "review"},
+        events=(
+            status(0, "working"),
+            status(30, "input_required", "confirm?"),
+            status(100, "completed"),
+        ),
+    )
+    server = SpanRecord(
+        "c" * 32,
+        "4" * 16,
+        "3" * 16,
+        "tools/call review",
+        "SERVER",
+        t0,
+        t0 + 100 * ms,
+        service_name="server",
+        events=(
+            status(0, "working"),
+            status(30, "input_required", "confirm?"),
+            status(80, "working", "answered"),
+            status(100, "completed"),
+        ),
+    )
+    open_store(db_path).write_spans([producer, consumer, client, server])
+    c = semtrace.connect(db_path)
+    (msg,) = c.sql(
+        "SELECT message_id, topic, system, producer_agent, consumer_agents, queue_wait_ms, "
+        "outcome, error_message FROM messages"
+    ).fetchall()
+    assert msg == (
+        "k-1",
+        "payments",
+        "kafka",
+        "billing",
+        ["ledger"],
+        40.0,
+        "error",
+        "ledger closed",
+    )
+    (task,) = c.sql(
+        "SELECT task_id, name, status, [h.status FOR h IN history], working_ms, "
+        "human_wait_ms FROM tasks"
+    ).fetchall()
+    assert task == (
+        "t-9",
+        "review",
+        "completed",
+        ["working", "input_required", "working", "completed"],
+        50.0,
+        50.0,
+    )
