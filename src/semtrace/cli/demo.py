@@ -29,8 +29,8 @@ def demo(
         typer.Option(
             "--traces",
             "-n",
-            help="Run N scenario runs (rotating patterns, no pacing) instead of the default "
-            "story, e.g. 70000 for about a million spans.",
+            help="Run N scenario runs (shared among the three patterns, no pacing) instead "
+            "of the default story, e.g. 30000 for about a million spans.",
             show_default=False,
         ),
     ] = None,
