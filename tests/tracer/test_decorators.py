@@ -214,6 +214,45 @@ async def test_async_context_manager_form(con: Callable[[], Any]) -> None:
     assert span_tree(spans(con)) == ["invoke_agent outer", "  execute_tool inner"]
 
 
+async def test_shared_context_manager_in_concurrent_tasks(con: Callable[[], Any]) -> None:
+    """One instance entered by two overlapping tasks: each task exits its own span, so each
+    span covers its task's work (the first to exit does not end the other's span)."""
+    shared = semtrace.tool("shared")
+    entered, first_left = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with shared:
+            entered.set()
+            await asyncio.sleep(0)
+        first_left.set()
+
+    async def second() -> None:
+        await entered.wait()
+        async with shared:
+            await first_left.wait()
+            with semtrace.step("after_first_left"):
+                pass
+
+    await asyncio.gather(first(), second())
+    rows = spans(con)
+    assert span_tree(rows) == [
+        "execute_tool shared",
+        "execute_tool shared",
+        "  invoke_workflow after_first_left",
+    ]
+    step = by_name(rows, "invoke_workflow after_first_left")
+    parent = next(r for r in rows if r["span_id"] == step["parent_span_id"])
+    assert parent["end_time_ns"] >= step["end_time_ns"]
+
+
+def test_nested_reentry_of_one_instance(con: Callable[[], Any]) -> None:
+    """The same instance entered inside itself nests and unwinds in order."""
+    again = semtrace.step("again")
+    with again, again:
+        pass
+    assert span_tree(spans(con)) == ["invoke_workflow again", "  invoke_workflow again"]
+
+
 def test_context_manager_error(con: Callable[[], Any]) -> None:
     """An exception leaving a `with` block marks the span ERROR and propagates."""
     with pytest.raises(KeyError), semtrace.tool("kv"):

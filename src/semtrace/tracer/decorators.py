@@ -13,8 +13,9 @@ import inspect
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
@@ -32,6 +33,12 @@ from semtrace.tracer.setup import STATE
 __all__ = ["Instrumentation", "agent", "llm", "step", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_Entered = tuple[Span, object, float]  # span, context token, start (perf_counter)
+# The spans each Instrumentation entered as a context manager, per thread/task: one instance
+# may be entered by concurrent tasks, and each must exit its own span.
+_ACTIVE: ContextVar[Mapping[int, tuple[_Entered, ...]]] = ContextVar(
+    "semtrace_entered", default=MappingProxyType({})
+)
 TRACER_NAME = SEMTRACE_SCOPE
 # A proxy until a provider is installed, then the provider's tracer: fetched once, because
 # get_tracer() per call costs as much as the span itself.
@@ -48,7 +55,6 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
     kind: SpanKind
     attributes: dict[str, Any] = field(default_factory=dict)
     capture_input: bool = True
-    _active: list[tuple[Span, object, float]] = field(default_factory=list, repr=False)
 
     # -- span building -----------------------------------------------------------------------
     def span_name(self, fallback: str) -> str:
@@ -105,7 +111,9 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
         call = _failures.CallInfo(role=self.role, name=fallback, agent=current_agent())
         span, ctx = self._start(fallback, None, call)
         token = otel_context.attach(ctx)
-        self._active.append((span, token, time.perf_counter()))
+        stacks = dict(_ACTIVE.get())
+        stacks[id(self)] = (*stacks.get(id(self), ()), (span, token, time.perf_counter()))
+        _ACTIVE.set(stacks)
         return span
 
     def __exit__(
@@ -114,8 +122,14 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        span, token, started = self._active.pop()
+        stacks = dict(_ACTIVE.get())
+        *rest, (span, token, started) = stacks[id(self)]
+        if rest:
+            stacks[id(self)] = tuple(rest)
+        else:
+            del stacks[id(self)]
         otel_context.detach(cast(Any, token))
+        _ACTIVE.set(stacks)
         if exc is not None:
             call = _failures.CallInfo(
                 role=self.role,
