@@ -83,6 +83,7 @@ class Subscription:
     _queue: asyncio.Queue[Message] | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _worker: asyncio.Task[None] | None = field(default=None, repr=False)
+    _running: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     def matches(self, topic: str) -> bool:
         if any(ch in self.topic for ch in "*?["):
@@ -247,7 +248,6 @@ class EventBus:
     # -- consuming ---------------------------------------------------------------------------
     async def _work(self, sub: Subscription, queue: asyncio.Queue[Message]) -> None:
         slots = asyncio.Semaphore(sub.concurrency)
-        running: set[asyncio.Task[None]] = set()
         while True:
             first = await queue.get()
             batch = [first]
@@ -266,8 +266,8 @@ class EventBus:
                 continue
             await slots.acquire()
             task = asyncio.create_task(self._handle_and_ack(sub, batch, queue, slots))
-            running.add(task)
-            task.add_done_callback(running.discard)
+            sub._running.add(task)
+            task.add_done_callback(sub._running.discard)
 
     async def _handle_and_ack(
         self,
@@ -337,6 +337,7 @@ class EventBus:
     async def close(self) -> None:
         """Stop the workers (messages still queued are dropped)."""
         workers = [s._worker for s in self.subscriptions if s._worker is not None]
+        workers += [t for s in self.subscriptions for t in s._running]
         for w in workers:
             w.cancel()
         for w in workers:
