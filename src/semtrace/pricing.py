@@ -18,7 +18,9 @@ DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
     "gpt-4.1-nano": (0.10, 0.40),
     "gpt-5": (1.25, 10.00),
     "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
     "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
     "o4-mini": (1.10, 4.40),
     "claude-3-5-haiku": (0.80, 4.00),
     "claude-3-5-sonnet": (3.00, 15.00),
@@ -27,6 +29,7 @@ DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
     "claude-haiku-4-5": (1.00, 5.00),
     "gemini-2.0-flash": (0.10, 0.40),
     "gemini-2.5-pro": (1.25, 10.00),
+    "gemini-2.5-flash": (0.30, 2.50),
     "mistral-large": (2.00, 6.00),
     "llama-3.1-8b": (0.05, 0.08),
 }
@@ -72,7 +75,11 @@ def _lookup(model: str) -> tuple[float, float] | None:
 
 
 def _scan(model: str) -> tuple[float, float] | None:
-    key = model.lower()
+    # "openai/gpt-4o" (LiteLLM, OpenRouter) and "anthropic.claude-..." (Bedrock) name the
+    # provider first: the model is what follows.
+    key = model.lower().rsplit("/", 1)[-1]
+    if key not in _prices and "." in key.split("-", 1)[0]:
+        key = key.split(".", 1)[1]
     if key in _prices:
         return _prices[key]
     # Dated or suffixed names ("gpt-4o-mini-2024-07-18", "claude-3-5-sonnet-latest") use the
