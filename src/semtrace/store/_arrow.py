@@ -143,7 +143,7 @@ def _redacted_json(value: Mapping[str, Any] | None) -> str | None:
 
 
 def _redacted(text: str | None) -> str | None:
-    return None if text is None else get_redactor().redact_text(text)
+    return None if text is None else get_redactor().redact_repeated(text)
 
 
 def _exception_type(span: SpanRecord) -> str | None:

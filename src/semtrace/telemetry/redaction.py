@@ -52,35 +52,44 @@ DEFAULT_SENSITIVE_KEYS = (
 # Characters no secret match may include, so a replacement never splits a JSON escape.
 _NOT = r"\s\"'\\"
 
-# (kind, regex, group holding the secret or 0, lowercase substrings of which one must be
-# present for the regex to run at all: most text has none, and `in` is far cheaper than a scan).
-_PASSWORD_WORDS = ("password", "passwd", "pwd", "secret", "api_key", "apikey", "api-key")
-_BUILTIN: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
-    ("anthropic_key", r"sk-ant-[A-Za-z0-9_\-]{16,}", 0, ("sk-ant-",)),
-    ("openai_key", r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", 0, ("sk-",)),
-    ("aws_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0, ("akia", "asia")),
+# (kind, regex, group holding the secret or 0, characters of which one must be in the text,
+# lowercase substrings of which one must be in it). Most text fails these gates, and a `in`
+# test (a single character is a memchr) is far cheaper than a regex scan.
+_BUILTIN: tuple[tuple[str, str, int, str, tuple[str, ...]], ...] = (
+    ("anthropic_key", r"sk-ant-[A-Za-z0-9_\-]{16,}", 0, "-", ("sk-ant-",)),
+    ("openai_key", r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", 0, "-", ("sk-",)),
+    ("aws_key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0, "A", ("akia", "asia")),
     (
         "github_token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
         0,
+        "_",
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
-    ("bearer", rf"(?i)\b(?:bearer|basic)\s+([^{_NOT},;]{{8,}})", 1, ("bearer", "basic")),
-    ("url_password", rf"[A-Za-z][A-Za-z0-9+.\-]*://[^{_NOT}:/@]+:([^{_NOT}/@]+)@", 1, ("://",)),
+    ("bearer", rf"(?i)\b(?:bearer|basic)\s+([^{_NOT},;]{{8,}})", 1, "", ("bearer", "basic")),
+    (
+        "url_password",
+        rf"[A-Za-z][A-Za-z0-9+.\-]*://[^{_NOT}:/@]+:([^{_NOT}/@]+)@",
+        1,
+        "@",
+        ("://",),
+    ),
     (
         "password",
         rf"(?i)(?<!REDACTED:)\b(?:password|passwd|pwd|secret|api[_-]?key|token)"
         rf"\s*[=:]\s*(?:\\?['\"])?([^{_NOT},;&]{{3,}})",
         1,
-        (*_PASSWORD_WORDS, "token=", "token:", "token =", "token :"),
+        "=:",
+        ("pass", "pwd", "secret", "api", "token"),
     ),
     (
         "email",
         r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b",
         0,
-        ("@",),
+        "@",
+        (),
     ),
-    ("card", r"(?<![\w.])[2-6]\d{3}(?:[ \-]?\d){9,15}(?!\w|\.\d)", 0, ()),
+    ("card", r"(?<![\w.])[2-6]\d{3}(?:[ \-]?\d){9,15}(?!\w|\.\d)", 0, "23456", ()),
 )
 # Every card number starts like this; a scan for it is cheaper than the full pattern.
 _CARD_GATE = re.compile(r"[2-6]\d{3}[ \-]?\d{4}")
@@ -124,6 +133,7 @@ class _Rule:
     kind: str
     regex: re.Pattern[str]
     group: int
+    chars: str  # one of these characters must be present (empty = no condition)
     triggers: tuple[str, ...]  # empty = always run
 
 
@@ -140,10 +150,11 @@ class Redactor:
         salt: str | None = None,
         enabled: bool = True,
     ) -> None:
-        rules = [_Rule(k, re.compile(p), g, t) for k, p, g, t in _BUILTIN] if builtin else []
+        rules = [_Rule(k, re.compile(p), g, c, t) for k, p, g, c, t in _BUILTIN] if builtin else []
         for kind, pattern in (patterns or {}).items():
-            rules.append(_Rule(kind, re.compile(pattern), 0, ()))
+            rules.append(_Rule(kind, re.compile(pattern), 0, "", ()))
         self.rules: tuple[_Rule, ...] = tuple(rules)
+        self._plan = tuple((r, r.chars, r.triggers, r.kind == "card") for r in self.rules)
         self.allow_keys = frozenset(allow_keys)
         self.enabled = enabled
         self._salt = salt if salt is not None else os.environ.get(ENV_REDACT_SALT, "semtrace")
@@ -178,18 +189,38 @@ class Redactor:
         """``text`` with every detected secret replaced by its marker."""
         if not self.enabled or not text:
             return text
-        low = text.lower()
-        for rule in self.rules:
-            if rule.triggers:
-                for trigger in rule.triggers:
+        low: str | None = None
+        for rule, chars, triggers, is_card in self._plan:
+            if chars:
+                for char in chars:
+                    if char in text:
+                        break
+                else:
+                    continue
+            if triggers:
+                if low is None:
+                    low = text.lower()
+                for trigger in triggers:
                     if trigger in low:
                         break
                 else:
                     continue
-            elif rule.kind == "card" and _CARD_GATE.search(text) is None:
+            elif is_card and _CARD_GATE.search(text) is None:
                 continue
-            text = self._apply(rule, text)
+            redacted = self._apply(rule, text)
+            if redacted != text:
+                text, low = redacted, None
         return text
+
+    def redact_repeated(self, text: str) -> str:
+        """``redact_text`` for values that recur (templates, attribute values): the verdict
+        for a short text is remembered, so a repeat costs one dictionary lookup."""
+        if not self.enabled or len(text) < 6:
+            return text
+        verdict = self._seen.get(text)
+        if verdict is None:
+            verdict = self._remember(text)
+        return text if verdict is _CLEAN else verdict
 
     def is_sensitive_key(self, key: str) -> bool:
         """Whether values under ``key`` are secrets whatever they look like."""
@@ -279,12 +310,7 @@ class Redactor:
 
     def _plain(self, value: Any) -> Any:
         if type(value) is str:
-            if len(value) < 6:
-                return value
-            verdict = self._seen.get(value)
-            if verdict is None:
-                verdict = self._remember(value)
-            return value if verdict is _CLEAN else verdict
+            return self.redact_repeated(value)
         if type(value) is int:
             if value >= 10**12:  # a card number stored as a number
                 text = str(value)
