@@ -47,8 +47,8 @@ SERVICES = {
 DEFAULT_TRIPS = 4
 INVOICES_PER_BATCH = 6
 REQUESTS_PER_BATCH = 6
-FLUSH_EVERY_RUNS = 100
-SCALE_DIAGNOSE_LIMIT = 100  # kinds of failure diagnosed after a --traces run  # at scale: let the exporter catch up instead of dropping spans
+FLUSH_EVERY_RUNS = 100  # at scale: let the exporter catch up instead of dropping spans
+SCALE_DIAGNOSE_LIMIT = 100  # kinds of failure diagnosed after a --traces run
 
 Progress = Callable[[int, int], None]
 

@@ -88,6 +88,7 @@ class DemoSummary:
     runs: int
     generated_s: float
     elapsed_s: float
+    diagnosed: int = 0  # kinds of failure the offline rules diagnosed in this run
     traces: int = 0
     spans: int = 0
     logs: int = 0
@@ -122,7 +123,10 @@ class DemoSummary:
             f" wrote {self.traces:,} traces, {self.spans:,} spans and {self.logs:,} log sentences"
             f" to {self.db} in {self.generated_s:.1f} s"
         )
-        text.append(f" (seed {self.seed}; with the diagnosis {self.elapsed_s:.1f} s).")
+        text.append(
+            f" (seed {self.seed}); {self.diagnosed} kinds of failure diagnosed offline, "
+            f"{self.elapsed_s:.1f} s in all."
+        )
         if self.messages:
             text.append(f"\n{self.messages:,} messages passed between agents over event buses.")
         text.append("\nPatterns: ")
@@ -400,7 +404,14 @@ def build_summary(
     diagnosed: int = 0,
 ) -> DemoSummary:
     """Read the summary of a demo run from its database."""
-    summary = DemoSummary(db=db, seed=seed, runs=runs, generated_s=generated_s, elapsed_s=elapsed_s)
+    summary = DemoSummary(
+        db=db,
+        seed=seed,
+        runs=runs,
+        generated_s=generated_s,
+        elapsed_s=elapsed_s,
+        diagnosed=diagnosed,
+    )
     counts = _rows(
         con,
         """SELECT (SELECT count(DISTINCT trace_id) FROM spans) AS traces,
