@@ -192,3 +192,31 @@ def test_console_script(db: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["n", "2"]
+
+
+def test_sql_on_a_file_another_process_writes(tmp_path: Path) -> None:
+    """sql on a file another process holds for writing names that process and `semtrace
+    serve`, exit 1, no traceback."""
+    path = tmp_path / "busy.duckdb"
+    code = (
+        "import sys\n"
+        "from semtrace.store.database import Store\n"
+        f"store = Store({str(path)!r})\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        exit_code, out, err = run("sql", "select 1", "--db", str(path))
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert exit_code == 1
+    flat = " ".join(err.split())  # rich wraps long lines
+    assert f"process {holder.pid}" in flat
+    assert "semtrace serve --db" in flat
+    assert "Traceback" not in out + err
