@@ -41,6 +41,7 @@ def log_failure(span: Span, call: _failures.CallInfo, exc: BaseException, senten
     for proc in (p.make_facts_safe, p.redact_event):
         event = proc(None, "error", event)  # type: ignore[assignment]
     emit_log(p.to_log_record(event, "error"))
+    p.print_to_console(event, "error")
 
 
 def _on_configure(settings: Settings) -> None:

@@ -41,7 +41,7 @@ class _ConsoleSink:
         print(line, file=sys.stderr, flush=True)
 
 
-PROCESSORS: tuple[Any, ...] = (*p.SEMTRACE_PROCESSORS, p.ConsoleOrDrop())
+PROCESSORS: tuple[Any, ...] = (*p.SEMTRACE_PROCESSORS, p.CONSOLE)
 _SINK = _ConsoleSink()
 
 

@@ -42,6 +42,7 @@ from semtrace.telemetry.sentences import (
 from semtrace.tracer._context import current_agent
 
 __all__ = [
+    "CONSOLE",
     "ENV_CONSOLE",
     "RESERVED_KEYS",
     "SEMTRACE_PROCESSORS",
@@ -54,6 +55,7 @@ __all__ = [
     "emit_to_store",
     "make_facts_safe",
     "merge_bound_context",
+    "print_to_console",
     "redact_event",
     "render_sentence",
     "to_log_record",
@@ -295,7 +297,10 @@ SEMTRACE_PROCESSORS = (
     emit_to_store,
 )
 
-_CONSOLE_HIDDEN = frozenset({"template", "span_id", "_time_ns", "event_name", "logger_name"})
+# Hidden on the console: the sentence already contains action, cause and impact.
+_CONSOLE_HIDDEN = frozenset(
+    {"template", "span_id", "_time_ns", "event_name", "logger_name", "action", "cause", "impact"}
+)
 _ORDER = ("debug", "info", "warning", "error", "critical")
 
 
@@ -328,10 +333,30 @@ class ConsoleOrDrop:
             raise structlog.DropEvent
         if self._renderer is None:
             self._renderer = structlog.dev.ConsoleRenderer()
-        view = {k: v for k, v in event_dict.items() if k not in _CONSOLE_HIDDEN}
+        if event_dict.get("event_name") == "exception":  # the sentence already says it all
+            keep = ("event", "level", "agent", "trace_id", "exc_info")
+            view = {k: event_dict[k] for k in keep if event_dict.get(k) is not None}
+        else:
+            view = {
+                k: v for k, v in event_dict.items() if k not in _CONSOLE_HIDDEN and v is not None
+            }
         if isinstance(view.get("trace_id"), str):
             view["trace_id"] = view["trace_id"][:8]
         return self._renderer(logger, method_name, view)
+
+
+CONSOLE = ConsoleOrDrop()
+
+
+def print_to_console(event_dict: Mapping[str, Any], method_name: str = "info") -> None:
+    """Print a processed event the way the logger does (on a TTY only)."""
+    import structlog
+
+    try:
+        line = CONSOLE(None, method_name, dict(event_dict))
+    except structlog.DropEvent:
+        return
+    print(line, file=sys.stderr, flush=True)
 
 
 def set_bound(facts: Mapping[str, Any]) -> Any:
