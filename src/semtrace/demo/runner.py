@@ -208,6 +208,7 @@ def run_demo(
                 generated_s=generated_s,
                 elapsed_s=time.perf_counter() - started,
                 diagnosed=len(diagnoses),
+                time_scale=pace.scale,
             )
         finally:
             con.close()

@@ -89,6 +89,7 @@ class DemoSummary:
     generated_s: float
     elapsed_s: float
     diagnosed: int = 0  # kinds of failure the offline rules diagnosed in this run
+    time_scale: float = 0.0  # real seconds per simulated second (0: nothing waited)
     traces: int = 0
     spans: int = 0
     logs: int = 0
@@ -127,6 +128,12 @@ class DemoSummary:
             f" (seed {self.seed}); {self.diagnosed} kinds of failure diagnosed offline, "
             f"{self.elapsed_s:.1f} s in all."
         )
+        if self.time_scale > 0:
+            text.append(
+                f"\nThe clock is simulated: one second of agent time took "
+                f"{self.time_scale * 1000:.0f} ms here, so durations are scaled down "
+                f"{1 / self.time_scale:.0f}x (their proportions are real)."
+            )
         if self.messages:
             text.append(f"\n{self.messages:,} messages passed between agents over event buses.")
         text.append("\nPatterns: ")
@@ -402,6 +409,7 @@ def build_summary(
     generated_s: float,
     elapsed_s: float,
     diagnosed: int = 0,
+    time_scale: float = 0.0,
 ) -> DemoSummary:
     """Read the summary of a demo run from its database."""
     summary = DemoSummary(
@@ -411,6 +419,7 @@ def build_summary(
         generated_s=generated_s,
         elapsed_s=elapsed_s,
         diagnosed=diagnosed,
+        time_scale=time_scale,
     )
     counts = _rows(
         con,
