@@ -220,3 +220,14 @@ def test_sql_on_a_file_another_process_writes(tmp_path: Path) -> None:
     assert f"process {holder.pid}" in flat
     assert "semtrace serve --db" in flat
     assert "Traceback" not in out + err
+
+
+def test_brackets_are_text_not_markup(db: Path) -> None:
+    """Values, column names and errors with [brackets] print as written (rich markup is off)."""
+    code, out, _ = run("sql", "select '[red]x[/]' as \"[b]col\"", "--db", str(db))
+    assert code == 0
+    assert "[red]x[/]" in out and "[b]col" in out
+    code, out, err = run("sql", "select '[/]' from nope", "--db", str(db))
+    assert code == 1
+    assert "Table with name nope does not exist" in err
+    assert "Traceback" not in out + err

@@ -13,6 +13,7 @@ import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["DbOption", "Format", "console", "err_console", "fail", "print_arrow"]
 
@@ -39,7 +40,8 @@ class Format(StrEnum):
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error the user can act on and return the Exit to raise (no traceback)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages carry user text (queries, DuckDB errors): never read them as rich markup.
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message))
     return typer.Exit(code)
 
 
@@ -75,12 +77,12 @@ def print_arrow(
         import pyarrow.parquet as pq
 
         pq.write_table(table, out)
-        err_console.print(f"wrote {table.num_rows} rows to {out}")
+        err_console.print(Text(f"wrote {table.num_rows} rows to {out}"))
         return
     t = Table(title=title, show_lines=False, header_style="bold cyan")
     for name in table.column_names:
-        t.add_column(name, overflow="fold")
+        t.add_column(Text(name), overflow="fold")
     for row in rows:
-        t.add_row(*(_cell(v) for v in row.values()))
+        t.add_row(*(Text(_cell(v)) for v in row.values()))
     console.print(t)
     console.print(f"[dim]{table.num_rows} row{'s' if table.num_rows != 1 else ''}[/]")
