@@ -19,8 +19,10 @@ __all__ = [
     "arrow",
     "list_relations",
     "list_traces",
+    "messages",
     "resolve_trace_id",
     "run_sql",
+    "tasks",
     "trace_logs",
     "trace_spans",
 ]
@@ -116,3 +118,23 @@ def trace_logs(con: duckdb.DuckDBPyConnection, trace_id: str) -> pa.Table:
            FROM logs WHERE trace_id = ? ORDER BY time_ns""",
         [trace_id],
     )
+
+
+def messages(
+    con: duckdb.DuckDBPyConnection, *, topic: str | None = None, limit: int = 200
+) -> pa.Table:
+    """Messages between agents, newest first, from the ``messages`` view."""
+    where, params = ("WHERE topic = ?", [topic]) if topic else ("", [])
+    return arrow(
+        con,
+        f"""SELECT message_id, topic, producer_agent, consumer_agents, publish_time,
+                   round(queue_wait_ms, 1) AS queue_wait_ms, outcome, error_message
+            FROM messages {where} ORDER BY publish_time DESC LIMIT ?""",
+        [*params, limit],
+    )
+
+
+def tasks(con: duckdb.DuckDBPyConnection, *, status: str | None = None, limit: int = 200) -> pa.Table:
+    """Long-running tasks, newest first, from the ``tasks`` view (state history, human wait)."""
+    where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    return arrow(con, f"SELECT * FROM tasks {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
