@@ -142,3 +142,45 @@ def test_each_seeded_secret_is_detected_by_redaction(name: str) -> None:
     }.get(name, f"value {secret} here")
     key = "password" if name == "password_fact" else "note"
     assert secret not in str(redact_value(text, key))
+
+
+def test_secrets_sent_over_otlp_to_the_collector_are_absent_from_its_file(
+    tmp_path: Path,
+) -> None:
+    """Spans and logs a foreign process sends over OTLP/HTTP are redacted before storage."""
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+    from semtrace.collector.server import Collector, CollectorConfig
+    from tests.collector.conftest import kv, post, span_request
+
+    db = tmp_path / "collector.duckdb"
+    collector = Collector(CollectorConfig(db=str(db), port=0))
+    collector.start()
+    try:
+        spans = span_request(
+            [
+                {
+                    "name": "execute_tool charge",
+                    "status": 2,
+                    "message": f"declined {SECRETS['card']}",
+                    "attributes": {
+                        "gen_ai.tool.call.arguments": f'{{"key": "{SECRETS["openai"]}"}}',
+                        "user.email": SECRETS["email"],
+                        "note": CANARY,
+                    },
+                }
+            ]
+        )
+        assert post(collector.url, "/v1/traces", spans.SerializeToString()).status == 200
+        logs = logs_service_pb2.ExportLogsServiceRequest()
+        record = logs.resource_logs.add().scope_logs.add().log_records.add()
+        record.time_unix_nano = 1_700_000_000_000_000_000
+        record.severity_number = 17
+        record.body.string_value = f"auth with {SECRETS['github']}"
+        record.attributes.append(kv("aws", SECRETS["aws"]))
+        assert post(collector.url, "/v1/logs", logs.SerializeToString()).status == 200
+    finally:
+        collector.stop()
+    data = _file_bytes(db)
+    assert CANARY.encode() in data
+    assert [name for name, secret in SECRETS.items() if secret.encode() in data] == []
