@@ -64,8 +64,14 @@ class IngestStats:
     commits: int = 0
     refused_full: int = 0
     failed: int = 0
-    commit_seconds: float = 0.0
+    commit_seconds: float = 0.0  # in Store.write_batch: to Arrow (normalise, redact) + append
+    decode_seconds: float = 0.0  # in request threads: OTLP body -> domain records
     pending_peak: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_decode(self, seconds: float) -> None:
+        with self._lock:
+            self.decode_seconds += seconds
 
 
 @dataclass

@@ -36,6 +36,11 @@ __all__ = [
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
 _HEX = frozenset("0123456789abcdefABCDEF")
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
+# UNSPECIFIED (and out of range) becomes INTERNAL, the SDK's default kind.
+_KIND_NAMES = {i: name for i, name in enumerate(_KINDS)} | {0: "INTERNAL"}
+_STATUS_NAMES = dict(enumerate(_STATUS))
 
 
 class DecodeError(ValueError):
@@ -142,7 +147,7 @@ def decode_spans_protobuf(body: bytes) -> DecodedSpans:
             for s in ss.spans:
                 tid = s.trace_id
                 sid = s.span_id
-                if len(tid) != 16 or len(sid) != 8 or not any(tid) or not any(sid):
+                if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
                     out.rejected += 1
                     _note(out.errors, f"span {s.name!r}: trace_id must be 16 bytes, span_id 8")
                     continue
@@ -155,12 +160,14 @@ def decode_spans_protobuf(body: bytes) -> DecodedSpans:
                     SpanRecord(
                         trace_id=trace_hex,
                         span_id=sid.hex(),
-                        parent_span_id=parent.hex() if len(parent) == 8 and any(parent) else None,
+                        parent_span_id=parent.hex()
+                        if len(parent) == 8 and parent != _ZERO_SPAN
+                        else None,
                         name=s.name,
-                        kind=_kind(s.kind),
+                        kind=_KIND_NAMES.get(s.kind, "INTERNAL"),
                         start_ns=s.start_time_unix_nano,
                         end_ns=s.end_time_unix_nano or s.start_time_unix_nano,
-                        status_code=_status(status.code),
+                        status_code=_STATUS_NAMES.get(status.code, "UNSET"),
                         status_message=status.message or None,
                         service_name=service,
                         scope_name=scope,

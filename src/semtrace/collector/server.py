@@ -194,6 +194,8 @@ class Collector:
             "refused_full": st.refused_full,
             "failed": st.failed,
             "pending_peak": st.pending_peak,
+            "decode_seconds": round(st.decode_seconds, 6),
+            "commit_seconds": round(st.commit_seconds, 6),
         }
 
     def submit(self, spans: list[Any], logs: list[Any]) -> Ticket | None:
@@ -426,10 +428,13 @@ class _Handler(BaseHTTPRequestHandler):
         ticket = None
         try:
             body = self._read_body()
+            started = time.perf_counter()
             try:
                 decoded = decoder(body)
             except otlp_decode.DecodeError as exc:
                 raise _HttpError(400, str(exc)) from None
+            finally:
+                self.app.ingest.stats.add_decode(time.perf_counter() - started)
             del body
             if path == "/v1/traces":
                 ticket = self.app.submit(decoded.spans, [])
