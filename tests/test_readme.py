@@ -78,11 +78,13 @@ def test_readme_has_queries() -> None:
 
 @pytest.mark.parametrize("sql", SQL_BLOCKS, ids=[f"query{i}" for i in range(len(SQL_BLOCKS))])
 def test_example_query_runs_on_quickstart_db(quickstart_db: Path, sql: str) -> None:
-    """Every example query runs on the quick start's database and finds rows."""
+    """Every example query runs on the quick start's database; those over what the quick start
+    makes (no message bus, no long-running task) find rows."""
     con = semtrace.connect(quickstart_db)
     rows = con.sql(sql).fetchall()
-    assert rows, f"no rows for:\n{sql}"
     con.close()
+    if not re.search(r"\b(messages|tasks|recoveries)\b", sql):
+        assert rows, f"no rows for:\n{sql}"
 
 
 def test_jupyter_snippet_runs(quickstart_db: Path) -> None:
@@ -123,7 +125,7 @@ def test_contract_matches_database(quickstart_db: Path) -> None:
     importlib.util.find_spec("semtrace.cli.demo") is None, reason="the demo is not built yet"
 )
 def test_example_queries_run_on_demo_db(tmp_path: Path) -> None:
-    """Every example query also runs on the database `semtrace demo` writes."""
+    """Every example query also runs on the database `semtrace demo` writes, finding rows."""
     db = tmp_path / "demo.duckdb"
     exe = Path(sys.executable).with_name("semtrace")
     proc = subprocess.run(
@@ -134,6 +136,6 @@ def test_example_queries_run_on_demo_db(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     con = semtrace.connect(db)
-    for sql in SQL_BLOCKS:
-        con.sql(sql).fetchall()
+    empty = [sql for sql in SQL_BLOCKS if not con.sql(sql).fetchall()]
     con.close()
+    assert not empty, f"no rows on the demo db for: {empty}"
