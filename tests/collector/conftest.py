@@ -100,7 +100,9 @@ def make_collector(tmp_path: Path) -> Iterator[Callable[..., Collector]]:
 
     def make(**overrides: Any) -> Collector:
         config = CollectorConfig(
-            db=str(overrides.pop("db", tmp_path / "collector.duckdb")), port=0, **overrides
+            db=str(overrides.pop("db", tmp_path / "collector.duckdb")),
+            port=overrides.pop("port", 0),
+            **overrides,
         )
         c = Collector(config)
         c.start()

@@ -7,8 +7,10 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
+import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -338,3 +340,33 @@ def test_protobuf_logs_answer_a_logs_response(collector: Collector) -> None:
     resp = logs_service_pb2.ExportLogsServiceResponse.FromString(reply.body)
     assert resp.partial_success.rejected_log_records == 1
     assert rows(collector, "select severity, message from logs") == [("WARNING", "slow vendor API")]
+
+
+def test_chunked_bodies_are_411(collector: Collector) -> None:
+    """A chunked body without Content-Length is refused with 411 (the length is needed to
+    enforce the size limit before reading)."""
+    import http.client
+
+    host, port = collector.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request(
+            "POST",
+            "/v1/traces",
+            body=iter([b"abc"]),
+            headers={"Content-Type": "application/x-protobuf"},
+            encode_chunked=True,
+        )
+        assert conn.getresponse().status == 411
+    finally:
+        conn.close()
+
+
+def test_a_taken_port_leaves_the_database_free(
+    collector: Collector, make_collector: Callable[..., Collector], tmp_path: Path
+) -> None:
+    """A collector that cannot bind its port raises OSError and does not keep the file open."""
+    db = tmp_path / "other.duckdb"
+    with pytest.raises(OSError):
+        make_collector(db=db, port=collector.port)
+    make_collector(db=db)  # the file opens again: nobody holds it

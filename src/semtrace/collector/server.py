@@ -91,7 +91,12 @@ class Collector:
         self.sandbox = SqlSandbox(
             self.store.cursor, max_rows=config.query_max_rows, timeout_s=config.query_timeout_s
         )
-        self._server = _Server((config.host, config.port), _Handler)
+        try:
+            self._server = _Server((config.host, config.port), _Handler)
+        except OSError:
+            self.ingest.close()
+            self.store.close()  # the port is taken: leave the file free for its next owner
+            raise
         self._server.collector = self
         self._inflight = threading.BoundedSemaphore(config.max_inflight)
         self._connections: dict[int, _Handler] = {}
