@@ -158,3 +158,27 @@ def test_third_person_docstrings_read_as_a_purpose() -> None:
     """'Fetches the vendor' becomes 'while trying to fetch the vendor'."""
     call = CallInfo(role="tool", name="t", purpose="Fetches the vendor", started=0, ended=0.001)
     assert "while trying to fetch the vendor;" in describe_failure(call, KeyError("x")).message
+
+
+def test_outer_spans_say_which_inner_call_raised(con: Callable[[], Any]) -> None:
+    """An exception passing up through an agent names the tool it came from."""
+    with pytest.raises(KeyError):
+        procure("V-1")
+    (agent,) = _rows(
+        con, "select status_message from spans where name = 'invoke_agent procurement'"
+    )
+    assert agent["status_message"].startswith("The procurement agent failed after ")
+    assert agent["status_message"].endswith(
+        ", called with vendor_id='V-1'; the tool lookup_vendor raised KeyError: 'last_updated'."
+    )
+    (log,) = _rows(
+        con,
+        "select cause, template, attributes from logs "
+        "where event_name = 'exception' and attributes like '%\"role\":\"agent\"%'",
+    )
+    assert log["cause"] == "the tool lookup_vendor raised KeyError: 'last_updated'"
+    assert log["template"] == (
+        "The {agent} agent failed after {duration}, called with {input}; "
+        "the tool lookup_vendor raised KeyError: {error}."
+    )
+    assert json.loads(log["attributes"])["failed_in"] == "the tool lookup_vendor"

@@ -9,6 +9,7 @@ into an ERROR log as well, with the low-cardinality template and the facts it wa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import re
 import time
@@ -183,18 +184,19 @@ def _said(exc: BaseException) -> str:
     return msg
 
 
-def _cause_text(exc: BaseException) -> tuple[str, str]:
-    """What the exception said, as (sentence clause, template clause)."""
+def _cause_text(exc: BaseException, who: str = "it") -> tuple[str, str]:
+    """What the exception said, as (sentence clause, template clause); ``who`` raised it."""
     name = type(exc).__name__
     msg = _said(exc)
     if _is_cancel(exc):
-        return "it was cancelled", "it was cancelled"
+        return f"{who} was cancelled", f"{who} was cancelled"
     if isinstance(exc, KeyboardInterrupt):
-        return "it was interrupted (KeyboardInterrupt)", "it was interrupted (KeyboardInterrupt)"
+        said = f"{who} was interrupted (KeyboardInterrupt)"
+        return said, said
     if _is_timeout(exc):
         if msg:
-            return f"it timed out ({name}: {msg})", f"it timed out ({name}: {{error}})"
-        return f"it timed out ({name})", f"it timed out ({name})"
+            return f"{who} timed out ({name}: {msg})", f"{who} timed out ({name}: {{error}})"
+        return f"{who} timed out ({name})", f"{who} timed out ({name})"
     text, tmpl = (f"{name}: {msg}", f"{name}: {{error}}") if msg else (name, name)
     origin = exc.__cause__
     if origin is not None and not isinstance(origin, type(exc)):
@@ -202,7 +204,31 @@ def _cause_text(exc: BaseException) -> tuple[str, str]:
         oname = type(origin).__name__
         text += f" (caused by {oname}: {said})" if said else f" (caused by {oname})"
         tmpl += f" (caused by {oname})"
-    return f"it raised {text}", f"it raised {tmpl}"
+    return f"{who} raised {text}", f"{who} raised {tmpl}"
+
+
+# Set on an exception by the innermost traced call it escaped from, so the calls it passes
+# through on the way up can say where it came from.
+_ORIGIN_ATTR = "_semtrace_failed_in"
+
+
+def _origin(call: CallInfo, exc: BaseException) -> str:
+    """'it', or the traced call deeper down that raised ``exc`` ('the tool lookup_vendor')."""
+    origin = getattr(exc, _ORIGIN_ATTR, None)
+    if not isinstance(origin, tuple) or origin == (call.role, call.name):
+        return "it"
+    role, name = origin
+    if role == "agent":
+        return f"the {name} agent"
+    if role == "llm":
+        return f"the LLM call to {name}"
+    return f"the {role} {name}"
+
+
+def _mark_origin(call: CallInfo, exc: BaseException) -> None:
+    if getattr(exc, _ORIGIN_ATTR, None) is None:
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(exc, _ORIGIN_ATTR, (call.role, call.name))
 
 
 def _error_type(exc: BaseException) -> str:
@@ -244,7 +270,8 @@ def describe_failure(call: CallInfo, exc: BaseException) -> FailureText:
     if input_text:
         text += f", called with {input_text}"
         tmpl += ", called with {input}"
-    said, said_t = _cause_text(exc)
+    who = _origin(call, exc)
+    said, said_t = _cause_text(exc, who)
     text = _redactor(_capital(f"{text}; {said}."))
     tmpl = _redactor(_capital(f"{tmpl}; {said_t}."))
     facts: dict[str, Any] = {
@@ -266,6 +293,8 @@ def describe_failure(call: CallInfo, exc: BaseException) -> FailureText:
         facts["cancelled"] = True
     action = purpose or call.purpose or f"run the {call.role} {call.name}"
     cause = _redactor(re.sub(r"^it raised ", "", said))
+    if who != "it":
+        facts["failed_in"] = who
     return FailureText(text, tmpl, action, cause, facts)
 
 
@@ -282,6 +311,7 @@ def record_failure(span: Span, call: CallInfo, exc: BaseException) -> None:
         if call.ended is None:
             call.ended = time.perf_counter()
         sentence = exception_sentence(call, exc)
+        _mark_origin(call, exc)
         # The SDK would store the raw message and traceback; store redacted ones instead.
         stack = "".join(traceback.format_exception(exc))
         span.record_exception(
