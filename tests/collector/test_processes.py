@@ -201,3 +201,17 @@ def test_binding_beyond_loopback_without_a_token_warns(db_path: Path) -> None:
     err = proc.stderr.read().decode()  # type: ignore[union-attr]
     assert "warning" in err and "--token" in err
     assert os.path.exists(db_path)
+
+
+def test_an_announcement_nobody_listens_at_is_stale(db_path: Path) -> None:
+    """A live pid (a reused one, after a reboot) whose URL refuses connections is stale too."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free_port = s.getsockname()[1]
+    write_announcement(
+        Announcement(url=f"http://127.0.0.1:{free_port}", pid=os.getpid(), db=str(db_path))
+    )
+    assert read_announcement(db_path) is None
+    assert not announcement_path(db_path).exists()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from semtrace.store.database import resolve_path
 
@@ -95,8 +97,23 @@ def _load(path: Path) -> Announcement | None:
         return None
 
 
+def _listening(url: str) -> bool:
+    """False only when nothing listens at ``url`` (a reused pid after a reboot, say)."""
+    parsed = urlsplit(url)
+    if parsed.hostname is None or parsed.port is None:
+        return False
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=0.5):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True  # slow or filtered, not proven dead: keep the announcement
+
+
 def read_announcement(db: str | os.PathLike[str]) -> Announcement | None:
-    """The live collector owning ``db``, or None; a stale announcement is removed."""
+    """The live collector owning ``db``, or None; a stale announcement (its pid dead, or
+    nothing listening at its URL) is removed."""
     path = announcement_path(db)
     if not path.exists():
         return None
@@ -107,7 +124,7 @@ def read_announcement(db: str | os.PathLike[str]) -> Announcement | None:
         ann = _load(path)
         if ann is None:
             return None
-    if not pid_alive(ann.pid):
+    if not pid_alive(ann.pid) or not _listening(ann.url):
         with contextlib.suppress(OSError):
             remove_announcement(db, pid=ann.pid)
         return None
