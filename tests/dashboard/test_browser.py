@@ -147,7 +147,8 @@ def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario
 
 
 def test_replay_shows_agent_lanes_and_steps_forward(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
-    """Replay shows one lane per agent and moves to the next step (and URL) on click."""
+    """Replay shows one lane per agent, moves to the next step (and URL) on click, and
+    advances by itself while playing."""
     page.goto(f"{server}/replay?trace={scenario.intake_trace}&step=6")
     _settle(page)
     page.get_by_text("Step 6 of 16").wait_for()
@@ -162,6 +163,9 @@ def test_replay_shows_agent_lanes_and_steps_forward(page, server, scenario: Scen
     page.get_by_text("Step 7 of 16").wait_for()
     page.wait_for_function("() => location.search.includes('step=7')")
     _shot(page, "04-replay-step7")
+    page.get_by_text("Play", exact=True).click()
+    page.get_by_text("Step 9 of 16").wait_for()  # playing moves on by itself
+    page.get_by_text("Play", exact=True).click()
 
 
 def test_other_pages_render_their_content(page, server) -> None:  # type: ignore[no-untyped-def]

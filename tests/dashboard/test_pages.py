@@ -207,3 +207,34 @@ def test_missing_database_is_reported_on_the_page(
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     assert "semtrace demo" in at.error[0].value
+
+
+def test_diagnose_now_writes_diagnoses_the_page_then_shows(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pressing "Diagnose now" runs the offline rules provider on the database and the page
+    shows more diagnoses afterwards."""
+    import shutil
+
+    import semtrace
+
+    db = tmp_path / "diagnose.duckdb"
+    shutil.copy(scenario.db, db)
+    monkeypatch.setenv(ENV_DB, str(db))
+
+    def count() -> int:
+        con = semtrace.connect(db)
+        try:
+            return int(con.sql("SELECT count(*) FROM diagnoses").fetchall()[0][0])
+        finally:
+            con.close()
+
+    before = count()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.switch_page("pages/failures.py")
+    at.run()
+    at.button(key="fl_diagnose").click().run()
+    assert not at.exception, at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    assert count() > before

@@ -183,24 +183,24 @@ def test_agent_edges_count_calls_and_messages_with_tokens(qcon) -> None:
     assert edges[("intake", "extraction", "message")]["input_tokens"] == 120
 
 
-def test_orchestration_pattern_names_supervisor_broker_and_choreography() -> None:
-    """One caller delegating is a supervisor; a message hub is a broker; messages without a
-    hub are choreography."""
+def test_orchestration_patterns_name_each_group_of_agents() -> None:
+    """Each connected group gets its pattern: one caller delegating is a supervisor; a hub
+    fanning messages out to specialists that answer to one inbox is a broker; agents
+    reacting to messages without such a hub are a choreography."""
 
     def edges(rows: list[tuple[str, str, str]]) -> pa.Table:
         return pa.Table.from_pylist([{"source": s, "target": t, "kind": k} for s, t, k in rows])
 
-    assert (
-        q.orchestration_pattern(edges([("sup", "a", "call"), ("sup", "b", "call")]))[0]
-        == "supervisor"
-    )
-    broker = [("in", "broker", "message"), ("x", "broker", "message")]
-    broker += [("broker", "a", "message"), ("broker", "b", "message")]
-    assert q.orchestration_pattern(edges(broker))[0] == "broker"
-    assert (
-        q.orchestration_pattern(edges([("a", "b", "message"), ("b", "c", "message")]))[0]
-        == "choreography"
-    )
+    supervisor = [("sup", "a", "call"), ("sup", "b", "call")]
+    broker = [("inbox", "broker", "message"), ("broker", "x", "message")]
+    broker += [("broker", "y", "message"), ("x", "inbox", "message"), ("y", "inbox", "message")]
+    chain = [("intake", "extract", "message"), ("extract", "pay", "message")]
+    found = q.orchestration_patterns(edges(supervisor + broker + chain))
+    assert [name for name, _ in found] == ["broker", "choreography", "supervisor"]
+    assert found[0][1] == "broker routes messages to x, y; results flow back to inbox"
+    assert found[2][1] == "sup calls a, b and holds the global view"
+    assert q.orchestration_pattern(edges(supervisor))[0] == "supervisor"
+    assert q.orchestration_pattern(edges(supervisor + chain))[0] == "mixed"
     assert q.orchestration_pattern(edges([]))[0] == "single agent"
 
 

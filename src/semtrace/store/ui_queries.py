@@ -36,6 +36,7 @@ __all__ = [
     "filter_options",
     "linked_trace_ids",
     "orchestration_pattern",
+    "orchestration_patterns",
     "relation_exists",
     "replay_events",
     "resolve_trace",
@@ -610,41 +611,69 @@ def agent_edges(con: Con, *, trace_ids: Sequence[str] | None = None) -> pa.Table
     )
 
 
-def orchestration_pattern(edges: pa.Table) -> tuple[str, str]:
-    """Name the orchestration pattern the edges show (supervisor, broker, choreography,
-    mixed or single agent) with a one-sentence reason."""
-    rows = _rows(edges)
-    if not rows:
-        return ("single agent", "No agent calls or messages another one.")
+def _components(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Edges split into groups of agents connected to each other (either direction)."""
+    group: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while group.setdefault(a, a) != a:
+            group[a] = group[group[a]]
+            a = group[a]
+        return a
+
+    for r in rows:
+        group[find(r["source"])] = find(r["target"])
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(find(r["source"]), []).append(r)
+    return sorted(out.values(), key=lambda es: min(e["source"] for e in es))
+
+
+def _classify(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
     calls = [r for r in rows if r["kind"] == "call"]
     msgs = [r for r in rows if r["kind"] == "message"]
-    if calls and not msgs:
-        callers = {r["source"] for r in calls}
+    agents = sorted({r["source"] for r in rows} | {r["target"] for r in rows})
+    if not msgs:
+        callers = sorted({r["source"] for r in calls})
         if len(callers) == 1:
-            (boss,) = callers
-            n = len({r["target"] for r in calls})
-            return ("supervisor", f"{boss} calls {n} agent(s) directly and holds the global view.")
-        return ("hierarchical", f"{len(callers)} agents delegate to others by direct calls.")
-    if msgs:
-        degree: dict[str, tuple[int, int]] = {}
-        for r in msgs:
-            i, o = degree.get(r["target"], (0, 0))
-            degree[r["target"]] = (i + 1, o)
-            i, o = degree.get(r["source"], (0, 0))
-            degree[r["source"]] = (i, o + 1)
-        hub, (hin, hout) = max(degree.items(), key=lambda kv: min(kv[1]))
-        if min(hin, hout) >= 2 and len(degree) >= 4:
+            targets = sorted({r["target"] for r in calls})
+            return (
+                "supervisor",
+                f"{callers[0]} calls {', '.join(targets)} and holds the global view",
+            )
+        return ("hierarchical", f"{', '.join(callers)} delegate to others by direct calls")
+    out: dict[str, set[str]] = {}
+    for r in msgs:
+        out.setdefault(r["source"], set()).add(r["target"])
+    # A broker routes one stream to several specialists whose results flow back to one place.
+    for hub in sorted(out, key=lambda a: -len(out[a])):
+        spread = out[hub]
+        replies = [out.get(t, set()) for t in spread]
+        shared = set.intersection(*replies) - spread if replies else set()
+        if len(spread) >= 2 and len(shared) == 1:
             return (
                 "broker",
-                f"{hub} receives from {hin} and routes to {hout} agents over messages.",
+                f"{hub} routes messages to {', '.join(sorted(spread))}; results flow back "
+                f"to {next(iter(shared))}",
             )
-        kind = "choreography" if not calls else "mixed"
-        return (
-            kind,
-            f"{len(degree)} agents react to each other's messages with no central caller"
-            + (" (plus direct calls)." if calls else "."),
-        )
-    return ("unknown", "")
+    extra = " (plus direct calls)" if calls else ""
+    return ("choreography", f"{', '.join(agents)} react to each other's messages{extra}")
+
+
+def orchestration_patterns(edges: pa.Table) -> list[tuple[str, str]]:
+    """The orchestration pattern of each group of connected agents (supervisor,
+    hierarchical, broker, choreography), each with a one-line reason."""
+    return [_classify(group) for group in _components(_rows(edges))]
+
+
+def orchestration_pattern(edges: pa.Table) -> tuple[str, str]:
+    """One name for the whole topology (``mixed`` when groups differ) with a reason."""
+    found = orchestration_patterns(edges)
+    if not found:
+        return ("single agent", "No agent calls or messages another one.")
+    names = {name for name, _ in found}
+    name = names.pop() if len(names) == 1 else "mixed"
+    return (name, "; ".join(f"{n}: {why}" for n, why in found) + ".")
 
 
 # -- failures --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ agent and per edge, and the orchestration pattern the topology shows."""
 
 from __future__ import annotations
 
+import pyarrow as pa
 import streamlit as st
 
 from semtrace.dashboard import _data, charts
@@ -19,12 +20,11 @@ def main() -> None:
     if not stats:
         empty_state("No agents yet.", 'Decorate agent entry points with `@semtrace.agent("name")`.')
         return
-    import pyarrow as pa
-
-    pattern, why = q.orchestration_pattern(
-        pa.Table.from_pylist(edges) if edges else pa.table({"kind": pa.array([], pa.string())})
-    )
-    st.success(f"**Orchestration: {pattern}.** {why}", icon=":material/hub:")
+    table = pa.Table.from_pylist(edges) if edges else pa.table({"kind": pa.array([], pa.string())})
+    pattern, _ = q.orchestration_pattern(table)
+    groups = q.orchestration_patterns(table)
+    lines = "\n".join(f"- **{name}**: {why}" for name, why in groups) or "- no agent calls another"
+    st.success(f"**Orchestration: {pattern}.**\n\n{lines}", icon=":material/hub:")
     st.plotly_chart(
         charts.agent_graph(edges, agents=[s["agent_name"] for s in stats]),
         key="agents_graph",
