@@ -91,7 +91,10 @@ class _Scenarios:
         self.llm = SimulatedLLM(self.seed, self.pace)
         if run.pattern == "supervisor":
             trip = self._trips(run.index)
-            supervisor.TravelDesk(self.llm, self.pace, self.seed).book_trip(trip)
+            # The hotel API's behaviour on this trip is the simulated world's, not the agents'.
+            hotel_api = supervisor.HotelAPI(self.pace, self.seed, trip.hotel_mode)
+            desk = supervisor.TravelDesk(self.llm, self.pace, self.seed, hotel_api=hotel_api)
+            desk.book_trip(trip)
         elif run.pattern == "choreography":
             invoices = choreography.make_invoices(
                 self.seed, run.index, INVOICES_PER_BATCH if self.story else 5, guarantee=self.story

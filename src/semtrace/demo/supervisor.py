@@ -18,7 +18,7 @@ How it is instrumented (read it as an example for your own agents):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from opentelemetry import trace
 
@@ -27,7 +27,16 @@ from semtrace import semconv
 from semtrace.demo._sim import Pace, rng_for
 from semtrace.demo.llm_sim import SimulatedLLM
 
-__all__ = ["SERVICE", "HotelMode", "Itinerary", "TravelDesk", "Trip", "make_trips"]
+__all__ = [
+    "SERVICE",
+    "HotelAPI",
+    "HotelMode",
+    "HotelResponse",
+    "Itinerary",
+    "TravelDesk",
+    "Trip",
+    "make_trips",
+]
 
 SERVICE = "travel-booking"  # the service name this application runs under
 HOTEL_TIMEOUT_S = 10.0
@@ -53,7 +62,9 @@ class Trip:
     origin: str
     city: str
     nights: int
-    hotel_mode: HotelMode = "normal"
+    # How the (simulated) hotel API behaves during this trip's booking: not part of the
+    # request, so left out of its repr (and of the inputs semtrace records).
+    hotel_mode: HotelMode = field(default="normal", repr=False)
 
 
 @dataclass
@@ -88,21 +99,47 @@ def make_trips(seed: int, count: int, *, first: int = 0, guarantee: bool = True)
     if guarantee and count >= 3:
         slow, timeout = rng_for(seed, "trip-modes").sample(range(count), 2)
         modes = {slow: "slow", timeout: "timeout"}
-        trips = [_with_mode(trip, modes.get(i, "normal")) for i, trip in enumerate(trips)]
+        trips = [replace(trip, hotel_mode=modes.get(i, "normal")) for i, trip in enumerate(trips)]
     return trips
 
 
-def _with_mode(trip: Trip, mode: HotelMode) -> Trip:
-    return Trip(trip.trip_id, trip.traveller, trip.origin, trip.city, trip.nights, mode)
+@dataclass(frozen=True)
+class HotelResponse:
+    """What the hotel API client returns: the offers and how long the API took."""
+
+    hotels: list[str]
+    elapsed_s: float
+
+
+class HotelAPI:
+    """A client for the (simulated) hotel availability API, which is sometimes slow."""
+
+    def __init__(self, pace: Pace, seed: int, mode: HotelMode = "normal") -> None:
+        self.pace = pace
+        self.seed = seed
+        self.mode = mode
+
+    def search(self, city: str, nights: int, *, timeout_s: float) -> HotelResponse:
+        rng = rng_for(self.seed, "hotels", city, nights, self.mode)
+        if self.mode == "timeout":
+            self.pace.sleep(timeout_s)
+            raise TimeoutError(f"hotel API gave no answer within {timeout_s:.0f} s")
+        latency = rng.uniform(7.0, 9.0) if self.mode == "slow" else rng.uniform(0.3, 0.8)
+        self.pace.sleep(latency)
+        name = rng.choice(["Aurora", "Central", "Harbour", "Garden"])
+        return HotelResponse([f"Hotel {name} {city}"], latency)
 
 
 class TravelDesk:
     """The travel-booking agents and the APIs they call."""
 
-    def __init__(self, llm: SimulatedLLM, pace: Pace, seed: int) -> None:
+    def __init__(
+        self, llm: SimulatedLLM, pace: Pace, seed: int, hotel_api: HotelAPI | None = None
+    ) -> None:
         self.llm = llm
         self.pace = pace
         self.seed = seed
+        self.hotel_api = hotel_api or HotelAPI(pace, seed)
 
     # -- the supervisor ----------------------------------------------------------------------
     @semtrace.agent("travel_supervisor", description="Plans a trip and delegates the bookings")
@@ -160,7 +197,7 @@ class TravelDesk:
     @semtrace.agent("hotel_agent", description="Finds and books hotels")
     def hotel_agent(self, trip: Trip) -> str:
         """Book a hotel for the stay."""
-        hotels = self.search_hotels(trip.city, trip.nights, trip.hotel_mode)
+        hotels = self.search_hotels(trip.city, trip.nights)
         self.llm.chat(
             "gpt-4o-mini",
             f"Choose a hotel in {trip.city} for {trip.nights} nights under 180 EUR: {hotels}",
@@ -194,22 +231,17 @@ class TravelDesk:
         return f"PNR-{flight}"
 
     @semtrace.tool("search_hotels", description="Hotel availability API (10 s client timeout)")
-    def search_hotels(self, city: str, nights: int, mode: HotelMode = "normal") -> list[str]:
+    def search_hotels(self, city: str, nights: int) -> list[str]:
         """Search hotel availability."""
-        rng = rng_for(self.seed, "hotels", city, nights, mode)
-        if mode == "timeout":
-            self.pace.sleep(HOTEL_TIMEOUT_S)
-            raise TimeoutError(f"hotel API gave no answer within {HOTEL_TIMEOUT_S:.0f} s")
-        latency = rng.uniform(7.0, 9.0) if mode == "slow" else rng.uniform(0.3, 0.8)
-        self.pace.sleep(latency)
-        if latency * 1000 > SLOW_THRESHOLD_MS:
+        response = self.hotel_api.search(city, nights, timeout_s=HOTEL_TIMEOUT_S)
+        if response.elapsed_s * 1000 > SLOW_THRESHOLD_MS:
             hotel_log.warning(
                 "hotel API slow",
-                latency_ms=round(latency * 1000),
+                latency_ms=round(response.elapsed_s * 1000),
                 threshold_ms=SLOW_THRESHOLD_MS,
                 city=city,
             )
-        return [f"Hotel {rng.choice(['Aurora', 'Central', 'Harbour', 'Garden'])} {city}"]
+        return response.hotels
 
     @semtrace.tool("book_hotel", description="Hotel booking API")
     def book_hotel(self, hotel: str, nights: int) -> str:
