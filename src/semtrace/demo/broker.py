@@ -78,7 +78,7 @@ def contracts_policy(pace: Pace) -> HealPolicy:
     the answer can still arrive in time, then switch to the fallback model.
 
     With real time this reads ``@semtrace.heal(allow=["retry_with_backoff", "fallback_model"],
-    max_attempts=4, budget_s=50, max_backoff_s=20, fallbacks={"model": {"model":
+    max_attempts=4, budget_s=60, max_backoff_s=20, fallbacks={"model": {"model":
     FALLBACK_MODEL}})`` on the method; the demo builds the policy at run time only to scale
     its waits to the simulated clock.
     """
@@ -86,7 +86,9 @@ def contracts_policy(pace: Pace) -> HealPolicy:
     return HealPolicy(
         allow=["retry_with_backoff", "fallback_model"],
         max_attempts=4,
-        budget_s=50 * scale,  # how long the customer may wait for recovery
+        # The customer may wait a minute for recovery: two backoffs of 20 s fit, a third
+        # would not, so the third attempt uses the fallback model.
+        budget_s=60 * scale,
         max_backoff_s=20 * scale,
         fallbacks={"model": {"model": FALLBACK_MODEL}},  # call again with model=...
         name="review_contract",
