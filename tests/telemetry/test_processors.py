@@ -73,6 +73,7 @@ def test_processors_in_a_users_own_structlog_chain(con: Callable[[], Any]) -> No
     rendered = json.loads(call.args[0])
     assert rendered["event"] == "report for ACME late"
     assert rendered["agent"] == "reporting"
+    assert "_facts_safe" not in rendered
     row = (
         con()
         .sql("select severity, agent_name, message, template, attributes, span_id from logs")

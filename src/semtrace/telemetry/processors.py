@@ -40,6 +40,7 @@ from semtrace.telemetry.sentences import (
     truncate,
 )
 from semtrace.tracer._context import current_agent
+from semtrace.tracer.setup import STATE, emit_log
 
 __all__ = [
     "CONSOLE",
@@ -84,9 +85,12 @@ RESERVED_KEYS = frozenset(
         "stack_info",
         "_time_ns",
         "_record",
+        "_facts_safe",
     }
 )
-_NOT_REDACTED = frozenset({"trace_id", "span_id", "level", "agent", "exc_info", "_time_ns"})
+_NOT_REDACTED = frozenset(
+    {"trace_id", "span_id", "level", "agent", "exc_info", "_time_ns", "_facts_safe"}
+)
 
 _LEVELS = {
     "debug": "debug",
@@ -197,6 +201,7 @@ def make_facts_safe(logger: Any, method_name: str, event_dict: EventDict) -> Eve
     for key in list(event_dict):
         if key not in RESERVED_KEYS:
             event_dict[key] = json_safe(event_dict[key])
+    event_dict["_facts_safe"] = True
     for key in ("action", "cause", "impact"):
         value = event_dict.get(key)
         if value is not None and not isinstance(value, str):
@@ -250,11 +255,12 @@ def _opt_str(value: Any) -> str | None:
 
 def to_log_record(event_dict: Mapping[str, Any], method_name: str = "info") -> LogRecord:
     """The store's record for a processed event."""
-    from semtrace.tracer.setup import STATE
-
     level = str(event_dict.get("level") or _LEVELS.get(method_name, "info")).lower()
     settings = STATE.settings
-    facts = {k: json_safe(v) for k, v in event_dict.items() if k not in RESERVED_KEYS}
+    if event_dict.get("_facts_safe"):
+        facts = {k: v for k, v in event_dict.items() if k not in RESERVED_KEYS}
+    else:
+        facts = {k: json_safe(v) for k, v in event_dict.items() if k not in RESERVED_KEYS}
     time_ns = event_dict.get("_time_ns")
     message = event_dict.get("event")
     logger_name = event_dict.get("logger_name", event_dict.get("logger"))
@@ -277,11 +283,10 @@ def to_log_record(event_dict: Mapping[str, Any], method_name: str = "info") -> L
 
 
 def emit_to_store(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    """Queue the event for the ``logs`` table (never blocks); passes it through unchanged."""
-    from semtrace.tracer.setup import emit_log
-
+    """Queue the event for the ``logs`` table (never blocks); passes it on for rendering."""
     with handle_internal_errors("emit log"):
         emit_log(to_log_record(event_dict, method_name))
+    event_dict.pop("_facts_safe", None)  # our marker is nobody else's business
     return event_dict
 
 
@@ -299,7 +304,17 @@ SEMTRACE_PROCESSORS = (
 
 # Hidden on the console: the sentence already contains action, cause and impact.
 _CONSOLE_HIDDEN = frozenset(
-    {"template", "span_id", "_time_ns", "event_name", "logger_name", "action", "cause", "impact"}
+    {
+        "template",
+        "span_id",
+        "_time_ns",
+        "_facts_safe",
+        "event_name",
+        "logger_name",
+        "action",
+        "cause",
+        "impact",
+    }
 )
 _ORDER = ("debug", "info", "warning", "error", "critical")
 
@@ -311,6 +326,7 @@ class ConsoleOrDrop:
         self._stream = stream
         self._min = _ORDER.index(min_level) if min_level in _ORDER else 1
         self._renderer: Any = None
+        self._tty_of: tuple[Any, bool] | None = None
 
     def enabled(self) -> bool:
         """Whether records are printed: ``SEMTRACE_CONSOLE`` or, unset, a TTY."""
@@ -320,10 +336,15 @@ class ConsoleOrDrop:
         if forced in {"0", "false", "no", "off"}:
             return False
         stream = self._stream or sys.stderr
+        # isatty() is a system call: ask once per stream (pytest swaps sys.stderr).
+        if self._tty_of is not None and self._tty_of[0] is stream:
+            return self._tty_of[1]
         try:
-            return bool(stream.isatty())
+            tty = bool(stream.isatty())
         except (AttributeError, ValueError):
-            return False
+            tty = False
+        self._tty_of = (stream, tty)
+        return tty
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> Any:
         import structlog

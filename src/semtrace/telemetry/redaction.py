@@ -233,15 +233,18 @@ class Redactor:
         if not self.enabled:
             return value
         if key is not None:
-            if key in self.allow_keys:
+            kind = self._key_kind.get(key)
+            if kind is None:
+                kind = self._classify(key)
+            if kind == _ALLOW:
                 return value
-            if self.is_sensitive_key(key) and value is not None and value != "":
+            if kind == _SENSITIVE and value is not None and value != "":
                 if isinstance(value, str) and value.startswith("[REDACTED:"):
                     return value
                 if not isinstance(value, Mapping | list | tuple):
                     return self.marker(_kind_of_key(key), str(value))
         if isinstance(value, str):
-            return self.redact_text(value)
+            return self.redact_repeated(value)
         if isinstance(value, Mapping):
             return {k: self.redact_value(v, str(k)) for k, v in value.items()}
         if isinstance(value, list | tuple):
