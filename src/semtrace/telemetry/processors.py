@@ -37,6 +37,7 @@ from semtrace.telemetry.sentences import (
     json_safe,
     render_failure,
     render_message,
+    safe_text,
     truncate,
 )
 from semtrace.tracer._context import current_agent
@@ -167,7 +168,7 @@ def add_exception_facts(logger: Any, method_name: str, event_dict: EventDict) ->
         exc = sys.exc_info()[1]
     if exc is not None:
         event_dict.setdefault(sc.ERROR_TYPE, type(exc).__qualname__)
-        event_dict.setdefault(sc.EXCEPTION_MESSAGE, truncate(str(exc)))
+        event_dict.setdefault(sc.EXCEPTION_MESSAGE, safe_text(exc))
         stack = "".join(traceback.format_exception(exc))
         event_dict.setdefault(sc.EXCEPTION_STACKTRACE, truncate(stack, 8_000))
     return event_dict

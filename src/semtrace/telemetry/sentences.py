@@ -23,6 +23,8 @@ __all__ = [
     "json_safe",
     "render_failure",
     "render_message",
+    "safe_text",
+    "truncate",
 ]
 
 MAX_MESSAGE_CHARS = 4_000
@@ -83,7 +85,8 @@ def json_safe(value: Any, depth: int = 0) -> Any:
     return _repr(value)
 
 
-def _text(value: Any) -> str:
+def safe_text(value: Any) -> str:
+    """``str(value)``, truncated; the repr (or a placeholder) when ``__str__`` raises."""
     if isinstance(value, str):
         return value
     try:
@@ -98,7 +101,7 @@ def agent_phrase(agent: str) -> str:
 
 
 def _clause(text: Any, *prefixes: str) -> str:
-    clause = " ".join(_text(text).split()).rstrip(".;, ")
+    clause = " ".join(safe_text(text).split()).rstrip(".;, ")
     for prefix in prefixes:
         if clause.lower().startswith(prefix):
             clause = clause[len(prefix) :].lstrip()
