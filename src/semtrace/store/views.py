@@ -117,7 +117,10 @@ register_view(
                s.start_time AS time, s.service_name, s.agent_name, s.name, s.operation,
                s.tool_name, s.error_type, s.duration_ms,
                coalesce(
-                   (SELECT arg_max(l.message, l.time_ns) FROM logs l
+                   -- a semantic failure (log.failure) explains best; else the latest
+                   -- error sentence on the span (the automatic exception sentence)
+                   (SELECT arg_max(l.message, (l.event_name IS NOT DISTINCT FROM 'failure',
+                                               l.time_ns)) FROM logs l
                      WHERE l.trace_id = s.trace_id AND l.span_id = s.span_id
                        AND l.severity IN ('ERROR', 'CRITICAL')),
                    s.status_message) AS message,
