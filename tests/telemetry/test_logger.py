@@ -313,3 +313,21 @@ def test_get_logger_is_a_no_op_when_not_configured() -> None:
 
     assert STATE.log_queue is None
     semtrace.get_logger(agent="x").failure(action="do it", cause="no store")
+
+
+def test_bound_agent_does_not_hide_the_agent_of_a_nested_span(con: Callable[[], Any]) -> None:
+    """Inside `with log.bind()` of one agent, a sub-agent's records name the sub-agent."""
+    supervisor = semtrace.get_logger(agent="supervisor")
+    anyone = semtrace.get_logger()
+
+    @semtrace.agent("extraction")
+    def extract() -> None:
+        anyone.info("extracting")
+
+    with supervisor.bind(run="R1"):
+        extract()
+        anyone.info("back")
+    assert [(r["message"], r["agent_name"], r["attributes"]) for r in _logs(con)] == [
+        ("extracting", "extraction", {"run": "R1"}),
+        ("back", "supervisor", {"run": "R1"}),
+    ]

@@ -127,11 +127,13 @@ def bound_context() -> Mapping[str, Any]:
 
 
 def merge_bound_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    """Add facts bound with ``with log.bind(...)``; the event's own keys win."""
+    """Add facts bound with ``with log.bind(...)``; the event's own keys win. (A bound agent
+    is only a fallback, applied by :func:`add_trace_context`: the span's agent is more exact.)"""
     ctx = _BOUND.get()
     if ctx:
         for key, value in ctx.items():
-            event_dict.setdefault(key, value)
+            if key != "agent":
+                event_dict.setdefault(key, value)
     return event_dict
 
 
@@ -142,13 +144,14 @@ def add_severity(logger: Any, method_name: str, event_dict: EventDict) -> EventD
 
 
 def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    """``trace_id``/``span_id`` of the current span and the agent it runs in."""
+    """``trace_id``/``span_id`` of the current span and the agent it runs in (else the agent
+    of a logger bound with ``with log.bind(...)`` around this code)."""
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid:
         event_dict.setdefault("trace_id", format_trace_id(ctx.trace_id))
         event_dict.setdefault("span_id", format_span_id(ctx.span_id))
     if event_dict.get("agent") is None:
-        agent = current_agent()
+        agent = current_agent() or _BOUND.get().get("agent")
         if agent is not None:
             event_dict["agent"] = agent
     return event_dict
