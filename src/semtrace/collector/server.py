@@ -58,6 +58,8 @@ class CollectorConfig:
     max_body_bytes: int = 64 * 1024 * 1024  # after decompression, as the OTLP spec says
     max_pending: int = 16_384  # records waiting for a commit before 429
     max_inflight: int = 8  # requests being read/decoded/queued at once before 429
+    # Decoding is pure Python: more decoders than this only fight the writer for the GIL.
+    max_decoders: int = 1
     ack_timeout_s: float = 30.0  # a request waits this long for its commit, then 503
     retry_after_s: int = 1
     query_max_rows: int = 100_000
@@ -99,6 +101,7 @@ class Collector:
             raise
         self._server.collector = self
         self._inflight = threading.BoundedSemaphore(config.max_inflight)
+        self._decoding = threading.BoundedSemaphore(config.max_decoders)
         self._connections: dict[int, _Handler] = {}
         self._conn_lock = threading.Lock()
         self._closing = False
@@ -433,13 +436,14 @@ class _Handler(BaseHTTPRequestHandler):
         ticket = None
         try:
             body = self._read_body()
-            started = time.perf_counter()
-            try:
-                decoded = decoder(body)
-            except otlp_decode.DecodeError as exc:
-                raise _HttpError(400, str(exc)) from None
-            finally:
-                self.app.ingest.stats.add_decode(time.perf_counter() - started)
+            with self.app._decoding:
+                started = time.perf_counter()
+                try:
+                    decoded = decoder(body)
+                except otlp_decode.DecodeError as exc:
+                    raise _HttpError(400, str(exc)) from None
+                finally:
+                    self.app.ingest.stats.add_decode(time.perf_counter() - started)
             del body
             if path == "/v1/traces":
                 ticket = self.app.submit(decoded.spans, [])
