@@ -144,3 +144,4 @@ SEMTRACE_HEAL_OUTCOME = "semtrace.heal.outcome"
 SEMTRACE_HEAL_EPISODE = "semtrace.heal.episode"
 SEMTRACE_HEAL_FINGERPRINT = "semtrace.heal.fingerprint"
 SEMTRACE_HEAL_CATEGORY = "semtrace.heal.category"
+SEMTRACE_HEAL_DELAY_S = "semtrace.heal.delay_s"  # backoff waited before a heal attempt

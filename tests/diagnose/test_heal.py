@@ -31,7 +31,7 @@ def test_retry_with_backoff_recovers(configured: Path) -> None:
     """A refused connection is retried after a backoff; the retried step carries attempt 2."""
     calls: list[int] = []
 
-    @semtrace.heal(allow=["retry_with_backoff"], backoff_s=0.01)
+    @semtrace.heal(allow=["retry_with_backoff"], backoff_s=0.01, jitter=0.0)
     @semtrace.tool("vendor_api")
     def fetch(vendor: str) -> str:
         calls.append(1)
@@ -146,7 +146,7 @@ def test_budget_exhaustion_raises_the_original_exception(configured: Path) -> No
     """When max_attempts is spent the first exception is raised and every attempt recorded."""
     raised: list[BaseException] = []
 
-    @semtrace.heal(allow=["retry_with_backoff"], max_attempts=3, backoff_s=0.01)
+    @semtrace.heal(allow=["retry_with_backoff"], max_attempts=3, backoff_s=0.01, jitter=0.0)
     def fetch() -> None:
         exc = ConnectionRefusedError(f"refused #{len(raised)}")
         raised.append(exc)
@@ -165,6 +165,57 @@ def test_budget_exhaustion_raises_the_original_exception(configured: Path) -> No
     assert "max_attempts (3) reached" in rows[-1]["error"]
     delays = [json.loads(r["parameters"]).get("delay_s") for r in rows[:2]]
     assert delays == [0.01, 0.02]  # the backoff doubles
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap(configured: Path) -> None:
+    """Waits double from backoff_s, each lengthened by up to `jitter`, never past max_backoff_s;
+    the wait is recorded on the heal_attempts row and on the attempt's span."""
+
+    @semtrace.heal(
+        allow=["retry_with_backoff"],
+        max_attempts=6,
+        backoff_s=0.004,
+        max_backoff_s=0.02,
+        jitter=0.5,
+    )
+    def fetch() -> None:
+        raise ConnectionRefusedError("refused")
+
+    for _ in range(2):
+        with pytest.raises(ConnectionRefusedError):
+            fetch()
+    rows = _attempts(configured)
+    waits = [json.loads(r["parameters"])["delay_s"] for r in rows if r["outcome"] == "failed"]
+    episodes = [waits[:5], waits[5:]]
+    for delays in episodes:
+        assert len(delays) == 5
+        for k, nominal in enumerate([0.004, 0.008, 0.016]):  # exponential, jittered upwards
+            assert nominal <= delays[k] <= min(nominal * 1.5, 0.02) + 1e-4
+        assert delays[0] < delays[1] < delays[2]
+        assert all(d <= 0.02 for d in delays) and delays[3:] == [0.02, 0.02]  # capped
+    assert episodes[0][:3] != episodes[1][:3]  # jittered: two episodes do not wait in lockstep
+    spans = _rows(
+        configured,
+        """SELECT json_extract(attributes, '$."semtrace.heal.delay_s"')::DOUBLE AS d
+           FROM spans WHERE name = 'heal fetch' AND d IS NOT NULL ORDER BY start_time_ns""",
+    )
+    assert [s["d"] for s in spans] == waits
+
+
+def test_backoffs_stop_within_the_time_budget(configured: Path) -> None:
+    """Growing backoffs stop once the next wait would overrun budget_s: the waits sum below it."""
+
+    @semtrace.heal(allow=["retry_with_backoff"], max_attempts=20, backoff_s=0.01, budget_s=0.2)
+    def fetch() -> None:
+        raise ConnectionRefusedError("refused")
+
+    with pytest.raises(ConnectionRefusedError):
+        fetch()
+    rows = _attempts(configured)
+    waits = [json.loads(r["parameters"])["delay_s"] for r in rows if r["outcome"] == "failed"]
+    assert 2 <= len(waits) <= 4  # 0.01, 0.02, 0.04, (0.08): the next one does not fit
+    assert waits == sorted(waits) and sum(waits) < 0.2
+    assert "budget_s" in rows[-1]["error"]
 
 
 def test_time_budget_stops_before_a_long_wait(configured: Path) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import random
 import threading
 import time
 import uuid
@@ -61,6 +62,8 @@ _TERMINAL = frozenset({Action.escalate_to_human, Action.circuit_break})
 _SUBSTITUTES = {Action.retry_with_backoff: Action.retry, Action.retry: Action.retry_with_backoff}
 _CACHE_SIZE = 256
 DEFAULT_BACKOFF_S = 0.5
+DEFAULT_JITTER = 0.25
+_jitter_rng = random.Random()
 _cache: OrderedDict[tuple[str, str], Diagnosis] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -82,7 +85,10 @@ class HealPolicy:
     ``timeout_cap_s``: the highest value ``increase_timeout`` may give the step's
     ``timeout_param`` keyword. ``backoff_s``: the first backoff wait (doubling after; default:
     the diagnosis' suggestion, else 0.5 s; ``Retry-After`` on the exception can lengthen it, up
-    to ``max_backoff_s``). ``provider``: ``"rules"`` or an LLM provider (name or object).
+    to ``max_backoff_s``). ``jitter``: each wait is lengthened by a random share of itself up to
+    this fraction (0.25: up to 25 % longer), so many failing callers do not retry in lockstep;
+    never past ``max_backoff_s``, and a wait that would overrun ``budget_s`` is not waited.
+    ``provider``: ``"rules"`` or an LLM provider (name or object).
     """
 
     allow: Sequence[str | Action] = (Action.retry, Action.retry_with_backoff)
@@ -96,6 +102,7 @@ class HealPolicy:
     provider: str | Provider = "rules"
     provider_options: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None
+    jitter: float = DEFAULT_JITTER
     _allowed: frozenset[Action] = field(init=False, repr=False, default=frozenset())
     _provider: Provider | None = field(init=False, repr=False, default=None)
 
@@ -133,6 +140,8 @@ class HealPolicy:
             raise ConfigurationError("heal(max_attempts=...) must be >= 1")
         if self.budget_s <= 0:
             raise ConfigurationError("heal(budget_s=...) must be > 0 seconds")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ConfigurationError("heal(jitter=...) must be in [0, 1): a fraction of the wait")
         if self.timeout_cap_s is not None and self.timeout_cap_s <= 0:
             raise ConfigurationError("heal(timeout_cap_s=...) must be > 0 seconds")
         self._allowed = frozenset(allowed)
@@ -312,7 +321,10 @@ class _Episode:
                         params, "base_delay_s", DEFAULT_BACKOFF_S, 0.0, policy.max_backoff_s
                     )
                 )
-                delay = min(base * (2**self.backoffs), policy.max_backoff_s)
+                # Exponential, jittered upwards (callers spread out), capped.
+                nominal = base * (2**self.backoffs)
+                jittered = nominal * (1.0 + policy.jitter * _jitter_rng.random())
+                delay = min(jittered, policy.max_backoff_s)
                 hinted = _retry_after_s(exc)
                 if hinted is not None:
                     delay = min(max(delay, hinted), policy.max_backoff_s)
@@ -322,7 +334,7 @@ class _Episode:
                     )
                     continue
                 self.backoffs += 1
-                return _Plan(action, delay_s=delay, parameters={"delay_s": round(delay, 3)}), ""
+                return _Plan(action, delay_s=delay, parameters={"delay_s": round(delay, 4)}), ""
             if action is Action.fallback_tool:
                 tool = policy.fallbacks.get("tool")
                 if tool is None or action in self.used:
@@ -513,11 +525,11 @@ def _escalate(ep: _Episode, diagnosis: Diagnosis) -> str:
 # -- the wrappers ----------------------------------------------------------------------------
 
 
-def _heal_span(ep: _Episode, action: Action) -> trace.Span:
-    return trace.get_tracer("semtrace").start_span(
-        f"heal {ep.step}",
-        attributes={sc.SEMTRACE_HEAL: True, sc.SEMTRACE_HEAL_ACTION: action.value},
-    )
+def _heal_span(ep: _Episode, plan: _Plan) -> trace.Span:
+    attrs: dict[str, Any] = {sc.SEMTRACE_HEAL: True, sc.SEMTRACE_HEAL_ACTION: plan.action.value}
+    if plan.delay_s:
+        attrs[sc.SEMTRACE_HEAL_DELAY_S] = round(plan.delay_s, 4)  # the wait before this attempt
+    return trace.get_tracer("semtrace").start_span(f"heal {ep.step}", attributes=attrs)
 
 
 def _wrap(policy: HealPolicy, fn: F) -> F:
@@ -555,7 +567,7 @@ def _wrap(policy: HealPolicy, fn: F) -> F:
                 ep.used.add(plan.action)
                 if plan.action is Action.increase_timeout:
                     ep.kwargs = plan.kwargs
-                span = _heal_span(ep, plan.action)
+                span = _heal_span(ep, plan)
                 token = otel_context.attach(
                     otel_context.set_value(ATTEMPT_KEY, ep.attempt, trace.set_span_in_context(span))
                 )
@@ -609,7 +621,7 @@ def _wrap(policy: HealPolicy, fn: F) -> F:
             ep.used.add(plan.action)
             if plan.action is Action.increase_timeout:
                 ep.kwargs = plan.kwargs
-            span = _heal_span(ep, plan.action)
+            span = _heal_span(ep, plan)
             token = otel_context.attach(
                 otel_context.set_value(ATTEMPT_KEY, ep.attempt, trace.set_span_in_context(span))
             )
@@ -662,6 +674,7 @@ def heal(
     provider: str | Provider = "rules",
     provider_options: Mapping[str, Any] | None = None,
     name: str | None = None,
+    jitter: float = DEFAULT_JITTER,
     policy: HealPolicy | None = None,
 ) -> Any:
     """Heal a step (sync or async) when it raises: ``@semtrace.heal(allow=[...])``.
@@ -684,6 +697,7 @@ def heal(
             provider=provider,
             provider_options=dict(provider_options or {}),
             name=name,
+            jitter=jitter,
         )
     if fn is not None:
         return _wrap(policy, fn)
