@@ -19,6 +19,7 @@ from semtrace.collector.server import Collector
 from tests.collector.conftest import get, post, rows, span_request
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
+PROTOBUF_TYPE = "application/x-protobuf"
 
 
 def _json_span(span_id: str, **extra: object) -> dict[str, object]:
@@ -370,3 +371,29 @@ def test_a_taken_port_leaves_the_database_free(
     with pytest.raises(OSError):
         make_collector(db=db, port=collector.port)
     make_collector(db=db)  # the file opens again: nobody holds it
+
+
+def test_a_refused_request_with_an_unread_body_does_not_poison_keep_alive(
+    make_collector: Callable[..., Collector],
+) -> None:
+    """After a 401 whose body was never read, the connection is closed (Connection: close)
+    instead of reading the body as the next request; the client reconnects and succeeds."""
+    import http.client
+
+    c = make_collector(token="t")
+    host, port = c.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = span_request([{"name": "after-401"}]).SerializeToString()
+    try:
+        conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": PROTOBUF_TYPE})
+        first = conn.getresponse()
+        first.read()
+        assert (first.status, first.getheader("Connection")) == (401, "close")
+        headers = {"Content-Type": PROTOBUF_TYPE, "Authorization": "Bearer t"}
+        conn.request("POST", "/v1/traces", body=body, headers=headers)
+        second = conn.getresponse()
+        second.read()
+        assert second.status == 200
+    finally:
+        conn.close()
+    assert rows(c, "select name from spans") == [("after-401",)]

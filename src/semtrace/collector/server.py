@@ -284,6 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "semtrace"
     server: _Server
     busy = False
+    _body_consumed = False
 
     def setup(self) -> None:
         super().setup()
@@ -325,9 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        if self.app.closing:
-            self.send_header("Connection", "close")
-            self.close_connection = True
+        if self.app.closing or self.close_connection:
+            self.send_header("Connection", "close")  # also sets close_connection
         self.end_headers()
         self.wfile.write(body)
 
@@ -367,6 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be taken as a request
             raise _HttpError(413, f"the body is over the {limit}-byte limit")
         body = self.rfile.read(length) if length > 0 else b""
+        self._body_consumed = True
         encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding and encoding != "identity":
             body = _decompress(body, encoding, limit)
@@ -387,6 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         ctype = _media_type(self.headers.get("Content-Type"))
         reply_type = PROTOBUF if ctype == PROTOBUF else JSON
+        self._body_consumed = False
         try:
             self._check_token()
             if path == "/v1/query":
@@ -403,6 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drain()
                 raise _HttpError(404, f"no such endpoint: POST {self.path}")
         except _HttpError as err:
+            if not self._body_consumed:
+                self.close_connection = True  # unread body bytes must not pass for a request
             self._send_status(err, reply_type)
 
     def _drain(self) -> None:
@@ -411,8 +415,11 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = 0
-        if 0 < length <= self.app.config.max_body_bytes:
+        if length == 0:
+            self._body_consumed = True
+        elif length <= self.app.config.max_body_bytes:
             self.rfile.read(length)
+            self._body_consumed = True
         elif length:
             self.close_connection = True
 
