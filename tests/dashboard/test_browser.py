@@ -117,6 +117,21 @@ def _settle(page) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
+    """A shared trace URL, as the server's very first request, opens our trace page (with the
+    app's navigation, not Streamlit's file list) showing the failure and its diagnosis."""
+    page.goto(f"{server}/trace?trace={scenario.travel_trace}")
+    _settle(page)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_text("Failures", exact=True).wait_for()
+    assert nav.get_by_text("app", exact=True).count() == 0
+    page.get_by_text(FAILURE_SENTENCE_PART).first.wait_for()
+    page.get_by_text(DIAGNOSIS).first.wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.get_by_text("invoke_agent supervisor").count() > 0
+    _shot(page, "02-trace")
+
+
 def test_traces_page_shows_trace_ids(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
     """The landing page shows the traces table with a known trace id."""
     page.goto(server)
@@ -133,17 +148,6 @@ def test_traces_page_shows_trace_ids(page, server, scenario: Scenario) -> None: 
         ".some(e => (e.textContent || '').includes(id))",
         arg=scenario.travel_trace,
     )
-
-
-def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
-    """The trace page from a shared URL shows the failure sentence and its diagnosis."""
-    page.goto(f"{server}/trace?trace={scenario.travel_trace}")
-    _settle(page)
-    page.get_by_text(FAILURE_SENTENCE_PART).first.wait_for()
-    page.get_by_text(DIAGNOSIS).first.wait_for()
-    page.locator(".js-plotly-plot").first.wait_for()
-    assert page.get_by_text("invoke_agent supervisor").count() > 0
-    _shot(page, "02-trace")
 
 
 def test_replay_shows_agent_lanes_and_steps_forward(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
@@ -164,7 +168,11 @@ def test_replay_shows_agent_lanes_and_steps_forward(page, server, scenario: Scen
     page.wait_for_function("() => location.search.includes('step=7')")
     _shot(page, "04-replay-step7")
     page.get_by_text("Play", exact=True).click()
-    page.get_by_text("Step 9 of 16").wait_for()  # playing moves on by itself
+    # Playing moves on by itself (each step shows for half a second: check it got past 8).
+    page.wait_for_function(
+        "() => { const m = document.body.innerText.match(/Step (\\d+) of 16/);"
+        " return m && Number(m[1]) >= 9; }"
+    )
     page.get_by_text("Play", exact=True).click()
 
 

@@ -75,12 +75,12 @@ def test_server_url_serves_every_page(
     assert not at.exception, at.exception
     assert scenario.travel_trace in set(at.dataframe[0].value["trace_id"])
     at.query_params["trace"] = scenario.travel_trace
-    at.switch_page("pages/trace.py")
+    at.switch_page("screens/trace.py")
     at.run()
     assert not at.exception, at.exception
     assert any(DIAGNOSIS in s.value for s in at.success)
     at.query_params.update({"trace": scenario.intake_trace, "step": "6"})
-    at.switch_page("pages/replay.py")
+    at.switch_page("screens/replay.py")
     at.run()
     assert not at.exception, at.exception
     assert "intake → extraction" in at.info[0].value

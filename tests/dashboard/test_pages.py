@@ -24,7 +24,7 @@ def app(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest
 def _open(at: AppTest, page: str, **params: str) -> AppTest:
     at.run()
     at.query_params.update(params)
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"screens/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -193,7 +193,7 @@ def test_pages_on_an_empty_database_say_what_to_do(
         ("failures", "No failures recorded."),
         ("tasks", "No long-running tasks yet."),
     ]:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"screens/{page}.py")
         at.run()
         assert not at.exception, page
         assert expected in _texts(at), page
@@ -232,7 +232,7 @@ def test_diagnose_now_writes_diagnoses_the_page_then_shows(
     before = count()
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
-    at.switch_page("pages/failures.py")
+    at.switch_page("screens/failures.py")
     at.run()
     at.button(key="fl_diagnose").click().run()
     assert not at.exception, at.exception

@@ -12,7 +12,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "screens"
 
 st.set_page_config(page_title="semtrace", page_icon=":material/timeline:", layout="wide")
 

@@ -98,7 +98,7 @@ def main() -> None:
             c[0].caption(f"last seen {g['last_seen']}")
             c[1].caption(f"fingerprint `{g['fingerprint'] or '-'}`")
             c[2].page_link(
-                "pages/trace.py",
+                "screens/trace.py",
                 label="Open example trace",
                 icon=":material/open_in_new:",
                 query_params={"trace": g["example_trace"]},

@@ -91,7 +91,7 @@ def _span_panel(con: Any, trace_id: str, span_id: str) -> None:
     with tabs[3]:
         for link in detail["links"]:
             st.page_link(
-                "pages/trace.py",
+                "screens/trace.py",
                 label=f"linked trace {link['linked_trace_id'][:12]} span {link['linked_span_id']}",
                 query_params={"trace": link["linked_trace_id"]},
             )
@@ -123,7 +123,7 @@ def main() -> None:
         m[5].metric("Cost", fmt_cost(overview["cost_usd"]))
         st.caption("Agents: " + ", ".join(overview["agents"] or []) + f" · trace `{trace_id}`")
         st.page_link(
-            "pages/replay.py",
+            "screens/replay.py",
             label="Replay this run",
             icon=":material/play_circle:",
             query_params={"trace": trace_id},

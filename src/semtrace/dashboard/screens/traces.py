@@ -116,7 +116,7 @@ def main() -> None:
         rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
         if rows:
             chosen = str(df.iloc[rows[0]]["trace_id"])
-            st.switch_page("pages/trace.py", query_params={"trace": chosen})
+            st.switch_page("screens/trace.py", query_params={"trace": chosen})
 
     table()
 
