@@ -620,3 +620,44 @@ def test_max_input_chars_truncates(db_path: Any) -> None:
     finally:
         semtrace.shutdown()
         STATE.settings = None
+
+
+def test_streamed_llm_usage(con: Callable[[], Any]) -> None:
+    """A streamed LLM call (a generator) takes usage from the chunks that carry it: OpenAI's
+    last chunk, Anthropic's message_start and message_delta."""
+
+    @semtrace.llm(model="gpt-4o-mini", provider="openai")
+    def openai_stream() -> Iterator[dict[str, Any]]:
+        yield {"model": "gpt-4o-mini", "choices": [{"delta": {"content": "Hi"}}]}
+        yield {
+            "model": "gpt-4o-mini",
+            "choices": [],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 2},
+        }
+
+    @semtrace.llm(model="claude-sonnet-4", provider="anthropic")
+    async def anthropic_stream() -> AsyncIterator[dict[str, Any]]:
+        yield {
+            "type": "message_start",
+            "message": {
+                "model": "claude-sonnet-4",
+                "usage": {"input_tokens": 30, "output_tokens": 1},
+            },
+        }
+        yield {"type": "content_block_delta", "delta": {"text": "Hi"}}
+        yield {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 7},
+        }
+
+    async def drain() -> None:
+        async for _ in anthropic_stream():
+            pass
+
+    assert len(list(openai_stream())) == 2
+    asyncio.run(drain())
+    got = {r["provider"]: (r["input_tokens"], r["output_tokens"]) for r in spans(con)}
+    assert got == {"openai": (20, 2), "anthropic": (30, 7)}
+    cost = {r["provider"]: r["cost_usd"] for r in spans(con)}
+    assert cost["anthropic"] == pytest.approx((30 * 3.0 + 7 * 15.0) / 1e6)

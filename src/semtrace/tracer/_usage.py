@@ -9,7 +9,7 @@ from opentelemetry.trace import Span
 
 from semtrace import semconv as sc
 
-__all__ = ["record_llm_result"]
+__all__ = ["record_llm_chunk", "record_llm_result"]
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -56,3 +56,14 @@ def record_llm_result(span: Span, result: Any) -> None:
     response_id = _get(result, "id")
     if isinstance(response_id, str):
         span.set_attribute("gen_ai.response.id", response_id)
+
+
+def record_llm_chunk(span: Span, chunk: Any) -> None:
+    """For streamed calls: a chunk that carries usage (OpenAI's last chunk with
+    ``stream_options={"include_usage": True}``, Anthropic's ``message_delta``) sets it."""
+    if _get(chunk, "usage") is not None:
+        record_llm_result(span, chunk)
+        return
+    message = _get(chunk, "message")  # Anthropic's message_start: input tokens, model, id
+    if message is not None and _get(message, "usage") is not None:
+        record_llm_result(span, message)

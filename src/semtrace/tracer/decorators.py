@@ -26,7 +26,7 @@ from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
 from semtrace.tracer import _failures
 from semtrace.tracer._context import AGENT_KEY, current_agent, current_attempt
-from semtrace.tracer._usage import record_llm_result
+from semtrace.tracer._usage import record_llm_chunk, record_llm_result
 from semtrace.tracer.processors import SEMTRACE_SCOPE
 from semtrace.tracer.setup import STATE
 
@@ -299,6 +299,9 @@ def _traced_gen(
             finally:
                 otel_context.detach(token)
             items += 1
+            if inst.role == "llm":
+                with handle_internal_errors("record llm usage"):
+                    record_llm_chunk(span, item)
             try:
                 send_value = yield item
             except GeneratorExit:
@@ -343,6 +346,9 @@ async def _traced_agen(
             finally:
                 otel_context.detach(token)
             items += 1
+            if inst.role == "llm":
+                with handle_internal_errors("record llm usage"):
+                    record_llm_chunk(span, item)
             try:
                 send_value = yield item
             except GeneratorExit:
