@@ -210,16 +210,17 @@ def test_attaches_to_existing_sdk_provider(db_path: Path) -> None:
 
 
 def test_spans_written_at_exit_without_shutdown(db_path: Path) -> None:
-    """A program that ends without shutdown() still has its queued spans written (atexit)."""
+    """A program that ends without shutdown() still has its queued spans and logs written."""
     run_py(
         f"""
         import semtrace
         semtrace.configure(db={str(db_path)!r}, batch_interval_s=60)  # the timer never fires
         for i in range(3):
             with semtrace.tool(f"t{{i}}"):
-                pass
+                semtrace.get_logger(agent="a").info("step done", step=i)
         """
     )
+    assert read(db_path, "SELECT count(*) FROM logs WHERE message LIKE '%step done%'") == [(3,)]
     assert read(db_path, "SELECT name FROM spans ORDER BY name") == [
         ("execute_tool t0",),
         ("execute_tool t1",),
