@@ -181,6 +181,40 @@ def test_methods(con: Callable[[], Any]) -> None:
     ]
 
 
+def test_static_and_class_methods(con: Callable[[], Any]) -> None:
+    """The decorators work above or below @staticmethod and @classmethod, async ones too."""
+
+    class Tools:
+        factor = 3
+
+        @semtrace.tool("above_static")
+        @staticmethod
+        async def above_static(x: int) -> int:
+            await asyncio.sleep(0)
+            return x
+
+        @semtrace.tool("above_class")
+        @classmethod
+        def above_class(cls, x: int) -> int:
+            return x * cls.factor
+
+        @classmethod
+        @semtrace.tool("below_class")
+        def below_class(cls, x: int) -> int:
+            return x + cls.factor
+
+    with semtrace.agent("owner"):
+        assert asyncio.run(Tools.above_static(2)) == 2
+        assert Tools.above_class(2) == 6
+        assert Tools().below_class(2) == 5
+    assert span_tree(spans(con)) == [
+        "invoke_agent owner",
+        "  execute_tool above_static",
+        "  execute_tool above_class",
+        "  execute_tool below_class",
+    ]
+
+
 # -- context-manager form ---------------------------------------------------------------------
 
 

@@ -171,6 +171,8 @@ def _check_callable(fn: object, what: str) -> None:
 
 
 def _decorate(inst: Instrumentation, fn: F) -> F:
+    if isinstance(fn, staticmethod | classmethod):  # decorator placed above @classmethod
+        return cast(F, type(fn)(_decorate(inst, fn.__func__)))
     _check_callable(fn, inst.role)
     fallback = getattr(fn, "__name__", None) or type(fn).__name__
     purpose = _failures.purpose_from_doc(fn)
