@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import logging
 import random
 import threading
@@ -25,7 +26,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from opentelemetry import context as otel_context
@@ -470,14 +470,10 @@ def _record(
     settings = STATE.settings
     if settings is None or settings.endpoint is not None:
         return  # over a collector, the span and the log are the record (docs/diagnose.md)
-    import json
-
-    import pyarrow as pa
-
-    from semtrace.store.database import open_store
+    from semtrace.diagnose import _attempts
 
     row = {
-        "time": datetime.now(UTC),
+        "time": time.time_ns() // 1000,  # µs since the epoch (no tz conversion, no pandas)
         "trace_id": trace_id,
         "span_id": span_id,
         "fingerprint": fp,
@@ -489,25 +485,8 @@ def _record(
         "error": err_text or None,
         "duration_ms": elapsed_ms,
     }
-    table = pa.Table.from_pylist(
-        [row],
-        schema=pa.schema(
-            [
-                ("time", pa.timestamp("us", tz="UTC")),
-                ("trace_id", pa.string()),
-                ("span_id", pa.string()),
-                ("fingerprint", pa.string()),
-                ("step", pa.string()),
-                ("attempt", pa.int32()),
-                ("action", pa.string()),
-                ("parameters", pa.string()),
-                ("outcome", pa.string()),
-                ("error", pa.string()),
-                ("duration_ms", pa.float64()),
-            ]
-        ),
-    )
-    open_store(settings.db).append_arrow("heal_attempts", table)
+    # Queued, written in batches by a background thread: the step never waits on the store.
+    _attempts.enqueue(settings.db, row)
 
 
 def _escalate(ep: _Episode, diagnosis: Diagnosis) -> str:

@@ -94,6 +94,20 @@ class ResilientWriter:
                 _log.warning("semtrace: spool full at %s; dropped a batch", self.spool.directory)
             return False
 
+    def write_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> bool:
+        """Store ``(table_name, arrow_table)`` pairs of other tables (heal_attempts, diagnoses)
+        in one transaction, or spool them like :meth:`write`; ``True`` when stored now."""
+        batch = [(name, table) for name, table in tables if table.num_rows]
+        if not batch:
+            return True
+        with self._lock:
+            if self._try_store(batch):
+                self._maybe_write_stats()
+                return True
+            if not self.spool.put(batch):
+                _log.warning("semtrace: spool full at %s; dropped a batch", self.spool.directory)
+            return False
+
     def flush_spool(self) -> int:
         """Replay what was spooled, if the store takes writes; returns batches replayed."""
         with self._lock:

@@ -90,6 +90,7 @@ class _State:
         # Hooks other modules install when configured (telemetry: logging capture etc.).
         self.on_configure: list[Callable[[Settings], None]] = []
         self.on_shutdown: list[Callable[[], None]] = []
+        self.on_flush: list[Callable[[], None]] = []  # extra queues force_flush() drains
         self.atexit_registered = False
 
     def reset(self) -> None:
@@ -350,6 +351,11 @@ def force_flush(timeout_s: float = 30.0) -> None:
     queue = STATE.log_queue
     if queue is not None:
         queue.flush(timeout_s)
+    for hook in list(STATE.on_flush):
+        try:
+            hook()
+        except Exception:  # pragma: no cover - a hook must not stop the flush
+            _log.warning("semtrace flush hook failed", exc_info=True)
 
 
 def _shutdown_pipeline() -> None:
