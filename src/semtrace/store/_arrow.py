@@ -131,7 +131,9 @@ def to_json(value: Mapping[str, Any] | None) -> str | None:
         text = orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):
         # Values orjson refuses (ints over 64 bits, say) take the slow, forgiving path.
-        text = json.dumps({str(k): v for k, v in value.items()}, default=_default, ensure_ascii=False)
+        text = json.dumps(
+            {str(k): v for k, v in value.items()}, default=_default, ensure_ascii=False
+        )
     if len(text) > MAX_VALUE_CHARS:
         text = json.dumps(_truncate(value), default=_default, ensure_ascii=False)
     return text

@@ -134,7 +134,11 @@ def messages(
     )
 
 
-def tasks(con: duckdb.DuckDBPyConnection, *, status: str | None = None, limit: int = 200) -> pa.Table:
+def tasks(
+    con: duckdb.DuckDBPyConnection, *, status: str | None = None, limit: int = 200
+) -> pa.Table:
     """Long-running tasks, newest first, from the ``tasks`` view (state history, human wait)."""
     where, params = ("WHERE status = ?", [status]) if status else ("", [])
-    return arrow(con, f"SELECT * FROM tasks {where} ORDER BY created_at DESC LIMIT ?", [*params, limit])
+    return arrow(
+        con, f"SELECT * FROM tasks {where} ORDER BY created_at DESC LIMIT ?", [*params, limit]
+    )
