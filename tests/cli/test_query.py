@@ -44,6 +44,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     @semtrace.agent("procurement")
     def procure() -> None:
+        semtrace.get_logger(agent="procurement").warning("vendor cache is cold")
         lookup("INV-7")
 
     with traced_db(path, service_name="travel"), deterministic_ids():
@@ -148,6 +149,19 @@ def test_show_tree_with_errors(db: Path) -> None:
     assert agent < tool
     assert "✗" in out
     assert "KeyError" in out and "vendor_id" in out
+
+
+def test_show_interleaves_logs(db: Path) -> None:
+    """show prints log sentences under the span they were written in; --no-logs hides them."""
+    code, out, _ = run("show", TRACE_ERR, "--db", str(db))
+    assert code == 0
+    lines = out.splitlines()
+    agent = next(i for i, line in enumerate(lines) if "invoke_agent procurement" in line)
+    log = next(i for i, line in enumerate(lines) if "vendor cache is cold" in line)
+    assert agent < log
+    assert "WARNING" in lines[log]
+    code, out, _ = run("show", TRACE_ERR, "--db", str(db), "--no-logs")
+    assert code == 0 and "vendor cache is cold" not in out
 
 
 def test_show_prefix(tmp_path: Path) -> None:
