@@ -134,6 +134,9 @@ def waterfall(
     return _layout(fig, max(220, 24 * len(rows) + 90))
 
 
+WINDOW = 300  # events drawn before the current step: enough context, bounded cost
+
+
 def swimlane(
     events: Sequence[Mapping[str, Any]],
     *,
@@ -142,14 +145,39 @@ def swimlane(
     lanes: Sequence[str],
 ) -> go.Figure:
     """One lane per agent: spans so far as bars, sentences as dots, arrows for calls and
-    messages, the current step as a vertical line."""
+    messages, the current step as a star and a vertical line.
+
+    Only the last :data:`WINDOW` events up to the step are drawn (plus the spans still open
+    then), so a run of many thousands of events stays as quick to draw as a small one; lanes
+    are then the agents active in that window. ``events`` are indexed by step.
+    """
+    step = max(0, min(step, len(events) - 1)) if events else 0
+    lo = max(0, step - WINDOW)
+    window = events[lo : step + 1]
+    now = window[-1]["time_ns"] if window else origin_ns
+    if lo:
+        lanes = sorted({e["agent"] or "(no agent)" for e in window})
     colours = agent_colours(lanes)
-    now = next((e["time_ns"] for e in events if e["step"] == step), origin_ns)
+    open_spans: dict[str, Mapping[str, Any]] = {}
+    bars: list[tuple[str, int, int, str, bool]] = []
+    for e in events[: step + 1]:
+        if e["kind"] == "span_start":
+            open_spans[e["span_id"]] = e
+        elif e["kind"] == "span_end" and e["span_id"] in open_spans:
+            s = open_spans.pop(e["span_id"])
+            if e["step"] >= lo:
+                lane = s["agent"] or "(no agent)"
+                bars.append((lane, s["time_ns"], e["time_ns"], s["name"], e["status"] == "ERROR"))
+    for s in open_spans.values():
+        lane = s["agent"] or "(no agent)"
+        if lane in colours:
+            bars.append((lane, s["time_ns"], now, s["name"] + " (running)", False))
+    bars = [b for b in bars if b[0] in colours]
     fig = go.Figure()
     # An invisible point per lane keeps every agent's lane on screen from the first step.
     fig.add_trace(
         go.Scatter(
-            x=[0.0] * len(lanes),
+            x=[(window[0]["time_ns"] - origin_ns) / 1e6 if window else 0.0] * len(lanes),
             y=list(lanes),
             mode="markers",
             marker={"opacity": 0},
@@ -157,48 +185,25 @@ def swimlane(
             showlegend=False,
         )
     )
-    open_spans: dict[str, Mapping[str, Any]] = {}
-    bars: list[tuple[str, float, float, str, bool]] = []
-    for e in events:
-        if e["step"] > step:
-            break
-        if e["kind"] == "span_start":
-            open_spans[e["span_id"]] = e
-        elif e["kind"] == "span_end" and e["span_id"] in open_spans:
-            s = open_spans.pop(e["span_id"])
-            bars.append(
-                (
-                    s["agent"] or "(no agent)",
-                    s["time_ns"],
-                    e["time_ns"],
-                    s["name"],
-                    e["status"] == "ERROR",
-                )
-            )
-    for s in open_spans.values():
-        bars.append(
-            (s["agent"] or "(no agent)", s["time_ns"], now, s["name"] + " (running)", False)
-        )
-    for lane in lanes:
-        mine = [b for b in bars if b[0] == lane]
-        if not mine:
-            continue
+    if bars:
         fig.add_trace(
             go.Bar(
                 orientation="h",
-                name=lane,
-                y=[lane] * len(mine),
-                base=[(b[1] - origin_ns) / 1e6 for b in mine],
-                x=[max((b[2] - b[1]) / 1e6, 0.01) for b in mine],
-                marker={"color": [ERROR if b[4] else colours[lane] for b in mine], "opacity": 0.35},
-                text=[b[3] for b in mine],
+                y=[b[0] for b in bars],
+                base=[(b[1] - origin_ns) / 1e6 for b in bars],
+                x=[max((b[2] - b[1]) / 1e6, 0.01) for b in bars],
+                marker={
+                    "color": [ERROR if b[4] else colours[b[0]] for b in bars],
+                    "opacity": 0.35,
+                },
+                text=[b[3] for b in bars],
+                customdata=[b[0] for b in bars],
                 textposition="none",
-                hovertemplate="%{text}<extra>" + lane + "</extra>",
+                hovertemplate="%{text}<extra>%{customdata}</extra>",
                 showlegend=False,
             )
         )
-    done = [e for e in events if e["step"] <= step]
-    logs = [e for e in done if e["kind"] in ("log", "task_state")]
+    logs = [e for e in window if e["kind"] in ("log", "task_state")]
     if logs:
         fig.add_trace(
             go.Scatter(
@@ -218,28 +223,36 @@ def swimlane(
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    for e in done[-200:]:
+    arrows = []
+    for e in window[-200:]:
         peer = e.get("peer")
-        if not peer or peer == e["agent"] or e["kind"] not in ("span_start", "message"):
+        if (
+            not peer
+            or peer == e["agent"]
+            or e["kind"] not in ("span_start", "message")
+            or peer not in colours
+        ):
             continue
         x = (e["time_ns"] - origin_ns) / 1e6
-        fig.add_annotation(
-            x=x,
-            y=e["agent"],
-            ax=x,
-            ay=peer,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowwidth=2,
-            arrowcolor="#7F3C8D" if e["kind"] == "message" else "#555",
-            text="",
+        arrows.append(
+            {
+                "x": x,
+                "y": e["agent"],
+                "ax": x,
+                "ay": peer,
+                "xref": "x",
+                "yref": "y",
+                "axref": "x",
+                "ayref": "y",
+                "showarrow": True,
+                "arrowhead": 3,
+                "arrowwidth": 2,
+                "arrowcolor": "#7F3C8D" if e["kind"] == "message" else "#555",
+                "text": "",
+            }
         )
-    current = next((e for e in events if e["step"] == step), None)
-    if current is not None:
+    if window:
+        current = window[-1]
         fig.add_trace(
             go.Scatter(
                 mode="markers",
@@ -255,10 +268,25 @@ def swimlane(
                 hovertemplate=f"step {step}<extra></extra>",
             )
         )
-    fig.add_vline(x=(now - origin_ns) / 1e6, line_color="#FFB000", line_width=2)
+    x_now = (now - origin_ns) / 1e6
+    fig.update_layout(
+        annotations=arrows,  # set at once: add_annotation per arrow is slow
+        shapes=[
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": x_now,
+                "x1": x_now,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#FFB000", "width": 2},
+            }
+        ],
+        barmode="overlay",
+    )
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(lanes)), type="category")
     fig.update_xaxes(title="ms since the run started")
-    fig.update_layout(barmode="overlay")
     return _layout(fig, max(240, 70 * len(lanes) + 80))
 
 
@@ -304,34 +332,43 @@ def agent_graph(
     }
     colours = agent_colours(names)
     fig = go.Figure()
+    notes: list[dict[str, Any]] = []
     for e in edges:
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         hot = highlight_edge == (e["source"], e["target"])
-        fig.add_annotation(
-            x=x1 * 0.85 + x0 * 0.15,
-            y=y1 * 0.85 + y0 * 0.15,
-            ax=x0 * 0.85 + x1 * 0.15,
-            ay=y0 * 0.85 + y1 * 0.15,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowwidth=4 if hot else 2,
-            arrowcolor="#FFB000" if hot else ("#7F3C8D" if e["kind"] == "message" else "#888"),
+        notes.append(
+            {
+                "x": x1 * 0.85 + x0 * 0.15,
+                "y": y1 * 0.85 + y0 * 0.15,
+                "ax": x0 * 0.85 + x1 * 0.15,
+                "ay": y0 * 0.85 + y1 * 0.15,
+                "xref": "x",
+                "yref": "y",
+                "axref": "x",
+                "ayref": "y",
+                "showarrow": True,
+                "arrowhead": 3,
+                "arrowwidth": 4 if hot else 2,
+                "arrowcolor": "#FFB000"
+                if hot
+                else ("#7F3C8D" if e["kind"] == "message" else "#888"),
+                "text": "",
+            }
         )
         label = f"{e['kind']} x{e['count']}"
         if e.get("errors"):
             label += f", {e['errors']} err"
-        fig.add_annotation(
-            x=x0 * 0.45 + x1 * 0.55,
-            y=y0 * 0.45 + y1 * 0.55,
-            text=label,
-            showarrow=False,
-            font={"size": 11},
-            bgcolor="rgba(255,255,255,0.8)",
+        notes.append(
+            {
+                "x": x0 * 0.45 + x1 * 0.55,
+                "y": y0 * 0.45 + y1 * 0.55,
+                "text": label,
+                "showarrow": False,
+                "font": {"size": 11},
+                "bgcolor": "rgba(255,255,255,0.8)",
+            }
         )
+    fig.update_layout(annotations=notes)  # at once: add_annotation per edge is slow
     fig.add_trace(
         go.Scatter(
             mode="markers+text",
@@ -387,6 +424,7 @@ def task_timeline(changes: Sequence[Mapping[str, Any]], *, now_ns: int | None = 
                     showlegend=state not in seen,
                     marker={"color": state_colours.get(state, "#999")},
                     text=[c.get("status_message") or state],
+                    textposition="none",
                     hovertemplate="%{text}<extra>" + state + "</extra>",
                 )
             )

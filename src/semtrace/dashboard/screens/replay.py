@@ -12,6 +12,8 @@ from semtrace.dashboard import _data, charts
 from semtrace.dashboard._widgets import empty_state, fmt_ms
 from semtrace.store import ui_queries as q
 
+MAX_EVENTS = 20_000
+
 KIND_LABEL = {
     "span_start": "starts",
     "span_end": "ends",
@@ -64,7 +66,7 @@ def main() -> None:
         )
         follow = c2.toggle("Follow linked traces", value=True, key="rp_follow")
         traces = q.linked_trace_ids(con, trace_id) if follow else [trace_id]
-        events = q.replay_events(con, traces).to_pylist()
+        events = q.replay_events(con, traces, max_events=MAX_EVENTS).to_pylist()
         edges = q.agent_edges(con, trace_ids=traces).to_pylist()
     if not events:
         empty_state("This run has no events.", "")
@@ -82,7 +84,13 @@ def main() -> None:
     if "rp_step" not in st.session_state or st.session_state.get("rp_for") != trace_id:
         st.session_state["rp_step"] = start_step
         st.session_state["rp_for"] = trace_id
-    st.caption(f"{len(traces)} trace(s) · {len(events)} events · agents: {', '.join(lanes)}")
+    shown = ", ".join(lanes[:12]) + (f" and {len(lanes) - 12} more" if len(lanes) > 12 else "")
+    st.caption(f"{len(traces)} trace(s) · {len(events):,} events · agents: {shown}")
+    if len(events) >= MAX_EVENTS:
+        st.warning(
+            f"This run has more than {MAX_EVENTS:,} events: the replay covers the first "
+            f"{MAX_EVENTS:,}. Open the trace page to explore the rest with a focus range."
+        )
 
     b = st.columns([1, 1, 1, 1, 2, 2])
     if b[0].button("First", icon=":material/first_page:", key="rp_first"):

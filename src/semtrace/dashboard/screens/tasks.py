@@ -17,6 +17,13 @@ def main() -> None:
         view = q.task_list(con)
         changes = q.task_state_changes(con).to_pylist()
     summary = q.task_summaries(changes)
+    if view is not None and view.num_rows:
+        # The tasks view knows the task's name and who answered it; add them to each row.
+        extra = {r["task_id"]: r for r in view.to_pylist()}
+        for row in summary:
+            known = extra.get(row["task_id"], {})
+            row["name"] = known.get("name")
+            row["answered_by"] = known.get("answered_by")
     if summary:
         m = st.columns(3)
         m[0].metric("Tasks", len(summary))
