@@ -245,3 +245,11 @@ def test_brackets_are_text_not_markup(db: Path) -> None:
     assert code == 1
     assert "Table with name nope does not exist" in err
     assert "Traceback" not in out + err
+
+
+def test_traces_table_keeps_ids_whole(db: Path) -> None:
+    """The traces table keeps each trace id on one line, ready to copy into `semtrace show`."""
+    result = CliRunner().invoke(app, ["traces", "--db", str(db)], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    assert TRACE_OK in result.stdout and TRACE_ERR in result.stdout
+    assert "2 rows" in result.stdout

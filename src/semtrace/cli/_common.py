@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -55,6 +56,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _table_cell(value: Any) -> str:
+    """A cell for a terminal table: short forms of times and lists of names."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    return _cell(value)
+
+
 def print_arrow(
     table: pa.Table, fmt: Format, *, title: str | None = None, out: str | None = None
 ) -> None:
@@ -81,8 +91,9 @@ def print_arrow(
         return
     t = Table(title=title, show_lines=False, header_style="bold cyan")
     for name in table.column_names:
-        t.add_column(Text(name), overflow="fold")
+        # Ids are copied whole (`semtrace show ID`): keep them on one line, fold the rest.
+        t.add_column(Text(name), overflow="fold", no_wrap=name.endswith("_id"))
     for row in rows:
-        t.add_row(*(Text(_cell(v)) for v in row.values()))
+        t.add_row(*(Text(_table_cell(v)) for v in row.values()))
     console.print(t)
     console.print(f"[dim]{table.num_rows} row{'s' if table.num_rows != 1 else ''}[/]")

@@ -39,6 +39,30 @@ def sql(
     print_arrow(table, format, out=out)
 
 
+_TRACE_COLUMNS = [
+    "trace_id",
+    "root_name",
+    "agents",
+    "start_time",
+    "duration_ms",
+    "span_count",
+    "error_count",
+    "status",
+    "cost_usd",
+]
+_TRACE_HEADERS = [
+    "trace_id",
+    "root",
+    "agents",
+    "start (UTC)",
+    "ms",
+    "spans",
+    "errors",
+    "status",
+    "cost $",
+]
+
+
 @app.command()
 def traces(
     db: DbOption = None,
@@ -51,6 +75,8 @@ def traces(
     """Recent traces, newest first."""
     con = _open(db)
     table = queries.list_traces(con, limit=limit, status=status, service=service, agent=agent)
+    if format is Format.table:  # what fits a terminal; csv/json keep every column
+        table = table.select(_TRACE_COLUMNS).rename_columns(_TRACE_HEADERS)
     print_arrow(table, format, title="traces")
 
 
