@@ -47,7 +47,9 @@ def test_resolve_trace_accepts_a_unique_prefix(qcon, scenario: Scenario) -> None
     assert q.resolve_trace(qcon, "zzzz") is None
 
 
-def _skeleton(spans: list[tuple[str, str | None, int, int]]) -> pa.Table:
+def _skeleton(
+    spans: list[tuple[str, str | None, int, int]], failed: set[str] | frozenset[str] = frozenset()
+) -> pa.Table:
     """A skeleton table in the shape trace_skeleton returns (id, parent, start, end)."""
     spans = sorted(spans, key=lambda s: s[2])
     n = len(spans)
@@ -59,7 +61,7 @@ def _skeleton(spans: list[tuple[str, str | None, int, int]]) -> pa.Table:
             "start_time_ns": [s[2] for s in spans],
             "end_time_ns": [s[3] for s in spans],
             "duration_ms": [(s[3] - s[2]) / 1e6 for s in spans],
-            "status_code": ["OK"] * n,
+            "status_code": ["ERROR" if s[0] in failed else "OK" for s in spans],
             "agent_name": ["a"] * n,
             "operation": [None] * n,
             "service_name": ["svc"] * n,
@@ -86,20 +88,22 @@ def test_critical_path_follows_the_child_that_ended_last() -> None:
 
 
 def test_tree_collapses_levels_to_fit_and_expands_on_demand() -> None:
-    """The first view opens whole levels while they fit; expanding a span shows its children
-    and a focus range hides spans outside it."""
+    """The first view opens whole levels while they fit (a collapsed span counts the failures
+    it hides); expanding a span shows its children and a focus range hides spans outside it."""
     spans: list[tuple[str, str | None, int, int]] = [("r", None, 0, 1000)]
+    failed = {"c3.7"}
     for i in range(5):
         spans.append((f"c{i}", "r", i * 200, i * 200 + 150))
         for j in range(50):
             spans.append((f"c{i}.{j}", f"c{i}", i * 200 + j, i * 200 + j + 1))
-    tree = q.TraceTree.from_table(_skeleton(spans))
+    tree = q.TraceTree.from_table(_skeleton(spans, failed=failed))
     assert len(tree) == 256
     opened = tree.default_expanded(budget=100)
     assert opened == {"r"}
     rows = tree.rows(tree.visible(opened), opened)
     assert [r["span_id"] for r in rows] == ["r", "c0", "c1", "c2", "c3", "c4"]
     assert rows[1]["collapsed"] and rows[1]["hidden"] == 50
+    assert [r["hidden_errors"] for r in rows] == [0, 0, 0, 0, 1, 0]
     opened.add("c2")
     visible = [tree.ids[i] for i in tree.visible(opened)]
     assert visible[:4] == ["r", "c0", "c1", "c2"] and visible[4] == "c2.0" and len(visible) == 56

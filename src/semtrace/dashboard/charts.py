@@ -61,6 +61,8 @@ def waterfall(
     for r in rows:
         marker = "▸ " if r.get("collapsed") else ("▾ " if r.get("children") else "  ")
         hidden = f" (+{r['hidden']})" if r.get("hidden") else ""
+        if r.get("hidden_errors"):
+            hidden += f" ⚠{r['hidden_errors']}"
         texts.append(f"{'  ' * int(r.get('depth') or 0)}{marker}{r['name']}{hidden}")
     # Tick labels are right-aligned: padding them to one width in a monospace font keeps the
     # tree's indentation readable. A row number keeps equal names apart.
@@ -89,13 +91,19 @@ def waterfall(
                     "color": [
                         "#FFB000"
                         if r["span_id"] == selected
+                        else ERROR
+                        if r.get("hidden_errors")
                         else CRITICAL
                         if r["span_id"] in critical
                         else "rgba(0,0,0,0)"
                         for r in rows
                     ],
                     "width": [
-                        3 if r["span_id"] in critical or r["span_id"] == selected else 0
+                        3
+                        if r["span_id"] in critical
+                        or r["span_id"] == selected
+                        or r.get("hidden_errors")
+                        else 0
                         for r in rows
                     ],
                 },

@@ -220,6 +220,7 @@ class TraceTree:
     roots: list[int] = field(default_factory=list)
     first: list[int] = field(default_factory=list)
     kids: list[int] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)  # failed spans in each subtree
 
     @classmethod
     def from_table(cls, table: pa.Table) -> TraceTree:
@@ -241,14 +242,21 @@ class TraceTree:
             m = anc >= 0
             depth[m] += depth[anc[m]]
             anc[m] = anc[anc[m]]
-        # Subtree sizes, deepest level first.
+        # Subtree sizes and failed spans per subtree, deepest level first.
         size = np.ones(n, dtype=np.int64)
+        failed = np.asarray(
+            pc.equal(table.column("status_code"), "ERROR")
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False),
+            dtype=np.int64,
+        )
         if n:
             order = np.argsort(-depth, kind="stable")
             levels = np.flatnonzero(np.diff(depth[order])) + 1
             for chunk in np.split(order, levels):
                 chunk = chunk[par[chunk] >= 0]
                 np.add.at(size, par[chunk], size[chunk])
+                np.add.at(failed, par[chunk], failed[chunk])
         return cls(
             table,
             ids=[str(v) for v in ids.to_pylist()],
@@ -260,6 +268,7 @@ class TraceTree:
             roots=rows[~has_parent].tolist(),
             first=first.tolist(),
             kids=children.tolist(),
+            errors=failed.tolist(),
         )
 
     def __len__(self) -> int:
@@ -358,7 +367,7 @@ class TraceTree:
 
     def rows(self, indices: Sequence[int], expanded: Iterable[str]) -> list[dict[str, Any]]:
         """Display rows for ``indices``: the skeleton columns plus depth, child count,
-        hidden descendants and whether the row is collapsed."""
+        hidden descendants (and how many of them failed) and whether the row is collapsed."""
         opened = set(expanded)
         picked = self.table.take(pa.array(list(indices), pa.int64())).to_pylist()
         for i, row in zip(indices, picked, strict=True):
@@ -368,6 +377,7 @@ class TraceTree:
                 depth=self.depth[i],
                 children=count,
                 hidden=self.size[i] - 1 if collapsed else 0,
+                hidden_errors=self.errors[i] - (row["status_code"] == "ERROR") if collapsed else 0,
                 collapsed=collapsed,
             )
         return picked

@@ -39,7 +39,15 @@ def _pick_trace(con: Any) -> str | None:
 
 
 def _failures(con: Any, trace_id: str) -> None:
-    for f in q.trace_failures(con, trace_id).to_pylist():
+    failures = q.trace_failures(con, trace_id).to_pylist()
+    _show_failures(failures[:3])
+    if len(failures) > 3:
+        with st.expander(f"{len(failures) - 3} more failures in this trace"):
+            _show_failures(failures[3:50])
+
+
+def _show_failures(failures: list[dict[str, Any]]) -> None:
+    for f in failures:
         st.error(
             f"**{f['agent_name'] or 'unknown agent'}** · {f['name']}\n\n{f['message']}",
             icon=":material/error:",
@@ -121,7 +129,9 @@ def main() -> None:
             f"{int(overview['input_tokens'] or 0) + int(overview['output_tokens'] or 0):,}",
         )
         m[5].metric("Cost", fmt_cost(overview["cost_usd"]))
-        st.caption("Agents: " + ", ".join(overview["agents"] or []) + f" · trace `{trace_id}`")
+        agents = overview["agents"] or []
+        more = f" and {len(agents) - 12} more" if len(agents) > 12 else ""
+        st.caption(f"Agents: {', '.join(agents[:12])}{more} · trace `{trace_id}`")
         st.page_link(
             "screens/replay.py",
             label="Replay this run",
