@@ -326,9 +326,30 @@ def agent_graph(
     highlight_agent: str | None = None,
     highlight_edge: tuple[str, str] | None = None,
     active: set[str] | None = None,
+    max_agents: int = 16,
 ) -> go.Figure:
     """Agents on a circle, arrows for calls (grey) and messages (purple) labelled with counts;
-    the current agent and edge highlighted, agents not ``active`` yet dimmed."""
+    the current agent and edge highlighted, agents not ``active`` yet dimmed.
+
+    Past ``max_agents`` the graph keeps the busiest agents (and the highlighted one) so it
+    stays readable; the title says how many were left out.
+    """
+    title = None
+    every = {*agents, *(e["source"] for e in edges), *(e["target"] for e in edges)}
+    if len(every) > max_agents:
+        weight: dict[str, int] = {}
+        for e in edges:
+            for a in (e["source"], e["target"]):
+                weight[a] = weight.get(a, 0) + int(e.get("count") or 1)
+        if active is not None:  # in a replay, what is happening now matters most
+            for a in active:
+                weight[a] = weight.get(a, 0) + 1_000_000
+        keep = set(sorted(every, key=lambda a: -weight.get(a, 0))[:max_agents])
+        if highlight_agent:
+            keep.add(highlight_agent)
+        edges = [e for e in edges if e["source"] in keep and e["target"] in keep]
+        agents = [a for a in agents if a in keep]
+        title = f"{len(keep)} of {len(every)} agents shown (the busiest)"
     names = _graph_order(agents, edges)
     n = max(len(names), 1)
     pos = {
@@ -397,6 +418,8 @@ def agent_graph(
             showlegend=False,
         )
     )
+    if title:
+        fig.update_layout(title={"text": title, "font": {"size": 12}})
     fig.update_xaxes(visible=False, range=[-1.4, 1.4])
     fig.update_yaxes(visible=False, range=[-1.35, 1.45], scaleanchor="x")
     return _layout(fig, 420)

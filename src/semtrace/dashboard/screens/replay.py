@@ -134,7 +134,9 @@ def main() -> None:
                     agents=lanes,
                     highlight_agent=current["agent"],
                     highlight_edge=edge,
-                    active={e["agent"] for e in events[: step + 1] if e["agent"]},
+                    active={
+                        e["agent"] for e in events[max(0, step - 300) : step + 1] if e["agent"]
+                    },
                 ),
                 key="rp_graph",
                 config={"displaylogo": False},
