@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
 
 from semtrace import semconv as sc
-from semtrace.store.model import LogRecord, SpanRecord
+from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, SpanRecord
 from semtrace.store.normalise import normalise
 from semtrace.telemetry.redaction import get_redactor
 
-__all__ = ["logs_table", "spans_tables", "to_json"]
+__all__ = ["SpanRow", "SpanRowSource", "logs_table", "spans_tables", "to_json"]
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -148,82 +148,173 @@ def _redacted(text: str | None) -> str | None:
     return None if text is None else get_redactor().redact_repeated(text)
 
 
-def _exception_type(span: SpanRecord) -> str | None:
-    for event in span.events:
+# One span as the column builder reads it: the fields of :class:`SpanRecord`, in its order
+# (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code,
+# status_message, service_name, scope_name, attributes, resource, events, links). A batch
+# that can produce these without building records (the exporter's SDK spans) provides
+# ``span_rows()``; records are read field by field.
+SpanRow = tuple[
+    str,
+    str,
+    str | None,
+    str,
+    str,
+    int,
+    int,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    Mapping[str, Any],
+    Mapping[str, Any],
+    tuple[SpanEventRecord, ...],
+    tuple[SpanLinkRecord, ...],
+]
+
+
+class SpanRowSource(Protocol):
+    """A batch of spans that yields :data:`SpanRow` tuples directly (no records built)."""
+
+    def span_rows(self) -> Iterable[SpanRow]: ...
+
+
+def _record_rows(spans: Iterable[SpanRecord]) -> Iterator[SpanRow]:
+    for s in spans:
+        yield (
+            s.trace_id,
+            s.span_id,
+            s.parent_span_id,
+            s.name,
+            s.kind,
+            s.start_ns,
+            s.end_ns,
+            s.status_code,
+            s.status_message,
+            s.service_name,
+            s.scope_name,
+            s.attributes,
+            s.resource,
+            s.events,
+            s.links,
+        )
+
+
+def _exception_type(events: Sequence[SpanEventRecord]) -> str | None:
+    for event in events:
         if event.name == sc.EXCEPTION_EVENT:
             value = event.attributes.get(sc.EXCEPTION_TYPE)
             return str(value) if value is not None else None
     return None
 
 
-def spans_tables(spans: Sequence[SpanRecord]) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Arrow tables for ``spans``, ``span_events`` and ``span_links`` from one batch."""
-    cols: dict[str, list[Any]] = {name: [] for name in SPANS_SCHEMA.names}
-    ev: dict[str, list[Any]] = {name: [] for name in EVENTS_SCHEMA.names}
-    ln: dict[str, list[Any]] = {name: [] for name in LINKS_SCHEMA.names}
-    resource_cache: dict[int, str | None] = {}
-    for s in spans:
-        norm = normalise(
-            s.attributes, exception_type=_exception_type(s), status_code=s.status_code, name=s.name
-        )
-        cols["trace_id"].append(s.trace_id)
-        cols["span_id"].append(s.span_id)
-        cols["parent_span_id"].append(s.parent_span_id)
-        cols["name"].append(_redacted(s.name) or s.name)
-        cols["kind"].append(s.kind)
-        cols["start_time"].append(s.start_ns // 1000)
-        cols["end_time"].append(s.end_ns // 1000)
-        cols["start_time_ns"].append(s.start_ns)
-        cols["end_time_ns"].append(s.end_ns)
-        cols["duration_ms"].append(max(0, s.end_ns - s.start_ns) / 1e6)
-        cols["status_code"].append(s.status_code)
-        cols["status_message"].append(_redacted(s.status_message))
-        cols["service_name"].append(s.service_name)
-        cols["scope_name"].append(s.scope_name)
-        cols["agent_name"].append(norm.agent_name)
-        cols["operation"].append(norm.operation)
-        cols["tool_name"].append(norm.tool_name)
-        cols["model"].append(norm.model)
-        cols["provider"].append(norm.provider)
-        cols["input_tokens"].append(norm.input_tokens)
-        cols["output_tokens"].append(norm.output_tokens)
-        cols["cost_usd"].append(norm.cost_usd)
-        cols["session_id"].append(norm.session_id)
-        cols["task_id"].append(norm.task_id)
-        cols["error_type"].append(norm.error_type)
-        cols["attributes"].append(_redacted_json(s.attributes))
-        # Spans of one batch usually share a resource object: serialise it once.
-        rid = id(s.resource)
-        if rid not in resource_cache:
-            resource_cache[rid] = _redacted_json(s.resource)
-        cols["resource"].append(resource_cache[rid])
-        for e in s.events:
-            attrs = e.attributes
-            is_exc = e.name == sc.EXCEPTION_EVENT
-            ev["trace_id"].append(s.trace_id)
-            ev["span_id"].append(s.span_id)
-            ev["time"].append(e.time_ns // 1000)
-            ev["time_ns"].append(e.time_ns)
-            ev["name"].append(e.name)
-            ev["exception_type"].append(_opt_str(attrs.get(sc.EXCEPTION_TYPE)) if is_exc else None)
-            ev["exception_message"].append(
-                _redacted(_opt_str(attrs.get(sc.EXCEPTION_MESSAGE))) if is_exc else None
-            )
-            ev["exception_stacktrace"].append(
-                _redacted(_opt_str(attrs.get(sc.EXCEPTION_STACKTRACE))) if is_exc else None
-            )
-            ev["attributes"].append(_redacted_json(attrs))
-        for link in s.links:
-            ln["trace_id"].append(s.trace_id)
-            ln["span_id"].append(s.span_id)
-            ln["linked_trace_id"].append(link.trace_id)
-            ln["linked_span_id"].append(link.span_id)
-            ln["attributes"].append(_redacted_json(link.attributes))
-    return (
-        pa.Table.from_pydict(cols, schema=SPANS_SCHEMA),
-        pa.Table.from_pydict(ev, schema=EVENTS_SCHEMA),
-        pa.Table.from_pydict(ln, schema=LINKS_SCHEMA),
+def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    """An Arrow table from row tuples in ``schema``'s column order (one typed array a column)."""
+    if not rows:
+        return schema.empty_table()
+    columns = zip(*rows, strict=True)
+    return pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+        schema=schema,
     )
+
+
+def spans_tables(
+    spans: Sequence[SpanRecord] | SpanRowSource,
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Arrow tables for ``spans``, ``span_events`` and ``span_links`` from one batch."""
+    row_source = getattr(spans, "span_rows", None)
+    rows: Iterable[SpanRow] = (
+        row_source() if row_source is not None else _record_rows(spans)  # type: ignore[arg-type]
+    )
+    redactor = get_redactor()
+    redact = redactor.redact_repeated
+    redact_attributes = redactor.redact_attributes
+    out: list[tuple[Any, ...]] = []
+    ev: list[tuple[Any, ...]] = []
+    ln: list[tuple[Any, ...]] = []
+    # Spans of one batch usually share a resource object: serialise it once.
+    resource_cache: dict[int, str | None] = {}
+    for (
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        kind,
+        start_ns,
+        end_ns,
+        status_code,
+        status_message,
+        service_name,
+        scope_name,
+        attributes,
+        resource,
+        events,
+        links,
+    ) in rows:
+        norm = normalise(
+            attributes,
+            exception_type=_exception_type(events) if events else None,
+            status_code=status_code,
+            name=name,
+        )
+        rid = id(resource)
+        if rid in resource_cache:
+            resource_json = resource_cache[rid]
+        else:
+            resource_json = resource_cache[rid] = _redacted_json(resource)
+        out.append(
+            (
+                trace_id,
+                span_id,
+                parent_span_id,
+                (redact(name) if name is not None else None) or name,
+                kind,
+                start_ns // 1000,
+                end_ns // 1000,
+                start_ns,
+                end_ns,
+                max(0, end_ns - start_ns) / 1e6,
+                status_code,
+                None if status_message is None else redact(status_message),
+                service_name,
+                scope_name,
+                *norm,
+                to_json(redact_attributes(attributes)) if attributes else None,
+                resource_json,
+            )
+        )
+        for e in events:
+            attrs = e.attributes
+            if e.name == sc.EXCEPTION_EVENT:
+                exc_type = _opt_str(attrs.get(sc.EXCEPTION_TYPE))
+                exc_message = _redacted(_opt_str(attrs.get(sc.EXCEPTION_MESSAGE)))
+                exc_stack = _redacted(_opt_str(attrs.get(sc.EXCEPTION_STACKTRACE)))
+            else:
+                exc_type = exc_message = exc_stack = None
+            ev.append(
+                (
+                    trace_id,
+                    span_id,
+                    e.time_ns // 1000,
+                    e.time_ns,
+                    e.name,
+                    exc_type,
+                    exc_message,
+                    exc_stack,
+                    _redacted_json(attrs),
+                )
+            )
+        for link in links:
+            ln.append(
+                (
+                    trace_id,
+                    span_id,
+                    link.trace_id,
+                    link.span_id,
+                    _redacted_json(link.attributes),
+                )
+            )
+    return _table(out, SPANS_SCHEMA), _table(ev, EVENTS_SCHEMA), _table(ln, LINKS_SCHEMA)
 
 
 def _opt_str(value: Any) -> str | None:
