@@ -90,8 +90,12 @@ def _hotel_agent(dest: str) -> str:
         return "no hotel"
 
 
+_SUPERVISOR: list[trace.SpanContext] = []
+
+
 @semtrace.agent("supervisor")
 def _plan_trip(dest: str) -> None:
+    _SUPERVISOR.append(trace.get_current_span().get_span_context())
     _say(LOG_SENTENCE, agent="supervisor")
     _flight_agent(dest)
     _hotel_agent(dest)
@@ -118,7 +122,9 @@ def _choreography() -> tuple[str, str]:
         "process invoice.received",
         context=otel_context.Context(),
         kind=SpanKind.CONSUMER,
-        links=[Link(producer_ctx)],
+        # The producer's context, plus an ambient one (as an MCP server links the HTTP request
+        # around a call): only the first is a hand-off between agents.
+        links=[Link(producer_ctx), Link(_SUPERVISOR[-1], {sc.SEMTRACE_LINK_KIND: "ambient"})],
         attributes={
             sc.MESSAGING_SYSTEM: "semtrace",
             sc.MESSAGING_OPERATION_TYPE: "process",

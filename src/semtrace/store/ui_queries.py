@@ -471,8 +471,10 @@ def linked_trace_ids(con: Con, trace_id: str, *, max_traces: int = 50) -> list[s
     while frontier and len(found) < max_traces:
         t = arrow(
             con,
-            """SELECT DISTINCT linked_trace_id AS t FROM span_links WHERE list_contains(?, trace_id)
-               UNION SELECT DISTINCT trace_id FROM span_links WHERE list_contains(?, linked_trace_id)""",
+            f"""SELECT DISTINCT linked_trace_id AS t FROM span_links k
+                WHERE list_contains(?, trace_id) AND {_NOT_AMBIENT}
+                UNION SELECT DISTINCT trace_id FROM span_links k
+                WHERE list_contains(?, linked_trace_id) AND {_NOT_AMBIENT}""",
             [frontier, frontier],
         )
         new = [v for v in t.column("t").to_pylist() if v and v not in found]
@@ -486,6 +488,12 @@ def linked_trace_ids(con: Con, trace_id: str, *, max_traces: int = 50) -> list[s
     )
     return [str(v) for v in ordered.column("trace_id").to_pylist()][:max_traces]
 
+
+# A link kept only to remember the ambient context (e.g. the HTTP request around an MCP
+# call) is not a hand-off between agents.
+_NOT_AMBIENT = (
+    f"json_extract_string(k.attributes, '$.\"{sc.SEMTRACE_LINK_KIND}\"') IS DISTINCT FROM 'ambient'"
+)
 
 _EVENT_ORDER = (
     "CASE kind WHEN 'span_start' THEN 0 WHEN 'message' THEN 1 WHEN 'log' THEN 2 "
@@ -536,6 +544,7 @@ def replay_events(con: Con, trace_ids: Sequence[str], *, max_events: int = 20_00
             FROM span_links k
             JOIN s c ON c.trace_id = k.trace_id AND c.span_id = k.span_id
             JOIN spans p ON p.trace_id = k.linked_trace_id AND p.span_id = k.linked_span_id
+            WHERE {_NOT_AMBIENT}
             UNION ALL
             SELECT e.time_ns, 'task_state', e.trace_id, e.span_id, s.agent_name,
                    NULL, coalesce(json_extract_string(e.attributes, '{task_id}'), s.task_id),
@@ -592,7 +601,7 @@ def agent_edges(con: Con, *, trace_ids: Sequence[str] | None = None) -> pa.Table
             FROM span_links k
             JOIN s c ON c.trace_id = k.trace_id AND c.span_id = k.span_id
             JOIN spans p ON p.trace_id = k.linked_trace_id AND p.span_id = k.linked_span_id
-            WHERE c.agent_name IS NOT NULL AND p.agent_name IS NOT NULL
+            WHERE c.agent_name IS NOT NULL AND p.agent_name IS NOT NULL AND {_NOT_AMBIENT}
         ),
         e AS (SELECT * FROM calls UNION ALL SELECT * FROM msgs),
         usage AS (
