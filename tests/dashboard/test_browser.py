@@ -133,7 +133,8 @@ def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario
 
 
 def test_traces_page_shows_trace_ids(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
-    """The landing page shows the traces table with a known trace id."""
+    """The landing page shows the traces table with a known trace id; selecting a row opens
+    that trace."""
     page.goto(server)
     _settle(page)
     page.get_by_role("heading", name="Traces").wait_for()
@@ -148,6 +149,13 @@ def test_traces_page_shows_trace_ids(page, server, scenario: Scenario) -> None: 
         ".some(e => (e.textContent || '').includes(id))",
         arg=scenario.travel_trace,
     )
+    # Selecting a row (its checkbox, left of the first cell) opens that trace.
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
+    page.wait_for_url("**/trace?trace=*")
+    assert scenario.extraction_trace in page.url  # the newest trace is the first row
+    page.get_by_role("heading", name="Trace", exact=True).wait_for()
 
 
 def test_replay_shows_agent_lanes_and_steps_forward(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
