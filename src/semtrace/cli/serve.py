@@ -31,6 +31,10 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option(help="Largest request body, after decompression (MiB).")
     ] = 64.0,
+    workers: Annotated[
+        int,
+        typer.Option(help="Processes decoding requests (0: in the collector; try cores - 1)."),
+    ] = 0,
 ) -> None:
     """Receive OTLP/HTTP traces and logs into the database and answer read-only SQL."""
     from semtrace._connect import default_db
@@ -55,6 +59,7 @@ def serve(
         port=port,
         token=token or None,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        decode_workers=max(0, workers),
     )
     try:
         collector = Collector(config)

@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from semtrace.collector import otlp_decode
+from semtrace.collector._workers import PoolBroken
 from semtrace.collector.sql import QueryRefused, QueryTimeout
 
 if TYPE_CHECKING:
@@ -248,18 +249,32 @@ class Handler(BaseHTTPRequestHandler):
         # The semaphore covers reading, decoding and queueing: records held by request
         # threads but not yet counted by the queue stay bounded by max_inflight requests.
         ticket = None
+        decoded: Any
         try:
             body = self._read_body()
-            with self.app._decoding:
-                started = time.perf_counter()
-                try:
-                    decoded = decoder(body)
-                except otlp_decode.DecodeError as exc:
-                    raise HttpError(400, str(exc)) from None
-                finally:
-                    self.app.ingest.stats.add_decode(time.perf_counter() - started)
+            pool = self.app.pool
+            started = time.perf_counter()
+            try:
+                if pool is not None:
+                    decoded = pool.decode(path.rsplit("/", 1)[1], ctype, body)
+                else:
+                    with self.app._decoding:
+                        decoded = decoder(body)
+            except otlp_decode.DecodeError as exc:
+                raise HttpError(400, str(exc)) from None
+            except PoolBroken as exc:
+                raise HttpError(503, str(exc), retry_after=self.app.config.retry_after_s) from None
+            finally:
+                self.app.ingest.stats.add_decode(time.perf_counter() - started)
             del body
-            if path == "/v1/traces":
+            if pool is not None:
+                is_traces = path == "/v1/traces"
+                ticket = self.app.submit_tables(
+                    decoded.tables,
+                    spans=decoded.records if is_traces else 0,
+                    logs=0 if is_traces else decoded.records,
+                )
+            elif path == "/v1/traces":
                 ticket = self.app.submit(decoded.spans, [])
             else:
                 ticket = self.app.submit([], decoded.logs)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from semtrace.store.database import Store
 from semtrace.store.model import LogRecord, SpanRecord
 
@@ -78,6 +80,9 @@ class IngestStats:
 class _Pending:
     spans: list[SpanRecord] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
+    tables: list[tuple[str, pa.Table]] = field(default_factory=list)  # from decode workers
+    table_spans: int = 0
+    table_logs: int = 0
     tickets: list[Ticket] = field(default_factory=list)
     size: int = 0
 
@@ -105,9 +110,18 @@ class IngestQueue:
         """How many records wait for a commit."""
         return self._pending.size
 
-    def submit(self, spans: Sequence[SpanRecord], logs: Sequence[LogRecord] = ()) -> Ticket:
-        """Queue records for the next commit; raises QueueFull or IngestClosed."""
-        size = len(spans) + len(logs)
+    def submit(
+        self,
+        spans: Sequence[SpanRecord],
+        logs: Sequence[LogRecord] = (),
+        *,
+        tables: Sequence[tuple[str, pa.Table]] = (),
+        table_spans: int = 0,
+        table_logs: int = 0,
+    ) -> Ticket:
+        """Queue records (or Arrow tables holding that many spans and logs, made by a
+        decode worker) for the next commit; raises QueueFull or IngestClosed."""
+        size = len(spans) + len(logs) + table_spans + table_logs
         ticket = Ticket(size)
         with self._cond:
             if self._closed:
@@ -119,6 +133,10 @@ class IngestQueue:
                 raise QueueFull(f"{p.size} records wait for a commit")
             p.spans.extend(spans)
             p.logs.extend(logs)
+            if tables:
+                p.tables.extend(tables)
+                p.table_spans += table_spans
+                p.table_logs += table_logs
             p.tickets.append(ticket)
             p.size += size
             self.stats.pending_peak = max(self.stats.pending_peak, p.size)
@@ -145,21 +163,42 @@ class IngestQueue:
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            self.store.write_batch(batch.spans, batch.logs)
+            if batch.tables:
+                self._write_tables(batch)
+            else:
+                self.store.write_batch(batch.spans, batch.logs)
         except Exception as exc:  # the senders get a 503 and retry; the collector keeps going
             _log.error("semtrace collector: commit of %d records failed", batch.size, exc_info=True)
             error = exc
         elapsed = time.perf_counter() - started
         st = self.stats
         if error is None:
-            st.spans_committed += len(batch.spans)
-            st.logs_committed += len(batch.logs)
+            st.spans_committed += len(batch.spans) + batch.table_spans
+            st.logs_committed += len(batch.logs) + batch.table_logs
             st.commits += 1
         else:
             st.failed += batch.size
         st.commit_seconds += elapsed
         for ticket in batch.tickets:
             ticket._finish(error)
+
+    def _write_tables(self, batch: _Pending) -> None:
+        """Worker-made tables and any decoded records, in one transaction."""
+        from semtrace.collector._workers import group_tables
+        from semtrace.store import schema
+        from semtrace.store._arrow import logs_table, spans_tables
+
+        tables = list(batch.tables)
+        if batch.spans:
+            spans_t, events_t, links_t = spans_tables(batch.spans)
+            tables += [
+                (schema.SPANS, spans_t),
+                (schema.SPAN_EVENTS, events_t),
+                (schema.SPAN_LINKS, links_t),
+            ]
+        if batch.logs:
+            tables.append((schema.LOGS, logs_table(batch.logs)))
+        self.store.append_tables(group_tables(tables))
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Refuse new records, commit everything accepted so far, stop the writer thread."""

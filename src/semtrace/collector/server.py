@@ -17,10 +17,12 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from semtrace.collector._http import Handler, HttpError, Server
+from semtrace.collector._workers import DecodePool
 from semtrace.collector.announce import Announcement, remove_announcement, write_announcement
 from semtrace.collector.ingest import IngestClosed, IngestQueue, QueueFull, Ticket
 from semtrace.collector.sql import SqlSandbox, lock_down
@@ -44,6 +46,8 @@ class CollectorConfig:
     max_inflight: int = 8  # requests being read/decoded/queued at once before 429
     # Decoding is pure Python: more decoders than this only fight the writer for the GIL.
     max_decoders: int = 1
+    # Worker processes decoding bodies into Arrow tables (0: decode in request threads).
+    decode_workers: int = 0
     ack_timeout_s: float = 30.0  # a request waits this long for its commit, then 503
     retry_after_s: int = 1
     query_max_rows: int = 100_000
@@ -59,6 +63,7 @@ class Collector:
         self.store = Store(self.db)
         lock_down(self.store.cursor())
         self.ingest = IngestQueue(self.store, max_pending=config.max_pending)
+        self.pool = DecodePool(config.decode_workers) if config.decode_workers > 0 else None
         self.sandbox = SqlSandbox(
             self.store.cursor, max_rows=config.query_max_rows, timeout_s=config.query_timeout_s
         )
@@ -66,6 +71,8 @@ class Collector:
             self._server = Server((config.host, config.port), Handler)
         except OSError:
             self.ingest.close()
+            if self.pool is not None:
+                self.pool.shutdown()
             self.store.close()  # the port is taken: leave the file free for its next owner
             raise
         self._server.collector = self
@@ -136,6 +143,8 @@ class Collector:
             self._close_idle_connections()
             self._server.server_close()  # joins request threads (each waits for its commit)
             self.ingest.close()
+            if self.pool is not None:
+                self.pool.shutdown()
             remove_announcement(self.db, pid=os.getpid())
             self.store.close()
         finally:
@@ -179,10 +188,21 @@ class Collector:
         """Queue records for the next group commit (raises HttpError on push-back)."""
         if not spans and not logs:
             return None
+        return self._submit(lambda: self.ingest.submit(spans, logs))
+
+    def submit_tables(self, tables: list[Any], *, spans: int, logs: int) -> Ticket | None:
+        """Queue a decode worker's Arrow tables for the next group commit."""
+        if not spans and not logs:
+            return None
+        return self._submit(
+            lambda: self.ingest.submit((), (), tables=tables, table_spans=spans, table_logs=logs)
+        )
+
+    def _submit(self, submit: Callable[[], Ticket]) -> Ticket:
         if self._closing:
             raise HttpError(503, "the collector is shutting down", retry_after=5)
         try:
-            ticket = self.ingest.submit(spans, logs)
+            ticket = submit()
         except QueueFull as exc:
             raise HttpError(
                 429,
