@@ -130,3 +130,23 @@ def test_module_functions_use_the_configured_redactor() -> None:
         assert redaction.redact_value({"password": "x"}) == {"password": "x"}
     finally:
         redaction._redactor = before
+
+
+def test_remembered_clean_values_never_let_a_secret_through() -> None:
+    """After clean maps are remembered, a map mixing those values with secrets, big card-like
+    ints, lists and sensitive keys is redacted exactly as a fresh redactor redacts it."""
+    warm = Redactor()
+    clean = {"model": "gpt-4o-mini", "tokens": 12, "tags": ("stop", "length"), "ratio": 0.5}
+    for _ in range(3):
+        assert warm.redact_attributes(clean) is clean
+    mixed = [
+        {**clean, "tokens": 4111111111111111},
+        {**clean, "tags": ("stop", "bob@example.com")},
+        {**clean, "api_key": "gpt-4o-mini"},
+        {**clean, "tags": ["stop", SECRETS["openai_key"]], "nested": {"password": "stop"}},
+        {"model": SECRETS["aws_key"], "tokens": 12, "tags": ("stop", "length")},
+    ]
+    for attrs in mixed:
+        expected = Redactor().redact_attributes(attrs)
+        assert warm.redact_attributes(attrs) == expected
+        assert expected != attrs

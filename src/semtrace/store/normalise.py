@@ -59,7 +59,7 @@ _TRACELOOP_REQUEST_TYPE_TO_OPERATION = {
 }
 
 
-def _str(attrs: Mapping[str, Any], *keys: str) -> str | None:
+def _str(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = attrs.get(key)
         if value is not None and value != "":
@@ -67,7 +67,7 @@ def _str(attrs: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
-def _int(attrs: Mapping[str, Any], *keys: str) -> int | None:
+def _int(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
     for key in keys:
         value = attrs.get(key)
         if value is None or isinstance(value, bool):
@@ -79,33 +79,93 @@ def _int(attrs: Mapping[str, Any], *keys: str) -> int | None:
     return None
 
 
-def _float(attrs: Mapping[str, Any], key: str) -> float | None:
-    value = attrs.get(key)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def _float(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        value = attrs.get(key)
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    return None
 
 
-def _operation(attrs: Mapping[str, Any]) -> str | None:
-    op = _str(attrs, sc.GEN_AI_OPERATION_NAME)
+# Every key chain normalise reads, first key first. A span carries few of these keys, so the
+# chains are filtered once per set of present keys (see _plan) and absent keys cost nothing.
+_CHAINS: tuple[tuple[str, ...], ...] = (
+    (sc.GEN_AI_OPERATION_NAME,),  # 0 operation
+    (sc.OI_SPAN_KIND,),  # 1
+    (sc.TRACELOOP_SPAN_KIND,),  # 2
+    (_TRACELOOP_REQUEST_TYPE,),  # 3
+    (sc.MCP_METHOD_NAME,),  # 4
+    (sc.MESSAGING_OPERATION_TYPE, sc.MESSAGING_OPERATION_NAME),  # 5
+    (sc.GEN_AI_AGENT_NAME, sc.OI_AGENT_NAME),  # 6 agent
+    (sc.OI_GRAPH_NODE_NAME,),  # 7
+    (sc.TRACELOOP_ENTITY_NAME,),  # 8
+    (sc.SEMTRACE_AGENT_NAME,),  # 9
+    (sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME),  # 10 tool
+    (sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME),  # 11 model
+    (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_LLM_SYSTEM, sc.OI_LLM_PROVIDER),  # 12
+    (
+        sc.GEN_AI_USAGE_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_PROMPT_TOKENS,
+        sc.OI_TOKEN_PROMPT,
+        sc.LLM_USAGE_PROMPT_TOKENS,
+    ),  # 13
+    (
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+        sc.GEN_AI_USAGE_COMPLETION_TOKENS,
+        sc.OI_TOKEN_COMPLETION,
+        sc.LLM_USAGE_COMPLETION_TOKENS,
+    ),  # 14
+    (sc.SEMTRACE_COST_USD,),  # 15
+    (sc.OI_COST_TOTAL,),  # 16
+    (
+        sc.GEN_AI_CONVERSATION_ID,
+        sc.OI_SESSION_ID,
+        sc.SEMTRACE_SESSION_ID,
+        sc.TRACELOOP_ASSOCIATION_SESSION,
+        sc.MCP_SESSION_ID,
+    ),  # 17 session
+    (sc.MCP_TASK_ID,),  # 18
+    (sc.ERROR_TYPE,),  # 19
+)
+# Normalised(...) runs a Python-level __new__; building the tuple directly is 3x cheaper.
+_new = tuple.__new__
+_NOTHING = (None,) * 10
+_KEYS = frozenset(k for chain in _CHAINS for k in chain)
+_Plan = tuple[tuple[str, ...], ...]
+_plans: dict[frozenset[str], _Plan] = {}
+
+
+def _plan(present: frozenset[str]) -> _Plan:
+    """The chains restricted to the keys a span carries (remembered per key set)."""
+    plan = _plans.get(present)
+    if plan is None:
+        plan = tuple(tuple(k for k in chain if k in present) for chain in _CHAINS)
+        if len(_plans) < 4_096:
+            _plans[present] = plan
+    return plan
+
+
+def _operation(attrs: Mapping[str, Any], plan: _Plan) -> str | None:
+    op = _str(attrs, plan[0]) if plan[0] else None
     if op:
         return op
-    oi_kind = _str(attrs, sc.OI_SPAN_KIND)
+    oi_kind = _str(attrs, plan[1]) if plan[1] else None
     if oi_kind:
         return _OI_KIND_TO_OPERATION.get(oi_kind.upper(), oi_kind.lower())
-    tl_kind = _str(attrs, sc.TRACELOOP_SPAN_KIND)
+    tl_kind = _str(attrs, plan[2]) if plan[2] else None
     if tl_kind:
         return _TRACELOOP_KIND_TO_OPERATION.get(tl_kind.lower(), tl_kind.lower())
-    req_type = _str(attrs, _TRACELOOP_REQUEST_TYPE)
+    req_type = _str(attrs, plan[3]) if plan[3] else None
     if req_type:
         return _TRACELOOP_REQUEST_TYPE_TO_OPERATION.get(req_type.lower(), req_type.lower())
-    method = _str(attrs, sc.MCP_METHOD_NAME)
+    method = _str(attrs, plan[4]) if plan[4] else None
     if method:
         return sc.OP_EXECUTE_TOOL if method == "tools/call" else method
-    return _str(attrs, sc.MESSAGING_OPERATION_TYPE, sc.MESSAGING_OPERATION_NAME)
+    return _str(attrs, plan[5]) if plan[5] else None
 
 
 def normalise(
@@ -118,70 +178,80 @@ def normalise(
     """The normalised columns for one span's attributes (``name``: the span's, for MCP
     spans named ``tools/call {tool}`` that carry no tool attribute)."""
     a = attributes
-    operation = _operation(a)
-    oi_kind = (_str(a, sc.OI_SPAN_KIND) or "").upper()
-    tl_kind = (_str(a, sc.TRACELOOP_SPAN_KIND) or "").lower()
+    present = _KEYS.intersection(a)
+    if not present:  # no convention's key at all (an HTTP span, say): nothing to read
+        return _new(
+            Normalised,
+            (*_NOTHING, exception_type if status_code == "ERROR" else None),
+        )
+    (
+        _,
+        oi_kind_k,
+        tl_kind_k,
+        _,
+        _,
+        _,
+        agent_k,
+        oi_node_k,
+        tl_entity_k,
+        semtrace_agent_k,
+        tool_k,
+        model_k,
+        provider_k,
+        input_k,
+        output_k,
+        cost_k,
+        oi_cost_k,
+        session_k,
+        task_k,
+        error_k,
+    ) = plan = _plan(frozenset(present))
+    operation = _operation(a, plan)
+    oi_kind = ((_str(a, oi_kind_k) if oi_kind_k else None) or "").upper()
+    tl_kind = ((_str(a, tl_kind_k) if tl_kind_k else None) or "").lower()
 
-    agent = _str(a, sc.GEN_AI_AGENT_NAME, sc.OI_AGENT_NAME)
-    if agent is None and oi_kind == "AGENT":
-        agent = _str(a, sc.OI_GRAPH_NODE_NAME)
-    if agent is None and tl_kind == "agent":
-        agent = _str(a, sc.TRACELOOP_ENTITY_NAME)
-    if agent is None:
-        agent = _str(a, sc.SEMTRACE_AGENT_NAME)
+    agent = _str(a, agent_k) if agent_k else None
+    if agent is None and oi_kind == "AGENT" and oi_node_k:
+        agent = _str(a, oi_node_k)
+    if agent is None and tl_kind == "agent" and tl_entity_k:
+        agent = _str(a, tl_entity_k)
+    if agent is None and semtrace_agent_k:
+        agent = _str(a, semtrace_agent_k)
 
-    tool = _str(a, sc.GEN_AI_TOOL_NAME, sc.OI_TOOL_NAME)
-    if tool is None and tl_kind == "tool":
-        tool = _str(a, sc.TRACELOOP_ENTITY_NAME)
+    tool = _str(a, tool_k) if tool_k else None
+    if tool is None and tl_kind == "tool" and tl_entity_k:
+        tool = _str(a, tl_entity_k)
     if tool is None and name and a.get(sc.MCP_METHOD_NAME) == "tools/call":
         tool = name.removeprefix("tools/call").strip() or None
 
-    model = _str(a, sc.GEN_AI_RESPONSE_MODEL, sc.GEN_AI_REQUEST_MODEL, sc.OI_LLM_MODEL_NAME)
-    provider = _str(
-        a, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_LLM_SYSTEM, sc.OI_LLM_PROVIDER
-    )
-    input_tokens = _int(
-        a,
-        sc.GEN_AI_USAGE_INPUT_TOKENS,
-        sc.GEN_AI_USAGE_PROMPT_TOKENS,
-        sc.OI_TOKEN_PROMPT,
-        sc.LLM_USAGE_PROMPT_TOKENS,
-    )
-    output_tokens = _int(
-        a,
-        sc.GEN_AI_USAGE_OUTPUT_TOKENS,
-        sc.GEN_AI_USAGE_COMPLETION_TOKENS,
-        sc.OI_TOKEN_COMPLETION,
-        sc.LLM_USAGE_COMPLETION_TOKENS,
-    )
-    cost = _float(a, sc.SEMTRACE_COST_USD)
-    if cost is None:
-        cost = _float(a, sc.OI_COST_TOTAL)
+    model = _str(a, model_k) if model_k else None
+    provider = _str(a, provider_k) if provider_k else None
+    input_tokens = _int(a, input_k) if input_k else None
+    output_tokens = _int(a, output_k) if output_k else None
+    cost = _float(a, cost_k) if cost_k else None
+    if cost is None and oi_cost_k:
+        cost = _float(a, oi_cost_k)
     if cost is None:
         cost = pricing.cost_usd(model, input_tokens, output_tokens)
 
-    session = _str(
-        a,
-        sc.GEN_AI_CONVERSATION_ID,
-        sc.OI_SESSION_ID,
-        sc.SEMTRACE_SESSION_ID,
-        sc.TRACELOOP_ASSOCIATION_SESSION,
-        sc.MCP_SESSION_ID,
-    )
-    task = _str(a, sc.MCP_TASK_ID)
-    error_type = _str(a, sc.ERROR_TYPE)
+    session = _str(a, session_k) if session_k else None
+    task = _str(a, task_k) if task_k else None
+    error_type = _str(a, error_k) if error_k else None
     if error_type is None and status_code == "ERROR":
         error_type = exception_type
-    return Normalised(
-        agent,
-        operation,
-        tool,
-        model,
-        provider,
-        input_tokens,
-        output_tokens,
-        cost,
-        session,
-        task,
-        error_type,
+    return _new(
+        Normalised,
+        (
+            agent,
+            operation,
+            tool,
+            model,
+            provider,
+            input_tokens,
+            output_tokens,
+            cost,
+            session,
+            task,
+            error_type,
+        ),
     )

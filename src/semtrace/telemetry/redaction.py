@@ -162,6 +162,10 @@ class Redactor:
         # Attribute keys and short values repeat from span to span: remember the verdicts.
         self._key_kind: dict[str, int] = {}
         self._seen: dict[str, str] = {}
+        # Keys known plain and values known clean under a plain key (strings, tuples of
+        # strings, ints below card length): a map made only of these is returned at C speed.
+        self._plain_keys: set[str] = set()
+        self._clean: set[Any] = set()
 
     # -- text --------------------------------------------------------------------------------
     def marker(self, kind: str, secret: str) -> str:
@@ -259,28 +263,52 @@ class Redactor:
         """
         if not self.enabled or not attrs:
             return attrs
+        try:
+            if self._plain_keys.issuperset(attrs) and self._clean.issuperset(attrs.values()):
+                return attrs
+        except TypeError:  # an unhashable value (a list, a map): the full walk below
+            pass
         out: dict[str, Any] | None = None
         key_kind = self._key_kind
         seen = self._seen
+        plain_keys = self._plain_keys
+        clean = self._clean
+        if len(clean) >= _CACHE_MAX:
+            clean.clear()
         for key, value in attrs.items():
             kind = key_kind.get(key)
             if kind is None:
                 kind = self._classify(str(key))
             if kind == _PLAIN:
+                if type(key) is str:
+                    plain_keys.add(key)
                 vtype = type(value)
                 if vtype is str:
                     if len(value) < 6:  # shorter than any secret the rules detect
+                        clean.add(value)
                         continue
                     verdict = seen.get(value)
                     if verdict is None:
                         verdict = self._remember(value)
                     if verdict is _CLEAN:
+                        if len(value) <= 256:
+                            clean.add(value)
                         continue
                     new = verdict
-                elif vtype is float or vtype is bool or (vtype is int and value < 10**12):
+                elif vtype is float or vtype is bool:
+                    continue
+                elif vtype is int and value < 10**12:
+                    # Anything equal to a small int (a bool, a float) is left alone too.
+                    clean.add(value)
                     continue
                 else:
                     new = self._plain(value)
+                    if (
+                        new is value
+                        and vtype is tuple
+                        and all(type(v) is str and len(v) <= 256 for v in value)
+                    ):
+                        clean.add(value)
             elif kind == _ALLOW:
                 continue
             else:
@@ -323,8 +351,11 @@ class Redactor:
         if isinstance(value, Mapping):
             return self.redact_attributes(value)
         if isinstance(value, list | tuple):
-            items = [self._plain(v) for v in value]
-            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+            for i, v in enumerate(value):
+                new = self._plain(v)
+                if new is not v:  # the first change: the rest is redacted into a new list
+                    return [*value[:i], new, *(self._plain(w) for w in value[i + 1 :])]
+            return value
         return value
 
     def redact_mapping(self, facts: Mapping[str, Any]) -> dict[str, Any]:
