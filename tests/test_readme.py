@@ -139,3 +139,11 @@ def test_example_queries_run_on_demo_db(tmp_path: Path) -> None:
     empty = [sql for sql in SQL_BLOCKS if not con.sql(sql).fetchall()]
     con.close()
     assert not empty, f"no rows on the demo db for: {empty}"
+
+
+def test_links_to_docs_exist() -> None:
+    """Every docs/ page the README links to exists."""
+    links = re.findall(r"\]\((docs/[^)]+\.md)\)", TEXT)
+    assert links
+    missing = [link for link in links if not (README.parent / link).is_file()]
+    assert not missing
