@@ -238,3 +238,36 @@ def test_diagnose_now_writes_diagnoses_the_page_then_shows(
     assert not at.exception, at.exception
     assert not at.warning, [w.value for w in at.warning]
     assert count() > before
+
+
+def test_a_file_another_process_writes_is_explained(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When an embedded agent in another process holds the file, the page says who holds it
+    and how to share it (a collector) instead of showing a lock traceback."""
+    import shutil
+    import subprocess
+    import sys
+
+    db = tmp_path / "held.duckdb"
+    shutil.copy(scenario.db, db)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('ready', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        monkeypatch.setenv(ENV_DB, str(db))
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.run()
+        assert not at.exception
+        message = at.error[0].value
+        assert f"process {holder.pid}" in message and "semtrace serve" in message
+    finally:
+        holder.communicate("", timeout=10)
