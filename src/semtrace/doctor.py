@@ -35,8 +35,12 @@ def _announcement(path: str) -> Check | None:
     ann = read_announcement(path)
     if ann is None:
         return Check("owner", "ok", "no collector owns this file (embedded mode)")
-    return Check("owner", "ok", f"collector at {ann.url} (pid {ann.pid}) owns this file; "
-                 "configure(), sql and the dashboard route through it")
+    return Check(
+        "owner",
+        "ok",
+        f"collector at {ann.url} (pid {ann.pid}) owns this file; "
+        "configure(), sql and the dashboard route through it",
+    )
 
 
 def _stats_checks(con: duckdb.DuckDBPyConnection) -> list[Check]:
@@ -47,21 +51,41 @@ def _stats_checks(con: duckdb.DuckDBPyConnection) -> list[Check]:
             FROM {schema.SEMTRACE_STATS} GROUP BY pid, component ORDER BY time DESC LIMIT 5"""
     ).fetchall()
     if not rows:
-        return [Check("telemetry health", "ok", "no semtrace_stats rows yet (written every 10 s "
-                      "and at exit by each writing process)")]
+        return [
+            Check(
+                "telemetry health",
+                "ok",
+                "no semtrace_stats rows yet (written every 10 s "
+                "and at exit by each writing process)",
+            )
+        ]
     checks = []
     for pid, component, when, sw, lw, sd, ld, spooled, errors, latency in rows:
-        detail = (f"pid {pid} ({component}) at {when:%Y-%m-%d %H:%M:%S}: {sw} spans and {lw} logs "
-                  f"written, {sd} spans and {ld} logs dropped, {spooled} spooled, {errors} write "
-                  f"errors, last batch {latency or 0:.1f} ms")
+        detail = (
+            f"pid {pid} ({component}) at {when:%Y-%m-%d %H:%M:%S}: {sw} spans and {lw} logs "
+            f"written, {sd} spans and {ld} logs dropped, {spooled} spooled, {errors} write "
+            f"errors, last batch {latency or 0:.1f} ms"
+        )
         if sd or ld:
-            checks.append(Check("telemetry health", "warn", detail,
-                                "spans were dropped because the queue was full: the agent makes "
-                                "spans faster than the file takes them; send to `semtrace serve` "
-                                "or sample (OTEL_TRACES_SAMPLER)"))
+            checks.append(
+                Check(
+                    "telemetry health",
+                    "warn",
+                    detail,
+                    "spans were dropped because the queue was full: the agent makes "
+                    "spans faster than the file takes them; send to `semtrace serve` "
+                    "or sample (OTEL_TRACES_SAMPLER)",
+                )
+            )
         elif errors:
-            checks.append(Check("telemetry health", "warn", detail,
-                                "writes failed and were spooled; see the spool check"))
+            checks.append(
+                Check(
+                    "telemetry health",
+                    "warn",
+                    detail,
+                    "writes failed and were spooled; see the spool check",
+                )
+            )
         else:
             checks.append(Check("telemetry health", "ok", detail))
     return checks
@@ -73,8 +97,14 @@ def run_checks(db: str | os.PathLike[str]) -> list[Check]:
     checks: list[Check] = []
     p = Path(path)
     if not p.exists():
-        return [Check("database", "fail", f"{path} does not exist",
-                      f"create it with `semtrace demo --db {path}` or semtrace.configure(db=...)")]
+        return [
+            Check(
+                "database",
+                "fail",
+                f"{path} does not exist",
+                f"create it with `semtrace demo --db {path}` or semtrace.configure(db=...)",
+            )
+        ]
     checks.append(Check("database", "ok", f"{path} ({p.stat().st_size / 1e6:.1f} MB)"))
     owner = _announcement(path)
     if owner is not None:
@@ -82,35 +112,59 @@ def run_checks(db: str | os.PathLike[str]) -> list[Check]:
     spool = Spool(spool_dir_for(path))
     pending = spool.pending_batches()
     if pending:
-        checks.append(Check("spool", "warn",
-                            f"{pending} batches ({spool.pending_bytes() / 1e6:.1f} MB) waiting in "
-                            f"{spool.directory}",
-                            "they are replayed by the next process that writes this file; "
-                            "`semtrace doctor --replay` does it now"))
+        checks.append(
+            Check(
+                "spool",
+                "warn",
+                f"{pending} batches ({spool.pending_bytes() / 1e6:.1f} MB) waiting in "
+                f"{spool.directory}",
+                "they are replayed by the next process that writes this file; "
+                "`semtrace doctor --replay` does it now",
+            )
+        )
     else:
         checks.append(Check("spool", "ok", "nothing waiting"))
     try:
         con = connect_readonly(path)
     except DatabaseLockedError as exc:
-        checks.append(Check("access", "warn", str(exc).split(". ")[0],
-                            f"run `semtrace serve --db {path}` so readers and writers share it"))
+        checks.append(
+            Check(
+                "access",
+                "warn",
+                str(exc).split(". ")[0],
+                f"run `semtrace serve --db {path}` so readers and writers share it",
+            )
+        )
         return checks
     except NotADatabaseError as exc:
         checks.append(Check("access", "fail", str(exc), "point --db at a file semtrace wrote"))
         return checks
     try:
-        version = schema.schema_version(con) if get_open_store(path) is None else schema.SCHEMA_VERSION
+        version = (
+            schema.schema_version(con) if get_open_store(path) is None else schema.SCHEMA_VERSION
+        )
         if version < schema.SCHEMA_VERSION:
-            checks.append(Check("schema", "warn", f"schema version {version}, current "
-                                f"{schema.SCHEMA_VERSION}", "open it once for writing (any semtrace "
-                                "process) to migrate; queries already use today's views"))
+            checks.append(
+                Check(
+                    "schema",
+                    "warn",
+                    f"schema version {version}, current {schema.SCHEMA_VERSION}",
+                    "open it once for writing (any semtrace "
+                    "process) to migrate; queries already use today's views",
+                )
+            )
         else:
             checks.append(Check("schema", "ok", f"schema version {version}"))
-        counts = con.execute("SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM logs), "
-                             "(SELECT count(DISTINCT trace_id) FROM spans)").fetchone()
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM logs), "
+            "(SELECT count(DISTINCT trace_id) FROM spans)"
+        ).fetchone()
         assert counts is not None
-        checks.append(Check("contents", "ok", f"{counts[0]:,} spans in {counts[2]:,} traces, "
-                            f"{counts[1]:,} logs"))
+        checks.append(
+            Check(
+                "contents", "ok", f"{counts[0]:,} spans in {counts[2]:,} traces, {counts[1]:,} logs"
+            )
+        )
         checks.extend(_stats_checks(con))
     finally:
         con.close()

@@ -35,7 +35,9 @@ def spool_dir_for(db_path: str) -> Path:
 class Spool:
     """Batches of ``(table_name, arrow_table)`` pairs, oldest first; thread-safe."""
 
-    def __init__(self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_SPOOL_BYTES) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_SPOOL_BYTES
+    ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()

@@ -42,8 +42,15 @@ class Stats:
 
     def reset(self) -> None:
         with self._lock:
-            for key in ("spans_written", "logs_written", "spans_dropped", "logs_dropped",
-                        "spooled", "retries", "export_errors"):
+            for key in (
+                "spans_written",
+                "logs_written",
+                "spans_dropped",
+                "logs_dropped",
+                "spooled",
+                "retries",
+                "export_errors",
+            ):
                 setattr(self, key, 0)
             self.export_latency_ms = 0.0
 
@@ -58,7 +65,11 @@ class Stats:
         for key, value in snap.items():
             row[key] = [value]
         schema = pa.schema(
-            [("time", pa.timestamp("us", tz="UTC")), ("pid", pa.int32()), ("component", pa.string())]
+            [
+                ("time", pa.timestamp("us", tz="UTC")),
+                ("pid", pa.int32()),
+                ("component", pa.string()),
+            ]
             + [(k, pa.float64() if k == "export_latency_ms" else pa.int64()) for k in snap]
         )
         return pa.Table.from_pydict(row, schema=schema)
