@@ -127,7 +127,8 @@ def test_replay_steps_through_a_linked_run(app: AppTest, scenario: Scenario) -> 
 
 
 def test_agents_page_shows_topology_and_stats(app: AppTest) -> None:
-    """The agents page names the orchestration and lists edges and per-agent stats."""
+    """The agents page names the orchestration and lists edges, per-agent stats, tokens and
+    cost per model, and the messages between agents."""
     at = _open(app, "agents")
     assert "Orchestration: mixed." in at.success[0].value
     edges = at.dataframe[0].value
@@ -144,6 +145,12 @@ def test_agents_page_shows_topology_and_stats(app: AppTest) -> None:
         "extraction",
         "compliance",
     }
+    models = at.dataframe[2].value
+    assert set(models["model"]) == {"gpt-4o-mini"} and models["calls"].sum() == 3
+    if len(at.dataframe) > 3:  # the messages view, when this semtrace has it
+        messages = at.dataframe[3].value
+        assert list(messages["topic"]) == ["invoice.received"]
+        assert list(messages["producer_agent"]) == ["intake"]
 
 
 def test_failures_page_shows_sentence_diagnosis_and_remediation(

@@ -31,10 +31,12 @@ __all__ = [
     "TraceTree",
     "agent_edges",
     "agent_stats",
+    "cost_by_model",
     "diagnosis_detail",
     "failure_groups",
     "filter_options",
     "linked_trace_ids",
+    "message_list",
     "orchestration_pattern",
     "orchestration_patterns",
     "relation_exists",
@@ -693,6 +695,47 @@ def orchestration_pattern(edges: pa.Table) -> tuple[str, str]:
     names = {name for name, _ in found}
     name = names.pop() if len(names) == 1 else "mixed"
     return (name, "; ".join(f"{n}: {why}" for n, why in found) + ".")
+
+
+def cost_by_model(con: Con) -> pa.Table:
+    """LLM calls, tokens and cost per model and agent (from ``llm_calls``), costliest first."""
+    return arrow(
+        con,
+        """SELECT model, agent_name, count(*) AS calls,
+                  sum(input_tokens)::BIGINT AS input_tokens,
+                  sum(output_tokens)::BIGINT AS output_tokens,
+                  round(sum(cost_usd), 6) AS cost_usd,
+                  round(quantile_cont(duration_ms, 0.5), 1) AS p50_ms,
+                  count(*) FILTER (WHERE status_code = 'ERROR') AS errors
+           FROM llm_calls GROUP BY model, agent_name
+           ORDER BY cost_usd DESC NULLS LAST, calls DESC""",
+    )
+
+
+def message_list(con: Con, *, limit: int = 200) -> pa.Table | None:
+    """Recent messages between agents (the ``messages`` view): topic, producer, consumers,
+    queue wait and outcome; None when this database has no such view yet."""
+    if not relation_exists(con, "messages"):
+        return None
+    cols = set(arrow(con, "SELECT * FROM messages LIMIT 0").column_names)
+    wanted = [
+        c
+        for c in (
+            "publish_time",
+            "topic",
+            "producer_agent",
+            "consumer_agents",
+            "queue_wait_ms",
+            "outcome",
+            "error_message",
+            "producer_trace_id",
+        )
+        if c in cols
+    ]
+    order = "ORDER BY publish_time DESC" if "publish_time" in cols else ""
+    return arrow(
+        con, f"SELECT {', '.join(wanted) or '*'} FROM messages {order} LIMIT ?", [int(limit)]
+    )
 
 
 # -- failures --------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ def main() -> None:
     with _data.connection() as con:
         stats = q.agent_stats(con).to_pylist()
         edges = q.agent_edges(con).to_pylist()
+        models = q.cost_by_model(con).to_pylist()
+        messages = q.message_list(con)
     if not stats:
         empty_state("No agents yet.", 'Decorate agent entry points with `@semtrace.agent("name")`.')
         return
@@ -56,6 +58,34 @@ def main() -> None:
             "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
         },
     )
+    st.markdown("#### Tokens and cost by model")
+    if models:
+        st.dataframe(
+            models,
+            hide_index=True,
+            column_config={
+                "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
+                "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
+            },
+        )
+    else:
+        st.caption("No LLM calls recorded.")
+    st.markdown("#### Messages")
+    if messages is None:
+        empty_state(
+            "The `messages` view is not in this database yet.",
+            "Message edges above come from span links; a newer semtrace adds the view.",
+        )
+    elif messages.num_rows:
+        st.dataframe(
+            messages.to_pandas(),
+            hide_index=True,
+            column_config={
+                "queue_wait_ms": st.column_config.NumberColumn("queue wait", format="%.1f ms")
+            },
+        )
+    else:
+        st.caption("No messages between agents.")
 
 
 main()
