@@ -152,11 +152,9 @@ def _serve_main(db: str, max_pending: int, workers: int) -> None:
     from semtrace.collector.server import Collector, CollectorConfig
 
     c = Collector(CollectorConfig(db=db, port=0, max_pending=max_pending, decode_workers=workers))
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=c.stop).start())
     c.start()
     print(c.url, flush=True)
-    while not c._stopped.wait(0.2):
-        pass
+    c.serve_until_signal()  # start() already ran: serving continues until SIGTERM
 
 
 class _Server:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import faulthandler
 import os
-import signal
-import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -66,14 +63,6 @@ def serve(
     except (SemtraceError, OSError) as exc:
         raise fail(str(exc)) from None
 
-    def on_signal(signum: int, frame: Any) -> None:
-        # stop() joins request threads; run it off the main thread's signal frame.
-        threading.Thread(target=collector.stop, name="semtrace-stop", daemon=True).start()
-
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack
-        faulthandler.register(signal.SIGUSR1)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     auth = " (token required)" if token else ""
     err_console.print(
         f"semtrace collector on {collector.url}{auth} owns {path}\n"
@@ -81,7 +70,7 @@ def serve(
         f"SQL: {collector.url}/v1/query",
         highlight=False,
     )
-    collector.serve_forever()
+    collector.serve_until_signal()
     st = collector.ingest.stats
     err_console.print(
         f"semtrace collector stopped: {st.spans_committed} spans and {st.logs_committed} logs "

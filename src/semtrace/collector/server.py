@@ -13,7 +13,9 @@ Endpoints (all behind an optional bearer token):
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
+import signal
 import socket
 import threading
 import time
@@ -106,7 +108,9 @@ class Collector:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        """Serve in a background thread and announce ownership of the file."""
+        """Serve in a background thread and announce ownership of the file (once)."""
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # how fast stop() ends the accept loop
@@ -131,6 +135,21 @@ class Collector:
         # handler once the main thread executes bytecode again.
         while not self._stopped.wait(0.2):
             pass
+
+    def serve_until_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully (the process's main loop).
+
+        ``kill -USR1 <pid>`` prints every thread's stack, for a collector that seems stuck."""
+
+        def on_signal(signum: int, frame: object) -> None:
+            # stop() joins request threads: run it off the main thread's signal frame.
+            threading.Thread(target=self.stop, name="semtrace-stop", daemon=True).start()
+
+        if hasattr(signal, "SIGUSR1"):
+            faulthandler.register(signal.SIGUSR1)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.serve_forever()
 
     def stop(self) -> None:
         """Stop accepting, answer what was accepted (committing it), close the file."""
