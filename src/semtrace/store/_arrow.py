@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from semtrace import semconv as sc
 from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, SpanRecord
-from semtrace.store.normalise import normalise
+from semtrace.store.normalise import normalise_row
 from semtrace.telemetry.redaction import get_redactor
 
 __all__ = ["SpanRow", "SpanRowSource", "logs_table", "spans_tables", "to_json"]
@@ -251,11 +252,8 @@ def spans_tables(
         events,
         links,
     ) in rows:
-        norm = normalise(
-            attributes,
-            exception_type=_exception_type(events) if events else None,
-            status_code=status_code,
-            name=name,
+        norm = normalise_row(
+            attributes, _exception_type(events) if events else None, status_code, name
         )
         rid = id(resource)
         if rid in resource_cache:
@@ -269,11 +267,8 @@ def spans_tables(
                 parent_span_id,
                 (redact(name) if name is not None else None) or name,
                 kind,
-                start_ns // 1000,
-                end_ns // 1000,
                 start_ns,
                 end_ns,
-                max(0, end_ns - start_ns) / 1e6,
                 status_code,
                 None if status_message is None else redact(status_message),
                 service_name,
@@ -314,7 +309,29 @@ def spans_tables(
                     _redacted_json(link.attributes),
                 )
             )
-    return _table(out, SPANS_SCHEMA), _table(ev, EVENTS_SCHEMA), _table(ln, LINKS_SCHEMA)
+    return _spans_table(out), _table(ev, EVENTS_SCHEMA), _table(ln, LINKS_SCHEMA)
+
+
+# Columns computed from start_time_ns / end_time_ns a batch at a time (not a span at a time).
+_DERIVED = frozenset({"start_time", "end_time", "duration_ms"})
+_SPANS_STORED = pa.schema([f for f in SPANS_SCHEMA if f.name not in _DERIVED])
+
+
+def _spans_table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    if not rows:
+        return SPANS_SCHEMA.empty_table()
+    stored = _table(rows, _SPANS_STORED)
+    start = stored.column("start_time_ns").to_numpy()
+    end = stored.column("end_time_ns").to_numpy()
+    derived = {
+        "start_time": pa.array(start // 1000).cast(_TS),
+        "end_time": pa.array(end // 1000).cast(_TS),
+        "duration_ms": pa.array(np.maximum(end - start, 0) / 1e6, type=pa.float64()),
+    }
+    return pa.Table.from_arrays(
+        [derived[f.name] if f.name in derived else stored.column(f.name) for f in SPANS_SCHEMA],
+        schema=SPANS_SCHEMA,
+    )
 
 
 def _opt_str(value: Any) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from semtrace import pricing
 from semtrace import semconv as sc
 
-__all__ = ["Normalised", "normalise"]
+__all__ = ["Normalised", "normalise", "normalise_row"]
 
 
 class Normalised(NamedTuple):
@@ -177,7 +177,13 @@ def normalise(
 ) -> Normalised:
     """The normalised columns for one span's attributes (``name``: the span's, for MCP
     spans named ``tools/call {tool}`` that carry no tool attribute)."""
-    a = attributes
+    return normalise_row(attributes, exception_type, status_code, name)
+
+
+def normalise_row(
+    a: Mapping[str, Any], exception_type: str | None, status_code: str, name: str | None
+) -> Normalised:
+    """:func:`normalise` with positional arguments (the store's per-span hot path)."""
     present = _KEYS.intersection(a)
     if not present:  # no convention's key at all (an HTTP span, say): nothing to read
         return _new(

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
 
 from semtrace import semconv as sc
 from semtrace.store._arrow import SpanRow
@@ -36,31 +37,51 @@ def _plain(attrs: Any) -> dict[str, Any]:
     return dict(_inner(attrs))
 
 
-def _resource(span: ReadableSpan, cache: dict[int, Mapping[str, Any]] | None) -> Mapping[str, Any]:
-    resource = span.resource
-    if cache is None:
-        return _plain(resource.attributes)
-    key = id(resource)
-    cached = cache.get(key)
-    if cached is None:
-        cached = cache[key] = _plain(resource.attributes)
-    return cached
+_KIND_NAMES: dict[SpanKind, str] = {k: k.name for k in SpanKind}
+_STATUS_NAMES: dict[StatusCode, str] = {c: c.name for c in StatusCode}
 
 
-def _span_row(
-    span: ReadableSpan, resource_cache: dict[int, Mapping[str, Any]] | None, copy: bool
-) -> SpanRow:
+class _BatchCache:
+    """What spans of one batch share: resource maps (one object per SDK resource) and the
+    hex text of trace ids and of span ids (a parent's id is formatted once for its children
+    and for itself)."""
+
+    __slots__ = ("ids", "resources", "traces")
+
+    def __init__(self, resources: dict[int, Mapping[str, Any]] | None = None) -> None:
+        self.resources: dict[int, Mapping[str, Any]] = {} if resources is None else resources
+        self.traces: dict[int, str] = {}
+        self.ids: dict[int, str] = {}
+
+
+def _span_row(span: ReadableSpan, cache: _BatchCache, copy: bool) -> SpanRow:
     """The fields of :class:`SpanRecord` for one finished span, in its order; attribute maps
     are copied only when ``copy`` (a record outlives the span; a row is used at once)."""
     ctx = span.get_span_context()
     assert ctx is not None
-    res_attrs = _resource(span, resource_cache)
+    # Private fields are read where the public properties cost more (the resource property,
+    # the enum .name lookups, events/links copied into new tuples per span).
+    resource = getattr(span, "_resource", None) or span.resource
+    res_attrs = cache.resources.get(id(resource))
+    if res_attrs is None:
+        res_attrs = cache.resources[id(resource)] = _plain(resource.attributes)
+    trace_id = cache.traces.get(ctx.trace_id)
+    if trace_id is None:
+        trace_id = cache.traces[ctx.trace_id] = format(ctx.trace_id, "032x")
+    ids = cache.ids
+    span_id = ids.get(ctx.span_id)
+    if span_id is None:
+        span_id = ids[ctx.span_id] = format(ctx.span_id, "016x")
     parent = span.parent
+    parent_id: str | None = None
+    if parent is not None:
+        parent_id = ids.get(parent.span_id)
+        if parent_id is None:
+            parent_id = ids[parent.span_id] = format(parent.span_id, "016x")
     status = span.status
     scope = span.instrumentation_scope
     service = res_attrs.get(sc.SERVICE_NAME)
-    # The private fields are read directly: the public properties copy events and links
-    # into new tuples and wrap attributes in a proxy, per span.
+    kind = span.kind
     attrs = _inner(getattr(span, "_attributes", None) or span.attributes)
     events = getattr(span, "_events", None)
     if events is None:
@@ -68,15 +89,16 @@ def _span_row(
     links = getattr(span, "_links", None)
     if links is None:
         links = span.links
+    start = span.start_time or 0
     return (
-        format(ctx.trace_id, "032x"),
-        format(ctx.span_id, "016x"),
-        format(parent.span_id, "016x") if parent is not None else None,
+        trace_id,
+        span_id,
+        parent_id,
         span.name,
-        span.kind.name,
-        span.start_time or 0,
-        span.end_time or span.start_time or 0,
-        status.status_code.name,
+        _KIND_NAMES.get(kind) or kind.name,
+        start,
+        span.end_time or start,
+        _STATUS_NAMES.get(status.status_code) or status.status_code.name,
         status.description,
         str(service) if service is not None else None,
         scope.name if scope is not None else None,
@@ -102,7 +124,7 @@ def span_to_record(
     span: ReadableSpan, resource_cache: dict[int, Mapping[str, Any]] | None = None
 ) -> SpanRecord:
     """The domain record for one finished SDK span."""
-    return SpanRecord(*_span_row(span, resource_cache, copy=True))
+    return SpanRecord(*_span_row(span, _BatchCache(resource_cache), copy=True))
 
 
 class SpanBatch(Sequence[SpanRecord]):
@@ -112,11 +134,11 @@ class SpanBatch(Sequence[SpanRecord]):
     which skips the records and the copies of attribute maps (the exporter's hot path).
     """
 
-    __slots__ = ("_resources", "_spans")
+    __slots__ = ("_cache", "_spans")
 
     def __init__(self, spans: Sequence[ReadableSpan]) -> None:
         self._spans = spans
-        self._resources: dict[int, Mapping[str, Any]] = {}
+        self._cache = _BatchCache()
 
     def __len__(self) -> int:
         return len(self._spans)
@@ -129,11 +151,11 @@ class SpanBatch(Sequence[SpanRecord]):
 
     def __getitem__(self, index: int | slice) -> SpanRecord | list[SpanRecord]:
         if isinstance(index, slice):
-            return [span_to_record(s, self._resources) for s in self._spans[index]]
-        return span_to_record(self._spans[index], self._resources)
+            return [SpanRecord(*_span_row(s, self._cache, True)) for s in self._spans[index]]
+        return SpanRecord(*_span_row(self._spans[index], self._cache, True))
 
     def span_rows(self) -> Iterator[SpanRow]:
         """Rows for :func:`semtrace.store._arrow.spans_tables`, one per span, in order."""
-        cache = self._resources
+        cache = self._cache
         for span in self._spans:
             yield _span_row(span, cache, copy=False)
