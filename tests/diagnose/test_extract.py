@@ -86,6 +86,79 @@ def test_single_point_of_timeout_in_a_synchronous_chain(configured: Path) -> Non
     assert "held up the chain" in found[0].message
 
 
+def test_long_trace_spread_over_many_steps_has_no_slow_step(configured: Path) -> None:
+    """A long trace whose time is spread evenly over its steps has no single point of timeout."""
+
+    @semtrace.step("transform")
+    def step(i: int) -> None:
+        time.sleep(0.06)
+
+    @semtrace.agent("batch")
+    def batch() -> None:
+        for i in range(5):
+            step(i)
+
+    batch()
+    assert _failures(configured, slow_ms=50) == []
+    assert _failures(configured) == []
+
+
+def test_slow_tool_flagged_with_the_default_thresholds(configured: Path) -> None:
+    """With run()'s defaults, an agent that spent most of its time on one tool call points at
+    that call (the tool, not the agent around it), even though the trace is short."""
+
+    @semtrace.tool("hotel_api")
+    def hotel() -> None:
+        time.sleep(0.2)
+
+    @semtrace.tool("flight_api")
+    def flight() -> None:
+        time.sleep(0.03)
+
+    @semtrace.llm(model="gpt-4o")
+    def choose() -> None:
+        time.sleep(0.03)
+
+    @semtrace.agent("hotel_agent")
+    def hotel_agent() -> None:
+        hotel()
+        choose()
+
+    @semtrace.agent("supervisor")
+    def supervisor() -> None:
+        flight()
+        hotel_agent()
+        flight()
+        choose()
+
+    supervisor()
+    found = _failures(configured)
+    assert [(f.kind, f.target, f.agent) for f in found] == [("slow", "hotel_api", "hotel_agent")]
+    assert "single point of timeout" in found[0].message
+
+
+def test_time_waiting_for_a_human_is_not_slowness(configured: Path) -> None:
+    """A task that waits in input_required for most of its trace is not a slow step."""
+
+    @semtrace.tool("check_vendor")
+    def check() -> None:
+        time.sleep(0.01)
+
+    @semtrace.agent("compliance")
+    def review() -> None:
+        with semtrace.start_task("compliance review", agent="compliance") as task:
+            check()
+            task.set_status("input_required", "need a human to confirm the vendor")
+            time.sleep(0.4)  # the human thinks
+            task.provide_input("confirmed", by="alice@example.com")
+            check()
+            task.complete()
+
+    review()
+    found = _failures(configured, slow_ms=50)
+    assert [f.kind for f in found] == []
+
+
 def test_since_and_trace_filters(make_failure: Callable[..., None], configured: Path) -> None:
     """since= excludes older failures and trace_id= keeps one trace's."""
     make_failure(RuntimeError("first"))

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from semtrace.cli import app
 from semtrace.cli._common import DbOption, console, fail
+from semtrace.diagnose.extract import DEFAULT_SLOW_MS, DEFAULT_SLOW_SHARE
 from semtrace.exceptions import SemtraceError
 
 
@@ -56,8 +57,19 @@ def diagnose(
         str | None, typer.Option(help="LLM endpoint (else SEMTRACE_OPENAI_BASE_URL etc.).")
     ] = None,
     slow_ms: Annotated[
-        float, typer.Option(help="Spans slower than this many ms count as failures.")
-    ] = 10_000.0,
+        float,
+        typer.Option(
+            help="A step holding up its trace counts as slow only above this many ms "
+            "(time waiting on a human not counted)."
+        ),
+    ] = DEFAULT_SLOW_MS,
+    slow_share: Annotated[
+        float,
+        typer.Option(
+            help="...and only when its own time is at least this share of its trace's "
+            "(the single point of timeout)."
+        ),
+    ] = DEFAULT_SLOW_SHARE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the diagnoses as JSON.")] = False,
 ) -> None:
     """Find failures, group them by fingerprint, and diagnose each group once (cached)."""
@@ -93,6 +105,7 @@ def diagnose(
                 limit=limit,
                 show_context=show_context,
                 slow_ms=slow_ms,
+                slow_share=slow_share,
                 on_progress=on_progress,
                 **options,
             )

@@ -5,8 +5,9 @@ Five kinds of failure, each a :class:`Failure` with its fingerprint:
 - ``error``: a span whose status is ERROR and that is where the exception started (parents it
   merely propagated through, with the same error type, are left out);
 - ``error_log``: an ERROR/CRITICAL log sentence that belongs to no failed span;
-- ``slow``: a span over the latency threshold none of whose children is over it: in a
-  synchronous chain, the single step that held everything up;
+- ``slow``: the single point of timeout of a trace: the deepest step whose own time is the
+  dominant share of the trace's (>= 50 % and >= 100 ms by default), time a task spent
+  waiting in ``input_required`` for a human not counted (that is ``stuck_task``);
 - ``stuck_task``: a task that waited in ``input_required`` longer than a threshold (from the
   ``tasks`` view when the file has one);
 - ``loop``: the same tool called with the same arguments many times in one trace.
@@ -27,13 +28,17 @@ from semtrace.store.queries import arrow
 __all__ = [
     "DEFAULT_LOOP_MIN",
     "DEFAULT_SLOW_MS",
+    "DEFAULT_SLOW_SHARE",
     "DEFAULT_STUCK_S",
     "Failure",
     "extract_failures",
     "parse_since",
 ]
 
-DEFAULT_SLOW_MS = 10_000.0
+# A step is the single point of timeout of its trace when its own time is at least this share
+# of the trace's and at least DEFAULT_SLOW_MS (so quick traces raise nothing).
+DEFAULT_SLOW_MS = 100.0
+DEFAULT_SLOW_SHARE = 0.5
 DEFAULT_STUCK_S = 300.0
 DEFAULT_LOOP_MIN = 3
 
@@ -188,53 +193,185 @@ def _error_logs(
     return out
 
 
+_WAITS_SQL = """
+    WITH ev AS (
+        SELECT DISTINCT trace_id, time_ns,
+               json_extract_string(attributes, '$."mcp.task.id"') AS task_id,
+               json_extract_string(attributes, '$."mcp.task.status"') AS status
+        FROM (SELECT trace_id, time_ns, attributes FROM span_events
+              WHERE name = 'mcp.task.status'
+              UNION ALL
+              SELECT trace_id, time_ns, attributes FROM logs
+              WHERE event_name = 'mcp.task.status')
+    ),
+    seg AS (
+        SELECT trace_id, status, time_ns AS start_ns,
+               lead(time_ns) OVER (PARTITION BY task_id ORDER BY time_ns, status) AS end_ns
+        FROM ev WHERE task_id IS NOT NULL AND trace_id IS NOT NULL
+    )
+    SELECT trace_id, start_ns, coalesce(end_ns, epoch_ns(now())) AS end_ns
+    FROM seg WHERE status = 'input_required'
+"""
+
+
+def _human_waits(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[int, int]]]:
+    """Per trace, the merged intervals (ns) some task of it spent in ``input_required``."""
+    try:
+        rows = con.execute(_WAITS_SQL).fetchall()
+    except duckdb.Error:
+        return {}
+    by_trace: dict[str, list[tuple[int, int]]] = {}
+    for trace_id, start, end in rows:
+        if end > start:
+            by_trace.setdefault(trace_id, []).append((int(start), int(end)))
+    merged: dict[str, list[tuple[int, int]]] = {}
+    for trace_id, spans in by_trace.items():
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(spans):
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        merged[trace_id] = out
+    return merged
+
+
+def _overlap_ns(start: int, end: int, waits: list[tuple[int, int]]) -> int:
+    return sum(max(0, min(end, w_end) - max(start, w_start)) for w_start, w_end in waits)
+
+
 def _slow_spans(
-    con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None, slow_ms: float
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None,
+    trace_id: str | None,
+    slow_ms: float,
+    slow_share: float = DEFAULT_SLOW_SHARE,
 ) -> list[Failure]:
+    """The single point of timeout of each trace: the deepest step whose own time (time a
+    task waited on a human not counted) is at least ``slow_share`` of the trace's and at
+    least ``slow_ms``. A long trace whose time is spread over many steps has none; a step
+    that failed is an ``error`` failure instead."""
+    waits = _human_waits(con)
     clause, params = _filters("s", "start_time", since, trace_id)
+    waited = list(waits)
     rows = arrow(
         con,
         f"""
-        SELECT s.trace_id, s.span_id, s.name, s.start_time, s.duration_ms, s.agent_name,
-               s.operation, s.tool_name, s.task_id,
-               (SELECT max(t.end_time_ns) - min(t.start_time_ns) FROM spans t
-                 WHERE t.trace_id = s.trace_id) / 1e6 AS trace_ms
-        FROM spans s
-        WHERE s.duration_ms > ? AND s.status_code <> 'ERROR' {clause}
-          AND NOT EXISTS (
-              SELECT 1 FROM spans c
-              WHERE c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
-                AND c.duration_ms > ?)
+        WITH ext AS (
+            SELECT trace_id, min(start_time_ns) AS t0, max(end_time_ns) AS t1
+            FROM spans GROUP BY trace_id
+        )
+        SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.start_time, s.duration_ms,
+               s.start_time_ns, s.end_time_ns, s.agent_name, s.operation, s.tool_name,
+               s.task_id, s.status_code, e.t0, e.t1
+        FROM spans s JOIN ext e ON e.trace_id = s.trace_id
+        WHERE s.parent_span_id IS NOT NULL AND s.duration_ms >= ? {clause}
+          AND (s.duration_ms >= ? * (e.t1 - e.t0) / 1e6 OR list_contains(?, s.trace_id))
         ORDER BY s.start_time_ns
         """,
-        [slow_ms, *params, slow_ms],
+        [slow_ms, *params, slow_share, waited],
     ).to_pylist()
-    out = []
+    kept: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        target = target_of(r["name"], r["tool_name"])
-        share = r["duration_ms"] / r["trace_ms"] if r["trace_ms"] else None
-        message = (
-            f"{r['name']} took {r['duration_ms']:.0f} ms, over the {slow_ms:.0f} ms threshold"
-            + (f" ({share:.0%} of the whole trace)" if share is not None else "")
-            + "; it held up the chain of calls waiting on it"
-        )
-        out.append(
-            Failure(
-                kind="slow",
-                fingerprint=fingerprint("slow", r["agent_name"], target, None, r["name"]),
-                time=r["start_time"],
-                trace_id=r["trace_id"],
-                span_id=r["span_id"],
-                task_id=r["task_id"],
-                agent=r["agent_name"],
-                target=target,
-                operation=r["operation"],
-                message=message,
-                duration_ms=r["duration_ms"],
-                details={"threshold_ms": slow_ms, "share_of_trace": share},
-            )
-        )
+        trace_waits = waits.get(r["trace_id"], [])
+        own_ns = r["end_time_ns"] - r["start_time_ns"]
+        own_ns -= _overlap_ns(r["start_time_ns"], r["end_time_ns"], trace_waits)
+        trace_ns = r["t1"] - r["t0"] - _overlap_ns(r["t0"], r["t1"], trace_waits)
+        if trace_ns <= 0 or own_ns / 1e6 < slow_ms or own_ns < slow_share * trace_ns:
+            continue
+        r["own_ms"], r["trace_ms"] = own_ns / 1e6, trace_ns / 1e6
+        r["waited_ms"] = (r["end_time_ns"] - r["start_time_ns"] - own_ns) / 1e6
+        kept.setdefault(r["trace_id"], []).append(r)
+    out = []
+    for tid, candidates in kept.items():
+        for r in _culprits(con, tid, candidates, waits.get(tid, []), slow_ms, slow_share):
+            if r["status_code"] == "ERROR":
+                continue  # its error is the failure (kind "error"), not its slowness
+            out.append(_slow_failure(r, slow_ms))
     return out
+
+
+_TRACE_SPANS_SQL = """
+    SELECT trace_id, span_id, parent_span_id, name, start_time, duration_ms, start_time_ns,
+           end_time_ns, agent_name, operation, tool_name, task_id, status_code
+    FROM spans WHERE trace_id = ?
+"""
+
+
+def _culprits(
+    con: duckdb.DuckDBPyConnection,
+    trace_id: str,
+    candidates: list[dict[str, Any]],
+    waits: list[tuple[int, int]],
+    slow_ms: float,
+    slow_share: float,
+) -> list[dict[str, Any]]:
+    """The deepest candidates (none of their descendants is one), each followed down while
+    one child holds most of its time: an agent that spent its time waiting on one tool call
+    points at that call."""
+    spans = arrow(con, _TRACE_SPANS_SQL, [trace_id]).to_pylist()
+    by_id = {r["span_id"]: r for r in spans}
+    children: dict[str, list[dict[str, Any]]] = {}
+    for r in spans:
+        if r["parent_span_id"] is not None:
+            children.setdefault(r["parent_span_id"], []).append(r)
+    ids = {r["span_id"] for r in candidates}
+    covered: set[str] = set()
+    for r in candidates:
+        seen: set[str] = set()
+        parent = r["parent_span_id"]
+        while parent is not None and parent not in seen and parent in by_id:
+            seen.add(parent)
+            if parent in ids:
+                covered.add(parent)
+            parent = by_id[parent]["parent_span_id"]
+    out = []
+    for r in candidates:
+        if r["span_id"] in covered:
+            continue
+        while True:
+            best = None
+            for child in children.get(r["span_id"], []):
+                start, end = child["start_time_ns"], child["end_time_ns"]
+                own_ns = end - start - _overlap_ns(start, end, waits)
+                dominant = own_ns / 1e6 >= slow_ms and own_ns >= slow_share * r["own_ms"] * 1e6
+                if dominant and (best is None or own_ns / 1e6 > best["own_ms"]):
+                    best = {
+                        **child,
+                        "own_ms": own_ns / 1e6,
+                        "trace_ms": r["trace_ms"],
+                        "waited_ms": (end - start - own_ns) / 1e6,
+                    }
+            if best is None:
+                break
+            r = best
+        out.append(r)
+    return out
+
+
+def _slow_failure(r: dict[str, Any], slow_ms: float) -> Failure:
+    target = target_of(r["name"], r["tool_name"])
+    share = r["own_ms"] / r["trace_ms"]
+    waited = f", not counting {r['waited_ms']:.0f} ms waiting for a human" if r["waited_ms"] else ""
+    message = (
+        f"{r['name']} took {r['own_ms']:.0f} ms, {share:.0%} of its whole trace "
+        f"({r['trace_ms']:.0f} ms{waited}): a single point of timeout, it held up the chain "
+        "of calls waiting on it"
+    )
+    return Failure(
+        kind="slow",
+        fingerprint=fingerprint("slow", r["agent_name"], target, None, r["name"]),
+        time=r["start_time"],
+        trace_id=r["trace_id"],
+        span_id=r["span_id"],
+        task_id=r["task_id"],
+        agent=r["agent_name"],
+        target=target,
+        operation=r["operation"],
+        message=message,
+        duration_ms=r["own_ms"],
+        details={"threshold_ms": slow_ms, "share_of_trace": share, "trace_ms": r["trace_ms"]},
+    )
 
 
 def _repeated_tool_calls(
@@ -383,13 +520,14 @@ def extract_failures(
     slow_ms: float = DEFAULT_SLOW_MS,
     stuck_s: float = DEFAULT_STUCK_S,
     loop_min: int = DEFAULT_LOOP_MIN,
+    slow_share: float = DEFAULT_SLOW_SHARE,
 ) -> list[Failure]:
     """Every failure in the store (optionally since a time, or in one trace), oldest first."""
     cutoff = parse_since(since)
     found = [
         *_error_spans(con, cutoff, trace_id),
         *_error_logs(con, cutoff, trace_id),
-        *_slow_spans(con, cutoff, trace_id, slow_ms),
+        *_slow_spans(con, cutoff, trace_id, slow_ms, slow_share),
         *_repeated_tool_calls(con, cutoff, trace_id, loop_min),
         *_stuck_tasks(con, cutoff, trace_id, stuck_s),
     ]

@@ -22,6 +22,7 @@ from semtrace.diagnose.context import DEFAULT_TOKEN_BUDGET, build_context
 from semtrace.diagnose.extract import (
     DEFAULT_LOOP_MIN,
     DEFAULT_SLOW_MS,
+    DEFAULT_SLOW_SHARE,
     DEFAULT_STUCK_S,
     Failure,
     extract_failures,
@@ -312,6 +313,7 @@ def run(
     show_context: bool = False,
     *,
     slow_ms: float = DEFAULT_SLOW_MS,
+    slow_share: float = DEFAULT_SLOW_SHARE,
     stuck_s: float = DEFAULT_STUCK_S,
     loop_min: int = DEFAULT_LOOP_MIN,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
@@ -323,7 +325,9 @@ def run(
 
     ``since`` is a duration ("1h", "30m") or a time; ``trace_id`` a trace id or a unique
     prefix; ``provider`` is ``"rules"`` (offline), ``"openai"``, ``"anthropic"`` or a provider
-    object; ``limit`` caps how many fingerprints are diagnosed. ``provider_options`` (model,
+    object; ``limit`` caps how many fingerprints are diagnosed. A step is "slow" when it is
+    its trace's single point of timeout: its own time (human waits not counted) is at least
+    ``slow_share`` of the trace's and at least ``slow_ms``. ``provider_options`` (model,
     base_url, api_key, timeout_s, max_retries) go to the provider.
     """
     from semtrace._connect import default_db
@@ -344,6 +348,7 @@ def run(
             since=since,
             trace_id=trace_id,
             slow_ms=slow_ms,
+            slow_share=slow_share,
             stuck_s=stuck_s,
             loop_min=loop_min,
         )
