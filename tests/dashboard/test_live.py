@@ -1,0 +1,118 @@
+"""Live updates end to end: a dashboard with auto-refresh on shows a trace that an agent
+sends to the collector while the page is open, without a reload."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import semtrace
+from semtrace.dashboard import streamlit_command
+from semtrace.dashboard._launch import ENV_DB
+from semtrace.tracer.setup import STATE
+from tests.dashboard.conftest import CHROMIUM
+from tests.dashboard.scenario import Scenario
+from tests.dashboard.test_browser import _settle, _shot
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"{CHROMIUM} is missing: `make browser` installs Debian's chromium",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ok(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            pytest.fail(f"{url} never answered:\n{out}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def live(scenario: Scenario, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A collector owning a copy of the scenario database and a dashboard reading it."""
+    db = tmp_path / "live.duckdb"
+    shutil.copy(scenario.db, db)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        cport, dport = _free_port(), _free_port()
+        exe = str(Path(sys.executable).with_name("semtrace"))
+        collector = subprocess.Popen(
+            [exe, "serve", "--db", str(db), "--port", str(cport)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(collector)
+        _wait_ok(f"http://127.0.0.1:{cport}/health", collector)
+        dashboard = subprocess.Popen(
+            streamlit_command(port=dport),
+            env={**os.environ, ENV_DB: str(db)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(dashboard)
+        _wait_ok(f"http://127.0.0.1:{dport}/_stcore/health", dashboard)
+        yield f"http://127.0.0.1:{dport}", db
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_auto_refresh_shows_a_new_run_without_reload(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """With auto-refresh on, a run an agent sends while the page is open appears in the list."""
+    url, db = live
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    _settle(page)
+    page.get_by_text("With errors").wait_for()
+    page.locator('[data-testid="stSidebar"]').get_by_text("Auto-refresh").click()
+    page.wait_for_timeout(500)
+
+    semtrace.configure(service_name="late-service", db=db)  # routed to the collector
+    try:
+
+        @semtrace.agent("latecomer")
+        def late() -> None:
+            pass
+
+        late()
+        semtrace.force_flush()
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+
+    # The metrics above the table count the traces: 3 before, 4 once the fragment reran.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+        ".some(e => e.innerText.trim() === '4')",
+        timeout=30_000,
+    )
+    _shot(page, "09-live")
+    page.close()
