@@ -24,6 +24,7 @@ __all__ = [
     "connection",
     "critical_path",
     "describe_target",
+    "filter_options",
     "trace_tree",
 ]
 
@@ -91,3 +92,14 @@ def _critical(target: str, trace_id: str, span_count: int) -> list[str]:
 def critical_path(trace_id: str, span_count: int) -> list[str]:
     """The trace's critical path (span ids), computed once per (trace, span count)."""
     return _critical(describe_target(), trace_id, int(span_count))
+
+
+@st.cache_data(ttl=30, max_entries=4, show_spinner=False)
+def _filter_options(target: str) -> dict[str, list[str]]:
+    with connection() as con:
+        return q.filter_options(con)
+
+
+def filter_options() -> dict[str, list[str]]:
+    """The services and agents to filter by, read at most every 30 s (a scan of all spans)."""
+    return _filter_options(describe_target())

@@ -21,8 +21,7 @@ RANGES = {
 
 def main() -> None:
     st.title("Traces")
-    with _data.connection() as con:
-        options = q.filter_options(con)
+    options = _data.filter_options()
     c1, c2, c3, c4 = st.columns([1.2, 1.5, 1.5, 1])
     window = c1.selectbox("Time range", list(RANGES), index=4, key="tr_range")
     services = c2.multiselect("Service", options["services"], key="tr_services")
