@@ -57,11 +57,35 @@ class _BatchCache:
 def _span_row(span: ReadableSpan, cache: _BatchCache, copy: bool) -> SpanRow:
     """The fields of :class:`SpanRecord` for one finished span, in its order; attribute maps
     are copied only when ``copy`` (a record outlives the span; a row is used at once)."""
-    ctx = span.get_span_context()
+    if type(span) is ReadableSpan:
+        # What the SDK hands exporters: its properties only return these private fields
+        # (or copy them: events, links, attributes), at a function call each.
+        ctx = span._context
+        resource = span._resource
+        parent = span._parent
+        status = span._status
+        scope = span._instrumentation_scope
+        kind = span._kind
+        name = span._name
+        start = span._start_time or 0
+        end = span._end_time or start
+        attrs = _inner(span._attributes or {})
+        events: Any = span._events
+        links: Any = span._links
+    else:
+        ctx = span.get_span_context()
+        resource = span.resource
+        parent = span.parent
+        status = span.status
+        scope = span.instrumentation_scope
+        kind = span.kind
+        name = span.name
+        start = span.start_time or 0
+        end = span.end_time or start
+        attrs = _inner(getattr(span, "_attributes", None) or span.attributes)
+        events = span.events
+        links = span.links
     assert ctx is not None
-    # Private fields are read where the public properties cost more (the resource property,
-    # the enum .name lookups, events/links copied into new tuples per span).
-    resource = getattr(span, "_resource", None) or span.resource
     res_attrs = cache.resources.get(id(resource))
     if res_attrs is None:
         res_attrs = cache.resources[id(resource)] = _plain(resource.attributes)
@@ -72,32 +96,20 @@ def _span_row(span: ReadableSpan, cache: _BatchCache, copy: bool) -> SpanRow:
     span_id = ids.get(ctx.span_id)
     if span_id is None:
         span_id = ids[ctx.span_id] = format(ctx.span_id, "016x")
-    parent = span.parent
     parent_id: str | None = None
     if parent is not None:
         parent_id = ids.get(parent.span_id)
         if parent_id is None:
             parent_id = ids[parent.span_id] = format(parent.span_id, "016x")
-    status = span.status
-    scope = span.instrumentation_scope
     service = res_attrs.get(sc.SERVICE_NAME)
-    kind = span.kind
-    attrs = _inner(getattr(span, "_attributes", None) or span.attributes)
-    events = getattr(span, "_events", None)
-    if events is None:
-        events = span.events
-    links = getattr(span, "_links", None)
-    if links is None:
-        links = span.links
-    start = span.start_time or 0
     return (
         trace_id,
         span_id,
         parent_id,
-        span.name,
+        name,
         _KIND_NAMES.get(kind) or kind.name,
         start,
-        span.end_time or start,
+        end,
         _STATUS_NAMES.get(status.status_code) or status.status_code.name,
         status.description,
         str(service) if service is not None else None,
