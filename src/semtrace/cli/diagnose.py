@@ -11,9 +11,10 @@ from rich.json import JSON
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from semtrace.cli import app
-from semtrace.cli._common import DbOption, console, fail
+from semtrace.cli._common import DbOption, console, err_console, fail
 from semtrace.diagnose.extract import DEFAULT_SLOW_MS, DEFAULT_SLOW_SHARE
 from semtrace.exceptions import SemtraceError
 
@@ -111,6 +112,9 @@ def diagnose(
             )
     except (SemtraceError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+    reason = getattr(diagnoses, "not_stored_reason", None)
+    if reason and diagnoses:
+        err_console.print(Text.assemble(("warning:", "bold yellow"), " ", reason))
     if as_json:
         typer.echo(json.dumps([d.model_dump(mode="json") for d in diagnoses]))
         return

@@ -34,12 +34,23 @@ from semtrace.store import schema
 from semtrace.store.database import Store, get_open_store, open_store, resolve_path
 from semtrace.store.queries import arrow
 
-__all__ = ["ProgressCallback", "cached_diagnosis", "diagnose_failures", "run"]
+__all__ = ["Diagnoses", "ProgressCallback", "cached_diagnosis", "diagnose_failures", "run"]
 
 _log = logging.getLogger("semtrace.diagnose")
 
 # Called after each fingerprint: (done, total, diagnosis).
 ProgressCallback = Callable[[int, int, Diagnosis], None]
+
+
+class Diagnoses(list[Diagnosis]):
+    """What :func:`run` returns: the diagnoses, and whether they were stored in the file.
+
+    ``stored`` is ``False`` when another process (a ``semtrace serve`` collector, say) owns
+    the database; ``not_stored_reason`` then says why and what to do.
+    """
+
+    stored: bool = True
+    not_stored_reason: str | None = None
 
 
 def _load_json(value: Any) -> Any:
@@ -284,11 +295,31 @@ def _ask(
     )
 
 
-def _open(path: str) -> tuple[Store | None, duckdb.DuckDBPyConnection, bool]:
-    """(writer or None, connection, whether we opened the writer and must close it)."""
+def _not_stored_reason(path: str) -> str:
+    try:
+        from semtrace.collector.announce import read_announcement
+
+        ann = read_announcement(path)
+    except Exception:  # an unreadable announcement only makes the message vaguer
+        ann = None
+    if ann is not None:
+        return (
+            f"diagnoses were NOT stored: the collector at {ann.url} (pid {ann.pid}) owns {path} "
+            "and offers no endpoint to store them; stop `semtrace serve` and run again to "
+            "store them (the diagnoses above are still correct)"
+        )
+    return (
+        f"diagnoses were NOT stored: another process holds {path} open for writing; run "
+        "again once it has exited to store them"
+    )
+
+
+def _open(path: str) -> tuple[Store | None, duckdb.DuckDBPyConnection, bool, str | None]:
+    """(writer or None, connection, whether we opened the writer and must close it, and why
+    nothing can be stored when there is no writer)."""
     store = get_open_store(path)
     if store is not None:
-        return store, store.cursor(), False
+        return store, store.cursor(), False, None
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"no semtrace database at {path}. Create one with `semtrace demo --db {path}` or "
@@ -299,9 +330,10 @@ def _open(path: str) -> tuple[Store | None, duckdb.DuckDBPyConnection, bool]:
     except DatabaseLockedError:
         from semtrace._connect import connect
 
-        _log.warning("%s is owned by another process: diagnoses are not stored", path)
-        return None, connect(path), False
-    return store, store.cursor(), True
+        reason = _not_stored_reason(path)
+        _log.warning("semtrace diagnose: %s", reason)
+        return None, connect(path), False, reason
+    return store, store.cursor(), True, None
 
 
 def run(
@@ -320,7 +352,7 @@ def run(
     budget: Budget | None = None,
     on_progress: ProgressCallback | None = None,
     **provider_options: Any,
-) -> list[Diagnosis]:
+) -> Diagnoses:
     """Diagnose the failures in ``db`` and store the diagnoses; returns them, newest first.
 
     ``since`` is a duration ("1h", "30m") or a time; ``trace_id`` a trace id or a unique
@@ -328,7 +360,9 @@ def run(
     object; ``limit`` caps how many fingerprints are diagnosed. A step is "slow" when it is
     its trace's single point of timeout: its own time (human waits not counted) is at least
     ``slow_share`` of the trace's and at least ``slow_ms``. ``provider_options`` (model,
-    base_url, api_key, timeout_s, max_retries) go to the provider.
+    base_url, api_key, timeout_s, max_retries) go to the provider. When another process
+    (a ``semtrace serve`` collector) owns the file, the diagnoses are computed but not stored:
+    the result's ``stored`` is ``False`` and ``not_stored_reason`` says why.
     """
     from semtrace._connect import default_db
     from semtrace.tracer.setup import STATE, force_flush
@@ -337,7 +371,7 @@ def run(
     if STATE.settings is not None and STATE.settings.db == path:
         force_flush()
     chosen = get_provider(provider, budget=budget or Budget(), **provider_options)
-    store, con, opened = _open(path)
+    store, con, opened, not_stored = _open(path)
     try:
         if trace_id is not None:
             from semtrace.store.queries import resolve_trace_id
@@ -352,16 +386,21 @@ def run(
             stuck_s=stuck_s,
             loop_min=loop_min,
         )
-        return diagnose_failures(
-            con,
-            failures,
-            chosen,
-            store=store,
-            limit=limit,
-            show_context=show_context,
-            token_budget=token_budget,
-            on_progress=on_progress,
+        result = Diagnoses(
+            diagnose_failures(
+                con,
+                failures,
+                chosen,
+                store=store,
+                limit=limit,
+                show_context=show_context,
+                token_budget=token_budget,
+                on_progress=on_progress,
+            )
         )
+        if not_stored is not None:
+            result.stored, result.not_stored_reason = False, not_stored
+        return result
     finally:
         con.close()
         if opened and store is not None:
