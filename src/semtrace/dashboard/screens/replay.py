@@ -14,14 +14,6 @@ from semtrace.store import ui_queries as q
 
 MAX_EVENTS = 20_000
 
-KIND_LABEL = {
-    "span_start": "starts",
-    "span_end": "ends",
-    "log": "says",
-    "message": "receives a message",
-    "task_state": "task",
-}
-
 
 def _describe(e: dict[str, Any]) -> str:
     agent = e["agent"] or "(no agent)"
