@@ -81,7 +81,7 @@ def page(browser, server):  # type: ignore[no-untyped-def]
 def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1600, "height": 2000})
-    page.wait_for_timeout(1500)  # let plotly and the grids redraw at the new size
+    page.wait_for_timeout(1000)  # let plotly and the grids redraw at the new size
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 

@@ -37,6 +37,22 @@ def main() -> None:
         st.dataframe(
             summary,
             hide_index=True,
+            column_order=[
+                c
+                for c in (
+                    "task_id",
+                    "name",
+                    "agent_name",
+                    "status",
+                    "human_wait_ms",
+                    "working_ms",
+                    "answered_by",
+                    "status_message",
+                    "changes",
+                    "trace_id",
+                )
+                if c in summary[0]
+            ],
             column_config={
                 "human_wait_ms": st.column_config.NumberColumn("human wait", format="%.1f ms"),
                 "working_ms": st.column_config.NumberColumn("working", format="%.1f ms"),
