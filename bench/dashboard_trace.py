@@ -47,13 +47,23 @@ def _spans_table(trace_id: str, n: int, t0: int, *, errors: bool = True) -> pa.T
         if i >= n:
             break
         a_idx, a_start = i, cursor
-        parent[i], names[i], agent_of[i], ops[i] = ids[0], f"invoke_agent agent_{a}", f"agent_{a}", "invoke_agent"
+        parent[i], names[i], agent_of[i], ops[i] = (
+            ids[0],
+            f"invoke_agent agent_{a}",
+            f"agent_{a}",
+            "invoke_agent",
+        )
         i += 1
         for s in range(steps_per_agent):
             if i >= n:
                 break
             s_idx, s_start = i, cursor
-            parent[i], names[i], agent_of[i], ops[i] = ids[a_idx], f"step plan_{s}", f"agent_{a}", "invoke_workflow"
+            parent[i], names[i], agent_of[i], ops[i] = (
+                ids[a_idx],
+                f"step plan_{s}",
+                f"agent_{a}",
+                "invoke_workflow",
+            )
             i += 1
             for k in range(per_step):
                 if i >= n:
@@ -82,7 +92,10 @@ def _spans_table(trace_id: str, n: int, t0: int, *, errors: bool = True) -> pa.T
     if errors:
         for j in range(n // 2000, n, n // 5 or 1):
             status[j] = "ERROR"
-    attrs = [f'{{"gen_ai.operation.name": "{o}", "semtrace.input": "query {j}"}}' for j, o in enumerate(ops)]
+    attrs = [
+        f'{{"gen_ai.operation.name": "{o}", "semtrace.input": "query {j}"}}'
+        for j, o in enumerate(ops)
+    ]
     start_ts = pa.array(start // 1000, pa.timestamp("us", tz="UTC"))
     end_ts = pa.array(end // 1000, pa.timestamp("us", tz="UTC"))
     return pa.table(
@@ -98,7 +111,10 @@ def _spans_table(trace_id: str, n: int, t0: int, *, errors: bool = True) -> pa.T
             "end_time_ns": end,
             "duration_ms": (end - start) / 1e6,
             "status_code": status,
-            "status_message": [f"step {j} failed: the Last-updated field was null" if st == "ERROR" else None for j, st in enumerate(status)],
+            "status_message": [
+                f"step {j} failed: the Last-updated field was null" if st == "ERROR" else None
+                for j, st in enumerate(status)
+            ],
             "service_name": ["bench"] * n,
             "agent_name": agent_of,
             "operation": ops,
@@ -167,7 +183,11 @@ def first_view(con: Any, trace_id: str) -> int:
 
 def load_everything(con: Any, trace_id: str) -> int:
     """The baseline: every column of every span of the trace, attributes included."""
-    return int(con.sql("SELECT * FROM spans WHERE trace_id = ?", params=[trace_id]).to_arrow_table().num_rows)
+    return int(
+        con.sql("SELECT * FROM spans WHERE trace_id = ?", params=[trace_id])
+        .to_arrow_table()
+        .num_rows
+    )
 
 
 def _median_s(fn: Any, rounds: int) -> float:
@@ -195,7 +215,9 @@ def _page_interactive_s(db: Path, traces: list[str]) -> list[float]:
 
     port = _free_port()
     env = {**os.environ, ENV_DB: str(db)}
-    proc = subprocess.Popen(streamlit_command(port=port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        streamlit_command(port=port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -211,7 +233,15 @@ def _page_interactive_s(db: Path, traces: list[str]) -> list[float]:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
             )
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(60_000)
@@ -284,7 +314,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         try:
             times = _page_interactive_s(db, [big, small, big, small])
         except Exception as exc:  # a broken browser must not hide the data figures
-            results.append(Result("dashboard_trace", "page interactive", float("nan"), "s", note=f"failed: {exc}"))
+            results.append(
+                Result(
+                    "dashboard_trace", "page interactive", float("nan"), "s", note=f"failed: {exc}"
+                )
+            )
         else:
             t_cold, t_small, t_warm = times[0], statistics.median(times[1::2]), times[2]
             results.append(
@@ -305,7 +339,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 )
             )
     else:
-        results.append(Result("dashboard_trace", "page interactive", float("nan"), "s", note=f"skipped: {CHROMIUM} missing"))
+        results.append(
+            Result(
+                "dashboard_trace",
+                "page interactive",
+                float("nan"),
+                "s",
+                note=f"skipped: {CHROMIUM} missing",
+            )
+        )
     return [r.as_dict() for r in results]
 
 
