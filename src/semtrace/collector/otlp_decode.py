@@ -115,11 +115,12 @@ def _pb_attrs(kvs: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in kvs:
         v = kv.value
-        which = v.WhichOneof("value")
-        # The common scalar cases inline: this loop is the collector's hottest path.
-        if which == "string_value":
-            out[kv.key] = v.string_value
-        elif which == "int_value":
+        # This loop is the collector's hottest path: most values are non-empty strings, and
+        # reading string_value first saves a WhichOneof call for each of them.
+        sv = v.string_value
+        if sv:
+            out[kv.key] = sv
+        elif v.WhichOneof("value") == "int_value":
             out[kv.key] = v.int_value
         else:
             out[kv.key] = _pb_value(v)
