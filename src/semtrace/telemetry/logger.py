@@ -42,6 +42,7 @@ class _ConsoleSink:
 
 
 PROCESSORS: tuple[Any, ...] = (*p.SEMTRACE_PROCESSORS, p.CONSOLE)
+_STORE_CHAIN = PROCESSORS[:-1]
 _SINK = _ConsoleSink()
 
 
@@ -53,12 +54,26 @@ class SemanticLogger(structlog.BoundLoggerBase):
         self._tokens: list[contextvars.Token[Any]] = []
 
     def _emit(self, method_name: str, event: Any, facts: dict[str, Any]) -> None:
-        with handle_internal_errors("semantic log"):
-            try:
-                args, kw = self._process_event(method_name, event, facts)
-            except structlog.DropEvent:
+        try:
+            if self._processors is PROCESSORS and not p.CONSOLE.enabled():
+                # Off a TTY the console step would drop every record by raising DropEvent:
+                # run the chain up to it (what _process_event does) and stop there.
+                event_dict = self._context.copy()
+                event_dict.update(facts)
+                if event is not None:
+                    event_dict["event"] = event
+                logger = self._logger
+                for proc in _STORE_CHAIN:
+                    event_dict = proc(logger, method_name, event_dict)
                 return
+            args, kw = self._process_event(method_name, event, facts)
             getattr(self._logger, method_name)(*args, **kw)
+        except structlog.DropEvent:
+            return
+        except Exception:
+            # Entered only on the error path: a context manager per record costs ~1 µs.
+            with handle_internal_errors("semantic log"):
+                raise
 
     def debug(self, event: Any, /, **facts: Any) -> None:
         """A detail for whoever debugs this agent later."""

@@ -34,6 +34,7 @@ from semtrace.store.model import LogRecord
 from semtrace.telemetry.redaction import get_redactor
 from semtrace.telemetry.sentences import (
     MAX_MESSAGE_CHARS,
+    MAX_VALUE_CHARS,
     json_safe,
     render_failure,
     render_message,
@@ -254,7 +255,11 @@ def add_span_event(logger: Any, method_name: str, event_dict: EventDict) -> Even
 
 
 def _opt_str(value: Any) -> str | None:
-    return None if value is None else truncate(str(value))
+    if value is None:
+        return None
+    if type(value) is str and len(value) <= MAX_VALUE_CHARS:  # what truncate(str(v)) returns
+        return value
+    return truncate(str(value))
 
 
 def to_log_record(event_dict: Mapping[str, Any], method_name: str = "info") -> LogRecord:
@@ -288,8 +293,12 @@ def to_log_record(event_dict: Mapping[str, Any], method_name: str = "info") -> L
 
 def emit_to_store(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Queue the event for the ``logs`` table (never blocks); passes it on for rendering."""
-    with handle_internal_errors("emit log"):
+    try:
         emit_log(to_log_record(event_dict, method_name))
+    except Exception:
+        # Entered only on the error path: a context manager per record costs ~1 µs.
+        with handle_internal_errors("emit log"):
+            raise
     event_dict.pop("_facts_safe", None)  # our marker is nobody else's business
     return event_dict
 
@@ -323,6 +332,17 @@ _CONSOLE_HIDDEN = frozenset(
 _ORDER = ("debug", "info", "warning", "error", "critical")
 
 
+def _console_env() -> str:
+    """``os.environ.get(ENV_CONSOLE, "")`` without raising and catching a KeyError per call
+    (os.environ's get does, when the variable is unset: the usual case, on every record)."""
+    environ: Any = os.environ
+    try:
+        raw = environ._data.get(environ.encodekey(ENV_CONSOLE))
+    except AttributeError:  # not CPython's os._Environ
+        return os.environ.get(ENV_CONSOLE, "")
+    return "" if raw is None else str(environ.decodevalue(raw))
+
+
 class ConsoleOrDrop:
     """Final processor: structlog's ConsoleRenderer on a TTY, otherwise drop (stay quiet)."""
 
@@ -334,11 +354,13 @@ class ConsoleOrDrop:
 
     def enabled(self) -> bool:
         """Whether records are printed: ``SEMTRACE_CONSOLE`` or, unset, a TTY."""
-        forced = os.environ.get(ENV_CONSOLE, "").strip().lower()
-        if forced in {"1", "true", "yes", "on"}:
-            return True
-        if forced in {"0", "false", "no", "off"}:
-            return False
+        forced = _console_env()
+        if forced:
+            forced = forced.strip().lower()
+            if forced in {"1", "true", "yes", "on"}:
+                return True
+            if forced in {"0", "false", "no", "off"}:
+                return False
         stream = self._stream or sys.stderr
         # isatty() is a system call: ask once per stream (pytest swaps sys.stderr).
         if self._tty_of is not None and self._tty_of[0] is stream:
