@@ -102,3 +102,17 @@ def test_severity_names_follow_the_otlp_ranges() -> None:
     assert severity_name(0, "warn") == "WARNING"
     assert severity_name(0, "fatal") == "CRITICAL"
     assert severity_name(0, None) == "INFO"
+
+
+def test_json_ids_that_are_not_exactly_hex_are_rejected() -> None:
+    """Ids with spaces, wrong lengths, non-hex characters or all zeros reject their span."""
+    bad_ids = ["b7ad6b71 9203331", "b7ad6b716920333", "b7ad6b716920333g", "0" * 16, 12345]
+    spans = [
+        {"traceId": TRACE.hex(), "spanId": sid, "name": f"bad-{i}"} for i, sid in enumerate(bad_ids)
+    ]
+    spans.append({"traceId": TRACE.hex(), "spanId": SPAN.hex().upper(), "name": "good"})
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+    decoded = decode_spans_json(body)
+    assert [s.name for s in decoded.spans] == ["good"]
+    assert decoded.spans[0].span_id == SPAN.hex()
+    assert decoded.rejected == len(bad_ids)

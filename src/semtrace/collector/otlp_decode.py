@@ -35,7 +35,6 @@ __all__ = [
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
-_HEX = frozenset("0123456789abcdefABCDEF")
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 # UNSPECIFIED (and out of range) becomes INTERNAL, the SDK's default kind.
@@ -291,10 +290,15 @@ def _hex_id(value: Any, nbytes: int, what: str, *, required: bool) -> str | None
         if required:
             raise ValueError(f"{what} is missing")
         return None
-    if not isinstance(value, str) or len(value) != nbytes * 2 or not _HEX.issuperset(value):
+    try:
+        # fromhex skips spaces, so a wrong length also catches "ab cd ..." forms
+        raw = bytes.fromhex(value) if len(value) == nbytes * 2 else b""
+    except (TypeError, ValueError):
+        raw = b""
+    if len(raw) != nbytes:
         raise ValueError(f"{what} must be {nbytes * 2} hex characters")
     value = value.lower()
-    if value.strip("0") == "":
+    if not any(raw):
         if required:
             raise ValueError(f"{what} must not be all zeros")
         return None
@@ -327,9 +331,18 @@ def _json_attrs(kvs: Any) -> dict[str, Any]:
         raise ValueError("attributes must be an array of {key, value}")
     out: dict[str, Any] = {}
     for kv in kvs:
-        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
+        try:
+            key = kv["key"]
+            v = kv["value"]
+            # the common case inline: a string value
+            out[key] = v["stringValue"] if "stringValue" in v else _json_value(v)
+        except (KeyError, TypeError):
+            if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
+                raise ValueError("each attribute needs a string key") from None
+            out[kv["key"]] = _json_value(kv.get("value"))
+            continue
+        if not isinstance(key, str):
             raise ValueError("each attribute needs a string key")
-        out[kv["key"]] = _json_value(kv.get("value"))
     return out
 
 
