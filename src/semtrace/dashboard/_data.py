@@ -67,16 +67,12 @@ def connection() -> Iterator[Any]:
             close()
 
 
-@st.cache_data(ttl=600, max_entries=8, show_spinner=False)
-def _skeleton(target: str, trace_id: str, span_count: int) -> Any:
-    # span_count is part of the key: a trace still growing is read again.
-    with connection() as con:
-        return q.trace_skeleton(con, trace_id)
-
-
+# cache_resource, not cache_data: a 100,000-span skeleton and tree are kept as they are, not
+# pickled and copied on every rerun. span_count is part of the key: a growing trace is reread.
 @st.cache_resource(ttl=600, max_entries=8, show_spinner=False)
 def _tree(target: str, trace_id: str, span_count: int) -> q.TraceTree:
-    return q.TraceTree.from_table(_skeleton(target, trace_id, span_count))
+    with connection() as con:
+        return q.TraceTree.from_table(q.trace_skeleton(con, trace_id))
 
 
 def trace_tree(trace_id: str, span_count: int) -> q.TraceTree:
@@ -84,13 +80,13 @@ def trace_tree(trace_id: str, span_count: int) -> q.TraceTree:
     return _tree(describe_target(), trace_id, int(span_count))
 
 
-@st.cache_data(ttl=600, max_entries=8, show_spinner=False)
-def _critical(target: str, trace_id: str, span_count: int) -> list[str]:
-    return _tree(target, trace_id, span_count).critical_path()
+@st.cache_resource(ttl=600, max_entries=8, show_spinner=False)
+def _critical(target: str, trace_id: str, span_count: int) -> frozenset[str]:
+    return frozenset(_tree(target, trace_id, span_count).critical_path())
 
 
-def critical_path(trace_id: str, span_count: int) -> list[str]:
-    """The trace's critical path (span ids), computed once per (trace, span count)."""
+def critical_path(trace_id: str, span_count: int) -> frozenset[str]:
+    """The span ids on the trace's critical path, computed once per (trace, span count)."""
     return _critical(describe_target(), trace_id, int(span_count))
 
 

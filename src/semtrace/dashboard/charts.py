@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import plotly.graph_objects as go
@@ -51,7 +52,7 @@ def waterfall(
     rows: Sequence[Mapping[str, Any]],
     *,
     origin_ns: int,
-    critical: set[str],
+    critical: AbstractSet[str],
     selected: str | None = None,
 ) -> go.Figure:
     """Spans as bars on a shared time axis (ms from the trace start), one row each, coloured

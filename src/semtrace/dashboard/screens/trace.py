@@ -141,7 +141,7 @@ def main() -> None:
         _failures(con, trace_id)
 
         tree = _data.trace_tree(trace_id, overview["span_count"])
-        critical = set(_data.critical_path(trace_id, overview["span_count"]))
+        critical = _data.critical_path(trace_id, overview["span_count"])
         key = f"expanded:{trace_id}"
         if key not in st.session_state:
             st.session_state[key] = tree.default_expanded()
