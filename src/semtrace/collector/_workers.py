@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from semtrace.collector import otlp_decode
-from semtrace.store import schema
-from semtrace.store._arrow import logs_table, spans_tables
+from semtrace.store import logs_table, schema, spans_tables
 
 __all__ = ["DecodePool", "DecodedTables", "PoolBroken", "decode_to_tables"]
 

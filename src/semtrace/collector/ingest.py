@@ -185,8 +185,7 @@ class IngestQueue:
     def _write_tables(self, batch: _Pending) -> None:
         """Worker-made tables and any decoded records, in one transaction."""
         from semtrace.collector._workers import group_tables
-        from semtrace.store import schema
-        from semtrace.store._arrow import logs_table, spans_tables
+        from semtrace.store import logs_table, schema, spans_tables
 
         tables = list(batch.tables)
         if batch.spans:

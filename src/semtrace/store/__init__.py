@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from semtrace.store._arrow import logs_table, spans_tables
 from semtrace.store.database import (
     Store,
     connect_readonly,
@@ -24,7 +25,9 @@ __all__ = [
     "Store",
     "connect_readonly",
     "get_open_store",
+    "logs_table",
     "open_store",
     "register_view",
     "resolve_path",
+    "spans_tables",
 ]
