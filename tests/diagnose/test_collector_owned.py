@@ -1,5 +1,5 @@
-"""A database a ``semtrace serve`` collector owns: diagnoses are computed, and the user is told
-clearly that they were not stored and why."""
+"""A database a ``semtrace serve`` collector owns: diagnoses are stored through its
+``/v1/records`` (only the diagnose tables, behind its token)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import contextlib
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 from typer.testing import CliRunner
 
@@ -55,25 +59,109 @@ def served_failure(db_path: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def test_run_says_diagnoses_were_not_stored(db_path: Path, served_failure: str) -> None:
-    """run() returns the diagnosis, marked not stored, with a reason naming the collector."""
-    found = diagnose.run(db=db_path)
-    assert [d.category.value for d in found] == ["dependency_down"]
-    assert found.stored is False
-    assert found.not_stored_reason is not None
-    assert "NOT stored" in found.not_stored_reason
-    assert served_failure in found.not_stored_reason
-    con = semtrace.connect(db_path)
+def _count(db: Path, sql: str) -> int:
+    con = semtrace.connect(db)
     try:
-        assert con.execute("SELECT count(*) FROM diagnoses").fetchall() == [(0,)]
+        return int(con.execute(sql).fetchall()[0][0])
     finally:
         con.close()
 
 
-def test_cli_warns_that_diagnoses_were_not_stored(db_path: Path, served_failure: str) -> None:
-    """`semtrace diagnose` prints the diagnosis table and a warning that nothing was stored."""
+def test_run_stores_diagnoses_through_the_collector(db_path: Path, served_failure: str) -> None:
+    """run() stores the diagnosis and its occurrence through the collector; the second run
+    finds it cached there."""
+    found = diagnose.run(db=db_path)
+    assert [d.category.value for d in found] == ["dependency_down"]
+    assert found.stored is True and found.not_stored_reason is None
+    assert _count(db_path, "SELECT count(*) FROM diagnoses WHERE status = 'ok'") == 1
+    assert _count(db_path, "SELECT count(*) FROM failure_fingerprints") == 1
+    again = diagnose.run(db=db_path)
+    assert [d.cached for d in again] == [True]
+    assert _count(db_path, "SELECT count(*) FROM diagnoses") == 1
+
+
+def _post(url: str, table: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"{url}/v1/records?table={table}", data=body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _arrow(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def test_records_endpoint_refuses_other_tables_and_bad_rows(
+    db_path: Path, served_failure: str
+) -> None:
+    """/v1/records takes only the diagnose tables, Arrow streams, and columns of the table."""
+    headers = {"Content-Type": "application/vnd.apache.arrow.stream"}
+    spans = _arrow(pa.table({"trace_id": ["a" * 32], "span_id": ["b" * 16]}))
+    status, text = _post(served_failure, "spans", spans, headers)
+    assert status == 403 and "heal_attempts" in text
+    bad = _arrow(pa.table({"fingerprint": ["x"], "rm_rf": ["/"]}))
+    assert _post(served_failure, "failure_fingerprints", bad, headers)[0] == 400
+    as_json = {"Content-Type": "application/json"}
+    assert _post(served_failure, "heal_attempts", b"[]", as_json)[0] == 415
+    good = _arrow(pa.table({"fingerprint": ["fp1"], "failure_kind": ["error"]}))
+    status, text = _post(served_failure, "failure_fingerprints", good, headers)
+    assert status == 200 and '"accepted":1' in text.replace(" ", "")
+    assert (
+        _count(db_path, "SELECT count(*) FROM failure_fingerprints WHERE fingerprint = 'fp1'") == 1
+    )
+    assert _count(db_path, "SELECT count(*) FROM spans WHERE trace_id = 'aaaa'") == 0
+
+
+@pytest.fixture
+def served_with_token(db_path: Path) -> Iterator[str]:
+    """An empty database owned by a collector that wants a bearer token."""
+    semtrace.configure(db=db_path, capture_logging=False)
+    semtrace.shutdown()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("semtrace")),
+            "serve",
+            "--db",
+            str(db_path),
+            "--port",
+            "0",
+            "--token",
+            "s3cret",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while (ann := read_announcement(str(db_path))) is None:
+            assert proc.poll() is None, "the collector exited"
+            assert time.monotonic() < deadline, "the collector never announced itself"
+            time.sleep(0.05)
+        yield ann.url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_records_endpoint_wants_the_token(served_with_token: str) -> None:
+    """Without the collector's bearer token, rows are refused with 401."""
+    rows = _arrow(pa.table({"fingerprint": ["fp1"]}))
+    arrow_type = {"Content-Type": "application/vnd.apache.arrow.stream"}
+    assert _post(served_with_token, "failure_fingerprints", rows, arrow_type)[0] == 401
+    authed = {**arrow_type, "Authorization": "Bearer s3cret"}
+    assert _post(served_with_token, "failure_fingerprints", rows, authed)[0] == 200
+
+
+def test_cli_stores_through_the_collector(db_path: Path, served_failure: str) -> None:
+    """`semtrace diagnose` on a collector-owned file prints the table and warns of nothing."""
     result = CliRunner().invoke(app, ["diagnose", "--db", str(db_path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "dependency_down" in result.stdout
-    assert "diagnoses were NOT stored" in result.stderr
-    assert served_failure in result.stderr
+    assert "NOT stored" not in result.stderr

@@ -203,6 +203,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._query()
             elif path in ("/v1/traces", "/v1/logs"):
                 self._otlp(path, ctype)
+            elif path == "/v1/records":  # diagnoses, heal attempts: semtrace.collector.records
+                from semtrace.collector.records import handle_records
+
+                handle_records(self)
             elif path == "/v1/metrics":
                 self._drain()
                 raise HttpError(

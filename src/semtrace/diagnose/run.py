@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -34,12 +34,27 @@ from semtrace.store import schema
 from semtrace.store.database import Store, get_open_store, open_store, resolve_path
 from semtrace.store.queries import arrow
 
-__all__ = ["Diagnoses", "ProgressCallback", "cached_diagnosis", "diagnose_failures", "run"]
+__all__ = [
+    "DIAGNOSIS_SCHEMA",
+    "FINGERPRINT_SCHEMA",
+    "Diagnoses",
+    "ProgressCallback",
+    "RowSink",
+    "cached_diagnosis",
+    "diagnose_failures",
+    "run",
+]
 
 _log = logging.getLogger("semtrace.diagnose")
 
 # Called after each fingerprint: (done, total, diagnosis).
 ProgressCallback = Callable[[int, int, Diagnosis], None]
+
+
+class RowSink(Protocol):
+    """Where diagnoses and occurrences are appended: a :class:`Store`, or a collector."""
+
+    def append_arrow(self, table_name: str, table: pa.Table) -> None: ...
 
 
 class Diagnoses(list[Diagnosis]):
@@ -121,7 +136,7 @@ def _diagnosis_row(d: Diagnosis) -> dict[str, Any]:
     }
 
 
-_DIAGNOSIS_SCHEMA = pa.schema(
+DIAGNOSIS_SCHEMA = pa.schema(
     [
         ("fingerprint", pa.string()),
         ("created_at", pa.timestamp("us", tz="UTC")),
@@ -144,7 +159,7 @@ _DIAGNOSIS_SCHEMA = pa.schema(
     ]
 )
 
-_FINGERPRINT_SCHEMA = pa.schema(
+FINGERPRINT_SCHEMA = pa.schema(
     [
         ("fingerprint", pa.string()),
         ("trace_id", pa.string()),
@@ -161,7 +176,7 @@ def _occurrence_key(f: Failure) -> tuple[str | None, str | None, str | None]:
 
 
 def _record_occurrences(
-    store: Store | None, con: duckdb.DuckDBPyConnection, fp: str, group: Sequence[Failure]
+    store: RowSink | None, con: duckdb.DuckDBPyConnection, fp: str, group: Sequence[Failure]
 ) -> tuple[int, int]:
     """Store new occurrences of ``fp``; return its (occurrences, traces) over all runs."""
     existing = {
@@ -190,7 +205,7 @@ def _record_occurrences(
             for key, f in fresh.items()
         ]
         store.append_arrow(
-            schema.FAILURE_FINGERPRINTS, pa.Table.from_pylist(rows, schema=_FINGERPRINT_SCHEMA)
+            schema.FAILURE_FINGERPRINTS, pa.Table.from_pylist(rows, schema=FINGERPRINT_SCHEMA)
         )
     keys = existing | set(fresh)
     return len(keys), len({k[0] for k in keys if k[0] is not None}) or 1
@@ -201,7 +216,7 @@ def diagnose_failures(
     failures: Sequence[Failure],
     provider: Provider,
     *,
-    store: Store | None = None,
+    store: RowSink | None = None,
     limit: int | None = None,
     show_context: bool = False,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
@@ -238,7 +253,7 @@ def diagnose_failures(
             if store is not None:
                 store.append_arrow(
                     schema.DIAGNOSES,
-                    pa.Table.from_pylist([_diagnosis_row(diagnosis)], schema=_DIAGNOSIS_SCHEMA),
+                    pa.Table.from_pylist([_diagnosis_row(diagnosis)], schema=DIAGNOSIS_SCHEMA),
                 )
             if not show_context:
                 diagnosis.context = None
@@ -314,9 +329,47 @@ def _not_stored_reason(path: str) -> str:
     )
 
 
-def _open(path: str) -> tuple[Store | None, duckdb.DuckDBPyConnection, bool, str | None]:
-    """(writer or None, connection, whether we opened the writer and must close it, and why
-    nothing can be stored when there is no writer)."""
+class _CollectorSink:
+    """Rows for a collector-owned file, sent to its ``/v1/records``; after the first refusal
+    nothing more is sent and ``reason`` says why the diagnoses were not stored."""
+
+    def __init__(self, url: str, path: str) -> None:
+        from semtrace.collector.records import RecordsClient
+
+        self.url = url
+        self.path = path
+        self.client = RecordsClient(url)
+        self.reason: str | None = None
+
+    def append_arrow(self, table_name: str, table: pa.Table) -> None:
+        from semtrace.collector.records import RecordsUnavailable
+
+        if self.reason is not None:
+            return
+        try:
+            self.client.append_arrow(table_name, table)
+        except RecordsUnavailable as exc:
+            self.reason = (
+                f"diagnoses were NOT stored: the collector at {self.url} owns {self.path} and "
+                f"did not take them ({exc}); stop `semtrace serve` and run again to store them "
+                "(the diagnoses shown are still correct)"
+            )
+            _log.warning("semtrace diagnose: %s", self.reason)
+
+
+def _collector_sink(path: str) -> _CollectorSink | None:
+    try:
+        from semtrace.collector.announce import read_announcement
+
+        ann = read_announcement(path)
+    except Exception:  # no collector package, or an unreadable announcement
+        return None
+    return _CollectorSink(ann.url, path) if ann is not None else None
+
+
+def _open(path: str) -> tuple[RowSink | None, duckdb.DuckDBPyConnection, bool, str | None]:
+    """(where rows go or None, connection, whether we opened a writer and must close it, and
+    why nothing can be stored when rows have nowhere to go)."""
     store = get_open_store(path)
     if store is not None:
         return store, store.cursor(), False, None
@@ -330,6 +383,9 @@ def _open(path: str) -> tuple[Store | None, duckdb.DuckDBPyConnection, bool, str
     except DatabaseLockedError:
         from semtrace._connect import connect
 
+        sink = _collector_sink(path)
+        if sink is not None:  # a collector owns the file: rows go through it
+            return sink, connect(path), False, None
         reason = _not_stored_reason(path)
         _log.warning("semtrace diagnose: %s", reason)
         return None, connect(path), False, reason
@@ -398,10 +454,12 @@ def run(
                 on_progress=on_progress,
             )
         )
+        if isinstance(store, _CollectorSink) and store.reason is not None:
+            not_stored = store.reason
         if not_stored is not None:
             result.stored, result.not_stored_reason = False, not_stored
         return result
     finally:
         con.close()
-        if opened and store is not None:
+        if opened and isinstance(store, Store):
             store.close()
