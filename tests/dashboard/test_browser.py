@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -95,7 +96,8 @@ def _settle(page) -> None:  # type: ignore[no-untyped-def]
 
 def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
     """A shared trace URL, as the server's very first request, opens our trace page (with the
-    app's navigation, not Streamlit's file list) showing the failure and its diagnosis."""
+    app's navigation, not Streamlit's file list) showing the failure and its diagnosis; a
+    click on a bar selects that span."""
     page.goto(f"{server}/trace?trace={scenario.travel_trace}")
     _settle(page)
     nav = page.locator('[data-testid="stSidebarNav"]')
@@ -106,6 +108,18 @@ def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario
     page.locator(".js-plotly-plot").first.wait_for()
     assert page.get_by_text("invoke_agent supervisor").count() > 0
     _shot(page, "02-trace")
+    # Clicking the failed tool's bar (the last row) selects it: its panel shows its exception.
+    bar = page.locator(".js-plotly-plot .bars .point").nth(6).bounding_box()
+    assert bar is not None
+    page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+    page.wait_for_function("id => location.search.includes('span=' + id)", arg=scenario.failed_span)
+    page.get_by_role("heading", name="execute_tool lookup_vendor").wait_for()
+    # Picking another span afterwards sticks (the old click does not win it back).
+    page.locator('[data-testid="stSelectbox"]').nth(1).click()
+    page.get_by_role("option", name=re.compile("invoke_agent flight")).click()
+    page.get_by_role("heading", name="invoke_agent flight").wait_for()
+    page.wait_for_timeout(1000)
+    assert page.get_by_role("heading", name="invoke_agent flight").count() == 1
 
 
 def test_traces_page_shows_trace_ids(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]

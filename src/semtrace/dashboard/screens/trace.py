@@ -107,6 +107,17 @@ def _span_panel(con: Any, trace_id: str, span_id: str) -> None:
         st.json(span["resource"], expanded=False)
 
 
+def _clicked_span(event: Any, rows: list[dict[str, Any]]) -> str | None:
+    """The span of the waterfall bar the user clicked, if any (bars are the first trace)."""
+    points = getattr(getattr(event, "selection", None), "points", None) or []
+    for point in points:
+        if point.get("curve_number") == 0 and point.get("point_index") is not None:
+            index = int(point["point_index"])
+            if 0 <= index < len(rows):
+                return str(rows[index]["span_id"])
+    return None
+
+
 def main() -> None:
     st.title("Trace")
     with _data.connection() as con:
@@ -161,6 +172,9 @@ def main() -> None:
         whole = focus_ms[0] <= 0 and focus_ms[1] >= round(total_ms, 3)
         visible = tree.visible(expanded, focus=None if whole else focus, max_rows=MAX_ROWS)
         rows = tree.rows(visible, expanded)
+        if not rows:
+            empty_state("No span in this range.", "Widen the focus range.")
+            return
         by_id = {r["span_id"]: r for r in rows}
         wanted = st.query_params.get("span")
         ids = [r["span_id"] for r in rows]
@@ -201,7 +215,21 @@ def main() -> None:
             st.query_params["span"] = selected
 
         fig = charts.waterfall(rows, origin_ns=first, critical=critical, selected=selected)
-        st.plotly_chart(fig, key=f"waterfall:{trace_id}", config={"displaylogo": False})
+        event = st.plotly_chart(
+            fig,
+            key=f"waterfall:{trace_id}",
+            config={"displaylogo": False},
+            on_select="rerun",
+            selection_mode="points",
+        )
+        clicked = _clicked_span(event, rows)
+        if clicked and clicked != st.session_state.get(f"clicked:{trace_id}"):
+            # Clicking a bar selects its span (once per click): the picker above takes it
+            # from the URL on the rerun.
+            st.session_state[f"clicked:{trace_id}"] = clicked
+            st.query_params["span"] = clicked
+            st.session_state.pop(f"span_pick:{trace_id}", None)
+            st.rerun()
 
         left, right = st.columns([3, 2])
         with right:
