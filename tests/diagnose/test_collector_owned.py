@@ -165,3 +165,39 @@ def test_cli_stores_through_the_collector(db_path: Path, served_failure: str) ->
     assert result.exit_code == 0, result.output
     assert "dependency_down" in result.stdout
     assert "NOT stored" not in result.stderr
+
+
+HEALED_AGENT = """
+import sys, semtrace
+semtrace.configure(db=sys.argv[1], capture_logging=False)  # the collector announced itself
+calls = []
+
+@semtrace.heal(allow=["retry_with_backoff"], backoff_s=0.001)
+def fetch():
+    calls.append(1)
+    if len(calls) < 2:
+        raise ConnectionRefusedError("vendor API refused the connection")
+    return "ok"
+
+print(fetch(), flush=True)
+semtrace.shutdown()
+"""
+
+
+def test_heal_attempts_reach_a_collector_owned_file(db_path: Path, served_failure: str) -> None:
+    """A healed step in a process sending to the collector still gets its heal_attempts row."""
+    out = subprocess.run(
+        [sys.executable, "-c", HEALED_AGENT, str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert (
+        _count(
+            db_path,
+            "SELECT count(*) FROM heal_attempts WHERE step = 'fetch' AND outcome = 'recovered'",
+        )
+        == 1
+    )

@@ -18,7 +18,7 @@ from semtrace.store import schema
 from semtrace.store.batching import BatchQueue
 from semtrace.store.resilient import get_writer
 
-__all__ = ["HEAL_ATTEMPTS_SCHEMA", "enqueue", "flush", "shutdown", "table_of"]
+__all__ = ["HEAL_ATTEMPTS_SCHEMA", "collector_write", "enqueue", "flush", "shutdown", "table_of"]
 
 HEAL_ATTEMPTS_SCHEMA = pa.schema(
     [
@@ -57,6 +57,21 @@ def _writer_flush(db: str) -> Callable[[Sequence[dict[str, Any]]], None]:
     return write
 
 
+def collector_write(endpoint: str) -> Callable[[Sequence[dict[str, Any]]], None]:
+    """A batch writer that sends rows to the collector at ``endpoint`` (``/v1/records``)."""
+    from semtrace.collector.records import RecordsClient
+
+    base = endpoint.rstrip("/")
+    for suffix in ("/v1/traces", "/v1/logs"):
+        base = base.removesuffix(suffix)
+    client = RecordsClient(base)
+
+    def write(rows: Sequence[dict[str, Any]]) -> None:
+        client.append_arrow(schema.HEAL_ATTEMPTS, table_of(rows))
+
+    return write
+
+
 def _install_hooks() -> None:
     global _hooked
     if _hooked:
@@ -70,13 +85,10 @@ def _install_hooks() -> None:
     _hooked = True
 
 
-def enqueue(
-    key: str,
-    row: dict[str, Any],
-    write: Callable[[Sequence[dict[str, Any]]], None] | None = None,
-) -> bool:
-    """Queue one row for the database ``key`` (written by ``write``, default: the file's
-    resilient writer); ``False`` when the queue is full (the row is dropped and counted)."""
+def enqueue(key: str, row: dict[str, Any], *, collector: bool = False) -> bool:
+    """Queue one row for the database file ``key`` (through its resilient writer) or, with
+    ``collector=True``, for the collector at URL ``key``; ``False`` when the queue is full
+    (the row is dropped and counted)."""
     queue = _queues.get(key)
     if queue is None:
         with _lock:
@@ -84,7 +96,7 @@ def enqueue(
             if queue is None:
                 _install_hooks()
                 queue = _queues[key] = BatchQueue(
-                    write or _writer_flush(key),
+                    collector_write(key) if collector else _writer_flush(key),
                     name="semtrace-heal-attempts",
                     max_queue=_MAX_QUEUE,
                     max_batch=1_024,

@@ -468,8 +468,8 @@ def _record(
         )
     )
     settings = STATE.settings
-    if settings is None or settings.endpoint is not None:
-        return  # over a collector, the span and the log are the record (docs/diagnose.md)
+    if settings is None:
+        return
     from semtrace.diagnose import _attempts
 
     row = {
@@ -486,7 +486,10 @@ def _record(
         "duration_ms": elapsed_ms,
     }
     # Queued, written in batches by a background thread: the step never waits on the store.
-    _attempts.enqueue(settings.db, row)
+    if settings.endpoint is None:
+        _attempts.enqueue(settings.db, row)
+    else:  # a collector owns the file: through its /v1/records
+        _attempts.enqueue(settings.endpoint, row, collector=True)
 
 
 def _escalate(ep: _Episode, diagnosis: Diagnosis) -> str:
