@@ -215,6 +215,7 @@ def test_failure_groups_show_counts_example_and_diagnosis(qcon, scenario: Scenar
     assert (group["occurrences"], group["traces"], group["agent_name"]) == (1, 1, "hotel")
     assert FAILURE_SENTENCE_PART in group["example_sentence"]
     assert group["example_trace"] == scenario.travel_trace
+    assert group["example_span"] == scenario.failed_span
     assert group["diagnosis"] == DIAGNOSIS
     detail = q.diagnosis_detail(qcon, scenario.fingerprint)
     assert detail is not None and detail["remediations"][0]["action"] == "fix_input"

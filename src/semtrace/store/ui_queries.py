@@ -572,6 +572,7 @@ def failure_groups(con: Con, *, limit: int = 200) -> pa.Table:
                arg_max(error_type, time) AS error_type,
                arg_max(message, time) AS example_sentence,
                arg_max(trace_id, time) AS example_trace,
+               arg_max(span_id, time) AS example_span,
                any_value(diagnosis) AS diagnosis,
                any_value(root_cause) AS root_cause,
                any_value(category) AS category,

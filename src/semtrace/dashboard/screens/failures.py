@@ -101,7 +101,11 @@ def main() -> None:
                 "screens/trace.py",
                 label="Open example trace",
                 icon=":material/open_in_new:",
-                query_params={"trace": g["example_trace"]},
+                query_params={
+                    k: v
+                    for k, v in (("trace", g["example_trace"]), ("span", g["example_span"]))
+                    if v
+                },
             )
 
 
