@@ -8,7 +8,8 @@ import json
 import sys
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import typer
@@ -65,10 +66,45 @@ def _table_cell(value: Any) -> str:
     return _cell(value)
 
 
+# A column narrower than this (ids excepted) is folded into unreadable slivers.
+_MIN_COLUMN = 10
+
+
+def _too_wide(names: list[str], cells: list[list[str]], width: int) -> bool:
+    """Whether a table of these cells cannot give every column a readable width."""
+    need = 1  # the left border; each column adds its text, two spaces of padding and a border
+    for i, name in enumerate(names):
+        natural = max([len(name), *(len(row[i]) for row in cells)])
+        need += (natural if name.endswith("_id") else min(natural, _MIN_COLUMN)) + 3
+    return need > width
+
+
+def _print_records(names: list[str], cells: list[list[str]]) -> None:
+    """One block per row, a column name and its value per line (psql's expanded display)."""
+    label_width = max(len(n) for n in names)
+    for number, row in enumerate(cells, 1):
+        console.print(Text(f"-[ row {number} ]" + "-" * max(0, label_width - 6), style="dim"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold cyan", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for name, value in zip(names, row, strict=True):
+            grid.add_row(Text(name), Text(value))
+        console.print(grid)
+
+
 def print_arrow(
-    table: pa.Table, fmt: Format, *, title: str | None = None, out: str | None = None
+    table: pa.Table,
+    fmt: Format,
+    *,
+    title: str | None = None,
+    out: str | None = None,
+    wide: Literal["fold", "records"] = "fold",
 ) -> None:
-    """Print a query result in the requested format."""
+    """Print a query result in the requested format.
+
+    ``wide="records"``: a table too wide for the terminal prints one block per row instead of
+    folding every column into slivers.
+    """
     rows = table.to_pylist()
     if fmt is Format.json:
         sys.stdout.write(json.dumps(rows, default=str, indent=None) + "\n")
@@ -86,14 +122,27 @@ def print_arrow(
             raise fail("--format parquet needs --out FILE.parquet")
         import pyarrow.parquet as pq
 
-        pq.write_table(table, out)
+        try:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, out)
+        except (OSError, pa.ArrowException) as exc:
+            raise fail(f"cannot write {out}: {exc}") from None
         err_console.print(Text(f"wrote {table.num_rows} rows to {out}"))
+        return
+    names = table.column_names
+    cells = [[_table_cell(v) for v in row.values()] for row in rows]
+    if wide == "records" and cells and _too_wide(names, cells, console.width):
+        _print_records(names, cells)
+        console.print(
+            f"[dim]{table.num_rows} row{'s' if table.num_rows != 1 else ''}, one block each "
+            "(too wide for the terminal; --format csv or json keeps one line per row)[/]"
+        )
         return
     t = Table(title=title, show_lines=False, header_style="bold cyan")
     for name in table.column_names:
         # Ids are copied whole (`semtrace show ID`): keep them on one line, fold the rest.
         t.add_column(Text(name), overflow="fold", no_wrap=name.endswith("_id"))
-    for row in rows:
-        t.add_row(*(Text(_table_cell(v)) for v in row.values()))
+    for row_cells in cells:
+        t.add_row(*(Text(c) for c in row_cells))
     console.print(t)
     console.print(f"[dim]{table.num_rows} row{'s' if table.num_rows != 1 else ''}[/]")

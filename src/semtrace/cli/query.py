@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from enum import StrEnum
 from typing import Annotated, Any
 
+import duckdb
 import typer
 from rich.text import Text
 from rich.tree import Tree
@@ -21,6 +23,8 @@ def _open(db: str | None) -> Any:
         return connect(db)
     except (SemtraceError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+    except (duckdb.Error, OSError) as exc:  # a folder, no permission, ...: say which file
+        raise fail(f"cannot open {db or 'the database'}: {exc}") from None
 
 
 @app.command()
@@ -31,12 +35,19 @@ def sql(
     out: Annotated[str | None, typer.Option(help="Output file for --format parquet.")] = None,
 ) -> None:
     """Run SQL against the store (tables: spans, logs, ...; views: traces, failures, agents, ...)."""
+    if not query.strip():
+        raise fail('the query is empty; try semtrace sql "select * from traces limit 10"')
     con = _open(db)
     try:
         table = queries.run_sql(con, query)
     except QueryError as exc:
         raise fail(str(exc)) from None
-    print_arrow(table, format, out=out)
+    print_arrow(table, format, out=out, wide="records")
+
+
+class Status(StrEnum):
+    OK = "OK"
+    ERROR = "ERROR"
 
 
 _TRACE_COLUMNS = [
@@ -66,18 +77,30 @@ _TRACE_HEADERS = [
 @app.command()
 def traces(
     db: DbOption = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many traces.")] = 20,
-    status: Annotated[str | None, typer.Option(help="OK or ERROR.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many traces.", min=1)] = 20,
+    status: Annotated[
+        Status | None,
+        typer.Option(help="Only traces with this status (either case).", case_sensitive=False),
+    ] = None,
     service: Annotated[str | None, typer.Option(help="Only traces touching this service.")] = None,
     agent: Annotated[str | None, typer.Option(help="Only traces touching this agent.")] = None,
-    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    format: Annotated[
+        Format,
+        typer.Option("--format", "-f", help="Output format (csv and json keep every column)."),
+    ] = Format.table,
+    out: Annotated[str | None, typer.Option(help="Output file for --format parquet.")] = None,
 ) -> None:
     """Recent traces, newest first."""
     con = _open(db)
-    table = queries.list_traces(con, limit=limit, status=status, service=service, agent=agent)
+    table = queries.list_traces(
+        con, limit=limit, status=status.value if status else None, service=service, agent=agent
+    )
     if format is Format.table:  # what fits a terminal; csv/json keep every column
         table = table.select(_TRACE_COLUMNS).rename_columns(_TRACE_HEADERS)
-    print_arrow(table, format, title="traces")
+    print_arrow(table, format, title="traces", out=out)
+
+
+_LOG_STYLE = {"ERROR": "red", "WARNING": "yellow", "CRITICAL": "bold red"}
 
 
 def _label(row: dict[str, Any]) -> Text:
@@ -107,7 +130,7 @@ def show(
     logs: Annotated[
         bool, typer.Option("--logs/--no-logs", help="Interleave log sentences.")
     ] = True,
-    max_spans: Annotated[int, typer.Option(help="Show at most this many spans.")] = 2000,
+    max_spans: Annotated[int, typer.Option(help="Show at most this many spans.", min=1)] = 2000,
 ) -> None:
     """The span tree of one trace, errors highlighted, log sentences under their spans."""
     con = _open(db)
@@ -119,14 +142,21 @@ def show(
         raise fail(f"no trace with id {trace_id!r}; list them with `semtrace traces`")
     spans = queries.trace_spans(con, full).to_pylist()
     log_rows = queries.trace_logs(con, full).to_pylist() if logs else []
-    logs_by_span: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
-    for log in log_rows:
-        logs_by_span[log["span_id"]].append(log)
     ids = {s["span_id"] for s in spans}
-    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    # Under each span (and under the trace, for logs outside any span): its logs and child
+    # spans in the order they happened, as (time_ns, is_span, row).
+    children: dict[str | None, list[tuple[int, bool, dict[str, Any]]]] = defaultdict(list)
     for s in spans:
         parent = s["parent_span_id"] if s["parent_span_id"] in ids else None
-        children[parent].append(s)
+        children[parent].append((s["start_time_ns"] or 0, True, s))
+    failure_sentence = {s["span_id"]: s["status_message"] for s in spans}
+    for log in log_rows:
+        span_id = log["span_id"] if log["span_id"] in ids else None
+        if span_id is not None and log["message"] == failure_sentence.get(span_id):
+            continue  # the span's ✗ line already says it
+        children[span_id].append((log["time_ns"] or 0, False, log))
+    for items in children.values():
+        items.sort(key=lambda item: (item[0], item[1]))
     errors = sum(1 for s in spans if s["status_code"] == "ERROR")
     root = Tree(
         Text.assemble(
@@ -140,17 +170,15 @@ def show(
 
     def add(node: Tree, parent: str | None) -> None:
         nonlocal shown
-        for s in children.get(parent, []):
+        for _, is_span, row in children.get(parent, []):
+            if not is_span:
+                style = _LOG_STYLE.get(row["severity"], "dim")
+                node.add(Text(f"{row['severity']}: {row['message']}", style=style))
+                continue
             if shown >= max_spans:
                 return
             shown += 1
-            branch = node.add(_label(s))
-            for log in logs_by_span.get(s["span_id"], []):
-                style = {"ERROR": "red", "WARNING": "yellow", "CRITICAL": "bold red"}.get(
-                    log["severity"], "dim"
-                )
-                branch.add(Text(f"{log['severity']}: {log['message']}", style=style))
-            add(branch, s["span_id"])
+            add(node.add(_label(row)), row["span_id"])
 
     add(root, None)
     console.print(root)
