@@ -62,7 +62,6 @@ def agent_spans(n: int) -> list[ReadableSpan]:
 
 
 def run(quick: bool = False) -> list[Result]:
-    from semtrace.store.database import Store
     from semtrace.tracer.convert import span_to_record
     from semtrace.tracer.exporter import DuckDBSpanExporter
 
@@ -87,14 +86,7 @@ def run(quick: bool = False) -> list[Result]:
         exporter._get_store().close()
 
     def run_raw() -> None:
-        store = Store(tmp / f"raw-{next(counter)}.duckdb")
-        con = store.cursor()
-        for t in prebuilt:
-            con.register("batch", t)
-            con.execute("BEGIN; INSERT INTO spans BY NAME SELECT * FROM batch; COMMIT")
-            con.unregister("batch")
-        con.close()
-        store.close()
+        append_prebuilt(prebuilt, tmp / f"raw-{next(counter)}.duckdb")
 
     t_exp, t_raw = interleaved(run_exporter, run_raw, rounds)
     rate = n / t_exp
@@ -137,6 +129,20 @@ def run(quick: bool = False) -> list[Result]:
     ]
 
 
+def append_prebuilt(tables: list[Any], path: Path) -> None:
+    """The baseline: DuckDB appending ready Arrow tables into a fresh file, a commit each."""
+    from semtrace.store.database import Store
+
+    store = Store(path)
+    con = store.cursor()
+    for t in tables:
+        con.register("batch", t)
+        con.execute("BEGIN; INSERT INTO spans BY NAME SELECT * FROM batch; COMMIT")
+        con.unregister("batch")
+    con.close()
+    store.close()
+
+
 def _cpu_us_per_span(fn: Callable[[], object], spans: int, rounds: int) -> float:
     """Least CPU time of this thread over ``rounds`` calls, per span (other processes' load
     does not count; the least is the run least disturbed by cache and frequency noise)."""
@@ -163,7 +169,6 @@ def _breakdown(
     """Where the exporter's time goes: Python (SDK spans -> Arrow tables, by stage) vs DuckDB
     appending the tables it built."""
     from semtrace.store._arrow import spans_tables, to_json
-    from semtrace.store.database import Store
     from semtrace.store.normalise import normalise_row
     from semtrace.telemetry.redaction import get_redactor
     from semtrace.tracer.convert import SpanBatch
@@ -177,14 +182,7 @@ def _breakdown(
             spans_tables(SpanBatch(b))
 
     def append() -> None:
-        store = Store(tmp / f"breakdown-{next(counter)}.duckdb")
-        con = store.cursor()
-        for t in prebuilt:
-            con.register("batch", t)
-            con.execute("BEGIN; INSERT INTO spans BY NAME SELECT * FROM batch; COMMIT")
-            con.unregister("batch")
-        con.close()
-        store.close()
+        append_prebuilt(prebuilt, tmp / f"breakdown-{next(counter)}.duckdb")
 
     t_build, t_append = interleaved(build, append, rounds)
     stages = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,7 +16,7 @@ from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, Spa
 from semtrace.store.normalise import normalise_row
 from semtrace.telemetry.redaction import get_redactor
 
-__all__ = ["SpanRow", "SpanRowSource", "logs_table", "spans_tables", "to_json"]
+__all__ = ["SpanRow", "SpanRowSource", "logs_table", "record_row", "spans_tables", "to_json"]
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -179,25 +179,25 @@ class SpanRowSource(Protocol):
     def span_rows(self) -> Iterable[SpanRow]: ...
 
 
-def _record_rows(spans: Iterable[SpanRecord]) -> Iterator[SpanRow]:
-    for s in spans:
-        yield (
-            s.trace_id,
-            s.span_id,
-            s.parent_span_id,
-            s.name,
-            s.kind,
-            s.start_ns,
-            s.end_ns,
-            s.status_code,
-            s.status_message,
-            s.service_name,
-            s.scope_name,
-            s.attributes,
-            s.resource,
-            s.events,
-            s.links,
-        )
+def record_row(s: SpanRecord) -> SpanRow:
+    """A record as a :data:`SpanRow` (for code that keeps spans as rows, like the collector)."""
+    return (
+        s.trace_id,
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        s.kind,
+        s.start_ns,
+        s.end_ns,
+        s.status_code,
+        s.status_message,
+        s.service_name,
+        s.scope_name,
+        s.attributes,
+        s.resource,
+        s.events,
+        s.links,
+    )
 
 
 def _exception_type(events: Sequence[SpanEventRecord]) -> str | None:
@@ -225,7 +225,7 @@ def spans_tables(
     """Arrow tables for ``spans``, ``span_events`` and ``span_links`` from one batch."""
     row_source = getattr(spans, "span_rows", None)
     rows: Iterable[SpanRow] = (
-        row_source() if row_source is not None else _record_rows(spans)  # type: ignore[arg-type]
+        row_source() if row_source is not None else map(record_row, spans)  # type: ignore[arg-type]
     )
     redactor = get_redactor()
     redact = redactor.redact_repeated

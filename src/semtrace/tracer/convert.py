@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, overload
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -23,20 +24,56 @@ def format_span_id(span_id: int) -> str:
     return format(span_id, "016x")
 
 
-def _inner(attrs: Any) -> Mapping[str, Any]:
+def _plain(attrs: Any) -> dict[str, Any]:
+    """A copy of an attribute map as a plain dict."""
     # BoundedAttributes is a Mapping whose iteration takes a lock per item (and ReadableSpan
     # wraps it in a MappingProxyType); the backing dict is read directly when present: the
     # span is finished, nothing writes to it any more.
     inner = getattr(attrs, "_dict", None)
     if isinstance(inner, dict):
+        return dict(inner)
+    return dict(attrs) if attrs else {}
+
+
+def _inner(attrs: Any) -> dict[str, Any]:
+    """An attribute map as a plain dict, without a copy when it already is one (or has one)."""
+    inner = getattr(attrs, "_dict", None)
+    if isinstance(inner, dict):
         return inner
-    return attrs if attrs else {}
+    return attrs if type(attrs) is dict else _plain(attrs)
 
 
-def _plain(attrs: Any) -> dict[str, Any]:
-    return dict(_inner(attrs))
-
-
+# What _span_row reads, in one C-level call. A ReadableSpan (what the SDK hands exporters) is
+# read through its private fields: its properties only return them, or copy them (events,
+# links, attributes) at a function call each; other span types through the public API.
+_PRIVATE = attrgetter(
+    "_context",
+    "_resource",
+    "_parent",
+    "_status",
+    "_instrumentation_scope",
+    "_kind",
+    "_name",
+    "_start_time",
+    "_end_time",
+    "_attributes",
+    "_events",
+    "_links",
+)
+_PUBLIC = attrgetter(
+    "context",
+    "resource",
+    "parent",
+    "status",
+    "instrumentation_scope",
+    "kind",
+    "name",
+    "start_time",
+    "end_time",
+    "attributes",
+    "events",
+    "links",
+)
 _KIND_NAMES: dict[SpanKind, str] = {k: k.name for k in SpanKind}
 _STATUS_NAMES: dict[StatusCode, str] = {c: c.name for c in StatusCode}
 
@@ -57,34 +94,12 @@ class _BatchCache:
 def _span_row(span: ReadableSpan, cache: _BatchCache, copy: bool) -> SpanRow:
     """The fields of :class:`SpanRecord` for one finished span, in its order; attribute maps
     are copied only when ``copy`` (a record outlives the span; a row is used at once)."""
-    if type(span) is ReadableSpan:
-        # What the SDK hands exporters: its properties only return these private fields
-        # (or copy them: events, links, attributes), at a function call each.
-        ctx = span._context
-        resource = span._resource
-        parent = span._parent
-        status = span._status
-        scope = span._instrumentation_scope
-        kind = span._kind
-        name = span._name
-        start = span._start_time or 0
-        end = span._end_time or start
-        attrs = _inner(span._attributes or {})
-        events: Any = span._events
-        links: Any = span._links
-    else:
-        ctx = span.get_span_context()
-        resource = span.resource
-        parent = span.parent
-        status = span.status
-        scope = span.instrumentation_scope
-        kind = span.kind
-        name = span.name
-        start = span.start_time or 0
-        end = span.end_time or start
-        attrs = _inner(getattr(span, "_attributes", None) or span.attributes)
-        events = span.events
-        links = span.links
+    (ctx, resource, parent, status, scope, kind, name, start, end, attrs, events, links) = (
+        _PRIVATE if type(span) is ReadableSpan else _PUBLIC
+    )(span)
+    start = start or 0
+    end = end or start
+    attrs = _inner(getattr(span, "_attributes", None) or attrs)
     assert ctx is not None
     res_attrs = cache.resources.get(id(resource))
     if res_attrs is None:
