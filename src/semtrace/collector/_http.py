@@ -54,7 +54,7 @@ class Server(ThreadingHTTPServer):
 
 _Decoder = Callable[[bytes], Any]
 _TRACE_DECODERS: dict[str, _Decoder] = {
-    PROTOBUF: otlp_decode.decode_spans_protobuf,
+    PROTOBUF: otlp_decode.decode_spans_protobuf_rows,  # row tuples: no records built
     JSON: otlp_decode.decode_spans_json,
 }
 _LOG_DECODERS: dict[str, _Decoder] = {
@@ -279,7 +279,12 @@ class Handler(BaseHTTPRequestHandler):
                     logs=0 if is_traces else decoded.records,
                 )
             elif path == "/v1/traces":
-                ticket = self.app.submit(decoded.spans, [])
+                rows = getattr(decoded, "rows", None)
+                if rows is None:
+                    ticket = self.app.submit(decoded.spans, [])
+                elif rows:
+                    ingest = self.app.ingest
+                    ticket = self.app._submit(lambda: ingest.submit((), rows=rows))
             else:
                 ticket = self.app.submit([], decoded.logs)
         finally:

@@ -22,9 +22,13 @@ from semtrace.store import logs_table, schema, spans_tables
 __all__ = ["DecodePool", "DecodedTables", "PoolBroken", "decode_to_tables"]
 
 _DECODERS: dict[
-    tuple[str, str], Callable[[bytes], otlp_decode.DecodedSpans | otlp_decode.DecodedLogs]
+    tuple[str, str],
+    Callable[
+        [bytes],
+        otlp_decode.DecodedSpanRows | otlp_decode.DecodedSpans | otlp_decode.DecodedLogs,
+    ],
 ] = {
-    ("traces", "application/x-protobuf"): otlp_decode.decode_spans_protobuf,
+    ("traces", "application/x-protobuf"): otlp_decode.decode_spans_protobuf_rows,
     ("traces", "application/json"): otlp_decode.decode_spans_json,
     ("logs", "application/x-protobuf"): otlp_decode.decode_logs_protobuf,
     ("logs", "application/json"): otlp_decode.decode_logs_json,
@@ -49,7 +53,16 @@ def decode_to_tables(signal: str, content_type: str, body: bytes) -> DecodedTabl
     """Decode one OTLP body into the store's Arrow tables (runs in a worker process)."""
     decoded = _DECODERS[(signal, content_type)](body)
     out = DecodedTables(rejected=decoded.rejected, errors=decoded.errors)
-    if isinstance(decoded, otlp_decode.DecodedSpans):
+    if isinstance(decoded, otlp_decode.DecodedSpanRows):
+        if decoded.rows:
+            spans_t, events_t, links_t = spans_tables(otlp_decode.SpanRows(decoded.rows))
+            out.tables = [
+                (schema.SPANS, spans_t),
+                (schema.SPAN_EVENTS, events_t),
+                (schema.SPAN_LINKS, links_t),
+            ]
+            out.records = len(decoded.rows)
+    elif isinstance(decoded, otlp_decode.DecodedSpans):
         if decoded.spans:
             spans_t, events_t, links_t = spans_tables(decoded.spans)
             out.tables = [

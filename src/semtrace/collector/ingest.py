@@ -15,9 +15,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
+from semtrace.collector._workers import group_tables
+from semtrace.collector.otlp_decode import SpanRows
+from semtrace.store import logs_table, schema, spans_tables
 from semtrace.store.database import Store
 from semtrace.store.model import LogRecord, SpanRecord
 
@@ -76,9 +80,30 @@ class IngestStats:
             self.decode_seconds += seconds
 
 
+def _row(s: SpanRecord) -> tuple[Any, ...]:
+    """A record as the store's ``SpanRow`` tuple (the field order of SpanRecord)."""
+    return (
+        s.trace_id,
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        s.kind,
+        s.start_ns,
+        s.end_ns,
+        s.status_code,
+        s.status_message,
+        s.service_name,
+        s.scope_name,
+        s.attributes,
+        s.resource,
+        s.events,
+        s.links,
+    )
+
+
 @dataclass
 class _Pending:
-    spans: list[SpanRecord] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # spans as SpanRow tuples
     logs: list[LogRecord] = field(default_factory=list)
     tables: list[tuple[str, pa.Table]] = field(default_factory=list)  # from decode workers
     table_spans: int = 0
@@ -115,13 +140,14 @@ class IngestQueue:
         spans: Sequence[SpanRecord],
         logs: Sequence[LogRecord] = (),
         *,
+        rows: Sequence[tuple[Any, ...]] = (),
         tables: Sequence[tuple[str, pa.Table]] = (),
         table_spans: int = 0,
         table_logs: int = 0,
     ) -> Ticket:
-        """Queue records (or Arrow tables holding that many spans and logs, made by a
+        """Queue records, span rows (``SpanRow`` tuples from the protobuf decoder) or Arrow tables holding that many spans and logs, made by a
         decode worker) for the next commit; raises QueueFull or IngestClosed."""
-        size = len(spans) + len(logs) + table_spans + table_logs
+        size = len(spans) + len(rows) + len(logs) + table_spans + table_logs
         ticket = Ticket(size)
         with self._cond:
             if self._closed:
@@ -131,7 +157,10 @@ class IngestQueue:
             if p.size and p.size + size > self.max_pending:
                 self.stats.refused_full += 1
                 raise QueueFull(f"{p.size} records wait for a commit")
-            p.spans.extend(spans)
+            if rows:
+                p.rows.extend(rows)
+            if spans:
+                p.rows.extend(map(_row, spans))
             p.logs.extend(logs)
             if tables:
                 p.tables.extend(tables)
@@ -163,17 +192,14 @@ class IngestQueue:
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            if batch.tables:
-                self._write_tables(batch)
-            else:
-                self.store.write_batch(batch.spans, batch.logs)
+            self._write_tables(batch)
         except Exception as exc:  # the senders get a 503 and retry; the collector keeps going
             _log.error("semtrace collector: commit of %d records failed", batch.size, exc_info=True)
             error = exc
         elapsed = time.perf_counter() - started
         st = self.stats
         if error is None:
-            st.spans_committed += len(batch.spans) + batch.table_spans
+            st.spans_committed += len(batch.rows) + batch.table_spans
             st.logs_committed += len(batch.logs) + batch.table_logs
             st.commits += 1
         else:
@@ -184,12 +210,9 @@ class IngestQueue:
 
     def _write_tables(self, batch: _Pending) -> None:
         """Worker-made tables and any decoded records, in one transaction."""
-        from semtrace.collector._workers import group_tables
-        from semtrace.store import logs_table, schema, spans_tables
-
         tables = list(batch.tables)
-        if batch.spans:
-            spans_t, events_t, links_t = spans_tables(batch.spans)
+        if batch.rows:
+            spans_t, events_t, links_t = spans_tables(SpanRows(batch.rows))
             tables += [
                 (schema.SPANS, spans_t),
                 (schema.SPAN_EVENTS, events_t),

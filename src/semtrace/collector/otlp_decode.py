@@ -17,19 +17,22 @@ from typing import Any
 import orjson
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from semtrace import semconv as sc
+from semtrace.collector._lean import LeanTraceRequest, decode_attributes
 from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, SpanRecord
 
 __all__ = [
     "DecodeError",
     "DecodedLogs",
+    "DecodedSpanRows",
     "DecodedSpans",
+    "SpanRows",
     "decode_logs_json",
     "decode_logs_protobuf",
     "decode_spans_json",
     "decode_spans_protobuf",
+    "decode_spans_protobuf_rows",
     "severity_name",
 ]
 
@@ -134,62 +137,105 @@ def _parse_pb(message: Any, body: bytes) -> Any:
     return message
 
 
-def decode_spans_protobuf(body: bytes) -> DecodedSpans:
-    """Spans from a protobuf ``ExportTraceServiceRequest``."""
-    req = _parse_pb(trace_service_pb2.ExportTraceServiceRequest(), body)
-    out = DecodedSpans()
-    append = out.spans.append
-    for rs in req.resource_spans:
-        resource = _pb_attrs(rs.resource.attributes)
-        service = _opt_str(resource.get(sc.SERVICE_NAME))
-        for ss in rs.scope_spans:
-            scope = ss.scope.name or None
-            for s in ss.spans:
-                tid = s.trace_id
-                sid = s.span_id
-                if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
-                    out.rejected += 1
-                    _note(out.errors, f"span {s.name!r}: trace_id must be 16 bytes, span_id 8")
-                    continue
-                trace_hex = tid.hex()
-                status = s.status
-                parent = s.parent_span_id
-                events = s.events
-                links = s.links
-                append(
-                    SpanRecord(
-                        trace_id=trace_hex,
-                        span_id=sid.hex(),
-                        parent_span_id=parent.hex()
-                        if len(parent) == 8 and parent != _ZERO_SPAN
-                        else None,
-                        name=s.name,
-                        kind=_KIND_NAMES.get(s.kind, "INTERNAL"),
-                        start_ns=s.start_time_unix_nano,
-                        end_ns=s.end_time_unix_nano or s.start_time_unix_nano,
-                        status_code=_STATUS_NAMES.get(status.code, "UNSET"),
-                        status_message=status.message or None,
-                        service_name=service,
-                        scope_name=scope,
-                        attributes=_pb_attrs(s.attributes),
-                        resource=resource,
-                        events=tuple(
-                            SpanEventRecord(e.name, e.time_unix_nano, _pb_attrs(e.attributes))
-                            for e in events
-                        )
-                        if events
-                        else (),
-                        links=tuple(
-                            SpanLinkRecord(
-                                lk.trace_id.hex(), lk.span_id.hex(), _pb_attrs(lk.attributes)
+class SpanRows:
+    """Decoded spans as the store's row tuples (``SpanRow``), without building records;
+    ``spans_tables`` reads them through :meth:`span_rows`."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def span_rows(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+
+@dataclass
+class DecodedSpanRows:
+    """The spans of one export request as row tuples, plus how many were rejected and why."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def decode_spans_protobuf_rows(body: bytes) -> DecodedSpanRows:
+    """Spans from a protobuf ``ExportTraceServiceRequest`` as ``SpanRow`` tuples (the
+    collector's hot path: see :mod:`semtrace.collector._lean`)."""
+    req = _parse_pb(LeanTraceRequest(), body)
+    out = DecodedSpanRows()
+    append = out.rows.append
+    attrs_of = decode_attributes
+    kinds = _KIND_NAMES
+    statuses = _STATUS_NAMES
+    try:
+        for rs in req.resource_spans:
+            resource = attrs_of(rs.resource.attributes)
+            service = _opt_str(resource.get(sc.SERVICE_NAME))
+            for ss in rs.scope_spans:
+                scope = ss.scope.name or None
+                for s in ss.spans:
+                    tid = s.trace_id
+                    sid = s.span_id
+                    if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
+                        out.rejected += 1
+                        _note(out.errors, f"span {s.name!r}: trace_id must be 16 bytes, span_id 8")
+                        continue
+                    parent = s.parent_span_id
+                    events = s.events
+                    links = s.links
+                    start = s.start_time_unix_nano
+                    if s.HasField("status"):
+                        status = s.status
+                        code = statuses.get(status.code, "UNSET")
+                        message = status.message or None
+                    else:
+                        code, message = "UNSET", None
+                    append(
+                        (
+                            tid.hex(),
+                            sid.hex(),
+                            parent.hex() if len(parent) == 8 and parent != _ZERO_SPAN else None,
+                            s.name,
+                            kinds.get(s.kind, "INTERNAL"),
+                            start,
+                            s.end_time_unix_nano or start,
+                            code,
+                            message,
+                            service,
+                            scope,
+                            attrs_of(s.attributes),
+                            resource,
+                            tuple(
+                                SpanEventRecord(e.name, e.time_unix_nano, attrs_of(e.attributes))
+                                for e in events
                             )
-                            for lk in links
+                            if events
+                            else (),
+                            tuple(
+                                SpanLinkRecord(
+                                    lk.trace_id.hex(), lk.span_id.hex(), attrs_of(lk.attributes)
+                                )
+                                for lk in links
+                            )
+                            if links
+                            else (),
                         )
-                        if links
-                        else (),
                     )
-                )
+    except (_PbDecodeError, UnicodeDecodeError) as exc:
+        raise DecodeError("the body is not a valid protobuf ExportTraceServiceRequest") from exc
     return out
+
+
+def decode_spans_protobuf(body: bytes) -> DecodedSpans:
+    """Spans from a protobuf ``ExportTraceServiceRequest``, as records."""
+    decoded = decode_spans_protobuf_rows(body)
+    return DecodedSpans(
+        [SpanRecord(*row) for row in decoded.rows], decoded.rejected, decoded.errors
+    )
 
 
 def decode_logs_protobuf(body: bytes) -> DecodedLogs:
