@@ -144,3 +144,14 @@ def test_show_max_spans_must_be_positive(db: Path) -> None:
     """--max-spans below 1 is refused by the parser, exit 2."""
     code, _, _ = run("show", TRACE, "--db", str(db), "--max-spans", "0")
     assert code == 2
+
+
+def test_traces_hides_columns_on_a_narrow_terminal(db: Path) -> None:
+    """On an 80-column terminal traces drops the least useful columns and says which."""
+    code, out, _ = run("traces", "--db", str(db), columns=80)
+    assert code == 0
+    assert TRACE in out and "ERROR" in out
+    flat = " ".join(out.split())
+    assert "hidden to fit the terminal" in flat and "cost $" in flat
+    code, out, _ = run("traces", "--db", str(db), columns=250)
+    assert "hidden" not in out and "cost $" in out

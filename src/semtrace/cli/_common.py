@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -99,11 +100,13 @@ def print_arrow(
     title: str | None = None,
     out: str | None = None,
     wide: Literal["fold", "records"] = "fold",
+    hide: Sequence[str] = (),
 ) -> None:
     """Print a query result in the requested format.
 
-    ``wide="records"``: a table too wide for the terminal prints one block per row instead of
-    folding every column into slivers.
+    A table too wide for the terminal: ``hide`` names columns to leave out, first ones first,
+    until it fits; then ``wide="records"`` prints one block per row instead of folding every
+    column into slivers.
     """
     rows = table.to_pylist()
     if fmt is Format.json:
@@ -131,6 +134,15 @@ def print_arrow(
         return
     names = table.column_names
     cells = [[_table_cell(v) for v in row.values()] for row in rows]
+    hidden: list[str] = []
+    for name in hide:
+        if not cells or not _too_wide(names, cells, console.width):
+            break
+        if name in names:
+            i = names.index(name)
+            names = names[:i] + names[i + 1 :]
+            cells = [row[:i] + row[i + 1 :] for row in cells]
+            hidden.append(name)
     if wide == "records" and cells and _too_wide(names, cells, console.width):
         _print_records(names, cells)
         console.print(
@@ -139,10 +151,15 @@ def print_arrow(
         )
         return
     t = Table(title=title, show_lines=False, header_style="bold cyan")
-    for name in table.column_names:
+    for name in names:
         # Ids are copied whole (`semtrace show ID`): keep them on one line, fold the rest.
         t.add_column(Text(name), overflow="fold", no_wrap=name.endswith("_id"))
     for row_cells in cells:
         t.add_row(*(Text(c) for c in row_cells))
     console.print(t)
-    console.print(f"[dim]{table.num_rows} row{'s' if table.num_rows != 1 else ''}[/]")
+    note = (
+        f"; {', '.join(hidden)} hidden to fit the terminal (widen it, or --format csv or json)"
+        if hidden
+        else ""
+    )
+    console.print(Text(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}{note}", "dim"))

@@ -73,6 +73,9 @@ _TRACE_HEADERS = [
     "cost $",
 ]
 
+# On a narrow terminal these go first, in this order: the id, root and status always stay.
+_TRACE_HIDE = ["cost $", "spans", "errors", "start (UTC)", "agents", "ms"]
+
 
 @app.command()
 def traces(
@@ -97,7 +100,7 @@ def traces(
     )
     if format is Format.table:  # what fits a terminal; csv/json keep every column
         table = table.select(_TRACE_COLUMNS).rename_columns(_TRACE_HEADERS)
-    print_arrow(table, format, title="traces", out=out)
+    print_arrow(table, format, title="traces", out=out, hide=_TRACE_HIDE)
 
 
 _LOG_STYLE = {"ERROR": "red", "WARNING": "yellow", "CRITICAL": "bold red"}
