@@ -1,5 +1,6 @@
-"""Live updates end to end: a dashboard with auto-refresh on shows a trace that an agent
-sends to the collector while the page is open, without a reload."""
+"""Live updates end to end: `semtrace dashboard --collector` starts a collector for the
+file, and with auto-refresh on the page shows a trace an agent writes (through that
+collector) while the page is open, without a reload."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ import httpx
 import pytest
 
 import semtrace
-from semtrace.dashboard import streamlit_command
-from semtrace.dashboard._launch import ENV_DB
+from semtrace.collector.announce import read_announcement
 from semtrace.tracer.setup import STATE
 from tests.dashboard.conftest import CHROMIUM
 from tests.dashboard.scenario import Scenario
@@ -52,36 +52,30 @@ def _wait_ok(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def live(scenario: Scenario, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A collector owning a copy of the scenario database and a dashboard reading it."""
+    """`semtrace dashboard --collector` on a copy of the scenario database: a collector owns
+    the file while the dashboard reads it. Stopping the command stops both."""
     db = tmp_path / "live.duckdb"
     shutil.copy(scenario.db, db)
-    procs: list[subprocess.Popen[bytes]] = []
+    port = _free_port()
+    exe = str(Path(sys.executable).with_name("semtrace"))
+    proc = subprocess.Popen(
+        [exe, "dashboard", "--db", str(db), "--collector", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
     try:
-        cport, dport = _free_port(), _free_port()
-        exe = str(Path(sys.executable).with_name("semtrace"))
-        collector = subprocess.Popen(
-            [exe, "serve", "--db", str(db), "--port", str(cport)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(collector)
-        _wait_ok(f"http://127.0.0.1:{cport}/health", collector)
-        dashboard = subprocess.Popen(
-            streamlit_command(port=dport),
-            env={**os.environ, ENV_DB: str(db)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(dashboard)
-        _wait_ok(f"http://127.0.0.1:{dport}/_stcore/health", dashboard)
-        yield f"http://127.0.0.1:{dport}", db
+        _wait_ok(f"{url}/_stcore/health", proc)
+        owner = read_announcement(db)
+        assert owner is not None, "the dashboard did not start a collector for the file"
+        yield url, db
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        proc.terminate()
+        proc.wait(30)
+    # SIGTERM to the command stopped Streamlit and the collector with it.
+    assert read_announcement(db) is None
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/_stcore/health", timeout=2)
 
 
 def test_auto_refresh_shows_a_new_run_without_reload(live, browser) -> None:  # type: ignore[no-untyped-def]

@@ -19,6 +19,14 @@ def dashboard(
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Port to serve the dashboard on.")] = 8501,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    collector: Annotated[
+        bool,
+        typer.Option(
+            "--collector",
+            help="Start a collector for --db first (unless one owns it), so agents can keep "
+            "writing to the file while you watch.",
+        ),
+    ] = False,
 ) -> None:
     """Browse traces, replay runs, see failures and their diagnoses (Streamlit)."""
     from semtrace.dashboard import launch, resolve_db
@@ -32,4 +40,7 @@ def dashboard(
     console.print(
         f"semtrace dashboard for {target} on [bold]http://{host}:{port}[/] (Ctrl+C stops)"
     )
-    raise typer.Exit(launch(db=None if server else target, server=server, port=port, host=host))
+    code = launch(
+        db=None if server else target, server=server, port=port, host=host, collector=collector
+    )
+    raise typer.Exit(code)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["APP", "ENV_DB", "ENV_SERVER", "launch", "resolve_db", "streamlit_command"]
+__all__ = [
+    "APP",
+    "ENV_DB",
+    "ENV_SERVER",
+    "launch",
+    "resolve_db",
+    "start_collector",
+    "streamlit_command",
+]
 
 # How `semtrace dashboard` tells the Streamlit script what to read.
 ENV_DB = "SEMTRACE_DASHBOARD_DB"
@@ -48,26 +60,89 @@ def resolve_db(db: str | os.PathLike[str] | None) -> str:
     return path
 
 
+def start_collector(db: str, *, timeout_s: float = 30.0) -> subprocess.Popen[bytes] | None:
+    """Start ``semtrace serve`` for ``db`` unless a collector already owns it; returns the
+    process once it has announced itself, or None (already owned, or it could not start:
+    the file is then read directly)."""
+    from semtrace.collector.announce import read_announcement
+
+    if read_announcement(db) is not None:
+        return None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semtrace.cli", "serve", "--db", db, "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None
+        ann = read_announcement(db)
+        if ann is not None and ann.pid == proc.pid:
+            return proc
+        time.sleep(0.1)
+    proc.terminate()
+    return None
+
+
 def launch(
     *,
     db: str | os.PathLike[str] | None = None,
     server: str | None = None,
     port: int = 8501,
     host: str = "127.0.0.1",
+    collector: bool = False,
 ) -> int:
     """Run the dashboard until interrupted; returns Streamlit's exit code.
 
-    ``db`` is read directly (read-only), or through the collector that owns it; ``server``
-    names a collector by URL instead.
+    ``db`` is read directly (read-only), or through the collector that owns it; with
+    ``collector=True`` one is started for it first when none owns it (stopped on exit), so
+    agents can keep writing to the file while the dashboard reads. ``server`` names a
+    collector by URL instead.
     """
     env = dict(os.environ)
+    owned: subprocess.Popen[bytes] | None = None
     if server:
         env[ENV_SERVER] = server
         env.pop(ENV_DB, None)
     else:
         path = resolve_db(db)
         env[ENV_DB] = path
+        if collector:
+            owned = start_collector(path)
+    children = [owned] if owned is not None else []
+    # A SIGTERM to this process (a supervisor, a test) must stop Streamlit and the collector
+    # too, not orphan them: turn it into the same path as Ctrl+C.
+    previous = _on_sigterm(_interrupt)
     try:
-        return subprocess.call(streamlit_command(port=port, host=host), env=env)
+        app = subprocess.Popen(streamlit_command(port=port, host=host), env=env)
+        children.insert(0, app)
+        return app.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        for child in children:
+            _stop(child)
+        _on_sigterm(previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM (main thread only); returns the previous one."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
