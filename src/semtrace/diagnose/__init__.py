@@ -13,12 +13,13 @@ from semtrace.diagnose.fingerprint import fingerprint
 from semtrace.diagnose.heal import HealPolicy, heal
 from semtrace.diagnose.models import Action, Category, Diagnosis, Evidence, Remediation
 from semtrace.diagnose.providers import Budget, get_provider
-from semtrace.diagnose.run import run
+from semtrace.diagnose.run import Diagnoses, run
 
 __all__ = [
     "Action",
     "Budget",
     "Category",
+    "Diagnoses",
     "Diagnosis",
     "Evidence",
     "Failure",
