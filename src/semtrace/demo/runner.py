@@ -222,8 +222,9 @@ def run_demo(
 def _diagnose(db: str, limit: int | None) -> list[object]:
     """The offline rule-based diagnosis of every failure the run produced.
 
-    The latency threshold stays the diagnoser's default: on the demo's scaled clock no step
-    crosses it, so slow steps show in "where the time went" rather than as false alarms.
+    The diagnoser's defaults flag a step that holds most of its trace's time (the slow
+    hotel API the supervisor chain stalls on), not every long run, and never time spent
+    waiting on a human.
     """
     from semtrace import diagnose
 
