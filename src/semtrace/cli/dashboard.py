@@ -17,7 +17,9 @@ def dashboard(
         str | None,
         typer.Option("--server", help="Read through a collector at this URL instead of a file."),
     ] = None,
-    port: Annotated[int, typer.Option("--port", help="Port to serve the dashboard on.")] = 8501,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port to serve the dashboard on.")
+    ] = 8501,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     collector: Annotated[
         bool,

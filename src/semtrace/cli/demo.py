@@ -37,7 +37,7 @@ def demo(
     no_dashboard: Annotated[
         bool, typer.Option("--no-dashboard", help="Stop after the summary.")
     ] = False,
-    port: Annotated[int, typer.Option(help="Port for the dashboard.")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for the dashboard.")] = 8501,
 ) -> None:
     """Run built-in multi-agent scenarios offline, diagnose their failures, open the dashboard."""
     from semtrace.demo.runner import run_demo

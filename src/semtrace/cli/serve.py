@@ -20,7 +20,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="Port (4318 is OTLP/HTTP's; 0 picks one).")] = 4318,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port (4318 is OTLP/HTTP's; 0 picks one).")
+    ] = 4318,
     token: Annotated[
         str | None,
         typer.Option(help="Bearer token every request must carry.", envvar="SEMTRACE_TOKEN"),
