@@ -43,17 +43,29 @@ def timed(fn: Callable[[], Any]) -> float:
         gc.enable()
 
 
-def interleaved(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[float, float]:
-    """Median seconds of ``a`` and of ``b``, run alternately so noise hits both alike."""
+def interleaved(
+    a: Callable[[], Any],
+    b: Callable[[], Any],
+    rounds: int,
+    settle: Callable[[], Any] | None = None,
+) -> tuple[float, float]:
+    """Median seconds of ``a`` and of ``b``, run alternately so noise hits both alike;
+    ``settle`` runs untimed before each (to drain background work one side left behind)."""
     ta: list[float] = []
     tb: list[float] = []
+
+    def run(fn: Callable[[], Any]) -> float:
+        if settle is not None:
+            settle()
+        return timed(fn)
+
     for i in range(rounds):
         if i % 2 == 0:
-            ta.append(timed(a))
-            tb.append(timed(b))
+            ta.append(run(a))
+            tb.append(run(b))
         else:
-            tb.append(timed(b))
-            ta.append(timed(a))
+            tb.append(run(b))
+            ta.append(run(a))
     return statistics.median(ta), statistics.median(tb)
 
 

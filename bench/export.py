@@ -66,7 +66,7 @@ def run(quick: bool = False) -> list[Result]:
     from semtrace.tracer.exporter import DuckDBSpanExporter
 
     n = 20_480 if quick else 102_400
-    rounds = 3 if quick else 5
+    rounds = 5 if quick else 7
     spans = agent_spans(n)
     batches = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
     tmp = Path(tempfile.mkdtemp(prefix="semtrace-bench-"))
