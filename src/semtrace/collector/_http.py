@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from semtrace.collector import otlp_decode
-from semtrace.collector._workers import PoolBroken
+from semtrace.collector._workers import PoolBroken, decode_to_tables
 from semtrace.collector.sql import QueryRefused, QueryTimeout
 
 if TYPE_CHECKING:
@@ -237,8 +237,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _otlp(self, path: str, ctype: str) -> None:
         decoders = _TRACE_DECODERS if path == "/v1/traces" else _LOG_DECODERS
-        decoder = decoders.get(ctype)
-        if decoder is None:
+        if ctype not in decoders:
             self._drain()
             raise HttpError(
                 415,
@@ -254,40 +253,46 @@ class Handler(BaseHTTPRequestHandler):
         # threads but not yet counted by the queue stay bounded by max_inflight requests.
         ticket = None
         decoded: Any
+        # Counted from reading to queueing: the writer may wait for these records to join
+        # its commit (IngestQueue.linger_s).
+        decoding = self.app.ingest.decoding()
+        decoding.__enter__()
         try:
             body = self._read_body()
             pool = self.app.pool
+            signal = path.rsplit("/", 1)[1]
             started = time.perf_counter()
             try:
                 if pool is not None:
-                    decoded = pool.decode(path.rsplit("/", 1)[1], ctype, body)
+                    decoded = pool.decode(signal, ctype, body)
                 else:
+                    # Decode and build the Arrow tables here, not in the writer: the writer
+                    # then only appends (DuckDB, without the GIL) while the next request is
+                    # being decoded, instead of the two waiting for each other.
                     with self.app._decoding:
-                        decoded = decoder(body)
+                        decoded = decode_to_tables(signal, ctype, body)
             except otlp_decode.DecodeError as exc:
                 raise HttpError(400, str(exc)) from None
             except PoolBroken as exc:
                 raise HttpError(503, str(exc), retry_after=self.app.config.retry_after_s) from None
+            except Exception as exc:  # building the rows failed: the sender may retry
+                _log.error("semtrace collector: building rows failed", exc_info=True)
+                raise HttpError(
+                    503,
+                    f"the records could not be stored: {exc}",
+                    retry_after=self.app.config.retry_after_s,
+                ) from None
             finally:
                 self.app.ingest.stats.add_decode(time.perf_counter() - started)
             del body
-            if pool is not None:
-                is_traces = path == "/v1/traces"
-                ticket = self.app.submit_tables(
-                    decoded.tables,
-                    spans=decoded.records if is_traces else 0,
-                    logs=0 if is_traces else decoded.records,
-                )
-            elif path == "/v1/traces":
-                rows = getattr(decoded, "rows", None)
-                if rows is None:
-                    ticket = self.app.submit(decoded.spans, [])
-                elif rows:
-                    ingest = self.app.ingest
-                    ticket = self.app._submit(lambda: ingest.submit((), rows=rows))
-            else:
-                ticket = self.app.submit([], decoded.logs)
+            is_traces = path == "/v1/traces"
+            ticket = self.app.submit_tables(
+                decoded.tables,
+                spans=decoded.records if is_traces else 0,
+                logs=0 if is_traces else decoded.records,
+            )
         finally:
+            decoding.__exit__()
             self.app._inflight.release()
         self.app.wait_for_commit(ticket)
         if path == "/v1/traces":
