@@ -280,7 +280,7 @@ class Redactor:
             if kind is None:
                 kind = self._classify(str(key))
             if kind == _PLAIN:
-                if type(key) is str:
+                if type(key) is str and len(plain_keys) < _CACHE_MAX:  # memory stays bounded
                     plain_keys.add(key)
                 vtype = type(value)
                 if vtype is str:
