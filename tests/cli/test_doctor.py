@@ -35,10 +35,10 @@ def test_doctor_hides_the_empty_fix_column(db: Path) -> None:
 
 
 def test_doctor_on_a_folder(tmp_path: Path) -> None:
-    """doctor on a folder says it cannot check it, exit 1, no traceback."""
+    """doctor on a folder says it cannot open it and why, exit 1, no traceback."""
     code, out, err = run("doctor", "--db", str(tmp_path))
     assert code == 1
-    assert "cannot check" in err and "Traceback" not in out + err
+    assert "cannot open" in err and "folder" in err and "Traceback" not in out + err
 
 
 def test_doctor_replay_creates_nothing(tmp_path: Path) -> None:

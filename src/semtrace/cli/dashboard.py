@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
 
 from semtrace.cli import app
 from semtrace.cli._common import DbOption, console, fail
+from semtrace.exceptions import DatabaseLockedError, SemtraceError
+
+
+def _check_readable(path: str) -> None:
+    """Raise the SemtraceError saying why ``path`` cannot be read (a folder, not DuckDB, ...)
+    before Streamlit starts; a file a writer holds is fine (the dashboard goes through it)."""
+    from semtrace.store.database import connect_readonly
+
+    with contextlib.suppress(DatabaseLockedError):
+        connect_readonly(path).close()
 
 
 @app.command()
@@ -37,8 +48,10 @@ def dashboard(
         raise fail("give either --db or --server, not both")
     try:
         target = server or resolve_db(db)
-    except FileNotFoundError as exc:
-        raise fail(str(exc)) from exc
+        if not server:
+            _check_readable(target)
+    except (SemtraceError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
     console.print(
         f"semtrace dashboard for {target} on [bold]http://{host}:{port}[/] (Ctrl+C stops)"
     )

@@ -35,7 +35,9 @@ def doctor(
         console.print(f"replayed {n} spooled batch{'es' if n != 1 else ''}")
     try:
         checks = run_checks(path)
-    except (SemtraceError, duckdb.Error, OSError) as exc:  # a folder, no permission, ...
+    except SemtraceError as exc:  # a folder, no permission, ...: the message names the file
+        raise fail(str(exc)) from None
+    except (duckdb.Error, OSError) as exc:
         raise fail(f"cannot check {path}: {exc}") from None
     table = Table(title="semtrace doctor", header_style="bold cyan")
     with_fix = any(c.fix for c in checks)  # no empty column when all is well

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from semtrace.exceptions import DatabaseLockedError, NotADatabaseError
+from semtrace.exceptions import ConfigurationError, DatabaseLockedError, NotADatabaseError
 from semtrace.store import schema
 from semtrace.store._arrow import logs_table, spans_tables
 from semtrace.store.model import LogRecord, SpanRecord
@@ -94,6 +94,19 @@ def _translate_open_error(exc: duckdb.Error, path: str) -> Exception:
             "Or wait for that process to exit, or use another db= path.",
             pid=pid,
         )
+    if isinstance(exc, duckdb.IOException):
+        # A folder, a file without read/write permission, a path through a file...: say what
+        # is wrong with the path and what to do, instead of DuckDB's raw IO error.
+        reason = text.removeprefix("IO Error: ").rsplit(": ", 1)[-1].strip() or text
+        lowered = reason.lower()
+        if "directory" in lowered and "not a directory" not in lowered:
+            example = Path(path) / "semtrace.duckdb"
+            fix = f"it is a folder: point --db (db=) at a file, e.g. {example}"
+        elif "permission" in lowered or "read-only file system" in lowered:
+            fix = "check the permissions of the file and its folder, or use another --db (db=) path"
+        else:
+            fix = "check the path, or use another --db (db=) path"
+        return ConfigurationError(f"cannot open {path}: {reason}; {fix}")
     return exc
 
 
