@@ -45,3 +45,39 @@ def test_a_folder_as_database_is_an_error_message(args: list[str], tmp_path: Pat
     assert code == 1, out + err
     assert "cannot open" in err and "folder" in err
     assert "Traceback" not in out + err
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database the tracer wrote one trace into."""
+    import semtrace
+    from semtrace.testing import traced_db
+
+    path = tmp_path_factory.mktemp("cli-errors") / "semtrace.duckdb"
+    with traced_db(path, service_name="billing"), semtrace.agent("procurement"):
+        pass
+    return path
+
+
+def test_export_under_a_file_is_an_error_message(small_db: Path, tmp_path: Path) -> None:
+    """export --out below a regular file says it cannot export there, exit 1, no traceback."""
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    code, out, err = run("export", "--db", str(small_db), "--out", str(a_file / "x"))
+    assert code == 1
+    assert f"cannot export to {a_file / 'x'}: Not a directory" in err.replace("\n", "")
+    assert "Traceback" not in out + err
+
+
+def test_import_into_a_database_under_a_file_is_an_error_message(
+    small_db: Path, tmp_path: Path
+) -> None:
+    """import into a --db path below a regular file names that file, exit 1, no traceback."""
+    exported = tmp_path / "exported"
+    assert run("export", "--db", str(small_db), "--out", str(exported))[0] == 0
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    code, out, err = run("import", str(exported), "--db", str(a_file / "x.duckdb"))
+    assert code == 1, out + err
+    assert "cannot import" in err and "file.txt" in err.replace("\n", "")
+    assert "Traceback" not in out + err

@@ -32,6 +32,12 @@ def _progress() -> Progress:
     )
 
 
+def _os_reason(exc: OSError) -> str:
+    """What went wrong and where, without Python's ``[Errno N]`` prefix."""
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({exc.filename})" if exc.filename else reason
+
+
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the Parquet tree to.")],
@@ -68,6 +74,8 @@ def export(
             written = export_parquet(db, out, since, plan=plan, progress=advance)
     except (SemtraceError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # the folder is under a file, not writable, the disk is full...
+        raise fail(f"cannot export to {out}: {_os_reason(exc)}") from None
     total = sum(written.values())
     detail = ", ".join(f"{t} {n}" for t, n in written.items()) or "nothing to export"
     console.print(f"wrote {total} rows ({detail}) as {format.value} to {out}")
@@ -89,6 +97,8 @@ def import_(
             added = import_parquet(folder, db, progress=advance)
     except (SemtraceError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # an unreadable file in the folder, the database's disk full...
+        raise fail(f"cannot import {folder}: {_os_reason(exc)}") from None
     total = sum(added.values())
     detail = ", ".join(f"{t} {n}" for t, n in added.items() if n) or "nothing new"
     console.print(f"imported {total} rows ({detail}) from {folder}")
