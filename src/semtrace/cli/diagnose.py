@@ -35,6 +35,24 @@ _CATEGORY_STYLE = {
 }
 
 
+def _resolve_trace(db: str | None, trace: str) -> str:
+    """The full id of the trace ``--trace`` names, or exit with an error (as `semtrace show`)."""
+    from semtrace._connect import connect
+    from semtrace.store.queries import resolve_trace_id
+
+    try:
+        con = connect(db)
+        try:
+            full = resolve_trace_id(con, trace)
+        finally:
+            con.close()
+    except (SemtraceError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    if full is None:
+        raise fail(f"no trace with id {trace!r}; list them with `semtrace traces`")
+    return full
+
+
 @app.command()
 def diagnose(
     db: DbOption = None,
@@ -76,6 +94,8 @@ def diagnose(
     """Find failures, group them by fingerprint, and diagnose each group once (cached)."""
     from semtrace.diagnose import Diagnosis, run
 
+    if trace is not None:
+        trace = _resolve_trace(db, trace)
     options: dict[str, Any] = {}
     if model:
         options["model"] = model
