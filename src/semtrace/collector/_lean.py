@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.common.v1 import common_pb2
 
-__all__ = ["LeanTraceRequest", "decode_attributes"]
+__all__ = ["LeanEvent", "LeanLink", "LeanStatus", "LeanTraceRequest", "decode_attributes"]
 
 _F = descriptor_pb2.FieldDescriptorProto
 _OPT, _REP = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
@@ -67,9 +67,11 @@ def _build() -> Any:
             ("start_time_unix_nano", 7, _F.TYPE_FIXED64, _OPT, None),
             ("end_time_unix_nano", 8, _F.TYPE_FIXED64, _OPT, None),
             ("attributes", 9, b, _REP, None),
-            ("events", 11, msg, _REP, "Event"),
-            ("links", 13, msg, _REP, "Link"),
-            ("status", 15, msg, _OPT, "Status"),
+            # Raw bytes, parsed only when present (most spans have none): reading a bytes
+            # field costs less than wrapping a sub-message.
+            ("events", 11, b, _REP, None),
+            ("links", 13, b, _REP, None),
+            ("status", 15, b, _OPT, None),
         ],
     )
     message("Scope", [("name", 1, s, _OPT, None)])
@@ -82,11 +84,18 @@ def _build() -> Any:
     message("Request", [("resource_spans", 1, msg, _REP, "ResourceSpans")])
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PKG}.Request"))
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PKG}.{name}"))
+        for name in ("Request", "Status", "Event", "Link")
+    }
 
 
-LeanTraceRequest: Any = _build()
+_CLASSES: dict[str, Any] = _build()
+LeanTraceRequest: Any = _CLASSES["Request"]
 """Parses an ``ExportTraceServiceRequest`` body; attributes stay raw ``KeyValue`` bytes."""
+LeanStatus: Any = _CLASSES["Status"]
+LeanEvent: Any = _CLASSES["Event"]
+LeanLink: Any = _CLASSES["Link"]
 
 _unpack_double = struct.Struct("<d").unpack_from
 _KeyValue = common_pb2.KeyValue

@@ -19,7 +19,13 @@ from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from semtrace import semconv as sc
-from semtrace.collector._lean import LeanTraceRequest, decode_attributes
+from semtrace.collector._lean import (
+    LeanEvent,
+    LeanLink,
+    LeanStatus,
+    LeanTraceRequest,
+    decode_attributes,
+)
 from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, SpanRecord
 
 __all__ = [
@@ -188,10 +194,11 @@ def decode_spans_protobuf_rows(body: bytes) -> DecodedSpanRows:
                     events = s.events
                     links = s.links
                     start = s.start_time_unix_nano
-                    if s.HasField("status"):
-                        status = s.status
-                        code = statuses.get(status.code, "UNSET")
-                        message = status.message or None
+                    status = s.status
+                    if status:
+                        st = LeanStatus.FromString(status)
+                        code = statuses.get(st.code, "UNSET")
+                        message = st.message or None
                     else:
                         code, message = "UNSET", None
                     append(
@@ -209,25 +216,31 @@ def decode_spans_protobuf_rows(body: bytes) -> DecodedSpanRows:
                             scope,
                             attrs_of(s.attributes),
                             resource,
-                            tuple(
-                                SpanEventRecord(e.name, e.time_unix_nano, attrs_of(e.attributes))
-                                for e in events
-                            )
-                            if events
-                            else (),
-                            tuple(
-                                SpanLinkRecord(
-                                    lk.trace_id.hex(), lk.span_id.hex(), attrs_of(lk.attributes)
-                                )
-                                for lk in links
-                            )
-                            if links
-                            else (),
+                            _events(events) if events else (),
+                            _links(links) if links else (),
                         )
                     )
     except (_PbDecodeError, UnicodeDecodeError) as exc:
         raise DecodeError("the body is not a valid protobuf ExportTraceServiceRequest") from exc
     return out
+
+
+def _events(raws: Any) -> tuple[SpanEventRecord, ...]:
+    out = []
+    for raw in raws:
+        e = LeanEvent.FromString(raw)
+        out.append(SpanEventRecord(e.name, e.time_unix_nano, decode_attributes(e.attributes)))
+    return tuple(out)
+
+
+def _links(raws: Any) -> tuple[SpanLinkRecord, ...]:
+    out = []
+    for raw in raws:
+        lk = LeanLink.FromString(raw)
+        out.append(
+            SpanLinkRecord(lk.trace_id.hex(), lk.span_id.hex(), decode_attributes(lk.attributes))
+        )
+    return tuple(out)
 
 
 def decode_spans_protobuf(body: bytes) -> DecodedSpans:
