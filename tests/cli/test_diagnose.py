@@ -48,3 +48,12 @@ def test_known_trace_prefix_is_diagnosed(db: Path) -> None:
     code, out, err = run("diagnose", "--db", str(db), "--trace", trace_id[:6])
     assert code == 0, err
     assert "1 fingerprint" in out
+
+
+def test_report_on_stdout_has_no_progress_residue(db: Path) -> None:
+    """diagnose into a file: stdout starts with the report, stderr stays empty (no bar)."""
+    code, out, err = run("diagnose", "--db", str(db))
+    assert code == 0
+    assert not out.startswith("\n")
+    assert "diagnoses" in out.splitlines()[0]
+    assert err == ""

@@ -81,3 +81,11 @@ def test_import_into_a_database_under_a_file_is_an_error_message(
     assert code == 1, out + err
     assert "cannot import" in err and "file.txt" in err.replace("\n", "")
     assert "Traceback" not in out + err
+
+
+def test_export_and_import_in_a_pipe_print_no_progress(small_db: Path, tmp_path: Path) -> None:
+    """Outside a terminal export and import write nothing to stderr (no progress bar line)."""
+    code, _, err = run("export", "--db", str(small_db), "--out", str(tmp_path / "out"))
+    assert (code, err) == (0, "")
+    code, _, err = run("import", str(tmp_path / "out"), "--db", str(tmp_path / "copy.duckdb"))
+    assert (code, err) == (0, "")

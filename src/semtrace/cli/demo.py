@@ -66,6 +66,7 @@ class _progress:
             TimeElapsedColumn(),
             console=err_console,
             transient=True,
+            disable=not err_console.is_terminal,  # no bar (nor its blank line) in a pipe or a log
         )
         self.task = self.bar.add_task("runs", total=None)
         self.bar.start()

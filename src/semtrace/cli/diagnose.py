@@ -107,9 +107,9 @@ def diagnose(
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=console,
+        console=err_console,  # stdout is the report (`semtrace diagnose > report.txt`)
         transient=True,
-        disable=as_json,
+        disable=as_json or not err_console.is_terminal,
     )
     task_id = progress.add_task("", total=None)
 

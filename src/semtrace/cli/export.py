@@ -29,6 +29,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,  # no bar (nor its blank line) in a pipe or a log
     )
 
 
