@@ -233,6 +233,28 @@ def _subject(failure: dict[str, Any]) -> str:
     return f"the {word}{target}" if target else "a step"
 
 
+def _opening(failure: dict[str, Any], verb: str) -> str:
+    """The sentence up to "because": who did what, capitalised.
+
+    A failure logged with ``log.failure(action="retrieve the vendor ID")`` names an action
+    (a verb phrase), not a thing: "The procurement agent failed to retrieve the vendor ID",
+    never "The procurement agent's retrieve the vendor ID failed". Spans name a thing (a
+    tool, a step), which reads well as "the procurement agent's lookup_vendor".
+    """
+    action = str((failure.get("details") or {}).get("action") or "").strip()
+    if failure.get("kind") == "error_log" and action:
+        agent = failure.get("agent")
+        who = f"the {agent} agent" if agent else "a step"
+        action = action.removeprefix("to ").strip()
+        first = action.split(" ", 1)[0]
+        text = (
+            f"{who} failed while {action}" if first.endswith("ing") else f"{who} failed to {action}"
+        )
+    else:
+        text = f"{_subject(failure)} {verb}"
+    return text[0].upper() + text[1:]
+
+
 def _evidence(pack: dict[str, Any]) -> list[Evidence]:
     failure = pack.get("failure") or {}
     out: list[Evidence] = []
@@ -279,12 +301,11 @@ class RulesProvider:
         failure = pack.get("failure") or {}
         exc = pack.get("exception") or {}
         detail = str(exc.get("message") or failure.get("message") or "").strip()
-        subject = _subject(failure)
         rule = classify(pack)
         kind = str(failure.get("kind") or "")
         if rule is None:
             draft = DiagnosisDraft(
-                summary=f"{subject[0].upper()}{subject[1:]} failed; no rule recognised why."[:1000],
+                summary=f"{_opening(failure, 'failed')}; no rule recognised why."[:1000],
                 root_cause=(
                     "Unknown: the offline rules do not recognise this failure"
                     + (f" ({detail[:300]})" if detail else "")
@@ -307,10 +328,9 @@ class RulesProvider:
             )
         else:
             draft = DiagnosisDraft(
-                summary=(
-                    f"{subject[0].upper()}{subject[1:]} {_VERBS.get(kind, 'failed')} "
-                    f"because {rule.what}."
-                )[:1000],
+                summary=(f"{_opening(failure, _VERBS.get(kind, 'failed'))} because {rule.what}.")[
+                    :1000
+                ],
                 root_cause=(rule.why + (f" Observed: {detail[:500]}" if detail else ""))[:4000],
                 category=rule.category,
                 evidence=_evidence(pack),
