@@ -56,7 +56,9 @@ class BatchQueue(Generic[T]):
             else:
                 dropped = False
                 self._items.append(item)
-                if len(self._items) >= self._max_batch:
+                # Wake the writer once, when a full batch is first ready: after that it
+                # keeps draining without waiting, so notifying again only costs the caller.
+                if len(self._items) == self._max_batch:
                     self._cond.notify()
         if dropped and self._on_drop is not None:
             self._on_drop(1)
