@@ -88,7 +88,7 @@ class DemoSummary:
     runs: int
     generated_s: float
     elapsed_s: float
-    diagnosed: int = 0  # kinds of failure the offline rules diagnosed in this run
+    diagnosed: int = 0  # distinct failures (fingerprints) the offline rules diagnosed
     time_scale: float = 0.0  # real seconds per simulated second (0: nothing waited)
     traces: int = 0
     spans: int = 0
@@ -125,7 +125,8 @@ class DemoSummary:
             f" to {self.db} in {self.generated_s:.1f} s"
         )
         text.append(
-            f" (seed {self.seed}); {self.diagnosed} kinds of failure diagnosed offline, "
+            f" (seed {self.seed}); {self.diagnosed} distinct failure"
+            f"{'s' if self.diagnosed != 1 else ''} (fingerprints) diagnosed offline, "
             f"{self.elapsed_s:.1f} s in all."
         )
         if self.time_scale > 0:
@@ -208,10 +209,20 @@ class DemoSummary:
             if d.actions:
                 line.append(f"\n  what to do: {', '.join(d.actions)}", style="green")
             lines.append(line)
+        # One entry per fingerprint (agent, step, error): the same category can recur at
+        # different places (a tool timing out and the supervisor waiting on it are two).
+        shown = len(self.diagnoses)
+        more = (
+            f"; {shown} of {self.diagnosed} shown, `semtrace diagnose --db {self.db}` lists all"
+            if self.diagnosed > shown
+            else ""
+        )
         return Panel(
             Group(*lines),
             title="Diagnoses (offline rules) and what to do",
             title_align="left",
+            subtitle=f"one per distinct failure (fingerprint){more}",
+            subtitle_align="left",
             border_style="yellow",
         )
 
@@ -434,6 +445,9 @@ def build_summary(
     summary.patterns = _pattern_stats(con)
     summary.failures = _failure_groups(con)
     summary.diagnoses = _diagnosis_lines(con)
+    # Count what the panel lists (one diagnosis per fingerprint), so the two always agree.
+    stored = int(_rows(con, "SELECT count(DISTINCT fingerprint) AS n FROM diagnoses")[0]["n"])
+    summary.diagnosed = stored or diagnosed
     if _has(con, "tasks"):
         summary.tasks = _rows(con, "SELECT * FROM tasks LIMIT 10")
     if _has(con, "messages"):
