@@ -11,7 +11,12 @@ import duckdb
 
 from semtrace.exceptions import DatabaseLockedError, NotADatabaseError
 from semtrace.store import schema
-from semtrace.store.database import connect_readonly, get_open_store, resolve_path
+from semtrace.store.database import (
+    check_database_file,
+    connect_readonly,
+    get_open_store,
+    resolve_path,
+)
 from semtrace.store.spool import Spool, spool_dir_for
 
 __all__ = ["Check", "run_checks"]
@@ -105,6 +110,10 @@ def run_checks(db: str | os.PathLike[str]) -> list[Check]:
                 f"create it with `semtrace demo --db {path}` or semtrace.configure(db=...)",
             )
         ]
+    try:
+        check_database_file(path)  # a DuckDB file starts with its magic bytes
+    except NotADatabaseError as exc:
+        return [Check("database", "fail", str(exc), "point --db at a file semtrace wrote")]
     checks.append(Check("database", "ok", f"{path} ({p.stat().st_size / 1e6:.1f} MB)"))
     owner = _announcement(path)
     if owner is not None:

@@ -48,3 +48,14 @@ def test_doctor_replay_creates_nothing(tmp_path: Path) -> None:
     assert code == 1
     assert "nothing to replay" in err
     assert not path.exists()
+
+
+def test_doctor_on_a_file_that_is_not_duckdb(tmp_path: Path) -> None:
+    """doctor on a text file fails the database check itself (never 'database ok'), exit 1."""
+    path = tmp_path / "passwd"
+    path.write_text("root:x:0:0:root:/root:/bin/bash\n" * 20)
+    code, out, _ = run("doctor", "--db", str(path))
+    assert code == 1
+    first = out.splitlines()[3]
+    assert "database" in first and "fail" in first and "ok" not in first
+    assert "access" not in out
