@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Annotated
 
 import typer
 
@@ -15,6 +16,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from semtrace import __version__
+
+        typer.echo(f"semtrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print semtrace's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Semantic telemetry for AI agents: traces and sentences in DuckDB, queried with SQL."""
+
 
 # Each module registers its commands on `app` when imported. A missing module (a feature not
 # built yet in this checkout) leaves its commands out instead of breaking the CLI.
