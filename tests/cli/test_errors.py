@@ -89,3 +89,20 @@ def test_export_and_import_in_a_pipe_print_no_progress(small_db: Path, tmp_path:
     assert (code, err) == (0, "")
     code, _, err = run("import", str(tmp_path / "out"), "--db", str(tmp_path / "copy.duckdb"))
     assert (code, err) == (0, "")
+
+
+def test_dashboard_on_all_interfaces_warns(tmp_path: Path) -> None:
+    """dashboard --host 0.0.0.0 warns that anyone reaching the port reads all telemetry."""
+    missing = str(tmp_path / "none.duckdb")  # fails after the warning: Streamlit never starts
+    code, _, err = run("dashboard", "--db", missing, "--host", "0.0.0.0")
+    assert code == 1
+    assert "warning:" in err and "read all telemetry" in err.replace("\n", " ")
+
+
+def test_dashboard_public_flag_silences_the_warning(tmp_path: Path) -> None:
+    """--public (an explicit choice) and loopback hosts print no warning."""
+    missing = str(tmp_path / "none.duckdb")
+    for extra in (["--host", "0.0.0.0", "--public"], ["--host", "127.0.0.1"]):
+        code, _, err = run("dashboard", "--db", missing, *extra)
+        assert code == 1
+        assert "warning:" not in err and "no semtrace database" in err

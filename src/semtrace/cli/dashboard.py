@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from semtrace.cli import app
-from semtrace.cli._common import DbOption, console, fail
+from semtrace.cli._common import DbOption, console, err_console, fail
 from semtrace.exceptions import DatabaseLockedError, SemtraceError
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def _check_readable(path: str) -> None:
@@ -40,12 +42,28 @@ def dashboard(
             "writing to the file while you watch.",
         ),
     ] = False,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="With a --host other than loopback: you know anyone who reaches the port can "
+            "read every trace and log (the SQL page); no warning.",
+        ),
+    ] = False,
 ) -> None:
     """Browse traces, replay runs, see failures and their diagnoses (Streamlit)."""
     from semtrace.dashboard import launch, resolve_db
 
     if db and server:
         raise fail("give either --db or --server, not both")
+    if host not in _LOOPBACK and not public:
+        err_console.print(
+            f"[bold yellow]warning:[/] serving the dashboard on {host} without authentication: "
+            "anyone who can reach this port can read all telemetry (its SQL page runs any "
+            "read-only query). Keep it on 127.0.0.1 and use an SSH tunnel or an authenticating "
+            "proxy, or pass --public to say this is intended.",
+            highlight=False,
+        )
     try:
         target = server or resolve_db(db)
         if not server:
