@@ -107,7 +107,8 @@ def run_checks(db: str | os.PathLike[str]) -> list[Check]:
                 "database",
                 "fail",
                 f"{path} does not exist",
-                f"create it with `semtrace demo --db {path}` or semtrace.configure(db=...)",
+                "point --db at an existing file, write one with semtrace.configure(db=...), "
+                "or try demo data: `semtrace demo` writes semtrace-demo.duckdb",
             )
         ]
     try:

@@ -106,3 +106,21 @@ def test_dashboard_public_flag_silences_the_warning(tmp_path: Path) -> None:
         code, _, err = run("dashboard", "--db", missing, *extra)
         assert code == 1
         assert "warning:" not in err and "no semtrace database" in err
+
+
+@pytest.mark.parametrize("command", ["diagnose", "dashboard", "traces", "export"])
+def test_missing_database_suggests_the_demo_file_not_the_users_path(
+    command: str, tmp_path: Path
+) -> None:
+    """A missing --db suggests `semtrace demo` (its own file), never demo data in the user's
+    path."""
+    path = tmp_path / "app.duckdb"
+    extra = ["--out", str(tmp_path / "out")] if command == "export" else []
+    code, out, err = run(command, "--db", str(path), *extra)
+    assert code == 1
+    message = " ".join(err.split())
+    assert f"no semtrace database at {path}" in message
+    assert "`semtrace demo` writes semtrace-demo.duckdb" in message
+    assert "semtrace sql --db semtrace-demo.duckdb" in message
+    assert "demo --db" not in message
+    assert not path.exists()

@@ -336,7 +336,7 @@ def test_file_locked_by_another_process(
 
 def test_connect_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     """connect() on a path with no file says how to create one."""
-    with pytest.raises(FileNotFoundError, match="semtrace demo --db"):
+    with pytest.raises(FileNotFoundError, match="`semtrace demo` writes semtrace-demo"):
         semtrace.connect(tmp_path / "nothing.duckdb")
 
 

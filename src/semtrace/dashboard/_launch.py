@@ -53,10 +53,9 @@ def resolve_db(db: str | os.PathLike[str] | None) -> str:
 
     path = resolve_path(db) if db is not None else default_db()
     if not Path(path).exists():
-        raise FileNotFoundError(
-            f"no semtrace database at {path}. Create one with `semtrace demo --db {path}` "
-            "or semtrace.configure(db=...), or pass --db with an existing file."
-        )
+        from semtrace.store.database import missing_database_message
+
+        raise FileNotFoundError(missing_database_message(path))
     return path
 
 

@@ -374,10 +374,9 @@ def _open(path: str) -> tuple[RowSink | None, duckdb.DuckDBPyConnection, bool, s
     if store is not None:
         return store, store.cursor(), False, None
     if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"no semtrace database at {path}. Create one with `semtrace demo --db {path}` or "
-            "semtrace.configure(db=...), or pass the path of an existing file."
-        )
+        from semtrace.store.database import missing_database_message
+
+        raise FileNotFoundError(missing_database_message(path))
     try:
         store = open_store(path)
     except DatabaseLockedError:

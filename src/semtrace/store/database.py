@@ -27,6 +27,7 @@ __all__ = [
     "check_database_file",
     "connect_readonly",
     "get_open_store",
+    "missing_database_message",
     "open_store",
     "resolve_path",
 ]
@@ -39,6 +40,17 @@ _open_lock = threading.Lock()
 def resolve_path(path: str | os.PathLike[str]) -> str:
     """The canonical absolute path used to recognise one database file across callers."""
     return str(Path(path).expanduser().resolve())
+
+
+def missing_database_message(path: str) -> str:
+    """What to say when ``path`` has no database: how to get one, never by filling the
+    user's own path with demo data."""
+    return (
+        f"no semtrace database at {path}. Point --db (db=) at an existing file, write "
+        "telemetry there with semtrace.configure(db=...), or try semtrace on demo data: "
+        "`semtrace demo` writes semtrace-demo.duckdb, then "
+        '`semtrace sql --db semtrace-demo.duckdb "select * from traces"`.'
+    )
 
 
 def _not_a_database(path: str) -> NotADatabaseError:
@@ -253,10 +265,7 @@ def connect_readonly(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
     if store is not None:
         return store.cursor()
     if not Path(key).exists():
-        raise FileNotFoundError(
-            f"no semtrace database at {key}. Create one with `semtrace demo --db {key}` or "
-            f"semtrace.configure(db={str(path)!r}), or pass the path of an existing file."
-        )
+        raise FileNotFoundError(missing_database_message(key))
     check_database_file(key)
     try:
         con = duckdb.connect(key, read_only=True)
