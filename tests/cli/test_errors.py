@@ -116,7 +116,7 @@ def test_missing_database_suggests_the_demo_file_not_the_users_path(
     path."""
     path = tmp_path / "app.duckdb"
     extra = ["--out", str(tmp_path / "out")] if command == "export" else []
-    code, out, err = run(command, "--db", str(path), *extra)
+    code, _, err = run(command, "--db", str(path), *extra)
     assert code == 1
     message = " ".join(err.split())
     assert f"no semtrace database at {path}" in message

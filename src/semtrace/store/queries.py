@@ -85,12 +85,19 @@ def resolve_trace_id(con: duckdb.DuckDBPyConnection, prefix: str) -> str | None:
     """The full trace id for an id or a unique prefix of one (as users copy them)."""
     prefix = prefix.strip().lower()
     rows = con.execute(
-        "SELECT DISTINCT trace_id FROM spans WHERE starts_with(trace_id, ?) LIMIT 2", [prefix]
+        "SELECT DISTINCT trace_id FROM spans WHERE starts_with(trace_id, ?) "
+        "ORDER BY trace_id LIMIT 11",
+        [prefix],
     ).fetchall()
     if len(rows) == 1:
         return str(rows[0][0])
     if len(rows) > 1:
-        raise QueryError(f"trace id prefix {prefix!r} is ambiguous; give more characters")
+        # Up to ten of the matching ids, so the user can copy the one they meant.
+        ids = ", ".join(str(r[0]) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+        raise QueryError(
+            f"trace id prefix {prefix!r} is ambiguous; give more characters. "
+            f"{'More than 10' if len(rows) > 10 else len(rows)} traces match: {ids}"
+        )
     return None
 
 
