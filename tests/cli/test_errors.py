@@ -124,3 +124,19 @@ def test_missing_database_suggests_the_demo_file_not_the_users_path(
     assert "semtrace sql --db semtrace-demo.duckdb" in message
     assert "demo --db" not in message
     assert not path.exists()
+
+
+def test_sql_write_says_it_is_read_only_on_purpose(small_db: Path) -> None:
+    """A DELETE through `semtrace sql` is refused with a hint that sql is read-only by design."""
+    code, out, err = run("sql", "--db", str(small_db), "delete from spans")
+    assert code == 1
+    message = " ".join(err.split())
+    assert "read-only" in message
+    assert "hint: `semtrace sql` is read-only on purpose" in message and "/v1/query" in message
+    assert "Traceback" not in out + err
+
+
+def test_sql_syntax_error_has_no_read_only_hint(small_db: Path) -> None:
+    """Other query errors do not get the read-only hint."""
+    code, _, err = run("sql", "--db", str(small_db), "selec 1")
+    assert code == 1 and "hint:" not in err

@@ -41,8 +41,20 @@ def sql(
     try:
         table = queries.run_sql(con, query)
     except QueryError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc) + _read_only_hint(str(exc))) from None
     print_arrow(table, format, out=out, wide="records")
+
+
+def _read_only_hint(message: str) -> str:
+    """Why a write was refused: `semtrace sql` (and a collector's /v1/query) only read."""
+    if "read-only" not in message and "read only" not in message:
+        return ""
+    return (
+        "\n\nhint: `semtrace sql` is read-only on purpose (so is a collector's /v1/query "
+        "endpoint): telemetry is evidence, and a reader must never block or corrupt the "
+        "process writing it. To change data, open the file with DuckDB itself while nothing "
+        "writes to it (duckdb.connect(FILE) in Python, or the duckdb CLI)."
+    )
 
 
 class Status(StrEnum):
