@@ -122,6 +122,17 @@ def _translate_open_error(exc: duckdb.Error, path: str) -> Exception:
     return exc
 
 
+ENV_MEMORY_LIMIT = "SEMTRACE_DUCKDB_MEMORY_LIMIT"
+# DuckDB's default cache is 80% of the machine's memory, and a writer's resident memory grows
+# with the file towards it: inside an agent, telemetry must stay small. Queries that need
+# more spill to disk.
+DEFAULT_MEMORY_LIMIT = "256MB"
+
+
+def _writer_config() -> dict[str, str]:
+    return {"memory_limit": os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT)}
+
+
 class Store:
     """A read-write DuckDB file with the semtrace schema; thread-safe appends."""
 
@@ -130,7 +141,7 @@ class Store:
         check_database_file(self.path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(self.path)
+            self._con = duckdb.connect(self.path, config=_writer_config())
         except duckdb.Error as exc:
             raise _translate_open_error(exc, self.path) from exc
         self._lock = threading.RLock()
