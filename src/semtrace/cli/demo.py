@@ -1,4 +1,4 @@
-"""``semtrace demo``: run the built-in scenarios, print what happened, open the dashboard."""
+"""``semtrace demo``: run the built-in scenarios, print what happened, serve the dashboard."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def demo(
     ] = False,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port for the dashboard.")] = 8501,
 ) -> None:
-    """Run built-in multi-agent scenarios offline, diagnose their failures, open the dashboard."""
+    """Run built-in multi-agent scenarios offline, diagnose their failures, serve the dashboard."""
     from semtrace.demo.runner import run_demo
 
     try:
