@@ -249,6 +249,15 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(
                 429, "too many requests in flight", retry_after=self.app.config.retry_after_s
             )
+        if self.app.ingest.full:  # refuse before decoding what could not be queued
+            self.app._inflight.release()
+            self._drain()
+            self.app.ingest.stats.refused_full += 1
+            raise HttpError(
+                429,
+                f"too many records wait for a commit ({self.app.ingest.pending})",
+                retry_after=self.app.config.retry_after_s,
+            )
         # The semaphore covers reading, decoding and queueing: records held by request
         # threads but not yet counted by the queue stay bounded by max_inflight requests.
         ticket = None

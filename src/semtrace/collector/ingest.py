@@ -160,6 +160,12 @@ class IngestQueue:
         self._thread.start()
 
     @property
+    def full(self) -> bool:
+        """True while the queue holds ``max_pending`` records or more: a request arriving now
+        would be refused after decoding, so it is refused before (no work wasted)."""
+        return self._pending.size >= self.max_pending
+
+    @property
     def pending(self) -> int:
         """How many records wait for a commit."""
         return self._pending.size
