@@ -129,7 +129,7 @@ ENV_MEMORY_LIMIT = "SEMTRACE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "256MB"
 
 
-def _writer_config() -> dict[str, str]:
+def _writer_config() -> dict[str, str | bool | int | float | list[str]]:
     return {"memory_limit": os.environ.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT)}
 
 
