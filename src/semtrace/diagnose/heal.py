@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import Token
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -514,6 +515,62 @@ def _heal_span(ep: _Episode, plan: _Plan) -> trace.Span:
     return trace.get_tracer("semtrace").start_span(f"heal {ep.step}", attributes=attrs)
 
 
+def _next_plan(
+    ep: _Episode,
+    diagnosis: Diagnosis,
+    exc: Exception,
+    kwargs: dict[str, Any],
+    original: Exception,
+) -> _Plan:
+    """The next recovery to try; records the give-up (or the terminal step) and re-raises
+    the caller's first error when there is none. Shared by the sync and async wrappers."""
+    plan, why = ep.plan(diagnosis, exc, ep.kwargs if ep.kwargs is not None else kwargs)
+    if plan is None:
+        ep.record("give_up", "exhausted", diagnosis, error=why)
+        raise original
+    if plan.action in _TERMINAL:
+        _terminal(ep, plan, diagnosis, exc)
+        raise original
+    return plan
+
+
+def _begin_attempt(ep: _Episode, plan: _Plan) -> tuple[trace.Span, Token[otel_context.Context]]:
+    """Counts the attempt, opens its heal span and makes it current (with the attempt number)."""
+    ep.attempt += 1
+    ep.used.add(plan.action)
+    if plan.action is Action.increase_timeout:
+        ep.kwargs = plan.kwargs
+    span = _heal_span(ep, plan)
+    token = otel_context.attach(
+        otel_context.set_value(ATTEMPT_KEY, ep.attempt, trace.set_span_in_context(span))
+    )
+    return span, token
+
+
+def _end_attempt(
+    ep: _Episode,
+    plan: _Plan,
+    diagnosis: Diagnosis,
+    span: trace.Span,
+    token: Token[otel_context.Context],
+    error: Exception | None,
+) -> None:
+    """Restores the context, records the attempt as failed (``error``) or recovered, ends its span."""
+    otel_context.detach(token)
+    if error is None:
+        ep.record(plan.action.value, "recovered", diagnosis, parameters=plan.parameters, span=span)
+    else:
+        ep.record(
+            plan.action.value,
+            "failed",
+            diagnosis,
+            parameters=plan.parameters,
+            error=error,
+            span=span,
+        )
+    span.end()
+
+
 def _wrap(policy: HealPolicy, fn: F) -> F:
     if not callable(fn):
         raise TypeError(f"semtrace.heal decorates callables, got {type(fn).__name__}")
@@ -536,46 +593,20 @@ def _wrap(policy: HealPolicy, fn: F) -> F:
             exc: Exception = original
             while True:
                 diagnosis = await asyncio.to_thread(ep.diagnose, exc)
-                plan, why = ep.plan(diagnosis, exc, ep.kwargs if ep.kwargs is not None else kwargs)
-                if plan is None:
-                    ep.record("give_up", "exhausted", diagnosis, error=why)
-                    raise original
-                if plan.action in _TERMINAL:
-                    _terminal(ep, plan, diagnosis, exc)
-                    raise original
+                plan = _next_plan(ep, diagnosis, exc, kwargs, original)
                 if plan.delay_s:
                     await asyncio.sleep(plan.delay_s)
-                ep.attempt += 1
-                ep.used.add(plan.action)
-                if plan.action is Action.increase_timeout:
-                    ep.kwargs = plan.kwargs
-                span = _heal_span(ep, plan)
-                token = otel_context.attach(
-                    otel_context.set_value(ATTEMPT_KEY, ep.attempt, trace.set_span_in_context(span))
-                )
+                span, token = _begin_attempt(ep, plan)
                 try:
                     target = plan.call or fn
                     result = target(*args, **(plan.kwargs or ep.kwargs or kwargs))
                     if inspect.isawaitable(result):
                         result = await result
                 except Exception as again:
-                    otel_context.detach(token)
-                    ep.record(
-                        plan.action.value,
-                        "failed",
-                        diagnosis,
-                        parameters=plan.parameters,
-                        error=again,
-                        span=span,
-                    )
-                    span.end()
+                    _end_attempt(ep, plan, diagnosis, span, token, again)
                     exc = again
                     continue
-                otel_context.detach(token)
-                ep.record(
-                    plan.action.value, "recovered", diagnosis, parameters=plan.parameters, span=span
-                )
-                span.end()
+                _end_attempt(ep, plan, diagnosis, span, token, None)
                 return result
 
         return cast(F, async_healed)
@@ -590,44 +621,18 @@ def _wrap(policy: HealPolicy, fn: F) -> F:
         exc: Exception = original
         while True:
             diagnosis = ep.diagnose(exc)
-            plan, why = ep.plan(diagnosis, exc, ep.kwargs if ep.kwargs is not None else kwargs)
-            if plan is None:
-                ep.record("give_up", "exhausted", diagnosis, error=why)
-                raise original
-            if plan.action in _TERMINAL:
-                _terminal(ep, plan, diagnosis, exc)
-                raise original
+            plan = _next_plan(ep, diagnosis, exc, kwargs, original)
             if plan.delay_s:
                 time.sleep(plan.delay_s)
-            ep.attempt += 1
-            ep.used.add(plan.action)
-            if plan.action is Action.increase_timeout:
-                ep.kwargs = plan.kwargs
-            span = _heal_span(ep, plan)
-            token = otel_context.attach(
-                otel_context.set_value(ATTEMPT_KEY, ep.attempt, trace.set_span_in_context(span))
-            )
+            span, token = _begin_attempt(ep, plan)
             try:
                 target = plan.call or fn
                 result = target(*args, **(plan.kwargs or ep.kwargs or kwargs))
             except Exception as again:
-                otel_context.detach(token)
-                ep.record(
-                    plan.action.value,
-                    "failed",
-                    diagnosis,
-                    parameters=plan.parameters,
-                    error=again,
-                    span=span,
-                )
-                span.end()
+                _end_attempt(ep, plan, diagnosis, span, token, again)
                 exc = again
                 continue
-            otel_context.detach(token)
-            ep.record(
-                plan.action.value, "recovered", diagnosis, parameters=plan.parameters, span=span
-            )
-            span.end()
+            _end_attempt(ep, plan, diagnosis, span, token, None)
             return result
 
     return cast(F, healed)
