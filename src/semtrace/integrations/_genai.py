@@ -209,16 +209,36 @@ class LLMCall:
         span.set_status(Status(StatusCode.OK))
 
 
-class StreamProxy:
-    """A sync stream that records each chunk and ends the call when read out or closed.
-
-    Everything else (``response``, ``close()``, ``with``) passes through to the SDK's stream.
-    """
+class _Proxy:
+    """What the sync and async stream proxies share: the wrapped stream, the call, the
+    accumulator, attribute pass-through and ending the span of a stream dropped half-read."""
 
     def __init__(self, inner: Any, call: LLMCall, accumulator: Any) -> None:
         self._inner = inner
         self._call = call
         self._acc = accumulator
+
+    def _seen(self, item: Any) -> Any:
+        self._call.chunk_seen()
+        with handle_internal_errors("stream accumulate"):
+            self._acc.add(item)
+        return item
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __del__(self) -> None:  # a stream dropped half-read still gets its span ended
+        call = self.__dict__.get("_call")
+        if call is not None and not call.ended:
+            with suppress(Exception):
+                call.finish(self._acc.result)
+
+
+class StreamProxy(_Proxy):
+    """A sync stream that records each chunk and ends the call when read out or closed.
+
+    Everything else (``response``, ``close()``, ``with``) passes through to the SDK's stream.
+    """
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -232,10 +252,7 @@ class StreamProxy:
         except BaseException as exc:
             self._call.fail(exc)
             raise
-        self._call.chunk_seen()
-        with handle_internal_errors("stream accumulate"):
-            self._acc.add(item)
-        return item
+        return self._seen(item)
 
     def __enter__(self) -> StreamProxy:
         return self
@@ -249,23 +266,9 @@ class StreamProxy:
         finally:
             self._call.finish(self._acc.result)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
-    def __del__(self) -> None:  # a stream dropped half-read still gets its span ended
-        call = self.__dict__.get("_call")
-        if call is not None and not call.ended:
-            with suppress(Exception):
-                call.finish(self._acc.result)
-
-
-class AsyncStreamProxy:
+class AsyncStreamProxy(_Proxy):
     """The async twin of :class:`StreamProxy`."""
-
-    def __init__(self, inner: Any, call: LLMCall, accumulator: Any) -> None:
-        self._inner = inner
-        self._call = call
-        self._acc = accumulator
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -279,10 +282,7 @@ class AsyncStreamProxy:
         except BaseException as exc:
             self._call.fail(exc)
             raise
-        self._call.chunk_seen()
-        with handle_internal_errors("stream accumulate"):
-            self._acc.add(item)
-        return item
+        return self._seen(item)
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self
@@ -295,12 +295,3 @@ class AsyncStreamProxy:
             await self._inner.close()
         finally:
             self._call.finish(self._acc.result)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def __del__(self) -> None:
-        call = self.__dict__.get("_call")
-        if call is not None and not call.ended:
-            with suppress(Exception):
-                call.finish(self._acc.result)
