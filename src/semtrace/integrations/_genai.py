@@ -8,6 +8,7 @@ with an error. Message content is recorded only when the user opted in (argument
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -36,6 +37,8 @@ __all__ = [
     "get",
     "server_attributes",
     "start_safely",
+    "wrap_copies",
+    "wrap_create",
 ]
 
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -295,3 +298,69 @@ class AsyncStreamProxy(_Proxy):
             await self._inner.close()
         finally:
             self._call.finish(self._acc.result)
+
+
+def wrap_create(
+    original: Callable[..., Any],
+    start: Callable[[dict[str, Any]], LLMCall],
+    parse: Callable[[Any], Response],
+    accumulator: Callable[[], Any],
+    *,
+    is_async: bool,
+) -> Callable[..., Any]:
+    """Wrap an SDK ``create`` method so each call has its span.
+
+    ``start(kwargs)`` opens the span; the result is ``parse``d into the response, or with
+    ``stream=True`` handed back behind a proxy that feeds each chunk to ``accumulator()``.
+    """
+    if is_async:
+
+        @functools.wraps(original)
+        async def acreate(*args: Any, **kwargs: Any) -> Any:
+            call = start_safely(lambda: start(kwargs))
+            if call is None:
+                return await original(*args, **kwargs)
+            try:
+                with call.active():
+                    result = await original(*args, **kwargs)
+            except BaseException as exc:
+                call.fail(exc)
+                raise
+            if kwargs.get("stream") is True:
+                return AsyncStreamProxy(result, call, accumulator())
+            call.finish(lambda: parse(result))
+            return result
+
+        return acreate
+
+    @functools.wraps(original)
+    def create(*args: Any, **kwargs: Any) -> Any:
+        call = start_safely(lambda: start(kwargs))
+        if call is None:
+            return original(*args, **kwargs)
+        try:
+            with call.active():
+                result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        if kwargs.get("stream") is True:
+            return StreamProxy(result, call, accumulator())
+        call.finish(lambda: parse(result))
+        return result
+
+    return create
+
+
+def wrap_copies(client: Any, rewrap: Callable[[Any], Any]) -> None:
+    """``client.with_options(...)`` / ``client.copy(...)`` return clients passed through ``rewrap``."""
+    original = getattr(client, "copy", None)
+    if not callable(original):
+        return
+
+    @functools.wraps(original)
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        return rewrap(original(*args, **kwargs))
+
+    client.copy = copy
+    client.with_options = copy

@@ -16,14 +16,14 @@ from typing import Any, TypeVar
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
 from semtrace.integrations._genai import (
-    AsyncStreamProxy,
     LLMCall,
     Response,
-    StreamProxy,
     capture_content_enabled,
     get,
     server_attributes,
     start_safely,
+    wrap_copies,
+    wrap_create,
 )
 
 __all__ = ["wrap_anthropic"]
@@ -204,50 +204,6 @@ def _start(kwargs: dict[str, Any], base: dict[str, Any], capture: bool, stream: 
     )
 
 
-def _wrap_create(
-    original: Callable[..., Any], base: dict[str, Any], capture: bool, is_async: bool
-) -> Callable[..., Any]:
-    if is_async:
-
-        @functools.wraps(original)
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
-            stream = kwargs.get("stream") is True
-            call = start_safely(lambda: _start(kwargs, base, capture, stream))
-            if call is None:
-                return await original(*args, **kwargs)
-            try:
-                with call.active():
-                    result = await original(*args, **kwargs)
-            except BaseException as exc:
-                call.fail(exc)
-                raise
-            if stream:
-                return AsyncStreamProxy(result, call, _Events())
-            call.finish(lambda: _message_response(result))
-            return result
-
-        return acreate
-
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        stream = kwargs.get("stream") is True
-        call = start_safely(lambda: _start(kwargs, base, capture, stream))
-        if call is None:
-            return original(*args, **kwargs)
-        try:
-            with call.active():
-                result = original(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if stream:
-            return StreamProxy(result, call, _Events())
-        call.finish(lambda: _message_response(result))
-        return result
-
-    return create
-
-
 class _StreamManager:
     """Wraps ``messages.stream(...)``: the span covers the ``with`` block and takes the final
     message the SDK accumulated, however much of the stream the block read."""
@@ -354,23 +310,15 @@ def wrap_anthropic(client: C, *, capture_content: bool | None = None) -> C:
     is_async = _is_async(client)
     _disable_native_spans(client)
     messages = client.messages  # type: ignore[attr-defined]
-    messages.create = _wrap_create(messages.create, base, capture, is_async)
+    messages.create = wrap_create(
+        messages.create,
+        lambda kwargs: _start(kwargs, base, capture, kwargs.get("stream") is True),
+        _message_response,
+        _Events,
+        is_async=is_async,
+    )
     if hasattr(messages, "stream"):
         messages.stream = _wrap_stream(messages.stream, base, capture)
-    _wrap_copies(client, capture_content)
+    wrap_copies(client, lambda copy: wrap_anthropic(copy, capture_content=capture_content))
     setattr(client, _MARK, True)
     return client
-
-
-def _wrap_copies(client: Any, capture_content: bool | None) -> None:
-    """``client.with_options(...)`` / ``client.copy(...)`` return wrapped clients too."""
-    original = getattr(client, "copy", None)
-    if not callable(original):
-        return
-
-    @functools.wraps(original)
-    def copy(*args: Any, **kwargs: Any) -> Any:
-        return wrap_anthropic(original(*args, **kwargs), capture_content=capture_content)
-
-    client.copy = copy
-    client.with_options = copy

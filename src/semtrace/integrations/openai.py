@@ -9,20 +9,17 @@ Works with any OpenAI-compatible server (vLLM, Ollama, llama.cpp) the client poi
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from semtrace import semconv as sc
 from semtrace.integrations._genai import (
-    AsyncStreamProxy,
     LLMCall,
     Response,
-    StreamProxy,
     capture_content_enabled,
     get,
     server_attributes,
-    start_safely,
+    wrap_copies,
+    wrap_create,
 )
 
 __all__ = ["wrap_openai"]
@@ -316,60 +313,6 @@ def _start_embeddings(kwargs: dict[str, Any], base: dict[str, Any], capture: boo
     )
 
 
-def _wrap_sync(
-    original: Callable[..., Any],
-    start: Callable[[dict[str, Any], dict[str, Any], bool], LLMCall],
-    parse: Callable[[Any], Response],
-    base: dict[str, Any],
-    capture: bool,
-    chunks: Callable[[], Any] = _ChatChunks,
-) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def create(*args: Any, **kwargs: Any) -> Any:
-        call = start_safely(lambda: start(kwargs, base, capture))
-        if call is None:
-            return original(*args, **kwargs)
-        try:
-            with call.active():
-                result = original(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if kwargs.get("stream") is True:
-            return StreamProxy(result, call, chunks())
-        call.finish(lambda: parse(result))
-        return result
-
-    return create
-
-
-def _wrap_async(
-    original: Callable[..., Any],
-    start: Callable[[dict[str, Any], dict[str, Any], bool], LLMCall],
-    parse: Callable[[Any], Response],
-    base: dict[str, Any],
-    capture: bool,
-    chunks: Callable[[], Any] = _ChatChunks,
-) -> Callable[..., Any]:
-    @functools.wraps(original)
-    async def create(*args: Any, **kwargs: Any) -> Any:
-        call = start_safely(lambda: start(kwargs, base, capture))
-        if call is None:
-            return await original(*args, **kwargs)
-        try:
-            with call.active():
-                result = await original(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        if kwargs.get("stream") is True:
-            return AsyncStreamProxy(result, call, chunks())
-        call.finish(lambda: parse(result))
-        return result
-
-    return create
-
-
 def _is_async(client: Any) -> bool:
     try:
         import openai
@@ -389,38 +332,33 @@ def wrap_openai(client: C, *, capture_content: bool | None = None) -> C:
         return client
     capture = capture_content_enabled(capture_content)
     base = server_attributes(getattr(client, "base_url", None))
-    wrap = _wrap_async if _is_async(client) else _wrap_sync
+    is_async = _is_async(client)
     completions = client.chat.completions  # type: ignore[attr-defined]
-    completions.create = wrap(completions.create, _start_chat, _chat_response, base, capture)
+    completions.create = wrap_create(
+        completions.create,
+        lambda kwargs: _start_chat(kwargs, base, capture),
+        _chat_response,
+        _ChatChunks,
+        is_async=is_async,
+    )
     embeddings = getattr(client, "embeddings", None)
     if embeddings is not None:
-        embeddings.create = wrap(
-            embeddings.create, _start_embeddings, _embeddings_response, base, capture
+        embeddings.create = wrap_create(
+            embeddings.create,
+            lambda kwargs: _start_embeddings(kwargs, base, capture),
+            _embeddings_response,
+            _ChatChunks,
+            is_async=is_async,
         )
     responses = getattr(client, "responses", None)
     if responses is not None and hasattr(responses, "create"):
-        responses.create = wrap(
+        responses.create = wrap_create(
             responses.create,
-            _start_responses,
+            lambda kwargs: _start_responses(kwargs, base, capture),
             _responses_response,
-            base,
-            capture,
             _ResponseEvents,
+            is_async=is_async,
         )
-    _wrap_copies(client, capture_content)
+    wrap_copies(client, lambda copy: wrap_openai(copy, capture_content=capture_content))
     setattr(client, _MARK, True)
     return client
-
-
-def _wrap_copies(client: Any, capture_content: bool | None) -> None:
-    """``client.with_options(...)`` / ``client.copy(...)`` return wrapped clients too."""
-    original = getattr(client, "copy", None)
-    if not callable(original):
-        return
-
-    @functools.wraps(original)
-    def copy(*args: Any, **kwargs: Any) -> Any:
-        return wrap_openai(original(*args, **kwargs), capture_content=capture_content)
-
-    client.copy = copy
-    client.with_options = copy
