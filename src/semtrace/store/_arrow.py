@@ -222,63 +222,74 @@ def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
 def spans_tables(
     spans: Sequence[SpanRecord] | SpanRowSource,
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Arrow tables for ``spans``, ``span_events`` and ``span_links`` from one batch."""
+    """Arrow tables for ``spans``, ``span_events`` and ``span_links`` from one batch.
+
+    Built a column at a time: the rows are transposed once (in C), and each derived column
+    is one ``map`` or comprehension over its inputs, so no per-span tuple is built twice.
+    """
     row_source = getattr(spans, "span_rows", None)
-    rows: Iterable[SpanRow] = (
+    rows = list(
         row_source() if row_source is not None else map(record_row, spans)  # type: ignore[arg-type]
     )
+    if not rows:
+        return SPANS_SCHEMA.empty_table(), EVENTS_SCHEMA.empty_table(), LINKS_SCHEMA.empty_table()
+    (
+        trace_ids,
+        span_ids,
+        parent_span_ids,
+        names,
+        kinds,
+        starts,
+        ends,
+        status_codes,
+        status_messages,
+        service_names,
+        scope_names,
+        attributes,
+        resources,
+        events,
+        links,
+    ) = zip(*rows, strict=True)
     redactor = get_redactor()
     redact = redactor.redact_repeated
     redact_attributes = redactor.redact_attributes
-    out: list[tuple[Any, ...]] = []
+    has_events = any(events)
+    exception_types = (
+        [_exception_type(e) if e else None for e in events] if has_events else [None] * len(rows)
+    )
+    normalised = zip(
+        *map(normalise_row, attributes, exception_types, status_codes, names), strict=True
+    )
+    # Spans of one batch usually share a resource object: serialise each one once.
+    by_id = {id(r): r for r in resources}
+    resource_json = {k: _redacted_json(r) for k, r in by_id.items()}
+    columns: list[Sequence[Any]] = [
+        trace_ids,
+        span_ids,
+        parent_span_ids,
+        [None if n is None else redact(n) for n in names],
+        kinds,
+        starts,
+        ends,
+        status_codes,
+        [None if m is None else redact(m) for m in status_messages],
+        service_names,
+        scope_names,
+        *normalised,
+        [to_json(redact_attributes(a)) if a else None for a in attributes],
+        list(map(resource_json.__getitem__, map(id, resources))),
+    ]
+    ev = _event_rows(trace_ids, span_ids, events) if has_events else []
+    ln = _link_rows(trace_ids, span_ids, links) if any(links) else []
+    return _spans_table(columns), _table(ev, EVENTS_SCHEMA), _table(ln, LINKS_SCHEMA)
+
+
+def _event_rows(
+    trace_ids: Sequence[str], span_ids: Sequence[str], events: Sequence[Sequence[SpanEventRecord]]
+) -> list[tuple[Any, ...]]:
     ev: list[tuple[Any, ...]] = []
-    ln: list[tuple[Any, ...]] = []
-    # Spans of one batch usually share a resource object: serialise it once.
-    resource_cache: dict[int, str | None] = {}
-    for (
-        trace_id,
-        span_id,
-        parent_span_id,
-        name,
-        kind,
-        start_ns,
-        end_ns,
-        status_code,
-        status_message,
-        service_name,
-        scope_name,
-        attributes,
-        resource,
-        events,
-        links,
-    ) in rows:
-        norm = normalise_row(
-            attributes, _exception_type(events) if events else None, status_code, name
-        )
-        rid = id(resource)
-        if rid in resource_cache:
-            resource_json = resource_cache[rid]
-        else:
-            resource_json = resource_cache[rid] = _redacted_json(resource)
-        out.append(
-            (
-                trace_id,
-                span_id,
-                parent_span_id,
-                (redact(name) if name is not None else None) or name,
-                kind,
-                start_ns,
-                end_ns,
-                status_code,
-                None if status_message is None else redact(status_message),
-                service_name,
-                scope_name,
-                *norm,
-                to_json(redact_attributes(attributes)) if attributes else None,
-                resource_json,
-            )
-        )
-        for e in events:
+    for trace_id, span_id, span_events in zip(trace_ids, span_ids, events, strict=True):
+        for e in span_events:
             attrs = e.attributes
             if e.name == sc.EXCEPTION_EVENT:
                 exc_type = _opt_str(attrs.get(sc.EXCEPTION_TYPE))
@@ -299,17 +310,17 @@ def spans_tables(
                     _redacted_json(attrs),
                 )
             )
-        for link in links:
-            ln.append(
-                (
-                    trace_id,
-                    span_id,
-                    link.trace_id,
-                    link.span_id,
-                    _redacted_json(link.attributes),
-                )
-            )
-    return _spans_table(out), _table(ev, EVENTS_SCHEMA), _table(ln, LINKS_SCHEMA)
+    return ev
+
+
+def _link_rows(
+    trace_ids: Sequence[str], span_ids: Sequence[str], links: Sequence[Sequence[SpanLinkRecord]]
+) -> list[tuple[Any, ...]]:
+    return [
+        (trace_id, span_id, link.trace_id, link.span_id, _redacted_json(link.attributes))
+        for trace_id, span_id, span_links in zip(trace_ids, span_ids, links, strict=True)
+        for link in span_links
+    ]
 
 
 # Columns computed from start_time_ns / end_time_ns a batch at a time (not a span at a time).
@@ -317,21 +328,17 @@ _DERIVED = frozenset({"start_time", "end_time", "duration_ms"})
 _SPANS_STORED = pa.schema([f for f in SPANS_SCHEMA if f.name not in _DERIVED])
 
 
-def _spans_table(rows: list[tuple[Any, ...]]) -> pa.Table:
-    if not rows:
-        return SPANS_SCHEMA.empty_table()
-    stored = _table(rows, _SPANS_STORED)
-    start = stored.column("start_time_ns").to_numpy()
-    end = stored.column("end_time_ns").to_numpy()
-    derived = {
-        "start_time": pa.array(start // 1000).cast(_TS),
-        "end_time": pa.array(end // 1000).cast(_TS),
-        "duration_ms": pa.array(np.maximum(end - start, 0) / 1e6, type=pa.float64()),
+def _spans_table(columns: list[Sequence[Any]]) -> pa.Table:
+    """The spans table from its stored columns (in ``_SPANS_STORED`` order)."""
+    stored = {
+        f.name: pa.array(col, type=f.type) for col, f in zip(columns, _SPANS_STORED, strict=True)
     }
-    return pa.Table.from_arrays(
-        [derived[f.name] if f.name in derived else stored.column(f.name) for f in SPANS_SCHEMA],
-        schema=SPANS_SCHEMA,
-    )
+    start = stored["start_time_ns"].to_numpy()
+    end = stored["end_time_ns"].to_numpy()
+    stored["start_time"] = pa.array(start // 1000).cast(_TS)
+    stored["end_time"] = pa.array(end // 1000).cast(_TS)
+    stored["duration_ms"] = pa.array(np.maximum(end - start, 0) / 1e6, type=pa.float64())
+    return pa.Table.from_arrays([stored[f.name] for f in SPANS_SCHEMA], schema=SPANS_SCHEMA)
 
 
 def _opt_str(value: Any) -> str | None:
