@@ -127,13 +127,15 @@ def _input_messages(
     return out, system
 
 
-def _usage(response: Response, usage: Any) -> None:
+def _usage(r: Response, usage: Any, inp: str = "prompt", out: str = "completion") -> None:
+    """Token counts; chat completions name them ``prompt``/``completion``, the Responses API
+    ``input``/``output`` (``{inp}_tokens``, ``{inp}_tokens_details`` and so on)."""
     if usage is None:
         return
-    response.input_tokens = get(usage, "prompt_tokens")
-    response.output_tokens = get(usage, "completion_tokens")
-    response.cache_read_tokens = get(get(usage, "prompt_tokens_details"), "cached_tokens")
-    response.reasoning_tokens = get(get(usage, "completion_tokens_details"), "reasoning_tokens")
+    r.input_tokens = get(usage, f"{inp}_tokens")
+    r.output_tokens = get(usage, f"{out}_tokens")
+    r.cache_read_tokens = get(get(usage, f"{inp}_tokens_details"), "cached_tokens")
+    r.reasoning_tokens = get(get(usage, f"{out}_tokens_details"), "reasoning_tokens")
 
 
 def _chat_response(result: Any) -> Response:
@@ -200,15 +202,6 @@ def _embeddings_response(result: Any) -> Response:
     return r
 
 
-def _responses_usage(r: Response, usage: Any) -> None:
-    if usage is None:
-        return
-    r.input_tokens = get(usage, "input_tokens")
-    r.output_tokens = get(usage, "output_tokens")
-    r.cache_read_tokens = get(get(usage, "input_tokens_details"), "cached_tokens")
-    r.reasoning_tokens = get(get(usage, "output_tokens_details"), "reasoning_tokens")
-
-
 def _responses_response(result: Any) -> Response:
     """A Responses API ``Response``: its status stands in for the finish reason."""
     r = Response(model=get(result, "model"), response_id=get(result, "id"))
@@ -237,7 +230,7 @@ def _responses_response(result: Any) -> Response:
     if incomplete == "max_output_tokens":
         finish = "length"
     r.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": finish}]
-    _responses_usage(r, get(result, "usage"))
+    _usage(r, get(result, "usage"), "input", "output")
     return r
 
 
