@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from semtrace._async_with import AsyncWithFromSync
 from semtrace._errors import handle_internal_errors
 from semtrace.telemetry import processors as p
 
@@ -46,7 +47,7 @@ _STORE_CHAIN = PROCESSORS[:-1]
 _SINK = _ConsoleSink()
 
 
-class SemanticLogger(structlog.BoundLoggerBase):
+class SemanticLogger(structlog.BoundLoggerBase, AsyncWithFromSync):
     """A bound logger with sentence-shaped methods; ``bind()`` also works as ``with``."""
 
     def __init__(self, logger: Any, processors: Any, context: Any) -> None:
@@ -133,17 +134,6 @@ class SemanticLogger(structlog.BoundLoggerBase):
                 continue
             del self._tokens[i]
             return
-
-    async def __aenter__(self) -> SemanticLogger:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 def get_logger(agent: str | None = None, **facts: Any) -> SemanticLogger:

@@ -38,6 +38,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from semtrace import semconv as sc
+from semtrace._async_with import AsyncWithFromSync
 from semtrace._errors import handle_internal_errors
 from semtrace.store.model import LogRecord
 from semtrace.tracer import _failures
@@ -103,7 +104,7 @@ class TaskStatusChange:
     previous: str | None
 
 
-class Task:
+class Task(AsyncWithFromSync):
     """A long-running task: durable id, status, history, and the span that records them.
 
     Made by :func:`start_task`. Usable as ``with``/``async with``: the block runs in the
@@ -427,17 +428,6 @@ class Task:
             self.cancel(sentence)
         else:
             self.fail(sentence)
-
-    async def __aenter__(self) -> Task:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 def _duration_text(seconds: float) -> str:
