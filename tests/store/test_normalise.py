@@ -16,10 +16,8 @@ def _prices() -> Iterator[None]:
     reset_prices()
 
 
-def test_genai_current() -> None:
-    """Current GenAI attributes: operation, agent, model (response over request), provider,
-    tokens, conversation id, error.type, and cost from the price table."""
-    got = normalise(
+FULL_ROWS = [
+    pytest.param(
         {
             "gen_ai.operation.name": "chat",
             "gen_ai.agent.name": "planner",
@@ -30,81 +28,46 @@ def test_genai_current() -> None:
             "gen_ai.usage.output_tokens": 100,
             "gen_ai.conversation.id": "conv-9",
             "error.type": "RateLimitError",
-        }
-    )
-    assert got == Normalised(
-        agent_name="planner",
-        operation="chat",
-        tool_name=None,
-        model="gpt-4o-2024-08-06",
-        provider="openai",
-        input_tokens=2000,
-        output_tokens=100,
-        cost_usd=pytest.approx((2000 * 2.5 + 100 * 10.0) / 1e6),
-        session_id="conv-9",
-        task_id=None,
-        error_type="RateLimitError",
-    )
-
-
-def test_genai_deprecated_forms() -> None:
-    """Deprecated gen_ai.system and prompt/completion token keys fill the same columns."""
-    got = normalise(
+        },
+        Normalised(
+            agent_name="planner",
+            operation="chat",
+            tool_name=None,
+            model="gpt-4o-2024-08-06",  # the response model wins over the request model
+            provider="openai",
+            input_tokens=2000,
+            output_tokens=100,
+            cost_usd=pytest.approx((2000 * 2.5 + 100 * 10.0) / 1e6),
+            session_id="conv-9",
+            task_id=None,
+            error_type="RateLimitError",
+        ),
+        id="genai-current",
+    ),
+    pytest.param(
         {
             "gen_ai.operation.name": "text_completion",
             "gen_ai.system": "anthropic",
             "gen_ai.request.model": "claude-3-5-haiku-latest",
             "gen_ai.usage.prompt_tokens": "300",  # some exporters send strings
             "gen_ai.usage.completion_tokens": 40,
-        }
-    )
-    assert got == Normalised(
-        agent_name=None,
-        operation="text_completion",
-        tool_name=None,
-        model="claude-3-5-haiku-latest",
-        provider="anthropic",
-        input_tokens=300,
-        output_tokens=40,
-        cost_usd=pytest.approx((300 * 0.8 + 40 * 4.0) / 1e6),
-        session_id=None,
-        task_id=None,
-        error_type=None,
-    )
-
-
-def test_current_keys_win_over_deprecated() -> None:
-    """When both forms are present the current key wins."""
-    got = normalise(
-        {
-            "gen_ai.provider.name": "openai",
-            "gen_ai.system": "old",
-            "gen_ai.usage.input_tokens": 5,
-            "gen_ai.usage.prompt_tokens": 7,
-        }
-    )
-    assert (got.provider, got.input_tokens) == ("openai", 5)
-
-
-def test_genai_tool_and_agent_spans() -> None:
-    """A tool span gives tool_name; the inherited semtrace.agent.name gives its agent."""
-    got = normalise(
-        {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": "search_flights",
-            "semtrace.agent.name": "supervisor",
-        }
-    )
-    assert (got.operation, got.tool_name, got.agent_name) == (
-        "execute_tool",
-        "search_flights",
-        "supervisor",
-    )
-
-
-def test_openinference() -> None:
-    """OpenInference LLM spans: kind to operation, llm.* model/provider/tokens, session."""
-    got = normalise(
+        },
+        Normalised(
+            agent_name=None,
+            operation="text_completion",
+            tool_name=None,
+            model="claude-3-5-haiku-latest",
+            provider="anthropic",
+            input_tokens=300,
+            output_tokens=40,
+            cost_usd=pytest.approx((300 * 0.8 + 40 * 4.0) / 1e6),
+            session_id=None,
+            task_id=None,
+            error_type=None,
+        ),
+        id="genai-deprecated-forms",
+    ),
+    pytest.param(
         {
             "openinference.span.kind": "LLM",
             "llm.model_name": "gpt-4o-mini",
@@ -112,67 +75,113 @@ def test_openinference() -> None:
             "llm.token_count.prompt": 100,
             "llm.token_count.completion": 20,
             "session.id": "s-1",
-        }
-    )
-    assert got == Normalised(
-        agent_name=None,
-        operation="chat",
-        tool_name=None,
-        model="gpt-4o-mini",
-        provider="openai",
-        input_tokens=100,
-        output_tokens=20,
-        cost_usd=pytest.approx((100 * 0.15 + 20 * 0.6) / 1e6),
-        session_id="s-1",
-        task_id=None,
-        error_type=None,
-    )
-    agent = normalise({"openinference.span.kind": "AGENT", "graph.node.name": "researcher"})
-    assert (agent.operation, agent.agent_name) == ("invoke_agent", "researcher")
-    tool = normalise({"openinference.span.kind": "TOOL", "tool.name": "calculator"})
-    assert (tool.operation, tool.tool_name) == ("execute_tool", "calculator")
+        },
+        Normalised(
+            agent_name=None,
+            operation="chat",
+            tool_name=None,
+            model="gpt-4o-mini",
+            provider="openai",
+            input_tokens=100,
+            output_tokens=20,
+            cost_usd=pytest.approx((100 * 0.15 + 20 * 0.6) / 1e6),
+            session_id="s-1",
+            task_id=None,
+            error_type=None,
+        ),
+        id="openinference-llm",
+    ),
+]
 
 
-def test_openllmetry() -> None:
-    """OpenLLMetry (Traceloop) kinds, entity names and llm.usage.* tokens."""
-    tool = normalise({"traceloop.span.kind": "tool", "traceloop.entity.name": "weather"})
-    assert (tool.operation, tool.tool_name) == ("execute_tool", "weather")
-    agent = normalise({"traceloop.span.kind": "agent", "traceloop.entity.name": "triage"})
-    assert (agent.operation, agent.agent_name) == ("invoke_agent", "triage")
-    llm = normalise(
+@pytest.mark.parametrize(("attributes", "expected"), FULL_ROWS)
+def test_llm_span_fills_every_column(attributes: dict[str, object], expected: Normalised) -> None:
+    """An LLM span of each convention (current GenAI, deprecated GenAI keys, OpenInference)
+    fills operation, agent, model, provider, tokens, session, error.type, and the cost from
+    the price table."""
+    assert normalise(attributes) == expected
+
+
+SOME_COLUMNS = [
+    pytest.param(
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.system": "old",
+            "gen_ai.usage.input_tokens": 5,
+            "gen_ai.usage.prompt_tokens": 7,
+        },
+        {"provider": "openai", "input_tokens": 5},
+        id="genai-current-keys-win-over-deprecated",
+    ),
+    pytest.param(
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "search_flights",
+            "semtrace.agent.name": "supervisor",
+        },
+        {"operation": "execute_tool", "tool_name": "search_flights", "agent_name": "supervisor"},
+        id="genai-tool-with-inherited-agent",
+    ),
+    pytest.param(
+        {"openinference.span.kind": "AGENT", "graph.node.name": "researcher"},
+        {"operation": "invoke_agent", "agent_name": "researcher"},
+        id="openinference-agent",
+    ),
+    pytest.param(
+        {"openinference.span.kind": "TOOL", "tool.name": "calculator"},
+        {"operation": "execute_tool", "tool_name": "calculator"},
+        id="openinference-tool",
+    ),
+    pytest.param(
+        {"traceloop.span.kind": "tool", "traceloop.entity.name": "weather"},
+        {"operation": "execute_tool", "tool_name": "weather"},
+        id="openllmetry-tool",
+    ),
+    pytest.param(
+        {"traceloop.span.kind": "agent", "traceloop.entity.name": "triage"},
+        {"operation": "invoke_agent", "agent_name": "triage"},
+        id="openllmetry-agent",
+    ),
+    pytest.param(
         {
             "llm.request.type": "chat",
             "gen_ai.request.model": "gpt-4o",
             "llm.usage.prompt_tokens": 11,
             "llm.usage.completion_tokens": 3,
             "traceloop.association.properties.session_id": "chat-7",
-        }
-    )
-    assert (llm.operation, llm.input_tokens, llm.output_tokens, llm.session_id) == (
-        "chat",
-        11,
-        3,
-        "chat-7",
-    )
-
-
-def test_mcp() -> None:
-    """MCP SDK spans: tools/call is execute_tool; task and session ids are kept."""
-    got = normalise(
+        },
+        {"operation": "chat", "input_tokens": 11, "output_tokens": 3, "session_id": "chat-7"},
+        id="openllmetry-llm",
+    ),
+    pytest.param(
         {
             "mcp.method.name": "tools/call",
             "gen_ai.tool.name": "get_weather",
             "mcp.session.id": "mcp-s",
             "mcp.task.id": "task-1",
-        }
-    )
-    assert (got.operation, got.tool_name, got.session_id, got.task_id) == (
-        "execute_tool",
-        "get_weather",
-        "mcp-s",
-        "task-1",
-    )
-    assert normalise({"mcp.method.name": "tasks/get"}).operation == "tasks/get"
+        },
+        {
+            "operation": "execute_tool",
+            "tool_name": "get_weather",
+            "session_id": "mcp-s",
+            "task_id": "task-1",
+        },
+        id="mcp-tools-call",
+    ),
+    pytest.param(
+        {"mcp.method.name": "tasks/get"}, {"operation": "tasks/get"}, id="mcp-other-method"
+    ),
+]
+
+
+@pytest.mark.parametrize(("attributes", "expected"), SOME_COLUMNS)
+def test_convention_attributes_map_to_columns(
+    attributes: dict[str, object], expected: dict[str, object]
+) -> None:
+    """Agent, tool and LLM attributes of GenAI (current keys winning over deprecated ones),
+    OpenInference, OpenLLMetry and MCP land in the named normalised columns."""
+    got = normalise(attributes)
+    assert {column: getattr(got, column) for column in expected} == expected
 
 
 def test_cost_sources() -> None:
