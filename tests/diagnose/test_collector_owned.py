@@ -23,27 +23,12 @@ from semtrace.cli import app
 from semtrace.collector.announce import read_announcement
 
 
-@pytest.fixture
-def served_failure(db_path: Path) -> Iterator[str]:
-    """A database with one failed tool call, then owned by a collector in another process."""
-    semtrace.configure(db=db_path, capture_logging=False)
-
-    @semtrace.tool("lookup_vendor")
-    def lookup() -> None:
-        raise ConnectionRefusedError("vendor API refused the connection")
-
-    with contextlib.suppress(ConnectionRefusedError), semtrace.agent("procurement"):
-        lookup()
-    semtrace.shutdown()
+@contextlib.contextmanager
+def _serve(db_path: Path, *options: str) -> Iterator[str]:
+    """``semtrace serve`` on ``db_path`` in another process; yields its announced URL."""
+    semtrace_cli = str(Path(sys.executable).with_name("semtrace"))
     proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("semtrace")),
-            "serve",
-            "--db",
-            str(db_path),
-            "--port",
-            "0",
-        ],
+        [semtrace_cli, "serve", "--db", str(db_path), "--port", "0", *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -57,6 +42,22 @@ def served_failure(db_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def served_failure(db_path: Path) -> Iterator[str]:
+    """A database with one failed tool call, then owned by a collector in another process."""
+    semtrace.configure(db=db_path, capture_logging=False)
+
+    @semtrace.tool("lookup_vendor")
+    def lookup() -> None:
+        raise ConnectionRefusedError("vendor API refused the connection")
+
+    with contextlib.suppress(ConnectionRefusedError), semtrace.agent("procurement"):
+        lookup()
+    semtrace.shutdown()
+    with _serve(db_path) as url:
+        yield url
 
 
 def _count(db: Path, sql: str) -> int:
@@ -124,30 +125,8 @@ def served_with_token(db_path: Path) -> Iterator[str]:
     """An empty database owned by a collector that wants a bearer token."""
     semtrace.configure(db=db_path, capture_logging=False)
     semtrace.shutdown()
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("semtrace")),
-            "serve",
-            "--db",
-            str(db_path),
-            "--port",
-            "0",
-            "--token",
-            "s3cret",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while (ann := read_announcement(str(db_path))) is None:
-            assert proc.poll() is None, "the collector exited"
-            assert time.monotonic() < deadline, "the collector never announced itself"
-            time.sleep(0.05)
-        yield ann.url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with _serve(db_path, "--token", "s3cret") as url:
+        yield url
 
 
 def test_records_endpoint_wants_the_token(served_with_token: str) -> None:
