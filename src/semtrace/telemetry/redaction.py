@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import filterfalse
 from typing import Any
 
 __all__ = [
@@ -264,8 +265,13 @@ class Redactor:
         if not self.enabled or not attrs:
             return attrs
         try:
-            if self._plain_keys.issuperset(attrs) and self._clean.issuperset(attrs.values()):
-                return attrs
+            if self._plain_keys.issuperset(attrs):
+                values = attrs.values()
+                if self._clean.issuperset(values):
+                    return attrs
+                # Plain keys: only the values not yet known clean need a look.
+                if self._all_clean(list(filterfalse(self._clean.__contains__, values))):
+                    return attrs
         except TypeError:  # an unhashable value (a list, a map): the full walk below
             pass
         out: dict[str, Any] | None = None
@@ -318,6 +324,37 @@ class Redactor:
                     out = dict(attrs)
                 out[key] = new
         return attrs if out is None else out
+
+    def _all_clean(self, values: list[Any]) -> bool:
+        """Whether none of ``values`` (found under plain keys) needs redacting; the clean ones
+        are remembered as the walk in :meth:`redact_attributes` remembers them."""
+        clean = self._clean
+        if len(clean) + len(values) > _CACHE_MAX:
+            return False  # the walk clears the set first
+        seen = self._seen
+        for value in values:
+            vtype = type(value)
+            if vtype is str:
+                if len(value) < 6:
+                    clean.add(value)
+                    continue
+                verdict = seen.get(value)
+                if verdict is None:
+                    verdict = self._remember(value)
+                if verdict is not _CLEAN:
+                    return False
+                if len(value) <= 256:
+                    clean.add(value)
+            elif vtype is float or vtype is bool:
+                continue
+            elif vtype is int and value < 10**12:
+                clean.add(value)
+            else:
+                if self._plain(value) is not value:
+                    return False
+                if vtype is tuple and all(type(v) is str and len(v) <= 256 for v in value):
+                    clean.add(value)
+        return True
 
     def _classify(self, key: str) -> int:
         if key in self.allow_keys:
