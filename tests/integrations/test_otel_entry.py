@@ -33,6 +33,21 @@ APP = textwrap.dedent(
 )
 
 
+def _run_instrumented(tmp_path: Path, source: str, env: dict[str, str]) -> None:
+    """Run ``source`` as a script under ``opentelemetry-instrument`` (metrics off, ``env``
+    added to the environment) and require it to exit cleanly."""
+    app = tmp_path / "app.py"
+    app.write_text(source)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable, str(app)],
+        env={**os.environ, "OTEL_METRICS_EXPORTER": "none", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.fixture
 def server() -> Iterator[LLMServer]:
     with llm_server() as s:
@@ -43,29 +58,20 @@ def test_opentelemetry_instrument_writes_spans_and_logs_to_duckdb(
     tmp_path: Path, server: LLMServer
 ) -> None:
     """An uninstrumented app run under opentelemetry-instrument lands normalised in DuckDB."""
-    app = tmp_path / "app.py"
-    app.write_text(APP)
     db = tmp_path / "zero.duckdb"
-    env = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "semtrace",
-        "OTEL_LOGS_EXPORTER": "semtrace",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_SERVICE_NAME": "billing-service",
-        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
-        "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
-        "SEMTRACE_DB": str(db),
-        "LLM_URL": server.url,
-    }
-    bin_dir = Path(sys.executable).parent
-    proc = subprocess.run(
-        [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(app)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    _run_instrumented(
+        tmp_path,
+        APP,
+        {
+            "OTEL_TRACES_EXPORTER": "semtrace",
+            "OTEL_LOGS_EXPORTER": "semtrace",
+            "OTEL_SERVICE_NAME": "billing-service",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+            "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+            "SEMTRACE_DB": str(db),
+            "LLM_URL": server.url,
+        },
     )
-    assert proc.returncode == 0, proc.stderr
     con = duckdb.connect(str(db), read_only=True)
     spans = con.sql(
         """SELECT name, operation, agent_name, model, input_tokens, output_tokens, service_name,
@@ -130,26 +136,17 @@ APP_WITH_CONFIGURE = textwrap.dedent(
 
 def test_an_app_that_also_configures_semtrace_stores_each_span_once(tmp_path: Path) -> None:
     """Zero-code exporter plus semtrace.configure() on the same file writes no duplicates."""
-    app = tmp_path / "app.py"
-    app.write_text(APP_WITH_CONFIGURE)
     db = tmp_path / "both.duckdb"
-    env = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "semtrace",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_SERVICE_NAME": "intake-service",
-        "SEMTRACE_DB": str(db),
-    }
-    bin_dir = Path(sys.executable).parent
-    proc = subprocess.run(
-        [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(app)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    _run_instrumented(
+        tmp_path,
+        APP_WITH_CONFIGURE,
+        {
+            "OTEL_TRACES_EXPORTER": "semtrace",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_SERVICE_NAME": "intake-service",
+            "SEMTRACE_DB": str(db),
+        },
     )
-    assert proc.returncode == 0, proc.stderr
     con = duckdb.connect(str(db), read_only=True)
     rows = con.sql("SELECT name, agent_name, service_name FROM spans ORDER BY name").fetchall()
     assert rows == [
