@@ -3,12 +3,31 @@ agent and per edge, and the orchestration pattern the topology shows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import streamlit as st
 
 from semtrace.dashboard import _data, charts
 from semtrace.dashboard._widgets import empty_state, refresh_every
 from semtrace.store import ui_queries as q
+
+# Label and number format of the latency, error-rate and cost columns the tables share.
+_FORMATS = {
+    "p50_ms": ("p50", "%.1f ms"),
+    "p95_ms": ("p95", "%.1f ms"),
+    "p99_ms": ("p99", "%.1f ms"),
+    "error_rate": ("error rate", "percent"),
+    "cost_usd": ("cost", "$%.5f"),
+}
+
+
+def _number_columns(*names: str) -> dict[str, Any]:
+    """The ``column_config`` of a table showing the named columns of :data:`_FORMATS`."""
+    return {
+        name: st.column_config.NumberColumn(_FORMATS[name][0], format=_FORMATS[name][1])
+        for name in names
+    }
 
 
 @st.fragment(run_every=refresh_every())
@@ -37,12 +56,7 @@ def main() -> None:
         st.dataframe(
             edges,
             hide_index=True,
-            column_config={
-                "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
-                "p95_ms": st.column_config.NumberColumn("p95", format="%.1f ms"),
-                "error_rate": st.column_config.NumberColumn("error rate", format="percent"),
-                "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
-            },
+            column_config=_number_columns("p50_ms", "p95_ms", "error_rate", "cost_usd"),
         )
     else:
         st.caption("No agent calls or messages another one.")
@@ -50,23 +64,14 @@ def main() -> None:
     st.dataframe(
         stats,
         hide_index=True,
-        column_config={
-            "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
-            "p95_ms": st.column_config.NumberColumn("p95", format="%.1f ms"),
-            "p99_ms": st.column_config.NumberColumn("p99", format="%.1f ms"),
-            "error_rate": st.column_config.NumberColumn("error rate", format="percent"),
-            "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
-        },
+        column_config=_number_columns("p50_ms", "p95_ms", "p99_ms", "error_rate", "cost_usd"),
     )
     st.markdown("#### Tokens and cost by model")
     if models:
         st.dataframe(
             models,
             hide_index=True,
-            column_config={
-                "cost_usd": st.column_config.NumberColumn("cost", format="$%.5f"),
-                "p50_ms": st.column_config.NumberColumn("p50", format="%.1f ms"),
-            },
+            column_config=_number_columns("cost_usd", "p50_ms"),
         )
     else:
         st.caption("No LLM calls recorded.")
