@@ -183,3 +183,15 @@ def make_failure(configured: Path) -> Callable[..., None]:
             the_agent()
 
     return make
+
+
+@pytest.fixture
+def waited_task(configured: Path) -> None:
+    """A compliance task that sat ~50 ms in input_required for a human, then completed
+    (flushed into the test db)."""
+    task = semtrace.start_task("compliance review", agent="compliance")
+    task.set_status("input_required", "need a human to confirm the vendor")
+    time.sleep(0.05)
+    task.provide_input("confirmed", by="alice")
+    task.complete()
+    semtrace.force_flush()

@@ -181,14 +181,8 @@ def test_error_log_outside_failed_span(configured: Path) -> None:
     assert "invoice 42" in found[0].message
 
 
-def test_stuck_task_when_tasks_view_exists(configured: Path) -> None:
+def test_stuck_task_when_tasks_view_exists(configured: Path, waited_task: None) -> None:
     """A task left in input_required beyond the threshold is found (when a tasks view exists)."""
-    task = semtrace.start_task("compliance review", agent="compliance")
-    task.set_status("input_required", "need a human to confirm the vendor")
-    time.sleep(0.05)
-    task.provide_input("confirmed", by="alice")
-    task.complete()
-    semtrace.force_flush()
     con = semtrace.connect(configured)
     try:
         has_view = bool(

@@ -145,14 +145,8 @@ def test_unknown_failure_is_honest(make_failure: Callable[..., None], configured
     assert "flux capacitor misaligned" in d.root_cause
 
 
-def test_task_that_waited_too_long_for_a_human(configured: Path) -> None:
+def test_task_that_waited_too_long_for_a_human(configured: Path, waited_task: None) -> None:
     """A task that sat in input_required past the threshold is needs_human (tasks view)."""
-    task = semtrace.start_task("compliance review", agent="compliance")
-    task.set_status("input_required", "need a human to confirm the vendor")
-    time.sleep(0.05)
-    task.provide_input("confirmed", by="alice")
-    task.complete()
-    semtrace.force_flush()
     con = semtrace.connect(configured)
     views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
     con.close()
