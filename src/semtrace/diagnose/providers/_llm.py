@@ -174,6 +174,16 @@ class LLMProvider(ABC):
     def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
         """Send one chat request; return the answer's text and usage."""
 
+    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        """POST ``body`` to ``{base_url}{path}`` with this provider's timeout and retries."""
+        return post_json(
+            f"{self.base_url}{path}",
+            body,
+            headers,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+        )
+
     def _call(self, messages: list[dict[str, str]], usage: list[int]) -> str:
         self.budget.check()
         try:

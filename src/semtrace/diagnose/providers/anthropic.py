@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from semtrace.diagnose.providers._llm import Completion, LLMProvider, post_json
+from semtrace.diagnose.providers._llm import Completion, LLMProvider
 from semtrace.diagnose.providers.base import Budget, ProviderError
 from semtrace.exceptions import ConfigurationError
 
@@ -68,13 +68,7 @@ class AnthropicProvider(LLMProvider):
             "max_tokens": self.max_output_tokens,
             "temperature": 0,
         }
-        answer = post_json(
-            f"{self.base_url}/v1/messages",
-            body,
-            headers,
-            timeout_s=self.timeout_s,
-            max_retries=self.max_retries,
-        )
+        answer = self._post("/v1/messages", body, headers)
         try:
             blocks = answer["content"]
             text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from semtrace.diagnose.providers._llm import Completion, LLMProvider, post_json
+from semtrace.diagnose.providers._llm import Completion, LLMProvider
 from semtrace.diagnose.providers.base import Budget, ProviderError
 from semtrace.exceptions import ConfigurationError
 
@@ -71,13 +71,7 @@ class OpenAIProvider(LLMProvider):
             "max_tokens": self.max_output_tokens,
             "response_format": {"type": "json_object"},
         }
-        answer = post_json(
-            f"{self.base_url}/chat/completions",
-            body,
-            headers,
-            timeout_s=self.timeout_s,
-            max_retries=self.max_retries,
-        )
+        answer = self._post("/chat/completions", body, headers)
         try:
             text = answer["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
