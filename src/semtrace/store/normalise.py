@@ -63,13 +63,15 @@ def _str(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = attrs.get(key)
         if value is not None and value != "":
-            return str(value)
+            return value if type(value) is str else str(value)
     return None
 
 
 def _int(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
     for key in keys:
         value = attrs.get(key)
+        if type(value) is int:
+            return value
         if value is None or isinstance(value, bool):
             continue
         try:
@@ -213,8 +215,8 @@ def normalise_row(
         error_k,
     ) = plan = _plan(frozenset(present))
     operation = _operation(a, plan)
-    oi_kind = ((_str(a, oi_kind_k) if oi_kind_k else None) or "").upper()
-    tl_kind = ((_str(a, tl_kind_k) if tl_kind_k else None) or "").lower()
+    oi_kind = (_str(a, oi_kind_k) or "").upper() if oi_kind_k else ""
+    tl_kind = (_str(a, tl_kind_k) or "").lower() if tl_kind_k else ""
 
     agent = _str(a, agent_k) if agent_k else None
     if agent is None and oi_kind == "AGENT" and oi_node_k:
