@@ -30,17 +30,25 @@ __all__ = ["SemtraceLogExporter", "SemtraceSpanExporter", "log_record_to_domain"
 _log = logging.getLogger("semtrace.otel")
 
 
-def _settings() -> Any:
-    """Settings for a process the OTel SDK configured: the db and collector routing only."""
+def _settings(db: str | os.PathLike[str] | None = None) -> Any:
+    """Settings for a process the OTel SDK configured: the db and collector routing only.
+
+    An exporter given its own ``db`` writes there (routed anew, no endpoint from the
+    environment)."""
+    from dataclasses import replace
+
     from semtrace.tracer import setup
 
-    db = resolve_path(os.environ.get(setup.ENV_DB, setup.DEFAULT_DB))
-    settings = setup.Settings(
-        service_name=os.environ.get("OTEL_SERVICE_NAME") or setup.DEFAULT_SERVICE,
-        db=db,
-        endpoint=os.environ.get(setup.ENV_ENDPOINT) or None,
+    settings = setup._route(
+        setup.Settings(
+            service_name=os.environ.get("OTEL_SERVICE_NAME") or setup.DEFAULT_SERVICE,
+            db=resolve_path(os.environ.get(setup.ENV_DB, setup.DEFAULT_DB)),
+            endpoint=os.environ.get(setup.ENV_ENDPOINT) or None,
+        )
     )
-    return setup._route(settings)
+    if db is not None:
+        settings = setup._route(replace(settings, db=resolve_path(db), endpoint=None))
+    return settings
 
 
 def _semtrace_writes(db: str) -> bool:
@@ -57,13 +65,9 @@ class SemtraceSpanExporter(SpanExporter):
     """A span exporter the SDK builds by name (``semtrace``); writes where semtrace would."""
 
     def __init__(self, db: str | os.PathLike[str] | None = None) -> None:
-        from dataclasses import replace
-
         from semtrace.tracer import setup
 
-        settings = _settings()
-        if db is not None:
-            settings = setup._route(replace(settings, db=resolve_path(db), endpoint=None))
+        settings = _settings(db)
         self.settings = settings
         self._inner: SpanExporter = setup._span_factory_for(settings)(settings)
 
@@ -132,13 +136,9 @@ class SemtraceLogExporter(LogRecordExporter):
     """A log exporter the SDK builds by name (``semtrace``): log records into the logs table."""
 
     def __init__(self, db: str | os.PathLike[str] | None = None) -> None:
-        from dataclasses import replace
-
         from semtrace.tracer import setup
 
-        settings = _settings()
-        if db is not None:
-            settings = setup._route(replace(settings, db=resolve_path(db), endpoint=None))
+        settings = _settings(db)
         self.settings = settings
         self._flush: Callable[[Sequence[LogRecord]], None] = setup._log_factory_for(settings)(
             settings
