@@ -129,7 +129,11 @@ def to_json(value: Mapping[str, Any] | None) -> str | None:
     if not value:
         return None
     try:
-        text = orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+        try:
+            # Keys are strings almost always, and orjson is faster told nothing about others.
+            text = orjson.dumps(value, default=_default).decode()
+        except TypeError:
+            text = orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):
         # Values orjson refuses (ints over 64 bits, say) take the slow, forgiving path.
         text = json.dumps(
