@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -12,7 +13,13 @@ import orjson
 import pyarrow as pa
 
 from semtrace import semconv as sc
-from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, SpanRecord
+from semtrace.store.model import (
+    SEVERITY_NUMBERS,
+    LogRecord,
+    SpanEventRecord,
+    SpanLinkRecord,
+    SpanRecord,
+)
 from semtrace.store.normalise import normalise_row
 from semtrace.telemetry.redaction import get_redactor
 
@@ -356,32 +363,74 @@ def _log_ids(n: int) -> list[str]:
     return [f"{h[i : i + 12]}4{h[i + 13 : i + 16]}" for i in range(0, 16 * n, 16)]
 
 
+# The LogRecord fields logs_table reads, in one C-level getter (severity_number is resolved
+# as LogRecord.number() resolves it).
+_LOG_FIELDS = attrgetter(
+    "log_id",
+    "time_ns",
+    "trace_id",
+    "span_id",
+    "severity",
+    "severity_number",
+    "service_name",
+    "agent_name",
+    "logger_name",
+    "event_name",
+    "message",
+    "template",
+    "action",
+    "cause",
+    "impact",
+    "attributes",
+)
+
+
 def logs_table(logs: Sequence[LogRecord]) -> pa.Table:
-    """An Arrow table for the ``logs`` table from one batch."""
+    """An Arrow table for the ``logs`` table from one batch (built a column at a time)."""
+    if not logs:
+        return LOGS_SCHEMA.empty_table()
+    (
+        log_ids,
+        times,
+        trace_ids,
+        span_ids,
+        severities,
+        numbers,
+        service_names,
+        agent_names,
+        logger_names,
+        event_names,
+        *texts,
+        attributes,
+    ) = zip(*map(_LOG_FIELDS, logs), strict=True)
     redactor = get_redactor()
     redact = redactor.redact_repeated
     redact_attributes = redactor.redact_attributes
-    fresh = iter(_log_ids(sum(1 for r in logs if not r.log_id)))
-    rows = [
-        (
-            r.log_id or next(fresh),
-            r.time_ns // 1000,
-            r.time_ns,
-            r.trace_id,
-            r.span_id,
-            r.severity,
-            r.number(),
-            r.service_name,
-            r.agent_name,
-            r.logger_name,
-            r.event_name,
-            None if r.message is None else redact(r.message),
-            None if r.template is None else redact(r.template),
-            None if r.action is None else redact(r.action),
-            None if r.cause is None else redact(r.cause),
-            None if r.impact is None else redact(r.impact),
-            to_json(redact_attributes(r.attributes)) if r.attributes else None,
-        )
-        for r in logs
+    fresh = iter(_log_ids(sum(1 for i in log_ids if not i)))
+    severity_number = SEVERITY_NUMBERS.get
+    time_ns = pa.array(times, type=pa.int64())
+    columns: list[Any] = [
+        [i or next(fresh) for i in log_ids],
+        pa.array(time_ns.to_numpy() // 1000).cast(_TS),
+        time_ns,
+        trace_ids,
+        span_ids,
+        severities,
+        [
+            severity_number(s, 0) if n is None else n
+            for n, s in zip(numbers, severities, strict=True)
+        ],
+        service_names,
+        agent_names,
+        logger_names,
+        event_names,
+        *([None if t is None else redact(t) for t in column] for column in texts),
+        [to_json(redact_attributes(a)) if a else None for a in attributes],
     ]
-    return _table(rows, LOGS_SCHEMA)
+    return pa.Table.from_arrays(
+        [
+            c if isinstance(c, pa.Array) else pa.array(c, type=f.type)
+            for c, f in zip(columns, LOGS_SCHEMA, strict=True)
+        ],
+        schema=LOGS_SCHEMA,
+    )
