@@ -213,8 +213,10 @@ def normalise_row(
         session_k,
         task_k,
         error_k,
-    ) = plan = _plan(frozenset(present))
-    operation = _operation(a, plan)
+    ) = plan = _plans.get(present) or _plan(present)
+    op_k = plan[0]
+    # The usual span names its operation: the fallbacks only when it does not.
+    operation = (_str(a, op_k) if op_k else None) or _operation(a, plan)
     oi_kind = (_str(a, oi_kind_k) or "").upper() if oi_kind_k else ""
     tl_kind = (_str(a, tl_kind_k) or "").lower() if tl_kind_k else ""
 
