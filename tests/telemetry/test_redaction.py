@@ -150,3 +150,13 @@ def test_remembered_clean_values_never_let_a_secret_through() -> None:
         expected = Redactor().redact_attributes(attrs)
         assert warm.redact_attributes(attrs) == expected
         assert expected != attrs
+
+
+def test_memory_of_clean_values_stays_bounded_under_unique_values() -> None:
+    """Maps of ever-new values under plain keys are all returned unchanged, and the set of
+    values remembered as clean never grows past its bound (plus one map's values)."""
+    r = Redactor()
+    for i in range(3 * redaction._CACHE_MAX):
+        attrs = {"call.id": f"call_{i:012x}", "tokens": i, "model": "gpt-4o-mini"}
+        assert r.redact_attributes(attrs) is attrs
+        assert len(r._clean) <= redaction._CACHE_MAX + len(attrs)
