@@ -18,7 +18,6 @@ whole. Patterns are configurable and keys can be allowlisted::
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -33,7 +32,6 @@ __all__ = [
     "Redactor",
     "configure_redaction",
     "get_redactor",
-    "redact_json",
     "redact_mapping",
     "redact_text",
     "redact_value",
@@ -94,25 +92,6 @@ _BUILTIN: tuple[tuple[str, str, int, str, tuple[str, ...]], ...] = (
 )
 # Every card number starts like this; a scan for it is cheaper than the full pattern.
 _CARD_GATE = re.compile(r"[2-6]\d{3}[ \-]?\d{4}")
-# A JSON pair whose key ends in one of these may hold a secret under a sensitive key.
-_PAIR_HINTS = tuple(
-    f'{w}"'
-    for w in (
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "key",
-        "token",
-        "authorization",
-        "cookie",
-        "credential",
-        "credentials",
-    )
-)
-
-_JSON_PAIR = re.compile(r'"([^"\\]{1,80})"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
 
 def _luhn_ok(number: str) -> bool:
@@ -399,40 +378,10 @@ class Redactor:
         """A copy of ``facts`` with secrets replaced (keys are kept)."""
         return {k: self.redact_value(v, k) for k, v in facts.items()}
 
-    def redact_json(self, text: str, keys: Iterable[str] = ()) -> str:
-        """JSON text (as the store writes attribute maps) with secrets replaced.
-
-        The fast path is a text pass: values under sensitive keys and pattern matches are
-        replaced in place, and the JSON stays valid. ``keys`` are the top-level keys of the
-        mapping the text was made from; if one is allowlisted the mapping is decoded and
-        redacted value by value instead, so the allowlist is honoured.
-        """
-        if not self.enabled or not text:
-            return text
-        if self.allow_keys and any(k in self.allow_keys for k in keys):
-            try:
-                data = json.loads(text)
-            except ValueError:
-                return self.redact_text(text)
-            return json.dumps(self.redact_value(data), ensure_ascii=False, separators=(",", ":"))
-        if _might_have_sensitive_key(text.lower()):
-            text = _JSON_PAIR.sub(self._replace_pair, text)
-        return self.redact_text(text)
-
-    def _replace_pair(self, m: re.Match[str]) -> str:
-        key, sep, value = m.group(1), m.group(2), m.group(3)
-        if not value or value.startswith("[REDACTED:") or not self.is_sensitive_key(key):
-            return m.group(0)
-        return f'"{key}"{sep}"{self.marker(_kind_of_key(key), value)}"'
-
 
 _ALLOW, _SENSITIVE, _PLAIN = 0, 1, 2
 _CLEAN = "\x00clean"  # the verdict for a value with nothing to redact (compared by identity)
 _CACHE_MAX = 8_192
-
-
-def _might_have_sensitive_key(low: str) -> bool:
-    return any(hint in low for hint in _PAIR_HINTS)
 
 
 def _kind_of_key(key: str) -> str:
@@ -488,8 +437,3 @@ def redact_value(value: Any, key: str | None = None) -> Any:
 def redact_mapping(facts: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``facts`` with secrets replaced."""
     return _redactor.redact_mapping(facts)
-
-
-def redact_json(text: str, keys: Iterable[str] = ()) -> str:
-    """JSON text with secrets replaced, staying valid JSON (the store's write path)."""
-    return _redactor.redact_json(text, keys)
