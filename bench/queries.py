@@ -76,8 +76,8 @@ def build(db: Path, total_spans: int, seed_runs: int) -> dict[str, float]:
     if copies:
         con.execute(
             f"""INSERT INTO spans SELECT s.* REPLACE ({shift} AS trace_id,
-                    start_time + to_microseconds(r.range * 1000) AS start_time,
-                    end_time + to_microseconds(r.range * 1000) AS end_time,
+                    start_time + to_microseconds(r.range * 1000000) AS start_time,
+                    end_time + to_microseconds(r.range * 1000000) AS end_time,
                     start_time_ns + r.range * 1000000000 AS start_time_ns,
                     end_time_ns + r.range * 1000000000 AS end_time_ns)
                 FROM spans s, range(1, {copies + 1}) r"""
@@ -85,6 +85,7 @@ def build(db: Path, total_spans: int, seed_runs: int) -> dict[str, float]:
         con.execute(
             f"""INSERT INTO logs SELECT l.* REPLACE ({shift.replace('s.', 'l.')} AS trace_id,
                     l.log_id || to_hex(r.range) AS log_id,
+                    time + to_microseconds(r.range * 1000000) AS time,
                     time_ns + r.range * 1000000000 AS time_ns)
                 FROM logs l, range(1, {copies + 1}) r"""
         )
@@ -128,8 +129,12 @@ def run(quick: bool = False) -> list[Result]:
     checks = [
         ("trace detail, 100k-span trace", 200,
          lambda: queries.trace_spans(con, big)),
+        ("traces list, newest 200 (dashboard)", 1000,
+         lambda: queries.recent_traces(con, limit=200)),
         ("traces list, filtered (ERROR, agent)", 1000,
-         lambda: queries.list_traces(con, limit=50, status="ERROR", agent="procurement")),
+         lambda: queries.recent_traces(con, limit=50, status="ERROR", agents=["procurement"])),
+        ("traces list, text search", 1000,
+         lambda: queries.recent_traces(con, limit=50, text="last-updated")),
         ("failures view, latest 100", 1000,
          lambda: queries.arrow(con, "select * from failures order by time desc limit 100")),
         ("agents view (latency percentiles)", 1000,

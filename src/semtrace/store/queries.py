@@ -6,6 +6,7 @@ plain Python values. SQL lives here, not in the pages and commands that show the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -13,13 +14,14 @@ import pyarrow as pa
 
 from semtrace.exceptions import QueryError
 from semtrace.store.schema import TABLES
-from semtrace.store.views import VIEWS
+from semtrace.store.views import TRACES_SELECT, VIEWS
 
 __all__ = [
     "arrow",
     "list_relations",
     "list_traces",
     "messages",
+    "recent_traces",
     "resolve_trace_id",
     "run_sql",
     "tasks",
@@ -57,27 +59,29 @@ def list_traces(
     service: str | None = None,
     agent: str | None = None,
 ) -> pa.Table:
-    """Most recent traces first, from the ``traces`` view, optionally filtered."""
-    where: list[str] = []
-    params: list[Any] = []
-    if status:
-        where.append("status = ?")
-        params.append(status.upper())
-    if service:
-        where.append("list_contains(services, ?)")
-        params.append(service)
-    if agent:
-        where.append("list_contains(agents, ?)")
-        params.append(agent)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    params.append(limit)
-    return arrow(
+    """Most recent traces first, optionally filtered (see :func:`recent_traces`)."""
+    table = recent_traces(
         con,
-        f"""SELECT trace_id, root_name, services, agents, start_time,
-                   round(duration_ms, 1) AS duration_ms, span_count, error_count, status,
-                   input_tokens, output_tokens, round(cost_usd, 6) AS cost_usd
-            FROM traces {clause} ORDER BY start_time DESC LIMIT ?""",
-        params,
+        status=status,
+        services=[service] if service else (),
+        agents=[agent] if agent else (),
+        limit=limit,
+    )
+    return table.select(
+        [
+            "trace_id",
+            "root_name",
+            "services",
+            "agents",
+            "start_time",
+            "duration_ms",
+            "span_count",
+            "error_count",
+            "status",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+        ]
     )
 
 
@@ -149,3 +153,88 @@ def tasks(
     return arrow(
         con, f"SELECT * FROM tasks {where} ORDER BY created_at DESC LIMIT ?", [*params, limit]
     )
+
+
+def recent_traces(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    services: Sequence[str] = (),
+    agents: Sequence[str] = (),
+    status: str | None = None,
+    text: str | None = None,
+    limit: int = 200,
+) -> pa.Table:
+    """The newest traces matching the filters, with the ``traces`` view's columns and
+    ``matched_sentence`` (the first log or failure sentence matching ``text``).
+
+    Fast at tens of millions of spans: candidates come from entry spans (roots, and SERVER or
+    CONSUMER spans whose parent lives in another process) plus the traces of the newest spans
+    (runs still in progress), the filters are semi-joins, and the per-trace aggregates run
+    over the chosen traces only.
+    """
+    entry: list[str] = []
+    params: list[Any] = []
+    if since:
+        entry.append("start_time >= ?::TIMESTAMPTZ")
+        params.append(since)
+    if until:
+        entry.append("start_time <= ?::TIMESTAMPTZ")
+        params.append(until)
+    if services:
+        entry.append(
+            "trace_id IN (SELECT trace_id FROM spans WHERE service_name IN "
+            "(SELECT unnest(?::VARCHAR[])))"
+        )
+        params.append(list(services))
+    if agents:
+        entry.append(
+            "trace_id IN (SELECT trace_id FROM spans WHERE agent_name IN "
+            "(SELECT unnest(?::VARCHAR[])))"
+        )
+        params.append(list(agents))
+    if status:
+        negate = "" if status.upper() == "ERROR" else "NOT "
+        entry.append(
+            f"trace_id {negate}IN (SELECT trace_id FROM spans WHERE status_code = 'ERROR')"
+        )
+    match_cte = "SELECT NULL::VARCHAR AS trace_id, NULL::VARCHAR AS sentence WHERE false"
+    match_params: list[Any] = []
+    if text and text.strip():
+        pattern = f"%{text.strip()}%"
+        match_cte = """
+            SELECT trace_id, arg_min(sentence, time_ns) AS sentence FROM (
+                SELECT trace_id, message AS sentence, time_ns FROM logs
+                 WHERE trace_id IS NOT NULL AND message ILIKE ?
+                UNION ALL
+                SELECT trace_id, status_message, start_time_ns FROM spans
+                 WHERE status_message ILIKE ?
+            ) GROUP BY trace_id"""
+        match_params = [pattern, pattern]
+        entry.append("trace_id IN (SELECT trace_id FROM m)")
+    filters = "".join(f" AND {e}" for e in entry)
+    subset = "WHERE trace_id IN (SELECT trace_id FROM candidates)"
+    sql = f"""
+        WITH m AS ({match_cte}),
+        entries AS (
+            SELECT trace_id, min(start_time_ns) AS first_ns FROM spans
+            WHERE (parent_span_id IS NULL OR kind IN ('SERVER', 'CONSUMER')){filters}
+            GROUP BY trace_id ORDER BY first_ns DESC LIMIT ?
+        ),
+        -- traces still running have no finished root yet: their newest spans bring them in
+        running AS (
+            SELECT DISTINCT trace_id FROM (
+                SELECT trace_id FROM spans WHERE true{filters}
+                ORDER BY start_time_ns DESC LIMIT ?)
+        ),
+        candidates AS (SELECT trace_id FROM entries UNION SELECT trace_id FROM running),
+        t AS ({TRACES_SELECT.format(where=subset)})
+        SELECT t.trace_id, t.root_name, t.root_agent, t.services, t.agents, t.start_time,
+               round(t.duration_ms, 1) AS duration_ms, t.span_count, t.error_count, t.status,
+               t.input_tokens, t.output_tokens, round(t.cost_usd, 6) AS cost_usd,
+               m.sentence AS matched_sentence
+        FROM t LEFT JOIN m ON m.trace_id = t.trace_id
+        ORDER BY t.start_time DESC, t.trace_id
+        LIMIT ?"""
+    return arrow(con, sql, [*match_params, *params, int(limit), *params, int(limit), int(limit)])

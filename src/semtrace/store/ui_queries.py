@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from semtrace import semconv as sc
 from semtrace.store._trace_tree import TraceTree
-from semtrace.store.queries import arrow
+from semtrace.store.queries import arrow, recent_traces
 
 __all__ = [
     "EXAMPLE_QUERIES",
@@ -107,49 +107,15 @@ def trace_list(
 ) -> pa.Table:
     """Recent traces, newest first, filtered by time (ISO strings), service, agent, status and
     free text over log sentences and failure messages (``matched_sentence`` shows a hit)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if since:
-        where.append("t.start_time >= ?::TIMESTAMPTZ")
-        params.append(since)
-    if until:
-        where.append("t.start_time <= ?::TIMESTAMPTZ")
-        params.append(until)
-    if services:
-        where.append("list_has_any(t.services, ?::VARCHAR[])")
-        params.append(list(services))
-    if agents:
-        where.append("list_has_any(t.agents, ?::VARCHAR[])")
-        params.append(list(agents))
-    if status:
-        where.append("t.status = ?")
-        params.append(status.upper())
-    match_cte = "SELECT NULL::VARCHAR AS trace_id, NULL::VARCHAR AS sentence WHERE false"
-    if text and text.strip():
-        pattern = f"%{text.strip()}%"
-        match_cte = """
-            SELECT trace_id, arg_min(sentence, time_ns) AS sentence FROM (
-                SELECT trace_id, message AS sentence, time_ns FROM logs
-                 WHERE trace_id IS NOT NULL AND message ILIKE ?
-                UNION ALL
-                SELECT trace_id, status_message, start_time_ns FROM spans
-                 WHERE status_message ILIKE ?
-            ) GROUP BY trace_id"""
-        params = [pattern, pattern, *params]
-        where.append("m.trace_id IS NOT NULL")
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    params.append(int(limit))
-    return arrow(
+    return recent_traces(
         con,
-        f"""WITH m AS ({match_cte})
-            SELECT t.trace_id, t.root_name, t.root_agent, t.services, t.agents, t.start_time,
-                   round(t.duration_ms, 1) AS duration_ms, t.span_count, t.error_count,
-                   t.status, t.input_tokens, t.output_tokens,
-                   round(t.cost_usd, 6) AS cost_usd, m.sentence AS matched_sentence
-            FROM traces t LEFT JOIN m ON m.trace_id = t.trace_id
-            {clause}
-            ORDER BY t.start_time DESC LIMIT ?""",
-        params,
+        since=since,
+        until=until,
+        services=services,
+        agents=agents,
+        status=status,
+        text=text,
+        limit=limit,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-__all__ = ["VIEWS", "create_views", "register_view"]
+__all__ = ["TRACES_SELECT", "VIEWS", "create_views", "register_view"]
 
 VIEWS: dict[str, str] = {}
 
@@ -28,9 +28,9 @@ def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> 
 
 _LLM_OPS = "('chat', 'text_completion', 'generate_content', 'embeddings')"
 
-register_view(
-    "traces",
-    """
+# One row per trace. The SELECT is kept as a template so the recent-traces query can run the
+# same aggregates over a few candidate traces instead of every span (fast at 10M spans).
+TRACES_SELECT = """
     SELECT
         trace_id,
         coalesce(arg_min(name, start_time_ns) FILTER (WHERE parent_span_id IS NULL),
@@ -52,10 +52,11 @@ register_view(
         sum(output_tokens)::BIGINT AS output_tokens,
         sum(cost_usd) AS cost_usd,
         any_value(session_id) FILTER (WHERE session_id IS NOT NULL) AS session_id
-    FROM spans
+    FROM spans {where}
     GROUP BY trace_id
-    """,
-)
+"""
+
+register_view("traces", TRACES_SELECT.format(where=""))
 
 register_view(
     "llm_calls",
