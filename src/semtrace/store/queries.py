@@ -171,34 +171,60 @@ def recent_traces(
 
     Fast at tens of millions of spans: candidates come from entry spans (roots, and SERVER or
     CONSUMER spans whose parent lives in another process) plus the traces of the newest spans
-    (runs still in progress), the filters are semi-joins, and the per-trace aggregates run
-    over the chosen traces only.
+    (runs still in progress); the filters are first checked on a window of the newest
+    candidates only, and on everything when that window holds too few matches; the per-trace
+    aggregates run over the chosen traces only.
     """
-    entry: list[str] = []
-    params: list[Any] = []
+    args = (since, until, services, agents, status, text, int(limit))
+    window = max(50 * int(limit), 5_000)
+    if services or agents or status or (text and text.strip()):
+        table = _recent_traces(con, *args, window=window)
+        if table.num_rows >= limit:
+            return table
+    return _recent_traces(con, *args, window=None)
+
+
+def _recent_traces(
+    con: duckdb.DuckDBPyConnection,
+    since: str | None,
+    until: str | None,
+    services: Sequence[str],
+    agents: Sequence[str],
+    status: str | None,
+    text: str | None,
+    limit: int,
+    *,
+    window: int | None,
+) -> pa.Table:
+    time_filter: list[str] = []
+    time_params: list[Any] = []
     if since:
-        entry.append("start_time >= ?::TIMESTAMPTZ")
-        params.append(since)
+        time_filter.append("start_time >= ?::TIMESTAMPTZ")
+        time_params.append(since)
     if until:
-        entry.append("start_time <= ?::TIMESTAMPTZ")
-        params.append(until)
+        time_filter.append("start_time <= ?::TIMESTAMPTZ")
+        time_params.append(until)
+    times = "".join(f" AND {f}" for f in time_filter)
+    # Span-level predicates ("the trace has a span that..."), checked inside the window only.
+    scope = " AND trace_id IN (SELECT trace_id FROM win)" if window else ""
+    keep: list[str] = []
+    keep_params: list[Any] = []
     if services:
-        entry.append(
-            "trace_id IN (SELECT trace_id FROM spans WHERE service_name IN "
-            "(SELECT unnest(?::VARCHAR[])))"
+        keep.append(
+            f"SELECT trace_id FROM spans WHERE service_name IN (SELECT unnest(?::VARCHAR[])){scope}"
         )
-        params.append(list(services))
+        keep_params.append(list(services))
     if agents:
-        entry.append(
-            "trace_id IN (SELECT trace_id FROM spans WHERE agent_name IN "
-            "(SELECT unnest(?::VARCHAR[])))"
+        keep.append(
+            f"SELECT trace_id FROM spans WHERE agent_name IN (SELECT unnest(?::VARCHAR[])){scope}"
         )
-        params.append(list(agents))
-    if status:
-        negate = "" if status.upper() == "ERROR" else "NOT "
-        entry.append(
-            f"trace_id {negate}IN (SELECT trace_id FROM spans WHERE status_code = 'ERROR')"
-        )
+        keep_params.append(list(agents))
+    errors = f"SELECT trace_id FROM spans WHERE status_code = 'ERROR'{scope}"
+    negate: list[str] = []
+    if status and status.upper() == "ERROR":
+        keep.append(errors)
+    elif status:
+        negate.append(errors)
     match_cte = "SELECT NULL::VARCHAR AS trace_id, NULL::VARCHAR AS sentence WHERE false"
     match_params: list[Any] = []
     if text and text.strip():
@@ -212,23 +238,38 @@ def recent_traces(
                  WHERE status_message ILIKE ?
             ) GROUP BY trace_id"""
         match_params = [pattern, pattern]
-        entry.append("trace_id IN (SELECT trace_id FROM m)")
-    filters = "".join(f" AND {e}" for e in entry)
-    subset = "WHERE trace_id IN (SELECT trace_id FROM candidates)"
+        keep.append("SELECT trace_id FROM m")
+    pool = "win" if window else "pool"
+    kept = "".join(f" AND trace_id IN ({k})" for k in keep)
+    kept += "".join(f" AND trace_id NOT IN ({n})" for n in negate)
+    subset = "WHERE trace_id IN (SELECT trace_id FROM chosen)"
+    # Only the newest entries can make the cut, unless filters must look further back.
+    depth = window or (None if kept else limit)
+    entry_limit = f" ORDER BY first_ns DESC LIMIT {int(depth)}" if depth else ""
     sql = f"""
-        WITH m AS ({match_cte}),
+        WITH m AS MATERIALIZED ({match_cte}),
         entries AS (
             SELECT trace_id, min(start_time_ns) AS first_ns FROM spans
-            WHERE (parent_span_id IS NULL OR kind IN ('SERVER', 'CONSUMER')){filters}
-            GROUP BY trace_id ORDER BY first_ns DESC LIMIT ?
+            WHERE (parent_span_id IS NULL OR kind IN ('SERVER', 'CONSUMER')){times}
+            GROUP BY trace_id{entry_limit}
         ),
         -- traces still running have no finished root yet: their newest spans bring them in
         running AS (
-            SELECT DISTINCT trace_id FROM (
-                SELECT trace_id FROM spans WHERE true{filters}
+            SELECT trace_id, min(start_time_ns) AS first_ns FROM (
+                SELECT trace_id, start_time_ns FROM spans WHERE true{times}
                 ORDER BY start_time_ns DESC LIMIT ?)
+            GROUP BY trace_id
         ),
-        candidates AS (SELECT trace_id FROM entries UNION SELECT trace_id FROM running),
+        pool AS (SELECT * FROM entries UNION ALL SELECT * FROM running),
+        win AS MATERIALIZED (
+            SELECT trace_id, max(first_ns) AS first_ns FROM pool GROUP BY trace_id
+            ORDER BY first_ns DESC LIMIT ?
+        ),
+        chosen AS MATERIALIZED (
+            SELECT trace_id, max(first_ns) AS first_ns FROM {pool}
+            WHERE true{kept}
+            GROUP BY trace_id ORDER BY first_ns DESC LIMIT ?
+        ),
         t AS ({TRACES_SELECT.format(where=subset)})
         SELECT t.trace_id, t.root_name, t.root_agent, t.services, t.agents, t.start_time,
                round(t.duration_ms, 1) AS duration_ms, t.span_count, t.error_count, t.status,
@@ -237,4 +278,14 @@ def recent_traces(
         FROM t LEFT JOIN m ON m.trace_id = t.trace_id
         ORDER BY t.start_time DESC, t.trace_id
         LIMIT ?"""
-    return arrow(con, sql, [*match_params, *params, int(limit), *params, int(limit), int(limit)])
+    params = [
+        *match_params,
+        *time_params,
+        *time_params,
+        limit,
+        window or limit,
+        *keep_params,
+        limit,
+        limit,
+    ]
+    return arrow(con, sql, params)
