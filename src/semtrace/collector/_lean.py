@@ -19,7 +19,14 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.common.v1 import common_pb2
 
-__all__ = ["LeanEvent", "LeanLink", "LeanStatus", "LeanTraceRequest", "decode_attributes"]
+__all__ = [
+    "LeanEvent",
+    "LeanLink",
+    "LeanStatus",
+    "LeanTraceRequest",
+    "any_value",
+    "decode_attributes",
+]
 
 _F = descriptor_pb2.FieldDescriptorProto
 _OPT, _REP = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
@@ -105,7 +112,7 @@ _CACHE: dict[bytes, tuple[str, Any]] = {}
 _CACHE_MAX = 65_536
 
 
-def _any_value(v: Any) -> Any:
+def any_value(v: Any) -> Any:
     """The Python value of a real ``AnyValue`` message (bytes as base64, like OTLP JSON)."""
     which = v.WhichOneof("value")
     if which == "string_value":
@@ -117,9 +124,9 @@ def _any_value(v: Any) -> Any:
     if which == "bool_value":
         return v.bool_value
     if which == "array_value":
-        return [_any_value(x) for x in v.array_value.values]
+        return [any_value(x) for x in v.array_value.values]
     if which == "kvlist_value":
-        return {kv.key: _any_value(kv.value) for kv in v.kvlist_value.values}
+        return {kv.key: any_value(kv.value) for kv in v.kvlist_value.values}
     if which == "bytes_value":
         return base64.b64encode(v.bytes_value).decode("ascii")
     return None
@@ -127,7 +134,7 @@ def _any_value(v: Any) -> Any:
 
 def _slow(raw: bytes) -> tuple[str, Any]:
     kv = _KeyValue.FromString(raw)  # DecodeError for a malformed attribute
-    return kv.key, _any_value(kv.value)
+    return kv.key, any_value(kv.value)
 
 
 def _kv(raw: bytes) -> tuple[str, Any]:

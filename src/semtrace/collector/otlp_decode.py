@@ -9,7 +9,6 @@ rejected and counted (the server answers 200 with ``partial_success``).
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from semtrace.collector._lean import (
     LeanLink,
     LeanStatus,
     LeanTraceRequest,
+    any_value,
     decode_attributes,
 )
 from semtrace.store.model import LogRecord, SpanEventRecord, SpanLinkRecord, SpanRecord
@@ -100,23 +100,8 @@ def severity_name(number: int, text: str | None = None) -> str:
 # -- protobuf ---------------------------------------------------------------------------------
 
 
-def _pb_value(v: Any) -> Any:
-    which = v.WhichOneof("value")
-    if which == "string_value":
-        return v.string_value
-    if which == "int_value":
-        return v.int_value
-    if which == "double_value":
-        return v.double_value
-    if which == "bool_value":
-        return v.bool_value
-    if which == "array_value":
-        return [_pb_value(x) for x in v.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: _pb_value(kv.value) for kv in v.kvlist_value.values}
-    if which == "bytes_value":
-        return base64.b64encode(v.bytes_value).decode("ascii")
-    return None
+# The value of a real ``AnyValue`` message; one definition shared with the lean decoder.
+_pb_value = any_value
 
 
 def _pb_attrs(kvs: Any) -> dict[str, Any]:
