@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from semtrace.collector._workers import group_tables
 from semtrace.collector.otlp_decode import SpanRows
-from semtrace.store import logs_table, schema, spans_tables
+from semtrace.store import logs_table, record_row, schema, spans_tables
 from semtrace.store.database import Store
 from semtrace.store.model import LogRecord, SpanRecord
 
@@ -78,27 +78,6 @@ class IngestStats:
     def add_decode(self, seconds: float) -> None:
         with self._lock:
             self.decode_seconds += seconds
-
-
-def _row(s: SpanRecord) -> tuple[Any, ...]:
-    """A record as the store's ``SpanRow`` tuple (the field order of SpanRecord)."""
-    return (
-        s.trace_id,
-        s.span_id,
-        s.parent_span_id,
-        s.name,
-        s.kind,
-        s.start_ns,
-        s.end_ns,
-        s.status_code,
-        s.status_message,
-        s.service_name,
-        s.scope_name,
-        s.attributes,
-        s.resource,
-        s.events,
-        s.links,
-    )
 
 
 @dataclass
@@ -195,7 +174,7 @@ class IngestQueue:
             if rows:
                 p.rows.extend(rows)
             if spans:
-                p.rows.extend(map(_row, spans))
+                p.rows.extend(map(record_row, spans))
             p.logs.extend(logs)
             if tables:
                 p.tables.extend(tables)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from semtrace.store._arrow import logs_table, spans_tables
+from semtrace.store._arrow import logs_table, record_row, spans_tables
 from semtrace.store.database import (
     Store,
     connect_readonly,
@@ -27,6 +27,7 @@ __all__ = [
     "get_open_store",
     "logs_table",
     "open_store",
+    "record_row",
     "register_view",
     "resolve_path",
     "spans_tables",
