@@ -15,10 +15,11 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["DbOption", "Format", "console", "err_console", "fail", "print_arrow"]
+__all__ = ["DbOption", "Format", "console", "err_console", "fail", "print_arrow", "progress_bar"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -163,3 +164,19 @@ def print_arrow(
         else ""
     )
     console.print(Text(f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}{note}", "dim"))
+
+
+def progress_bar(label: str, *, detail: bool = False, quiet: bool = False) -> Progress:
+    """The CLI's progress bar: on stderr (stdout stays the command's output), gone when done,
+    and off in a pipe or a log (no bar, nor its blank line). ``label`` may use
+    ``{task.description}``; ``detail`` adds the description as its own column."""
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn()]
+    if detail:
+        columns.append(TextColumn("{task.description}"))
+    columns.append(TimeElapsedColumn())
+    return Progress(
+        *columns,
+        console=err_console,
+        transient=True,
+        disable=quiet or not err_console.is_terminal,
+    )

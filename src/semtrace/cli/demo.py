@@ -8,10 +8,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from semtrace.cli import app
-from semtrace.cli._common import console, err_console, fail
+from semtrace.cli._common import console, fail, progress_bar
 from semtrace.exceptions import SemtraceError
 
 # The dashboard's launcher, imported only when the dashboard is served (it pulls in more).
@@ -59,16 +58,8 @@ class _progress:
     """A rich progress bar fed by ``run_demo``'s ``progress(done, total)`` callback."""
 
     def __enter__(self) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-        self.bar = Progress(
-            TextColumn("[cyan]running scenarios"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-            disable=not err_console.is_terminal,  # no bar (nor its blank line) in a pipe or a log
-        )
-        self.task = self.bar.add_task("runs", total=None)
+        self.bar = progress_bar("[cyan]{task.description}")
+        self.task = self.bar.add_task("running scenarios", total=None)
         self.bar.start()
         return self.update, self.finish
 

@@ -9,12 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.json import JSON
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from semtrace.cli import app
-from semtrace.cli._common import DbOption, console, err_console, fail
+from semtrace.cli._common import DbOption, console, err_console, fail, progress_bar
 from semtrace.diagnose.extract import DEFAULT_SLOW_MS, DEFAULT_SLOW_SHARE
 from semtrace.exceptions import SemtraceError
 
@@ -101,16 +100,8 @@ def diagnose(
         options["model"] = model
     if base_url:
         options["base_url"] = base_url
-    progress = Progress(
-        TextColumn("[bold]diagnosing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,  # stdout is the report (`semtrace diagnose > report.txt`)
-        transient=True,
-        disable=as_json or not err_console.is_terminal,
-    )
+    # stdout is the report (`semtrace diagnose > report.txt`): the bar goes to stderr.
+    progress = progress_bar("[bold]diagnosing", detail=True, quiet=as_json)
     task_id = progress.add_task("", total=None)
 
     def on_progress(done: int, total: int, d: Diagnosis) -> None:

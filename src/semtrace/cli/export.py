@@ -8,29 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from semtrace._connect import connect
 from semtrace.cli import app
-from semtrace.cli._common import DbOption, console, err_console, fail
+from semtrace.cli._common import DbOption, console, fail, progress_bar
 from semtrace.exceptions import SemtraceError
 from semtrace.integrations.parquet import export_parquet, import_parquet, parse_since, plan_export
 
 
 class ExportFormat(StrEnum):
     parquet = "parquet"
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,  # no bar (nor its blank line) in a pipe or a log
-    )
 
 
 def _os_reason(exc: OSError) -> str:
@@ -66,7 +53,7 @@ def export(
             plan = plan_export(con, start)
         finally:
             con.close()
-        with _progress() as progress:
+        with progress_bar("[bold]{task.description}") as progress:
             task = progress.add_task("exporting", total=max(plan.total_rows, 1))
 
             def advance(table: str, day: date | None, rows: int) -> None:
@@ -89,7 +76,7 @@ def import_(
 ) -> None:
     """Load a Parquet export into a database; rows already there are skipped (idempotent)."""
     try:
-        with _progress() as progress:
+        with progress_bar("[bold]{task.description}") as progress:
             task = progress.add_task("importing", total=None)
 
             def advance(table: str, rows: int) -> None:
