@@ -4,15 +4,49 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import semtrace
 from tests.dashboard import scenario as scenario_mod
 
 CHROMIUM = "/usr/bin/chromium"
+
+needs_chromium = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"{CHROMIUM} is missing: `make browser` installs Debian's chromium",
+)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ok(url: str, proc: subprocess.Popen[bytes], *, text: str | None = None) -> None:
+    """Wait (up to 60 s) until ``url`` answers 200 (with body ``text`` when given); fail
+    with the server's output if its process dies or it never does."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            reply = httpx.get(url, timeout=1)
+            if reply.status_code == 200 and (text is None or reply.text == text):
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            pytest.fail(f"{url} never answered:\n{out}")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="package")

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.dashboard.conftest import CHROMIUM
+from tests.dashboard.conftest import free_port, needs_chromium, wait_ok
 from tests.dashboard.scenario import DIAGNOSIS, FAILURE_SENTENCE_PART, Scenario
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason=f"{CHROMIUM} is missing: `make browser` installs Debian's chromium",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(scenario: Scenario) -> Iterator[str]:
     """`semtrace dashboard --db FILE --port N` running until the module's tests are done."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("semtrace")),
@@ -49,17 +36,7 @@ def server(scenario: Scenario) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"dashboard did not start:\n{out}")
-            time.sleep(0.2)
+        wait_ok(f"{url}/_stcore/health", proc, text="ok")
         yield url
     finally:
         proc.terminate()

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from semtrace.dashboard import APP
 from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
+from tests.dashboard.conftest import free_port, wait_ok
 from tests.dashboard.scenario import DIAGNOSIS, Scenario
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +24,7 @@ def collector(
     """`semtrace serve` owning a copy of the scenario database; yields (url, db)."""
     db = tmp_path_factory.mktemp("served") / "served.duckdb"
     shutil.copy(scenario.db, db)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("semtrace")),
@@ -47,18 +39,7 @@ def collector(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"semtrace serve did not start:\n{out}")
-            time.sleep(0.2)
+        wait_ok(f"{url}/health", proc)
         yield url, db
     finally:
         proc.terminate()

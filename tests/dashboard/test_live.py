@@ -4,12 +4,9 @@ collector) while the page is open, without a reload."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,35 +16,11 @@ import pytest
 import semtrace
 from semtrace.collector.announce import read_announcement
 from semtrace.tracer.setup import STATE
-from tests.dashboard.conftest import CHROMIUM
+from tests.dashboard.conftest import free_port, needs_chromium, wait_ok
 from tests.dashboard.scenario import Scenario
 from tests.dashboard.test_browser import _settle, _shot
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason=f"{CHROMIUM} is missing: `make browser` installs Debian's chromium",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ok(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            pytest.fail(f"{url} never answered:\n{out}")
-        time.sleep(0.2)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -56,7 +29,7 @@ def live(scenario: Scenario, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     the file while the dashboard reads it. Stopping the command stops both."""
     db = tmp_path / "live.duckdb"
     shutil.copy(scenario.db, db)
-    port = _free_port()
+    port = free_port()
     exe = str(Path(sys.executable).with_name("semtrace"))
     proc = subprocess.Popen(
         [exe, "dashboard", "--db", str(db), "--collector", "--port", str(port)],
@@ -65,7 +38,7 @@ def live(scenario: Scenario, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ok(f"{url}/_stcore/health", proc)
+        wait_ok(f"{url}/_stcore/health", proc)
         owner = read_announcement(db)
         assert owner is not None, "the dashboard did not start a collector for the file"
         yield url, db
