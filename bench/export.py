@@ -62,6 +62,7 @@ def agent_spans(n: int) -> list[ReadableSpan]:
 
 
 def run(quick: bool = False) -> list[Result]:
+    from semtrace.store.database import open_store
     from semtrace.tracer.convert import span_to_record
     from semtrace.tracer.exporter import DuckDBSpanExporter
 
@@ -83,7 +84,7 @@ def run(quick: bool = False) -> list[Result]:
         exporter = DuckDBSpanExporter(tmp / f"exp-{next(counter)}.duckdb")
         for b in batches:
             exporter.export(b)
-        exporter._get_store().close()
+        open_store(exporter.path).close()
 
     def run_raw() -> None:
         append_prebuilt(prebuilt, tmp / f"raw-{next(counter)}.duckdb")
@@ -97,7 +98,7 @@ def run(quick: bool = False) -> list[Result]:
     exporter = DuckDBSpanExporter(size_db)
     for b in batches:
         exporter.export(b)
-    store = exporter._get_store()
+    store = open_store(exporter.path)
     store.checkpoint()
     store.close()
     size = os.path.getsize(size_db)

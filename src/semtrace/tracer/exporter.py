@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Sequence
 
@@ -12,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from semtrace._errors import handle_internal_errors
-from semtrace.store.database import Store, open_store, resolve_path
+from semtrace.store.database import resolve_path
 from semtrace.store.resilient import get_writer
 from semtrace.tracer.convert import SpanBatch
 
@@ -26,19 +25,11 @@ class DuckDBSpanExporter(SpanExporter):
 
     def __init__(self, db: str | os.PathLike[str]) -> None:
         self.path = resolve_path(db)
-        self._store: Store | None = None
-        self._lock = threading.Lock()
         self._shutdown = False
         self.spans_written = 0
         self.spans_failed = 0
         self.export_calls = 0
         self.last_export_ms = 0.0
-
-    def _get_store(self) -> Store:
-        with self._lock:
-            if self._store is None or self._store.closed:
-                self._store = open_store(self.path)
-            return self._store
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
