@@ -26,6 +26,8 @@ class AsyncWithFromSync:
     """Mixin: ``async with obj`` does exactly what ``with obj`` does (the class's own
     ``__enter__`` / ``__exit__``), for objects usable in both kinds of code."""
 
+    __slots__ = ()
+
     async def __aenter__(self: _CM) -> _CM:
         return self.__enter__()
 

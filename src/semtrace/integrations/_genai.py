@@ -17,7 +17,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -26,6 +25,7 @@ from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
 from semtrace.tracer import _failures
 from semtrace.tracer._context import current_agent
+from semtrace.tracer._lifecycle import start_span
 
 __all__ = [
     "ENV_CAPTURE_CONTENT",
@@ -43,6 +43,7 @@ __all__ = [
 
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 TRACER_NAME = "semtrace.integrations"
+_TRACER = trace.get_tracer(TRACER_NAME)  # a proxy until a provider is installed
 
 _USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
 _USAGE_CACHE_CREATION = "gen_ai.usage.cache_creation.input_tokens"
@@ -127,7 +128,6 @@ class LLMCall:
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None
         self.ended = False
-        self.call = _failures.CallInfo(role="llm", name=model or provider, agent=current_agent())
         attrs: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: operation,
             sc.GEN_AI_PROVIDER_NAME: provider,
@@ -141,9 +141,14 @@ class LLMCall:
             if system_instructions:
                 attrs[_SYSTEM_INSTRUCTIONS] = self._redact(_json(system_instructions))
         name = f"{operation} {model}" if model else operation
-        tracer = trace.get_tracer(TRACER_NAME)
-        self.span: Span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-        self._context = trace.set_span_in_context(self.span)
+        self._active = start_span(
+            name,
+            _failures.CallInfo(role="llm", name=model or provider, agent=current_agent()),
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            tracer=_TRACER,
+        )
+        self.span: Span = self._active.span
 
     @staticmethod
     def _redact(text: str) -> str:
@@ -152,11 +157,8 @@ class LLMCall:
     @contextmanager
     def active(self) -> Iterator[None]:
         """Make the span current while the SDK sends the request (HTTP spans nest under it)."""
-        token = otel_context.attach(self._context)
-        try:
+        with self._active.activated():
             yield
-        finally:
-            otel_context.detach(token)
 
     def chunk_seen(self) -> None:
         if self.first_chunk_at is None:
@@ -177,12 +179,12 @@ class LLMCall:
         """Record the error (event, ``error.type``, ERROR status with a sentence) and end."""
         if self.ended:
             return
-        _failures.record_failure(self.span, self.call, exc)
+        self._active.fail(exc)
         self._end()
 
     def _end(self) -> None:
         self.ended = True
-        self.span.end()
+        self._active.end()
 
     def _record(self, r: Response) -> None:
         span = self.span
@@ -201,7 +203,7 @@ class LLMCall:
         ):
             if value is not None:
                 span.set_attribute(key, int(value))
-        model = r.model or self.call.name
+        model = r.model or self._active.call.name
         cost = pricing.cost_usd(model, r.input_tokens, r.output_tokens)
         if cost is not None:
             span.set_attribute(sc.SEMTRACE_COST_USD, cost)

@@ -19,30 +19,24 @@ from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
 from semtrace.tracer import _failures
-from semtrace.tracer._context import AGENT_KEY, current_agent, current_attempt
+from semtrace.tracer._context import current_agent, current_attempt
+from semtrace.tracer._lifecycle import ActiveSpan, start_span
 from semtrace.tracer._usage import record_llm_chunk, record_llm_result
-from semtrace.tracer.processors import SEMTRACE_SCOPE
 from semtrace.tracer.setup import STATE
 
 __all__ = ["Instrumentation", "agent", "llm", "step", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_Entered = tuple[Span, object, float]  # span, context token, start (perf_counter)
 # The spans each Instrumentation entered as a context manager, per thread/task: one instance
 # may be entered by concurrent tasks, and each must exit its own span.
-_ACTIVE: ContextVar[Mapping[int, tuple[_Entered, ...]]] = ContextVar(
+_ACTIVE: ContextVar[Mapping[int, tuple[ActiveSpan, ...]]] = ContextVar(
     "semtrace_entered", default=MappingProxyType({})
 )
-TRACER_NAME = SEMTRACE_SCOPE
-# A proxy until a provider is installed, then the provider's tracer: fetched once, because
-# get_tracer() per call costs as much as the span itself.
-_TRACER = trace.get_tracer(TRACER_NAME)
 
 
 @dataclass
@@ -88,33 +82,34 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
             attrs[sc.SEMTRACE_ATTEMPT] = attempt
         return attrs
 
-    def _context_for(
-        self, span: Span, parent: otel_context.Context | None, target: str
-    ) -> otel_context.Context:
-        ctx = trace.set_span_in_context(span, parent)
-        if self.role == "agent":
-            ctx = otel_context.set_value(AGENT_KEY, target, ctx)
-        return ctx
-
     def _start(
-        self, fallback: str, parent: otel_context.Context | None, call: _failures.CallInfo | None
-    ) -> tuple[Span, otel_context.Context]:
-        attrs = self.start_attributes(fallback, parent)
-        span = _TRACER.start_span(
-            self.span_name(fallback), context=parent, kind=self.kind, attributes=attrs
+        self, fallback: str, parent: otel_context.Context | None, call: _failures.CallInfo
+    ) -> ActiveSpan:
+        target = self.name or fallback
+        return start_span(
+            self.span_name(fallback),
+            call,
+            parent=parent,
+            kind=self.kind,
+            attributes=self.start_attributes(fallback, parent),
+            agent=target if self.role == "agent" else None,
         )
-        return span, self._context_for(span, parent, self.name or fallback)
 
     # -- context manager ---------------------------------------------------------------------
     def __enter__(self) -> Span:
-        fallback = self.name or self.role
-        call = _failures.CallInfo(role=self.role, name=fallback, agent=current_agent())
-        span, ctx = self._start(fallback, None, call)
-        token = otel_context.attach(ctx)
+        name = self.name or self.role
+        call = _failures.CallInfo(
+            role=self.role,
+            name=name,
+            agent=current_agent() if self.role != "agent" else self.name,
+            attempt=current_attempt(),
+        )
+        active = self._start(name, None, call)
+        active.attach()
         stacks = dict(_ACTIVE.get())
-        stacks[id(self)] = (*stacks.get(id(self), ()), (span, token, time.perf_counter()))
+        stacks[id(self)] = (*stacks.get(id(self), ()), active)
         _ACTIVE.set(stacks)
-        return span
+        return active.span
 
     def __exit__(
         self,
@@ -123,23 +118,16 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
         tb: TracebackType | None,
     ) -> None:
         stacks = dict(_ACTIVE.get())
-        *rest, (span, token, started) = stacks[id(self)]
+        *rest, active = stacks[id(self)]
         if rest:
             stacks[id(self)] = tuple(rest)
         else:
             del stacks[id(self)]
-        otel_context.detach(cast(Any, token))
+        active.detach()
         _ACTIVE.set(stacks)
         if exc is not None:
-            call = _failures.CallInfo(
-                role=self.role,
-                name=self.name or self.role,
-                agent=current_agent() if self.role != "agent" else self.name,
-                started=started,
-                attempt=current_attempt(),
-            )
-            _failures.record_failure(span, call, exc)
-        span.end()
+            active.fail(exc)
+        active.end()
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -235,39 +223,19 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            call = call_info(args, kwargs)
-            span, ctx = inst._start(fallback, None, call)
-            token = otel_context.attach(ctx)
-            try:
+            with inst._start(fallback, None, call_info(args, kwargs)) as span:
                 result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                _failures.record_failure(span, call, exc)
-                raise
-            else:
                 finish_ok(span, result)
                 return result
-            finally:
-                otel_context.detach(token)
-                span.end()
 
         return cast(F, async_wrapper)
 
     @functools.wraps(fn)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call = call_info(args, kwargs)
-        span, ctx = inst._start(fallback, None, call)
-        token = otel_context.attach(ctx)
-        try:
+        with inst._start(fallback, None, call_info(args, kwargs)) as span:
             result = fn(*args, **kwargs)
-        except BaseException as exc:
-            _failures.record_failure(span, call, exc)
-            raise
-        else:
             finish_ok(span, result)
             return result
-        finally:
-            otel_context.detach(token)
-            span.end()
 
     return cast(F, sync_wrapper)
 
@@ -282,13 +250,14 @@ def _traced_gen(
     # The span starts at the first next() and ends when the generator is exhausted, closed
     # or fails; the consumer's own context is never touched between items.
     call.started = time.perf_counter()
-    span, ctx = inst._start(fallback, parent, call)
+    active = inst._start(fallback, parent, call)
+    span = active.span
     items = 0
     send_value: Any = None
     throw: BaseException | None = None
     try:
         while True:
-            token = otel_context.attach(ctx)
+            active.attach()
             try:
                 if throw is not None:
                     exc, throw = throw, None
@@ -299,7 +268,7 @@ def _traced_gen(
                 span.set_attribute("semtrace.items", items)
                 return stop.value
             finally:
-                otel_context.detach(token)
+                active.detach()
             items += 1
             if inst.role == "llm":
                 with handle_internal_errors("record llm usage"):
@@ -315,10 +284,10 @@ def _traced_gen(
     except GeneratorExit:
         raise
     except BaseException as exc:
-        _failures.record_failure(span, call, exc)
+        active.fail(exc)
         raise
     finally:
-        span.end()
+        active.end()
 
 
 async def _traced_agen(
@@ -329,13 +298,14 @@ async def _traced_agen(
     agen: AsyncGenerator[Any, Any],
 ) -> AsyncGenerator[Any, Any]:
     call.started = time.perf_counter()
-    span, ctx = inst._start(fallback, parent, call)
+    active = inst._start(fallback, parent, call)
+    span = active.span
     items = 0
     send_value: Any = None
     throw: BaseException | None = None
     try:
         while True:
-            token = otel_context.attach(ctx)
+            active.attach()
             try:
                 if throw is not None:
                     exc, throw = throw, None
@@ -346,7 +316,7 @@ async def _traced_agen(
                 span.set_attribute("semtrace.items", items)
                 return
             finally:
-                otel_context.detach(token)
+                active.detach()
             items += 1
             if inst.role == "llm":
                 with handle_internal_errors("record llm usage"):
@@ -362,10 +332,10 @@ async def _traced_agen(
     except GeneratorExit:
         raise
     except BaseException as exc:
-        _failures.record_failure(span, call, exc)
+        active.fail(exc)
         raise
     finally:
-        span.end()
+        active.end()
 
 
 # -- public factories -----------------------------------------------------------------------

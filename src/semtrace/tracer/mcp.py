@@ -19,26 +19,24 @@ only, ``call_tool`` and the experimental task methods (``session.experimental``
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
 from semtrace.tracer import _failures
 from semtrace.tracer._context import current_agent
+from semtrace.tracer._lifecycle import start_span
 from semtrace.tracer.propagation import inject
 from semtrace.tracer.tasks import Task
 
 __all__ = ["instrument_session"]
 
-TRACER_NAME = "semtrace"
 _MARK = "_semtrace_mcp"
 
 
@@ -82,26 +80,25 @@ async def _rpc_span(
         attrs[sc.SEMTRACE_AGENT_NAME] = agent
     attrs.update(attributes or {})
     name = f"{method} {target}" if target else method
-    span = trace.get_tracer(TRACER_NAME).start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-    ctx = trace.set_span_in_context(span)
-    out_meta = dict(meta or {})
-    inject(out_meta, context=ctx)
-    call = _failures.CallInfo(
-        role="MCP request", name=name, agent=agent, started=time.perf_counter()
+    active = start_span(
+        name,
+        _failures.CallInfo(role="MCP request", name=name, agent=agent),
+        kind=SpanKind.CLIENT,
+        attributes=attrs,
+        on_failure=_record_error_code,
     )
-    token = otel_context.attach(ctx)
-    try:
+    out_meta = dict(meta or {})
+    inject(out_meta, context=active.context)
+    with active as span:
         yield span, out_meta
-    except BaseException as exc:
-        _failures.record_failure(span, call, exc)
-        code = _error_code(exc)
-        if code is not None:
-            span.set_attribute(sc.ERROR_TYPE, str(code))
-            span.set_attribute(sc.RPC_RESPONSE_STATUS_CODE, str(code))
-        raise
-    finally:
-        otel_context.detach(token)
-        span.end()
+
+
+def _record_error_code(span: Span, exc: BaseException) -> None:
+    """A JSON-RPC error's code is its ``error.type`` (after the generic failure record)."""
+    code = _error_code(exc)
+    if code is not None:
+        span.set_attribute(sc.ERROR_TYPE, str(code))
+        span.set_attribute(sc.RPC_RESPONSE_STATUS_CODE, str(code))
 
 
 def _mark_tool_error(span: Span, tool: str, result: Any) -> None:

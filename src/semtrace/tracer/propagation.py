@@ -17,7 +17,6 @@ allowed for a single message only, when asked (``as_parent=True``)::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias
@@ -29,7 +28,8 @@ from opentelemetry.trace import Link, Span, SpanContext, SpanKind
 
 from semtrace import semconv as sc
 from semtrace.tracer import _failures
-from semtrace.tracer._context import AGENT_KEY, current_agent
+from semtrace.tracer._context import current_agent
+from semtrace.tracer._lifecycle import start_span
 
 __all__ = [
     "Headers",
@@ -39,8 +39,6 @@ __all__ = [
     "inject",
     "producer_span",
 ]
-
-TRACER_NAME = "semtrace"
 
 Headers: TypeAlias = MutableMapping[str, Any] | list[tuple[str, Any]]
 """Message headers: a dict, or Kafka-style ``[(key, value)]`` with bytes or str values."""
@@ -120,15 +118,6 @@ def creation_context(headers: Headers | Mapping[str, Any] | None) -> SpanContext
     return ctx if ctx.is_valid else None
 
 
-def _agent_context(
-    span: Span, parent: otel_context.Context | None, agent: str | None
-) -> otel_context.Context:
-    ctx = trace.set_span_in_context(span, parent)
-    if agent is not None:
-        ctx = otel_context.set_value(AGENT_KEY, agent, ctx)
-    return ctx
-
-
 def _messaging_attributes(
     system: str, operation_name: str, operation_type: str, destination: str
 ) -> dict[str, Any]:
@@ -165,25 +154,18 @@ def producer_span(
     if agent is not None:
         attrs[sc.SEMTRACE_AGENT_NAME] = agent
     attrs.update(attributes or {})
-    parent = otel_context.get_current()
-    span = trace.get_tracer(TRACER_NAME).start_span(
-        f"{operation} {destination}", context=parent, kind=SpanKind.PRODUCER, attributes=attrs
+    active = start_span(
+        f"{operation} {destination}",
+        _failures.CallInfo(role="publish to", name=destination, agent=agent),
+        parent=otel_context.get_current(),
+        kind=SpanKind.PRODUCER,
+        attributes=attrs,
+        agent=agent,
     )
-    ctx = _agent_context(span, parent, agent)
     if headers is not None:
-        inject(headers, context=ctx)
-    call = _failures.CallInfo(
-        role="publish to", name=destination, agent=agent, started=time.perf_counter()
-    )
-    token = otel_context.attach(ctx)
-    try:
+        inject(headers, context=active.context)
+    with active as span:
         yield span
-    except BaseException as exc:
-        _failures.record_failure(span, call, exc)
-        raise
-    finally:
-        otel_context.detach(token)
-        span.end()
 
 
 def _links(
@@ -253,22 +235,14 @@ def consumer_span(
         ambient_span = trace.get_current_span(ambient).get_span_context()
         if ambient_span.is_valid:
             links.append(Link(ambient_span, {sc.SEMTRACE_LINK_KIND: "ambient"}))
-    span = trace.get_tracer(TRACER_NAME).start_span(
+    active = start_span(
         f"process {destination}",
-        context=parent,
+        _failures.CallInfo(role="handler for", name=destination, agent=agent),
+        parent=parent,
         kind=SpanKind.CONSUMER,
         attributes=attrs,
         links=links,
+        agent=agent,
     )
-    call = _failures.CallInfo(
-        role="handler for", name=destination, agent=agent, started=time.perf_counter()
-    )
-    token = otel_context.attach(_agent_context(span, parent, agent))
-    try:
+    with active as span:
         yield span
-    except BaseException as exc:
-        _failures.record_failure(span, call, exc)
-        raise
-    finally:
-        otel_context.detach(token)
-        span.end()

@@ -31,18 +31,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from semtrace import semconv as sc
 from semtrace._async_with import AsyncWithFromSync
 from semtrace._errors import handle_internal_errors
 from semtrace.store.model import LogRecord
 from semtrace.tracer import _failures
-from semtrace.tracer._context import AGENT_KEY, current_agent
+from semtrace.tracer._context import current_agent
+from semtrace.tracer._lifecycle import start_span
 from semtrace.tracer.setup import STATE, emit_log
 
 __all__ = [
@@ -67,7 +68,6 @@ ALLOWED_TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
     "failed": frozenset(),
     "cancelled": frozenset(),
 }
-TRACER_NAME = "semtrace"
 MAX_TEXT = 500
 
 _SEVERITY = {"failed": "ERROR", "cancelled": "WARNING"}
@@ -137,9 +137,7 @@ class Task(AsyncWithFromSync):
         self.answered_by: str | None = None
         self.result: Any = None
         self._lock = threading.RLock()
-        self._tokens: list[object] = []
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
-        self._started = time.perf_counter()
         attrs: dict[str, Any] = {
             sc.MCP_TASK_ID: self.id,
             sc.MCP_TASK_STATUS: "working",
@@ -150,16 +148,17 @@ class Task(AsyncWithFromSync):
         if self.agent is not None:
             attrs[sc.SEMTRACE_AGENT_NAME] = self.agent
         attrs.update(attributes or {})
-        parent = parent if parent is not None else otel_context.get_current()
-        self.span: Span = trace.get_tracer(TRACER_NAME).start_span(
-            f"task {name}", context=parent, kind=SpanKind.INTERNAL, attributes=attrs
+        self._active = start_span(
+            f"task {name}",
+            _failures.CallInfo(role="task", name=name, agent=self.agent),
+            parent=parent if parent is not None else otel_context.get_current(),
+            attributes=attrs,
+            agent=self.agent,
         )
+        self._active.context = otel_context.set_value(TASK_KEY, self, self._active.context)
+        self.span: Span = self._active.span
         self.created_ns: int = time.time_ns()
         self.last_updated_ns: int = self.created_ns
-        self._context = trace.set_span_in_context(self.span, parent)
-        self._context = otel_context.set_value(TASK_KEY, self, self._context)
-        if self.agent is not None:
-            self._context = otel_context.set_value(AGENT_KEY, self.agent, self._context)
         self._record("working", None, None, self.created_ns)
         with _LIVE_LOCK:
             _LIVE[self.id] = self
@@ -281,7 +280,7 @@ class Task(AsyncWithFromSync):
             self.span.set_attribute(sc.SEMTRACE_TASK_POLLS, self.polls)
             if self.status == "failed" and self.span.is_recording():
                 self.span.set_status(Status(StatusCode.ERROR, self.status_message))
-            self.span.end(end_time=now)
+            self._active.end(end_time=now)
         self._release_waiters(asyncio.CancelledError(f"the task is {self.status}"))
 
     def provide_input(self, answer: Any, *, by: str | None = None) -> bool:
@@ -369,16 +368,13 @@ class Task(AsyncWithFromSync):
     # -- context -----------------------------------------------------------------------------
     def context(self) -> otel_context.Context:
         """The OpenTelemetry context of the task (its span, itself, its agent)."""
-        return self._context
+        return self._active.context
 
     @contextmanager
     def activate(self) -> Iterator[Task]:
         """Run a block in the task's context without finishing the task afterwards."""
-        token = otel_context.attach(self._context)
-        try:
+        with self._active.activated():
             yield self
-        finally:
-            otel_context.detach(token)
 
     def to_mcp(self) -> dict[str, Any]:
         """The task in the MCP ``Task`` shape (``taskId``, ``status``, ``createdAt``, ...)."""
@@ -400,7 +396,7 @@ class Task(AsyncWithFromSync):
 
     # -- with / async with -------------------------------------------------------------------
     def __enter__(self) -> Task:
-        self._tokens.append(otel_context.attach(self._context))
+        self._active.attach()
         return self
 
     def __exit__(
@@ -409,8 +405,7 @@ class Task(AsyncWithFromSync):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tokens:
-            otel_context.detach(cast(Any, self._tokens.pop()))
+        self._active.detach()
         if exc is None:
             if not self.is_terminal:
                 self.complete()
@@ -418,12 +413,9 @@ class Task(AsyncWithFromSync):
         if isinstance(exc, GeneratorExit):
             self.cancel("the block was closed before the task finished")
             return
-        call = _failures.CallInfo(
-            role="task", name=self.name, agent=self.agent, started=self._started
-        )
-        sentence = _failures.exception_sentence(call, exc)
+        sentence = _failures.exception_sentence(self._active.call, exc)
         if not self.is_terminal:
-            _failures.record_failure(self.span, call, exc)
+            self._active.fail(exc)
         if isinstance(exc, asyncio.CancelledError):
             self.cancel(sentence)
         else:
