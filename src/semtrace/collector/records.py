@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from semtrace.store import schema
+
 if TYPE_CHECKING:
     from semtrace.collector._http import Handler
 
@@ -30,14 +32,9 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 def schemas() -> dict[str, pa.Schema]:
     """The tables that accept records, with the Arrow schema rows are cast to."""
-    from semtrace.diagnose._attempts import HEAL_ATTEMPTS_SCHEMA
-    from semtrace.diagnose.run import DIAGNOSIS_SCHEMA, FINGERPRINT_SCHEMA
-    from semtrace.store import schema
-
     return {
-        schema.DIAGNOSES: DIAGNOSIS_SCHEMA,
-        schema.FAILURE_FINGERPRINTS: FINGERPRINT_SCHEMA,
-        schema.HEAL_ATTEMPTS: HEAL_ATTEMPTS_SCHEMA,
+        t.name: t.arrow
+        for t in (schema.DIAGNOSES_TABLE, schema.FINGERPRINTS_TABLE, schema.HEAL_ATTEMPTS_TABLE)
     }
 
 

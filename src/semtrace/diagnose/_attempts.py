@@ -20,21 +20,7 @@ from semtrace.store.resilient import get_writer
 
 __all__ = ["HEAL_ATTEMPTS_SCHEMA", "collector_write", "enqueue", "flush", "shutdown", "table_of"]
 
-HEAL_ATTEMPTS_SCHEMA = pa.schema(
-    [
-        ("time", pa.timestamp("us", tz="UTC")),
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("fingerprint", pa.string()),
-        ("step", pa.string()),
-        ("attempt", pa.int32()),
-        ("action", pa.string()),
-        ("parameters", pa.string()),
-        ("outcome", pa.string()),
-        ("error", pa.string()),
-        ("duration_ms", pa.float64()),
-    ]
-)
+HEAL_ATTEMPTS_SCHEMA = schema.HEAL_ATTEMPTS_TABLE.arrow
 
 _MAX_QUEUE = 8_192  # rows; what does not fit is dropped and counted (BatchQueue.dropped)
 _lock = threading.Lock()

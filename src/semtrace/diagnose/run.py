@@ -136,39 +136,8 @@ def _diagnosis_row(d: Diagnosis) -> dict[str, Any]:
     }
 
 
-DIAGNOSIS_SCHEMA = pa.schema(
-    [
-        ("fingerprint", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("status", pa.string()),
-        ("summary", pa.string()),
-        ("root_cause", pa.string()),
-        ("category", pa.string()),
-        ("evidence", pa.string()),
-        ("remediations", pa.string()),
-        ("occurrences", pa.int64()),
-        ("trace_count", pa.int64()),
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("input_tokens", pa.int64()),
-        ("output_tokens", pa.int64()),
-        ("cost_usd", pa.float64()),
-        ("latency_ms", pa.float64()),
-        ("error", pa.string()),
-        ("context", pa.string()),
-    ]
-)
-
-FINGERPRINT_SCHEMA = pa.schema(
-    [
-        ("fingerprint", pa.string()),
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("log_id", pa.string()),
-        ("failure_kind", pa.string()),
-        ("time", pa.timestamp("us", tz="UTC")),
-    ]
-)
+DIAGNOSIS_SCHEMA = schema.DIAGNOSES_TABLE.arrow
+FINGERPRINT_SCHEMA = schema.FINGERPRINTS_TABLE.arrow
 
 
 def _occurrence_key(f: Failure) -> tuple[str | None, str | None, str | None]:

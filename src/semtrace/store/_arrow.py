@@ -13,6 +13,7 @@ import orjson
 import pyarrow as pa
 
 from semtrace import semconv as sc
+from semtrace.store import schema
 from semtrace.store.model import (
     SEVERITY_NUMBERS,
     LogRecord,
@@ -20,90 +21,18 @@ from semtrace.store.model import (
     SpanLinkRecord,
     SpanRecord,
 )
-from semtrace.store.normalise import normalise_row
+from semtrace.store.normalise import Normalised, normalise_row
 from semtrace.telemetry.redaction import get_redactor
 
 __all__ = ["SpanRow", "SpanRowSource", "logs_table", "record_row", "spans_tables", "to_json"]
 
-_TS = pa.timestamp("us", tz="UTC")
+_TS = schema.TIMESTAMPTZ.arrow
 
-SPANS_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("parent_span_id", pa.string()),
-        ("name", pa.string()),
-        ("kind", pa.string()),
-        ("start_time", _TS),
-        ("end_time", _TS),
-        ("start_time_ns", pa.int64()),
-        ("end_time_ns", pa.int64()),
-        ("duration_ms", pa.float64()),
-        ("status_code", pa.string()),
-        ("status_message", pa.string()),
-        ("service_name", pa.string()),
-        ("scope_name", pa.string()),
-        ("agent_name", pa.string()),
-        ("operation", pa.string()),
-        ("tool_name", pa.string()),
-        ("model", pa.string()),
-        ("provider", pa.string()),
-        ("input_tokens", pa.int64()),
-        ("output_tokens", pa.int64()),
-        ("cost_usd", pa.float64()),
-        ("session_id", pa.string()),
-        ("task_id", pa.string()),
-        ("error_type", pa.string()),
-        ("attributes", pa.string()),
-        ("resource", pa.string()),
-    ]
-)
-
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("time", _TS),
-        ("time_ns", pa.int64()),
-        ("name", pa.string()),
-        ("exception_type", pa.string()),
-        ("exception_message", pa.string()),
-        ("exception_stacktrace", pa.string()),
-        ("attributes", pa.string()),
-    ]
-)
-
-LINKS_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("linked_trace_id", pa.string()),
-        ("linked_span_id", pa.string()),
-        ("attributes", pa.string()),
-    ]
-)
-
-LOGS_SCHEMA = pa.schema(
-    [
-        ("log_id", pa.string()),
-        ("time", _TS),
-        ("time_ns", pa.int64()),
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("severity", pa.string()),
-        ("severity_number", pa.int32()),
-        ("service_name", pa.string()),
-        ("agent_name", pa.string()),
-        ("logger_name", pa.string()),
-        ("event_name", pa.string()),
-        ("message", pa.string()),
-        ("template", pa.string()),
-        ("action", pa.string()),
-        ("cause", pa.string()),
-        ("impact", pa.string()),
-        ("attributes", pa.string()),
-    ]
-)
+# The Arrow schemas of the tables this module fills, derived from their declarations.
+SPANS_SCHEMA = schema.SPANS_TABLE.arrow
+EVENTS_SCHEMA = schema.SPAN_EVENTS_TABLE.arrow
+LINKS_SCHEMA = schema.SPAN_LINKS_TABLE.arrow
+LOGS_SCHEMA = schema.LOGS_TABLE.arrow
 
 
 def _default(value: Any) -> Any:
@@ -219,14 +148,28 @@ def _exception_type(events: Sequence[SpanEventRecord]) -> str | None:
     return None
 
 
-def _table(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
-    """An Arrow table from row tuples in ``schema``'s column order (one typed array a column)."""
+def _from_columns(
+    columns: Mapping[str, Sequence[Any] | pa.Array], arrow_schema: pa.Schema, n: int
+) -> pa.Table:
+    """A table in ``arrow_schema`` from named columns; a declared column the builder does
+    not fill (one added by a newer declaration) is all NULL, so writers never break on it."""
+    arrays = []
+    for f in arrow_schema:
+        col = columns.get(f.name)
+        if col is None:
+            arrays.append(pa.nulls(n, f.type))
+        else:
+            arrays.append(col if isinstance(col, pa.Array) else pa.array(col, type=f.type))
+    return pa.Table.from_arrays(arrays, schema=arrow_schema)
+
+
+def _table(rows: list[tuple[Any, ...]], arrow_schema: pa.Schema) -> pa.Table:
+    """An Arrow table from row tuples holding the first columns of ``arrow_schema``."""
     if not rows:
-        return schema.empty_table()
-    columns = zip(*rows, strict=True)
-    return pa.Table.from_arrays(
-        [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
-        schema=schema,
+        return arrow_schema.empty_table()
+    names = arrow_schema.names
+    return _from_columns(
+        dict(zip(names, zip(*rows, strict=True), strict=False)), arrow_schema, len(rows)
     )
 
 
@@ -274,22 +217,22 @@ def spans_tables(
     # Spans of one batch usually share a resource object: serialise each one once.
     by_id = {id(r): r for r in resources}
     resource_json = {k: _redacted_json(r) for k, r in by_id.items()}
-    columns: list[Sequence[Any]] = [
-        trace_ids,
-        span_ids,
-        parent_span_ids,
-        [None if n is None else redact(n) for n in names],
-        kinds,
-        starts,
-        ends,
-        status_codes,
-        [None if m is None else redact(m) for m in status_messages],
-        service_names,
-        scope_names,
-        *normalised,
-        [to_json(redact_attributes(a)) if a else None for a in attributes],
-        list(map(resource_json.__getitem__, map(id, resources))),
-    ]
+    columns: dict[str, Sequence[Any] | pa.Array] = {
+        "trace_id": trace_ids,
+        "span_id": span_ids,
+        "parent_span_id": parent_span_ids,
+        "name": [None if n is None else redact(n) for n in names],
+        "kind": kinds,
+        "start_time_ns": pa.array(starts, type=pa.int64()),
+        "end_time_ns": pa.array(ends, type=pa.int64()),
+        "status_code": status_codes,
+        "status_message": [None if m is None else redact(m) for m in status_messages],
+        "service_name": service_names,
+        "scope_name": scope_names,
+        **dict(zip(Normalised._fields, normalised, strict=True)),
+        "attributes": [to_json(redact_attributes(a)) if a else None for a in attributes],
+        "resource": list(map(resource_json.__getitem__, map(id, resources))),
+    }
     ev = _event_rows(trace_ids, span_ids, events) if has_events else []
     ln = _link_rows(trace_ids, span_ids, links) if any(links) else []
     return _spans_table(columns), _table(ev, EVENTS_SCHEMA), _table(ln, LINKS_SCHEMA)
@@ -334,22 +277,18 @@ def _link_rows(
     ]
 
 
-# Columns computed from start_time_ns / end_time_ns a batch at a time (not a span at a time).
-_DERIVED = frozenset({"start_time", "end_time", "duration_ms"})
-_SPANS_STORED = pa.schema([f for f in SPANS_SCHEMA if f.name not in _DERIVED])
-
-
-def _spans_table(columns: list[Sequence[Any]]) -> pa.Table:
-    """The spans table from its stored columns (in ``_SPANS_STORED`` order)."""
-    stored = {
-        f.name: pa.array(col, type=f.type) for col, f in zip(columns, _SPANS_STORED, strict=True)
-    }
-    start = stored["start_time_ns"].to_numpy()
-    end = stored["end_time_ns"].to_numpy()
-    stored["start_time"] = pa.array(start // 1000).cast(_TS)
-    stored["end_time"] = pa.array(end // 1000).cast(_TS)
-    stored["duration_ms"] = pa.array(np.maximum(end - start, 0) / 1e6, type=pa.float64())
-    return pa.Table.from_arrays([stored[f.name] for f in SPANS_SCHEMA], schema=SPANS_SCHEMA)
+def _spans_table(columns: dict[str, Sequence[Any] | pa.Array]) -> pa.Table:
+    """The spans table from its stored columns; times and duration are computed a batch at a
+    time from the nanosecond columns (not a span at a time)."""
+    start_ns = columns["start_time_ns"]
+    end_ns = columns["end_time_ns"]
+    assert isinstance(start_ns, pa.Array) and isinstance(end_ns, pa.Array)
+    start = start_ns.to_numpy()
+    end = end_ns.to_numpy()
+    columns["start_time"] = pa.array(start // 1000).cast(_TS)
+    columns["end_time"] = pa.array(end // 1000).cast(_TS)
+    columns["duration_ms"] = pa.array(np.maximum(end - start, 0) / 1e6, type=pa.float64())
+    return _from_columns(columns, SPANS_SCHEMA, len(start))
 
 
 def _opt_str(value: Any) -> str | None:
@@ -363,6 +302,8 @@ def _log_ids(n: int) -> list[str]:
     return [f"{h[i : i + 12]}4{h[i + 13 : i + 16]}" for i in range(0, 16 * n, 16)]
 
 
+# The free-text LogRecord fields (redacted on the way in), in _LOG_FIELDS order.
+_LOG_TEXTS = ("message", "template", "action", "cause", "impact")
 # The LogRecord fields logs_table reads, in one C-level getter (severity_number is resolved
 # as LogRecord.number() resolves it).
 _LOG_FIELDS = attrgetter(
@@ -409,28 +350,25 @@ def logs_table(logs: Sequence[LogRecord]) -> pa.Table:
     fresh = iter(_log_ids(sum(1 for i in log_ids if not i)))
     severity_number = SEVERITY_NUMBERS.get
     time_ns = pa.array(times, type=pa.int64())
-    columns: list[Any] = [
-        [i or next(fresh) for i in log_ids],
-        pa.array(time_ns.to_numpy() // 1000).cast(_TS),
-        time_ns,
-        trace_ids,
-        span_ids,
-        severities,
-        [
+    columns: dict[str, Sequence[Any] | pa.Array] = {
+        "log_id": [i or next(fresh) for i in log_ids],
+        "time": pa.array(time_ns.to_numpy() // 1000).cast(_TS),
+        "time_ns": time_ns,
+        "trace_id": trace_ids,
+        "span_id": span_ids,
+        "severity": severities,
+        "severity_number": [
             severity_number(s, 0) if n is None else n
             for n, s in zip(numbers, severities, strict=True)
         ],
-        service_names,
-        agent_names,
-        logger_names,
-        event_names,
-        *([None if t is None else redact(t) for t in column] for column in texts),
-        [to_json(redact_attributes(a)) if a else None for a in attributes],
-    ]
-    return pa.Table.from_arrays(
-        [
-            c if isinstance(c, pa.Array) else pa.array(c, type=f.type)
-            for c, f in zip(columns, LOGS_SCHEMA, strict=True)
-        ],
-        schema=LOGS_SCHEMA,
-    )
+        "service_name": service_names,
+        "agent_name": agent_names,
+        "logger_name": logger_names,
+        "event_name": event_names,
+        **{
+            name: [None if t is None else redact(t) for t in column]
+            for name, column in zip(_LOG_TEXTS, texts, strict=True)
+        },
+        "attributes": [to_json(redact_attributes(a)) if a else None for a in attributes],
+    }
+    return _from_columns(columns, LOGS_SCHEMA, len(logs))

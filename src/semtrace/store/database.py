@@ -287,5 +287,6 @@ def connect_readonly(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
         raise NotADatabaseError(
             f"{key} is a DuckDB file but has no semtrace tables; point at a file semtrace wrote."
         )
+    schema.shadow_missing(con)  # a file older than the declarations: new columns read NULL
     create_views(con, temporary=True)
     return con
