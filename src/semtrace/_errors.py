@@ -14,12 +14,31 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["ENV_RAISE", "handle_internal_errors", "internal_error_counts", "raise_internal_errors"]
+__all__ = [
+    "ENV_RAISE",
+    "error_type",
+    "handle_internal_errors",
+    "internal_error_counts",
+    "raise_internal_errors",
+]
 
 ENV_RAISE = "SEMTRACE_RAISE_INTERNAL_ERRORS"
 _log = logging.getLogger("semtrace.internal")
 _counts: Counter[str] = Counter()
 _lock = threading.Lock()
+
+
+# Modules whose exceptions are known by their bare names (``KeyError``, ``TimeoutError``).
+_BARE_MODULES = frozenset({"builtins", "asyncio.exceptions"})
+
+
+def error_type(exc: BaseException) -> str:
+    """The ``error.type`` of an exception, the same on spans and on logs: the class name for
+    builtins and asyncio's (``KeyError``, ``CancelledError``), else the fully qualified name
+    (``requests.exceptions.ReadTimeout``), as OpenTelemetry recommends."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module in _BARE_MODULES else f"{module}.{cls.__qualname__}"
 
 
 def raise_internal_errors() -> bool:

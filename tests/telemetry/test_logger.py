@@ -65,7 +65,8 @@ def test_info_and_failure_from_the_issue(con: Callable[[], Any]) -> None:
             "agent_name": "procurement",
             "message": "The procurement agent failed to retrieve the vendor ID because the "
             "Last-updated field was null, so no valid match could be made.",
-            "template": "{agent} failed to {action} because {cause}, so {impact}.",
+            "template": "{agent} failed to retrieve the vendor ID because the Last-updated "
+            "field was null, so no valid match could be made.",
             "action": "retrieve the vendor ID",
             "cause": "the Last-updated field was null",
             "impact": "no valid match could be made",
@@ -84,7 +85,7 @@ def test_failure_without_cause_is_stored_saying_the_cause_is_unknown(
     semtrace.get_logger(agent="billing").failure(action="charge the card")
     (row,) = _logs(con)
     assert row["message"] == "The billing agent failed to charge the card; the cause is unknown."
-    assert row["template"] == "{agent} failed to {action}; the cause is unknown."
+    assert row["template"] == "{agent} failed to charge the card; the cause is unknown."
     assert (row["severity"], row["action"], row["cause"]) == ("ERROR", "charge the card", None)
 
 
@@ -285,15 +286,22 @@ def test_warning_error_and_failure_become_span_events(con: Callable[[], Any]) ->
     assert [e[1]["semtrace.log.severity"] for e in events] == ["WARNING", "ERROR", "ERROR"]
     assert events[0][1]["semtrace.log.message"] == "slow" and events[0][1]["latency_ms"] == 4200
     assert events[2][1]["semtrace.log.message"] == ("Failed to reconcile because no ledger.")
-    assert events[2][1]["semtrace.log.template"] == "Failed to {action} because {cause}."
+    assert events[2][1]["semtrace.log.template"] == "Failed to reconcile because no ledger."
     assert events[2][1]["semtrace.log.cause"] == "no ledger"
 
 
 def test_group_by_template_counts_kinds_of_failure(con: Callable[[], Any]) -> None:
-    """select template, count(*) from logs where severity = 'ERROR' group by 1 works."""
+    """One action failing for several causes: group by template counts each cause apart,
+    the values in a cause (vendor names as facts, retry counts) do not split a kind."""
     log = semtrace.get_logger(agent="procurement")
-    for vendor in ("ACME", "Globex", "Initech"):
-        log.failure(action=f"retrieve the vendor ID of {vendor}", cause="the field was null")
+    action = "retrieve the vendor ID of {vendor}"
+    for vendor, tries in (("ACME", 3), ("Globex", 5), ("Initech", 2)):
+        log.failure(
+            action=action, cause=f"the ERP returned 503 after {tries} retries", vendor=vendor
+        )
+    for vendor in ("ACME", "Umbrella"):
+        log.failure(action=action, cause="the Last-updated field was null", vendor=vendor)
+    log.failure(action=action, cause="the ERP returned 404", vendor="Hooli")
     log.failure(action="pay the invoice")
     log.info("fine")
     counts = dict(
@@ -302,9 +310,40 @@ def test_group_by_template_counts_kinds_of_failure(con: Callable[[], Any]) -> No
         .fetchall()
     )
     assert counts == {
-        "{agent} failed to {action} because {cause}.": 3,
-        "{agent} failed to {action}; the cause is unknown.": 1,
+        "{agent} failed to retrieve the vendor ID of {vendor} because the ERP returned 503 "
+        "after <n> retries.": 3,
+        "{agent} failed to retrieve the vendor ID of {vendor} because the Last-updated field "
+        "was null.": 2,
+        "{agent} failed to retrieve the vendor ID of {vendor} because the ERP returned 404.": 1,
+        "{agent} failed to pay the invoice; the cause is unknown.": 1,
     }
+    messages = [r["message"] for r in _logs(con) if r["severity"] == "ERROR"]
+    assert messages[0] == (
+        "The procurement agent failed to retrieve the vendor ID of ACME because the ERP "
+        "returned 503 after 3 retries."
+    )
+
+
+def test_hand_written_error_sentences_keep_their_words_and_mask_their_values(
+    con: Callable[[], Any],
+) -> None:
+    """log.error("...") with values inline: the template is the sentence with values masked,
+    so two causes differ and two occurrences of one cause group."""
+    log = semtrace.get_logger(agent="billing")
+    log.error("charging invoice INV-7 for 120.50 EUR failed: card declined by the bank")
+    log.error("charging invoice INV-9 for 80.00 EUR failed: card declined by the bank")
+    log.error("charging invoice INV-9 for 80.00 EUR failed: the gateway returned 502")
+    log.info("charged invoice INV-10")  # info sentences are stored as written
+    rows = _logs(con)
+    assert [r["template"] for r in rows] == [
+        "charging invoice <n> for <n> EUR failed: card declined by the bank",
+        "charging invoice <n> for <n> EUR failed: card declined by the bank",
+        "charging invoice <n> for <n> EUR failed: the gateway returned 502",
+        "charged invoice INV-10",
+    ]
+    assert rows[0]["message"] == (
+        "charging invoice INV-7 for 120.50 EUR failed: card declined by the bank"
+    )
 
 
 def test_get_logger_is_a_no_op_when_not_configured() -> None:

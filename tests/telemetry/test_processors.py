@@ -22,7 +22,7 @@ def test_render_sentence_turns_a_failure_event_into_message_and_template() -> No
         "impact": None,
         "po": 1,
         "event": "The procurement agent failed to pay because no PO.",
-        "template": "{agent} failed to {action} because {cause}.",
+        "template": "{agent} failed to pay because no PO.",
         "event_name": "failure",
     }
 
@@ -95,6 +95,11 @@ def test_console_is_quiet_off_a_tty_and_readable_when_forced(monkeypatch: Any, c
     log.info("quiet please")
     assert capsys.readouterr().err == ""
     monkeypatch.setenv(sp.ENV_CONSOLE, "1")
-    log.info("hello {who}", who="reader")
+    sp.CONSOLE.reload()  # read at configure(), not per record
+    try:
+        log.info("hello {who}", who="reader")
+    finally:
+        monkeypatch.delenv(sp.ENV_CONSOLE)
+        sp.CONSOLE.reload()
     err = capsys.readouterr().err
     assert "hello reader" in err and "intake" in err and "{who}" not in err

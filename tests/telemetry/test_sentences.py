@@ -14,7 +14,7 @@ from semtrace.telemetry.sentences import (
 
 
 def test_failure_with_action_cause_and_impact() -> None:
-    """A full failure reads as one sentence; the template keeps the placeholders."""
+    """A full failure reads as one sentence; the template keeps its words."""
     assert render_failure(
         "procurement",
         "retrieve the vendor ID",
@@ -23,15 +23,42 @@ def test_failure_with_action_cause_and_impact() -> None:
     ) == Rendered(
         "The procurement agent failed to retrieve the vendor ID because the Last-updated "
         "field was null, so no valid match could be made.",
-        "{agent} failed to {action} because {cause}, so {impact}.",
+        "{agent} failed to retrieve the vendor ID because the Last-updated field was null, "
+        "so no valid match could be made.",
     )
+
+
+def test_several_causes_of_one_action_have_several_templates() -> None:
+    """Each cause of one action keeps its own template; only the values in it are masked,
+    and facts named in braces are filled in the sentence and kept in the template."""
+    causes = {
+        "the Last-updated field was null": "the Last-updated field was null",
+        "the ERP returned 503 after 3 retries": "the ERP returned 503 after <n> retries",
+        "the ERP returned 404": "the ERP returned 404",
+        "ORA-12541: TNS:no listener on db-7.internal": "ORA-12541: TNS:no listener on <n>.internal",
+        "vendor 'ACME' is blocked since 2026-03-01": "vendor <str> is blocked since <time>",
+    }
+    templates = set()
+    for cause, masked in causes.items():
+        rendered = render_failure(
+            "procurement", "match invoice {invoice}", cause, None, {"invoice": "INV-7"}
+        )
+        assert (
+            rendered.message
+            == f"The procurement agent failed to match invoice INV-7 because {cause}."
+        )
+        assert (
+            rendered.template == f"{{agent}} failed to match invoice {{invoice}} because {masked}."
+        )
+        templates.add(rendered.template)
+    assert len(templates) == len(causes)
 
 
 def test_failure_without_cause_says_the_cause_is_unknown() -> None:
     """A failure without a cause still renders and says the cause is unknown."""
     assert render_failure("billing", "charge the card", None, None) == Rendered(
         "The billing agent failed to charge the card; the cause is unknown.",
-        "{agent} failed to {action}; the cause is unknown.",
+        "{agent} failed to charge the card; the cause is unknown.",
     )
 
 
@@ -40,7 +67,7 @@ def test_failure_without_agent_and_with_redundant_words() -> None:
     assert render_failure(None, "to parse the PDF.", "because it was empty.", "so skipped") == (
         Rendered(
             "Failed to parse the PDF because it was empty, so skipped.",
-            "Failed to {action} because {cause}, so {impact}.",
+            "Failed to parse the PDF because it was empty, so skipped.",
         )
     )
 

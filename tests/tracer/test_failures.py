@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import semtrace
-from semtrace.tracer._context import ATTEMPT_KEY
+from semtrace.telemetry.context import ATTEMPT_KEY
 from semtrace.tracer._failures import CallInfo, describe_failure
 
 

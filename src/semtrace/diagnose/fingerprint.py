@@ -8,40 +8,10 @@ runtime ``heal`` policy computes the same id from an exception, so both sides ag
 from __future__ import annotations
 
 import hashlib
-import re
+
+from semtrace.telemetry.templates import mask_values
 
 __all__ = ["fingerprint", "mask_values", "target_of"]
-
-_MASKS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I), "<url>"),
-    (
-        re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
-        "<uuid>",
-    ),
-    (
-        re.compile(
-            r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-        ),
-        "<time>",
-    ),
-    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>"),
-    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<hex>"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), "<str>"),
-    (re.compile(r"\b[A-Za-z]*\d[\w-]*"), "<n>"),
-]
-_SPACE = re.compile(r"\s+")
-MAX_TEMPLATE = 300
-
-
-def mask_values(text: str | None) -> str:
-    """``text`` with the values that vary between occurrences replaced by placeholders."""
-    if not text:
-        return ""
-    out = text
-    for pattern, repl in _MASKS:
-        out = pattern.sub(repl, out)
-    return _SPACE.sub(" ", out).strip()[:MAX_TEMPLATE]
 
 
 def target_of(span_name: str | None, tool_name: str | None = None) -> str:

@@ -33,14 +33,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from semtrace import semconv as sc
-from semtrace._errors import handle_internal_errors
+from semtrace._errors import error_type, handle_internal_errors
 from semtrace.diagnose.context import context_from_exception
 from semtrace.diagnose.fingerprint import fingerprint
 from semtrace.diagnose.models import Action, Diagnosis
 from semtrace.diagnose.providers import Budget, Provider, ProviderError, get_provider
 from semtrace.diagnose.providers.rules import RulesProvider
 from semtrace.exceptions import ConfigurationError
-from semtrace.tracer._context import ATTEMPT_KEY, current_agent
+from semtrace.telemetry.context import ATTEMPT_KEY, current_agent
 
 __all__ = ["RUNTIME_ACTIONS", "HealPolicy", "clear_cache", "heal"]
 
@@ -168,12 +168,6 @@ class HealPolicy:
 # -- one healing episode ---------------------------------------------------------------------
 
 
-def _error_type(exc: BaseException) -> str:
-    from semtrace.tracer._failures import _error_type as tracer_error_type
-
-    return tracer_error_type(exc)
-
-
 def _retry_after_s(exc: BaseException) -> float | None:
     value = getattr(exc, "retry_after", None)
     if value is None:
@@ -231,8 +225,8 @@ class _Episode:
 
     # -- diagnosis ---------------------------------------------------------------------------
     def diagnose(self, exc: BaseException) -> Diagnosis:
-        error_type = _error_type(exc)
-        fp = fingerprint("error", self.agent, self.step, error_type, str(exc))
+        kind = error_type(exc)
+        fp = fingerprint("error", self.agent, self.step, kind, str(exc))
         if self.first_fingerprint is None:
             self.first_fingerprint = fp
         provider = self.policy.get_provider()
@@ -247,7 +241,7 @@ class _Episode:
             fingerprint=fp,
             agent=self.agent,
             target=self.step,
-            error_type=error_type,
+            error_type=kind,
             attempt=self.attempt,
         )
         started = time.perf_counter()

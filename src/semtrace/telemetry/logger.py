@@ -10,13 +10,15 @@
         ...
 
 Every record carries the current trace/span and agent, is redacted, queued for the ``logs``
-table without blocking, and (warnings and up) added as an event to the current span.
-Logging never raises into the agent.
+table without blocking, and (warnings and up) added as an event to the current span. A
+record below the configured level (``configure(log_level=...)``, ``SEMTRACE_LOG_LEVEL``,
+INFO by default) is dropped before any of that. Logging never raises into the agent.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +27,7 @@ import structlog
 from semtrace._async_with import AsyncWithFromSync
 from semtrace._errors import handle_internal_errors
 from semtrace.telemetry import processors as p
+from semtrace.telemetry.sink import SINK
 
 __all__ = ["PROCESSORS", "SemanticLogger", "get_logger"]
 
@@ -43,7 +46,9 @@ class _ConsoleSink:
 
 
 PROCESSORS: tuple[Any, ...] = (*p.SEMTRACE_PROCESSORS, p.CONSOLE)
-_STORE_CHAIN = PROCESSORS[:-1]
+# The level filter runs first, in _emit, before the event dict is even built.
+_STORE_CHAIN = PROCESSORS[1:-1]
+_LEVEL_OF = p.METHOD_LEVELS
 _SINK = _ConsoleSink()
 
 
@@ -52,9 +57,11 @@ class SemanticLogger(structlog.BoundLoggerBase, AsyncWithFromSync):
 
     def __init__(self, logger: Any, processors: Any, context: Any) -> None:
         super().__init__(logger, processors, context)
-        self._tokens: list[contextvars.Token[Any]] = []
+        self._tokens: list[Mapping[str, contextvars.Token[Any]]] = []
 
     def _emit(self, method_name: str, event: Any, facts: dict[str, Any]) -> None:
+        if _LEVEL_OF[method_name] < SINK.level:
+            return  # below the level: no work at all
         try:
             if self._processors is PROCESSORS and not p.CONSOLE.enabled():
                 # Off a TTY the console step would drop every record by raising DropEvent:
@@ -114,9 +121,9 @@ class SemanticLogger(structlog.BoundLoggerBase, AsyncWithFromSync):
         facts.update(action=action, cause=cause, impact=impact)
         self._emit("failure", None, facts)
 
-    # -- with log.bind(...): -----------------------------------------------------------------
+    # -- with log.bind(...): structlog's context variables ----------------------------------
     def __enter__(self) -> SemanticLogger:
-        self._tokens.append(p.set_bound(self._context))
+        self._tokens.append(structlog.contextvars.bind_contextvars(**self._context))
         return self
 
     def __exit__(
@@ -129,7 +136,7 @@ class SemanticLogger(structlog.BoundLoggerBase, AsyncWithFromSync):
         # belongs to this context.
         for i in range(len(self._tokens) - 1, -1, -1):
             try:
-                p.reset_bound(self._tokens[i])
+                structlog.contextvars.reset_contextvars(**self._tokens[i])
             except ValueError:
                 continue
             del self._tokens[i]
@@ -142,12 +149,3 @@ def get_logger(agent: str | None = None, **facts: Any) -> SemanticLogger:
     if agent is not None:
         context["agent"] = agent
     return SemanticLogger(_SINK, PROCESSORS, context)
-
-
-def _wire() -> None:
-    from semtrace.telemetry._wiring import wire
-
-    wire()
-
-
-_wire()

@@ -21,16 +21,16 @@ import sys
 import time
 import traceback
 from collections.abc import Mapping, MutableMapping
-from contextvars import ContextVar
-from types import MappingProxyType
 from typing import Any, TextIO
 
+import structlog
 from opentelemetry import trace
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from semtrace import semconv as sc
-from semtrace._errors import handle_internal_errors
+from semtrace._errors import error_type, handle_internal_errors
 from semtrace.store.model import LogRecord
+from semtrace.telemetry.context import current_agent
 from semtrace.telemetry.redaction import get_redactor
 from semtrace.telemetry.sentences import (
     MAX_MESSAGE_CHARS,
@@ -41,8 +41,7 @@ from semtrace.telemetry.sentences import (
     safe_text,
     truncate,
 )
-from semtrace.tracer._context import current_agent
-from semtrace.tracer.setup import STATE, emit_log
+from semtrace.telemetry.sink import LEVELS, SINK
 
 __all__ = [
     "CONSOLE",
@@ -54,7 +53,8 @@ __all__ = [
     "add_severity",
     "add_span_event",
     "add_trace_context",
-    "bound_context",
+    "drop_below_level",
+    "emit_record",
     "emit_to_store",
     "make_facts_safe",
     "merge_bound_context",
@@ -107,6 +107,7 @@ _LEVELS = {
     "fatal": "critical",
 }
 _WARNING_AND_UP = frozenset({"warning", "error", "critical"})
+_ERROR_AND_UP = frozenset({"error", "critical"})
 _SEVERITY = {
     "notset": "TRACE",
     "trace": "TRACE",
@@ -117,24 +118,26 @@ _SEVERITY = {
     "critical": "CRITICAL",
 }
 
-_BOUND: ContextVar[Mapping[str, Any]] = ContextVar(
-    "semtrace_log_context", default=MappingProxyType({})
-)
+# The level of each logging method, for the filter that runs before anything else.
+METHOD_LEVELS = {method: LEVELS[level] for method, level in _LEVELS.items()}
 
 
-def bound_context() -> Mapping[str, Any]:
-    """Facts bound with ``with log.bind(...)`` around the current code."""
-    return _BOUND.get()
+def drop_below_level(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """Drop the event (``DropEvent``) when its level is below the configured minimum."""
+    level = event_dict.get("level") or method_name
+    if METHOD_LEVELS.get(str(level), LEVELS["info"]) < SINK.level:
+        raise structlog.DropEvent
+    return event_dict
 
 
 def merge_bound_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    """Add facts bound with ``with log.bind(...)``; the event's own keys win. (A bound agent
-    is only a fallback, applied by :func:`add_trace_context`: the span's agent is more exact.)"""
-    ctx = _BOUND.get()
-    if ctx:
-        for key, value in ctx.items():
-            if key != "agent":
-                event_dict.setdefault(key, value)
+    """Add the facts bound in structlog's context variables (``with log.bind(...)`` binds
+    there, so does ``structlog.contextvars.bind_contextvars``); the event's own keys win. A
+    bound agent is only a fallback, applied by :func:`add_trace_context`: the span's agent
+    is more exact."""
+    for key, value in structlog.contextvars.get_contextvars().items():
+        if key != "agent":
+            event_dict.setdefault(key, value)
     return event_dict
 
 
@@ -152,7 +155,7 @@ def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> E
         event_dict.setdefault("trace_id", format_trace_id(ctx.trace_id))
         event_dict.setdefault("span_id", format_span_id(ctx.span_id))
     if event_dict.get("agent") is None:
-        agent = current_agent() or _BOUND.get().get("agent")
+        agent = current_agent() or structlog.contextvars.get_contextvars().get("agent")
         if agent is not None:
             event_dict["agent"] = agent
     return event_dict
@@ -171,7 +174,7 @@ def add_exception_facts(logger: Any, method_name: str, event_dict: EventDict) ->
     else:
         exc = sys.exc_info()[1]
     if exc is not None:
-        event_dict.setdefault(sc.ERROR_TYPE, type(exc).__qualname__)
+        event_dict.setdefault(sc.ERROR_TYPE, error_type(exc))
         event_dict.setdefault(sc.EXCEPTION_MESSAGE, safe_text(exc))
         stack = "".join(traceback.format_exception(exc))
         event_dict.setdefault(sc.EXCEPTION_STACKTRACE, truncate(stack, 8_000))
@@ -179,23 +182,28 @@ def add_exception_facts(logger: Any, method_name: str, event_dict: EventDict) ->
 
 
 def render_sentence(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    """``event`` becomes the rendered sentence and ``template`` its low-cardinality form."""
+    """``event`` becomes the rendered sentence and ``template`` its low-cardinality form
+    (for failures and error sentences: the sentence as written with its values masked)."""
     agent = event_dict.get("agent")
     agent_name = str(agent) if agent is not None else None
     is_failure = method_name == "failure" or (
         event_dict.get("event") is None and "action" in event_dict
     )
+    facts = {k: v for k, v in event_dict.items() if k not in RESERVED_KEYS}
     if is_failure:
         rendered = render_failure(
             agent_name,
             event_dict.get("action"),
             event_dict.get("cause"),
             event_dict.get("impact"),
+            facts,
         )
         event_dict.setdefault("event_name", "failure")
     else:
-        facts = {k: v for k, v in event_dict.items() if k not in RESERVED_KEYS}
-        rendered = render_message(event_dict.get("event"), facts, agent_name)
+        level = event_dict.get("level")
+        rendered = render_message(
+            event_dict.get("event"), facts, agent_name, mask=level in _ERROR_AND_UP
+        )
     event_dict["event"] = rendered.message
     event_dict.setdefault("template", rendered.template)
     return event_dict
@@ -265,7 +273,6 @@ def _opt_str(value: Any) -> str | None:
 def to_log_record(event_dict: Mapping[str, Any], method_name: str = "info") -> LogRecord:
     """The store's record for a processed event."""
     level = str(event_dict.get("level") or _LEVELS.get(method_name, "info")).lower()
-    settings = STATE.settings
     if event_dict.get("_facts_safe"):
         facts = {k: v for k, v in event_dict.items() if k not in RESERVED_KEYS}
     else:
@@ -281,7 +288,7 @@ def to_log_record(event_dict: Mapping[str, Any], method_name: str = "info") -> L
         trace_id=_opt_str(event_dict.get("trace_id")),
         span_id=_opt_str(event_dict.get("span_id")),
         agent_name=_opt_str(event_dict.get("agent")),
-        service_name=settings.service_name if settings is not None else None,
+        service_name=SINK.service_name,
         logger_name=_opt_str(logger_name),
         event_name=_opt_str(event_dict.get("event_name")),
         action=_opt_str(event_dict.get("action")),
@@ -294,7 +301,7 @@ def to_log_record(event_dict: Mapping[str, Any], method_name: str = "info") -> L
 def emit_to_store(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Queue the event for the ``logs`` table (never blocks); passes it on for rendering."""
     try:
-        emit_log(to_log_record(event_dict, method_name))
+        SINK.emit(to_log_record(event_dict, method_name))
     except Exception:
         # Entered only on the error path: a context manager per record costs ~1 µs.
         with handle_internal_errors("emit log"):
@@ -304,6 +311,7 @@ def emit_to_store(logger: Any, method_name: str, event_dict: EventDict) -> Event
 
 
 SEMTRACE_PROCESSORS = (
+    drop_below_level,
     merge_bound_context,
     add_severity,
     add_trace_context,
@@ -332,15 +340,14 @@ _CONSOLE_HIDDEN = frozenset(
 _ORDER = ("debug", "info", "warning", "error", "critical")
 
 
-def _console_env() -> str:
-    """``os.environ.get(ENV_CONSOLE, "")`` without raising and catching a KeyError per call
-    (os.environ's get does, when the variable is unset: the usual case, on every record)."""
-    environ: Any = os.environ
-    try:
-        raw = environ._data.get(environ.encodekey(ENV_CONSOLE))
-    except AttributeError:  # not CPython's os._Environ
-        return os.environ.get(ENV_CONSOLE, "")
-    return "" if raw is None else str(environ.decodevalue(raw))
+def _forced_console() -> bool | None:
+    """``SEMTRACE_CONSOLE``: True (always print), False (never) or None (only on a TTY)."""
+    forced = os.environ.get(ENV_CONSOLE, "").strip().lower()
+    if forced in {"1", "true", "yes", "on"}:
+        return True
+    if forced in {"0", "false", "no", "off"}:
+        return False
+    return None
 
 
 class ConsoleOrDrop:
@@ -351,16 +358,17 @@ class ConsoleOrDrop:
         self._min = _ORDER.index(min_level) if min_level in _ORDER else 1
         self._renderer: Any = None
         self._tty_of: tuple[Any, bool] | None = None
+        # Read once (and again by reload(), which configure() calls), not per record.
+        self._forced = _forced_console()
+
+    def reload(self) -> None:
+        """Read ``SEMTRACE_CONSOLE`` again."""
+        self._forced = _forced_console()
 
     def enabled(self) -> bool:
         """Whether records are printed: ``SEMTRACE_CONSOLE`` or, unset, a TTY."""
-        forced = _console_env()
-        if forced:
-            forced = forced.strip().lower()
-            if forced in {"1", "true", "yes", "on"}:
-                return True
-            if forced in {"0", "false", "no", "off"}:
-                return False
+        if self._forced is not None:
+            return self._forced
         stream = self._stream or sys.stderr
         # isatty() is a system call: ask once per stream (pytest swaps sys.stderr).
         if self._tty_of is not None and self._tty_of[0] is stream:
@@ -406,13 +414,14 @@ def print_to_console(event_dict: Mapping[str, Any], method_name: str = "info") -
     print(line, file=sys.stderr, flush=True)
 
 
-def set_bound(facts: Mapping[str, Any]) -> Any:
-    """Bind ``facts`` for the current context; returns the token to reset with."""
-    merged = dict(_BOUND.get())
-    merged.update(facts)
-    return _BOUND.set(MappingProxyType(merged))
-
-
-def reset_bound(token: Any) -> None:
-    """Undo :func:`set_bound`."""
-    _BOUND.reset(token)
+def emit_record(event_dict: EventDict, method_name: str) -> None:
+    """Store an event built elsewhere (an exception sentence of the tracer, say) the way the
+    logger does, from the point where its sentence is already rendered: the bound facts are
+    added, facts made safe and redacted, the record queued and (on a TTY) printed."""
+    if METHOD_LEVELS.get(method_name, LEVELS["info"]) < SINK.level:
+        return
+    for proc in (merge_bound_context, make_facts_safe, redact_event):
+        event_dict = proc(None, method_name, event_dict)
+    SINK.emit(to_log_record(event_dict, method_name))
+    event_dict.pop("_facts_safe", None)
+    print_to_console(event_dict, method_name)

@@ -1,10 +1,12 @@
 """Rendering: a log call becomes a sentence (``message``) and its low-cardinality ``template``.
 
 ``failure(action, cause, impact)`` renders "The procurement agent failed to retrieve the vendor
-ID because the Last-updated field was null, so no valid match could be made." with template
-"{agent} failed to {action} because {cause}, so {impact}." so ``group by template`` counts
-kinds of failure. A message may name facts in braces (``"matched {invoice} to {po}"``); the
-template keeps the braces, the message gets the values.
+ID because the Last-updated field was null, so no valid match could be made." Its template
+keeps the action, cause and impact as written, with the values in them masked ("{agent}
+failed to retrieve the vendor ID because the ERP returned 503 after <n> retries."), so
+``group by template`` counts kinds of failure and two causes never share one. A message may
+name facts in braces (``"matched {invoice} to {po}"``); the template keeps the braces, the
+message gets the values. Error sentences written by hand get the same masking.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from semtrace.telemetry.templates import mask_values
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -31,6 +35,7 @@ MAX_MESSAGE_CHARS = 4_000
 MAX_VALUE_CHARS = 2_000
 MAX_ITEMS = 100
 MAX_DEPTH = 6
+MAX_TEMPLATE_CHARS = 500
 UNKNOWN_CAUSE = "the cause is unknown"
 
 
@@ -112,10 +117,29 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def render_failure(agent: str | None, action: Any, cause: Any, impact: Any) -> Rendered:
-    """The sentence for a failure: who failed to do what, why, and what it means."""
-    act = _clause(action, "to ") if action not in (None, "") else "do its work"
-    act_t = "{action}" if action not in (None, "") else "do its work"
+def _filled(clause: str, facts: Mapping[str, Any]) -> tuple[str, str]:
+    """A clause with its ``{fact}`` placeholders filled, and its masked template form."""
+    rendered = render_message(clause, facts) if "{" in clause else Rendered(clause, clause)
+    return rendered.message, mask_values(rendered.template)
+
+
+def render_failure(
+    agent: str | None,
+    action: Any,
+    cause: Any,
+    impact: Any,
+    facts: Mapping[str, Any] | None = None,
+) -> Rendered:
+    """The sentence for a failure: who failed to do what, why, and what it means.
+
+    The template keeps the clauses as written with their values masked; ``{name}``
+    placeholders in a clause are filled from ``facts`` in the sentence and kept in the template.
+    """
+    facts = facts or {}
+    if action in (None, ""):
+        act = act_t = "do its work"
+    else:
+        act, act_t = _filled(_clause(action, "to "), facts)
     who, who_t = (agent_phrase(agent), "{agent}") if agent else ("", "")
     text = f"{who} failed to {act}".strip()
     tmpl = f"{who_t} failed to {act_t}".strip()
@@ -123,12 +147,17 @@ def render_failure(agent: str | None, action: Any, cause: Any, impact: Any) -> R
         text += f"; {UNKNOWN_CAUSE}"
         tmpl += f"; {UNKNOWN_CAUSE}"
     else:
-        text += f" because {_clause(cause, 'because ')}"
-        tmpl += " because {cause}"
+        said, said_t = _filled(_clause(cause, "because "), facts)
+        text += f" because {said}"
+        tmpl += f" because {said_t}"
     if impact not in (None, ""):
-        text += f", so {_clause(impact, 'so ')}"
-        tmpl += ", so {impact}"
-    return Rendered(truncate(_capital(text) + ".", MAX_MESSAGE_CHARS), _capital(tmpl) + ".")
+        so, so_t = _filled(_clause(impact, "so "), facts)
+        text += f", so {so}"
+        tmpl += f", so {so_t}"
+    return Rendered(
+        truncate(_capital(text) + ".", MAX_MESSAGE_CHARS),
+        truncate(_capital(tmpl) + ".", MAX_TEMPLATE_CHARS),
+    )
 
 
 class _Facts(dict[str, Any]):
@@ -138,12 +167,15 @@ class _Facts(dict[str, Any]):
         raise KeyError(key)
 
 
-def render_message(event: Any, facts: Mapping[str, Any], agent: str | None = None) -> Rendered:
-    """A message as given; ``{name}`` placeholders are filled from ``facts`` when all exist."""
+def render_message(
+    event: Any, facts: Mapping[str, Any], agent: str | None = None, *, mask: bool = False
+) -> Rendered:
+    """A message as given; ``{name}`` placeholders are filled from ``facts`` when all exist.
+    With ``mask`` (error sentences), the template has its values masked."""
     if not isinstance(event, str):
         text = _repr(event) if event is not None else ""
-        return Rendered(text, text)
-    template = event
+        return Rendered(text, mask_values(text) if mask else text)
+    template = mask_values(event) if mask else event
     if "{" in event:
         values = _Facts(facts)
         if agent is not None:
@@ -152,7 +184,9 @@ def render_message(event: Any, facts: Mapping[str, Any], agent: str | None = Non
             fields = [f for _, f, _, _ in string.Formatter().parse(event) if f is not None]
             if fields and all(f and f.split(".")[0].split("[")[0] in values for f in fields):
                 message = event.format_map(values)
-                return Rendered(truncate(message, MAX_MESSAGE_CHARS), truncate(template, 500))
+                return Rendered(
+                    truncate(message, MAX_MESSAGE_CHARS), truncate(template, MAX_TEMPLATE_CHARS)
+                )
         except (ValueError, KeyError, IndexError, AttributeError, TypeError):
             pass
-    return Rendered(truncate(event, MAX_MESSAGE_CHARS), truncate(template, 500))
+    return Rendered(truncate(event, MAX_MESSAGE_CHARS), truncate(template, MAX_TEMPLATE_CHARS))

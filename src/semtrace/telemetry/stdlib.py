@@ -1,7 +1,8 @@
 """Python's ``logging`` captured into the ``logs`` table, with trace context.
 
 ``semtrace.configure(capture_logging=True)`` (the default) adds one :class:`SemtraceHandler`
-to the root logger; records that reach it (the logger levels still decide which do) are
+to the root logger; records that reach it (the logger levels still decide which do, and the
+handler's level is semtrace's ``log_level``, so records below it are never processed) are
 stored like semantic log records: the ``%``-format string is the template, ``extra=`` fields
 and facts bound with ``with log.bind(...)`` are facts, the current span and agent are attached.
 """
@@ -110,13 +111,15 @@ def installed_handler() -> SemtraceHandler | None:
     return _handler
 
 
-def install() -> SemtraceHandler:
-    """Add the handler to the root logger (once, however often it is called)."""
+def install(level: int = logging.NOTSET) -> SemtraceHandler:
+    """Add the handler to the root logger (once, however often it is called); it handles
+    records at ``level`` and up (logging checks that before calling it)."""
     global _handler
     with _lock:
         root = logging.getLogger()
         if _handler is None:
             _handler = SemtraceHandler()
+        _handler.setLevel(level)
         if _handler not in root.handlers:
             root.addHandler(_handler)
         return _handler

@@ -1,21 +1,8 @@
-"""Keys semtrace keeps in the OpenTelemetry context, so they travel wherever context travels."""
+"""The context keys moved to :mod:`semtrace.telemetry.context` (logs read them, and telemetry
+sits below the tracer); this name stays for code written against the old path."""
 
 from __future__ import annotations
 
-from opentelemetry import context as otel_context
+from semtrace.telemetry.context import AGENT_KEY, ATTEMPT_KEY, current_agent, current_attempt
 
 __all__ = ["AGENT_KEY", "ATTEMPT_KEY", "current_agent", "current_attempt"]
-
-AGENT_KEY = otel_context.create_key("semtrace-agent")
-ATTEMPT_KEY = otel_context.create_key("semtrace-attempt")
-
-
-def current_agent(ctx: otel_context.Context | None = None) -> str | None:
-    """The name of the agent whose span encloses the current code, if any."""
-    value = otel_context.get_value(AGENT_KEY, ctx)
-    return value if isinstance(value, str) else None
-
-
-def current_attempt(ctx: otel_context.Context | None = None) -> int | None:
-    value = otel_context.get_value(ATTEMPT_KEY, ctx)
-    return value if isinstance(value, int) else None

@@ -2,8 +2,8 @@
 
 The sentence says which agent, which step or tool, with what input, after how long, on which
 attempt, what the step was for and what the exception said (a cancellation or a timeout says
-so). It becomes the span's status message; hooks (the semantic logger installs one) turn it
-into an ERROR log as well, with the low-cardinality template and the facts it was made from.
+so). It becomes the span's status message and an ERROR log linked to the span, with the
+low-cardinality template and the facts it was made from. ``FAILURE_HOOKS`` are called after.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode, format_span_id, format_trace_id
 
 from semtrace import semconv as sc
-from semtrace._errors import handle_internal_errors
+from semtrace._errors import error_type, handle_internal_errors
+from semtrace.telemetry.processors import emit_record
+from semtrace.telemetry.redaction import redact_text
 
 __all__ = [
     "FAILURE_HOOKS",
@@ -32,7 +34,6 @@ __all__ = [
     "exception_sentence",
     "purpose_from_doc",
     "record_failure",
-    "set_redactor",
 ]
 
 MAX_INPUT_CHARS = 500
@@ -73,16 +74,9 @@ class FailureText:
     facts: dict[str, Any]
 
 
-# Called as hook(span, call, exc, sentence) after a failure was recorded on the span.
+# Called as hook(span, call, exc, sentence) after a failure was recorded and logged.
 FAILURE_HOOKS: list[Callable[[Span, CallInfo, BaseException, str], None]] = []
-
-_redactor: Callable[[str], str] = lambda text: text  # noqa: E731 - replaced by telemetry
-
-
-def set_redactor(redact: Callable[[str], str]) -> None:
-    """Install the function that scrubs secrets from captured inputs (telemetry does)."""
-    global _redactor
-    _redactor = redact
+_redactor = redact_text
 
 
 def purpose_from_doc(fn: object) -> str | None:
@@ -231,16 +225,6 @@ def _mark_origin(call: CallInfo, exc: BaseException) -> None:
             setattr(exc, _ORIGIN_ATTR, (call.role, call.name))
 
 
-def _error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    return (
-        cls.__qualname__
-        if module in {"builtins", "asyncio.exceptions"}
-        else f"{module}.{cls.__qualname__}"
-    )
-
-
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -278,7 +262,7 @@ def describe_failure(call: CallInfo, exc: BaseException) -> FailureText:
         "role": call.role,
         "name": call.name,
         "duration_ms": round(elapsed * 1000, 3),
-        sc.ERROR_TYPE: _error_type(exc),
+        sc.ERROR_TYPE: error_type(exc),
         sc.EXCEPTION_MESSAGE: _redactor(_said(exc)),
     }
     if call.attempt is not None:
@@ -322,13 +306,36 @@ def record_failure(span: Span, call: CallInfo, exc: BaseException) -> None:
             },
             escaped=True,
         )
-        span.set_attribute(sc.ERROR_TYPE, _error_type(exc))
+        span.set_attribute(sc.ERROR_TYPE, error_type(exc))
         span.set_attribute(sc.SEMTRACE_SENTENCE, sentence)
         if call.input_text:
             span.set_attribute(sc.SEMTRACE_INPUT, call.input_text)
         if call.purpose:
             span.set_attribute(sc.SEMTRACE_STEP_PURPOSE, call.purpose)
         span.set_status(Status(StatusCode.ERROR, sentence))
+        _log_failure(span, call, exc)
         for hook in list(FAILURE_HOOKS):
             with handle_internal_errors("failure hook"):
                 hook(span, call, exc, sentence)
+
+
+def _log_failure(span: Span, call: CallInfo, exc: BaseException) -> None:
+    """The ERROR log of a failure, linked to its span, with the span's sentence."""
+    described = describe_failure(call, exc)
+    event: dict[str, Any] = dict(described.facts)
+    event.update(
+        event=described.message,
+        template=described.template,
+        level="error",
+        event_name="exception",
+        logger_name="semtrace.tracer",
+        action=described.action,
+        cause=described.cause,
+        agent=call.agent or (call.name if call.role == "agent" else None),
+        _time_ns=time.time_ns(),
+    )
+    ctx = span.get_span_context()
+    if ctx.is_valid:
+        event["trace_id"] = format_trace_id(ctx.trace_id)
+        event["span_id"] = format_span_id(ctx.span_id)
+    emit_record(event, "error")

@@ -34,6 +34,8 @@ from semtrace.store.database import check_database_file, open_store, resolve_pat
 from semtrace.store.model import LogRecord
 from semtrace.store.resilient import close_writers, get_writer
 from semtrace.store.stats import STATS
+from semtrace.telemetry.setup import configure_logging, shutdown_logging
+from semtrace.telemetry.sink import log_level as _log_level
 from semtrace.tracer.exporter import DuckDBSpanExporter
 from semtrace.tracer.processors import QueueSpanProcessor, SwappableProcessor
 
@@ -74,6 +76,7 @@ class Settings:
     max_input_chars: int = 500
     batch_interval_s: float = 1.0
     resource_attributes: Mapping[str, Any] = field(default_factory=dict)
+    log_level: int = logging.INFO  # records below it are dropped before any work
 
 
 class _State:
@@ -196,6 +199,7 @@ def configure(
     span_exporter_factory: SpanExporterFactory | None = None,
     log_flush_factory: LogFlushFactory | None = None,
     instrument: Sequence[str] | None = None,
+    log_level: str | int | None = None,
 ) -> Settings:
     """Set up tracing and semantic logging for this process.
 
@@ -204,6 +208,8 @@ def configure(
     attributes from ``OTEL_RESOURCE_ATTRIBUTES`` are honoured. If the application already
     installed an SDK ``TracerProvider``, semtrace adds its processor to it instead of replacing it.
     ``instrument=["openai", "langchain"]`` turns on those integrations (``semtrace.instrument``).
+    ``log_level`` (env ``SEMTRACE_LOG_LEVEL``, default ``"info"``): semantic and captured
+    ``logging`` records below it are dropped before any work is done on them.
     """
     if max_input_chars < 0:
         raise ConfigurationError("max_input_chars must be >= 0 (0 turns input capture off)")
@@ -227,6 +233,7 @@ def configure(
         max_input_chars=max_input_chars,
         batch_interval_s=batch_interval_s,
         resource_attributes=dict(resource_attributes or {}),
+        log_level=_log_level(log_level),
     )
     with STATE.lock:
         _shutdown_pipeline()
@@ -254,6 +261,12 @@ def configure(
         )
         STATE.settings = settings
         STATE.provider = provider
+        configure_logging(
+            emit_log,
+            service_name=settings.service_name,
+            level=settings.log_level,
+            capture_logging=settings.capture_logging,
+        )
         if not STATE.atexit_registered:
             atexit.register(shutdown)
             STATE.atexit_registered = True
@@ -377,6 +390,7 @@ def shutdown() -> None:
                 hook()
             except Exception:  # pragma: no cover - a hook must not stop the flush
                 _log.warning("semtrace shutdown hook failed", exc_info=True)
+        shutdown_logging()
         _shutdown_pipeline()
         close_writers()
         from semtrace.store.database import _open_stores
