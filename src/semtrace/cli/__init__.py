@@ -52,6 +52,7 @@ _COMMAND_MODULES = (
     "demo",
     "export",
     "doctor",
+    "mcp",
 )
 
 for _name in _COMMAND_MODULES:

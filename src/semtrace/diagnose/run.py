@@ -375,6 +375,7 @@ def run(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     budget: Budget | None = None,
     on_progress: ProgressCallback | None = None,
+    fingerprint: str | None = None,
     **provider_options: Any,
 ) -> Diagnoses:
     """Diagnose the failures in ``db`` and store the diagnoses; returns them, newest first.
@@ -384,7 +385,8 @@ def run(
     object; ``limit`` caps how many fingerprints are diagnosed. A step is "slow" when it is
     its trace's single point of timeout: its own time (human waits not counted) is at least
     ``slow_share`` of the trace's and at least ``slow_ms``. ``provider_options`` (model,
-    base_url, api_key, timeout_s, max_retries) go to the provider. When another process
+    base_url, api_key, timeout_s, max_retries) go to the provider.
+    ``fingerprint`` diagnoses only the failures with that fingerprint. When another process
     (a ``semtrace serve`` collector) owns the file, the diagnoses are computed but not stored:
     the result's ``stored`` is ``False`` and ``not_stored_reason`` says why.
     """
@@ -410,6 +412,8 @@ def run(
             stuck_s=stuck_s,
             loop_min=loop_min,
         )
+        if fingerprint is not None:
+            failures = [f for f in failures if f.fingerprint == fingerprint]
         result = Diagnoses(
             diagnose_failures(
                 con,

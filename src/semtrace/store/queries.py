@@ -18,9 +18,13 @@ from semtrace.store.views import TRACES_SELECT, VIEWS
 
 __all__ = [
     "arrow",
+    "failure",
+    "fingerprint_occurrences",
+    "latest_diagnosis",
     "list_relations",
     "list_traces",
     "messages",
+    "recent_failures",
     "recent_traces",
     "resolve_trace_id",
     "run_sql",
@@ -289,3 +293,74 @@ def _recent_traces(
         limit,
     ]
     return arrow(con, sql, params)
+
+
+# -- failures and diagnoses, by id (the MCP server's drill-down) -------------------------------
+
+# A failure's id: its span's id, or its log record's id for an error log outside failed spans.
+_FAILURE_ID = "CASE WHEN source = 'log' THEN log_id ELSE span_id END"
+
+
+def recent_failures(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    limit: int = 20,
+    agent: str | None = None,
+    trace_id: str | None = None,
+    since: Any = None,
+) -> pa.Table:
+    """Rows of the ``failures`` view, newest first, each with its ``failure_id``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (
+        ("agent_name = ?", agent),
+        ("trace_id = ?", trace_id),
+        ("time >= ?::TIMESTAMPTZ", since),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    filters = f"WHERE {' AND '.join(where)}" if where else ""
+    return arrow(
+        con,
+        f"""SELECT {_FAILURE_ID} AS failure_id, time, trace_id, agent_name, name, error_type,
+                   message, fingerprint, category, diagnosis
+            FROM failures {filters} ORDER BY time DESC, failure_id LIMIT ?""",
+        [*params, int(limit)],
+    )
+
+
+def failure(con: duckdb.DuckDBPyConnection, failure_id: str) -> dict[str, Any] | None:
+    """One row of the ``failures`` view by its ``failure_id`` (see :func:`recent_failures`)."""
+    rows = arrow(
+        con,
+        f"""SELECT {_FAILURE_ID} AS failure_id, * FROM failures
+            WHERE (source = 'span' AND span_id = ?) OR (source = 'log' AND log_id = ?)
+            LIMIT 1""",
+        [failure_id, failure_id],
+    ).to_pylist()
+    return rows[0] if rows else None
+
+
+def latest_diagnosis(con: duckdb.DuckDBPyConnection, fingerprint: str) -> dict[str, Any] | None:
+    """The newest diagnosis of ``fingerprint`` (a good one before a failed attempt), if any."""
+    rows = arrow(
+        con,
+        """SELECT * FROM diagnoses WHERE fingerprint = ?
+           ORDER BY status = 'ok' DESC, created_at DESC LIMIT 1""",
+        [fingerprint],
+    ).to_pylist()
+    return rows[0] if rows else None
+
+
+def fingerprint_occurrences(
+    con: duckdb.DuckDBPyConnection, fingerprint: str, *, limit: int = 10
+) -> pa.Table:
+    """The recorded occurrences of one failure fingerprint, newest first."""
+    return arrow(
+        con,
+        """SELECT time, failure_kind, trace_id, coalesce(log_id, span_id) AS failure_id
+           FROM failure_fingerprints WHERE fingerprint = ?
+           ORDER BY time DESC NULLS LAST LIMIT ?""",
+        [fingerprint, int(limit)],
+    )

@@ -1,0 +1,80 @@
+"""One small database written by the real tracer for the MCP server's tests: a procurement
+run whose tool fails (with its failure sentence and a stored diagnosis) and a clean run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import semtrace
+from semtrace.tracer.setup import STATE
+
+SENTENCE_PART = "the Last-updated field was null"
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """The database and the ids in it the tests drill down with."""
+
+    db: Path
+    failed_trace: str
+    failed_span: str
+    fingerprint: str
+
+
+def _write(db: Path) -> None:
+    semtrace.configure(service_name="invoices", db=db, batch_interval_s=0.05)
+    log = semtrace.get_logger(agent="procurement")
+
+    @semtrace.tool("lookup_vendor_id")
+    def lookup_vendor_id(vendor: str) -> str:
+        raise LookupError(f"vendor record for {vendor}: its last_updated field is null")
+
+    @semtrace.agent("procurement")
+    def match(vendor: str) -> None:
+        try:
+            lookup_vendor_id(vendor)
+        except LookupError:
+            log.failure(
+                action="retrieve the vendor ID",
+                cause=SENTENCE_PART,
+                impact="no valid match could be made",
+            )
+
+    @semtrace.agent("intake")
+    def receive() -> None:
+        semtrace.get_logger(agent="intake").info("invoice batch received", invoices=3)
+
+    try:
+        receive()
+        match("Nordwind Logistics")
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+
+
+@pytest.fixture(scope="package")
+def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Telemetry:
+    """The database, diagnosed offline (so failures have fingerprints and a diagnosis)."""
+    db = tmp_path_factory.mktemp("mcp") / "agents.duckdb"
+    _write(db)
+    semtrace.diagnose.run(db)
+    con = semtrace.connect(db)
+    try:
+        trace_id, span_id, fingerprint = con.execute(
+            """SELECT s.trace_id, s.span_id, f.fingerprint FROM spans s
+               JOIN failure_fingerprints f USING (trace_id, span_id)
+               WHERE s.tool_name = 'lookup_vendor_id' AND f.log_id IS NULL"""
+        ).fetchone()
+    finally:
+        con.close()
+    return Telemetry(db, trace_id, span_id, fingerprint)
+
+
+def server_command(db: Path, *extra: str) -> tuple[str, list[str], dict[str, str]]:
+    """``semtrace mcp --db DB`` as the command, arguments and environment a client spawns."""
+    return sys.executable, ["-m", "semtrace.cli", "mcp", "--db", str(db), *extra], dict(os.environ)

@@ -1,0 +1,194 @@
+"""``semtrace mcp`` over stdio and streamable HTTP, driven by the real ``mcp`` client."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from pydantic import AnyUrl
+
+from tests.mcp_server.conftest import SENTENCE_PART, Telemetry, server_command
+
+READ_TOOLS = {
+    "query_sql",
+    "describe_schema",
+    "list_traces",
+    "get_trace",
+    "list_failures",
+    "get_failure",
+    "diagnose_failure",
+}
+
+
+def _params(db: Path, *extra: str) -> StdioServerParameters:
+    command, args, env = server_command(db, *extra)
+    return StdioServerParameters(command=command, args=args, env=env)
+
+
+def _text(result: object) -> str:
+    return "\n".join(block.text for block in result.content)  # type: ignore[attr-defined]
+
+
+async def test_every_tool_answers_over_stdio(telemetry: Telemetry) -> None:
+    """A client lists the tools and calls each: traces, the failed trace's tree with its
+    sentence, the failure with its diagnosis, SQL rows and the schema."""
+    async with (
+        stdio_client(_params(telemetry.db)) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert set(tools) == READ_TOOLS
+        assert tools["query_sql"].annotations.readOnlyHint is True
+
+        async def call(name: str, **arguments: object) -> str:
+            result = await session.call_tool(name, arguments)
+            assert not result.isError, _text(result)
+            return _text(result)
+
+        traces = await call("list_traces", limit=10)
+        assert telemetry.failed_trace in traces
+        assert "2 traces" in traces
+        errors_only = await call("list_traces", status="error")
+        assert telemetry.failed_trace in errors_only and "1 trace," in errors_only
+
+        tree = await call("get_trace", trace_id=telemetry.failed_trace[:12])
+        lines = tree.splitlines()
+        agent = next(i for i, line in enumerate(lines) if "invoke_agent procurement" in line)
+        tool = next(i for i, line in enumerate(lines) if "execute_tool lookup_vendor_id" in line)
+        assert tool > agent and lines[tool].startswith("  ✗ ")
+        assert telemetry.failed_span in lines[tool]
+        assert any(SENTENCE_PART in line and line.lstrip().startswith(">") for line in lines)
+
+        failures = await call("list_failures", agent="procurement")
+        assert telemetry.failed_span in failures and telemetry.fingerprint in failures
+
+        detail = await call("get_failure", failure_id=telemetry.failed_span)
+        assert f"fingerprint: {telemetry.fingerprint}" in detail
+        assert "diagnosis (rules" in detail and "remediation 1:" in detail
+
+        diagnosis = await call("diagnose_failure", fingerprint=telemetry.fingerprint)
+        assert "a stored diagnosis" in diagnosis  # diagnosed once already: cached
+
+        rows = await call(
+            "query_sql", sql="select agent_name from spans order by agent_name", limit=1
+        )
+        assert rows.splitlines()[:3] == [
+            "1 row (cut at the limit of 1; raise limit, up to 500)",
+            "agent_name",
+            "intake",
+        ]
+        schema = await call("describe_schema")
+        assert "- failures:" in schema and "- tasks:" in schema
+        assert "duration_ms DOUBLE" in await call("describe_schema", relation="spans")
+
+
+async def test_bad_sql_and_writes_are_error_results(telemetry: Telemetry) -> None:
+    """Bad SQL, a write, a file read and an unknown id give MCP error results saying why,
+    and the server keeps answering afterwards."""
+    async with (
+        stdio_client(_params(telemetry.db)) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        cases = {
+            "selec * from spans": "does not parse",
+            "delete from spans": "DELETE statements are not allowed",
+            "drop table spans": "not allowed",
+            "select 1; delete from spans": "only one statement",
+            "select * from nowhere": "nowhere",
+            "select * from read_csv('/etc/passwd')": "disabled by configuration",
+        }
+        for sql, reason in cases.items():
+            result = await session.call_tool("query_sql", {"sql": sql})
+            assert result.isError, sql
+            assert reason in _text(result), (sql, _text(result))
+        missing = await session.call_tool("get_failure", {"failure_id": "0" * 16})
+        assert missing.isError and "list_failures()" in _text(missing)
+        still = await session.call_tool("query_sql", {"sql": "select count(*) as n from spans"})
+        assert not still.isError and _text(still).splitlines()[1:] == ["n", "3"]
+
+
+async def test_the_sql_contract_is_a_resource(telemetry: Telemetry) -> None:
+    """The contract resource lists every table and view; one relation has its own resource."""
+    async with (
+        stdio_client(_params(telemetry.db)) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        listed = [str(r.uri) for r in (await session.list_resources()).resources]
+        assert listed == ["semtrace://contract"]
+        contract = await session.read_resource(AnyUrl("semtrace://contract"))
+        text = contract.contents[0].text  # type: ignore[union-attr]
+        for relation in ("spans", "logs", "traces", "failures", "tasks", "messages"):
+            assert f"- {relation}:" in text
+        one = await session.read_resource(AnyUrl("semtrace://relations/failures"))
+        assert "fingerprint VARCHAR" in one.contents[0].text  # type: ignore[union-attr]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_streamable_http_answers_a_query(telemetry: Telemetry) -> None:
+    """``--transport http`` serves the same tools at /mcp to a streamable HTTP client."""
+    port = _free_port()
+    command, args, env = server_command(telemetry.db, "--transport", "http", "--port", str(port))
+    proc = subprocess.Popen([command, *args], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # up once it answers HTTP at all (a GET without a session is a 4xx)
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(proc.stderr.read().decode() if proc.stderr else "no output")
+                time.sleep(0.2)
+        async with (
+            streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (
+                read,
+                write,
+                _,
+            ),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            result = await session.call_tool(
+                "query_sql", {"sql": "select count(*) as traces from traces"}
+            )
+            assert _text(result).splitlines()[1:] == ["traces", "2"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_the_command_refuses_a_missing_database(tmp_path: Path) -> None:
+    """``semtrace mcp`` on a file that does not exist says how to get one, before serving."""
+    command, args, env = server_command(tmp_path / "none.duckdb")
+    proc = subprocess.run([command, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "no semtrace database at" in proc.stderr
+
+
+def test_the_readme_block_starts_this_server() -> None:
+    """The README's mcpServers block is valid JSON that runs ``semtrace mcp --db FILE``."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```json\n(.*?)```", readme, flags=re.S) if "mcp" in b]
+    server = json.loads(block)["mcpServers"]["semtrace"]
+    assert server["command"] == "semtrace"
+    assert server["args"][:2] == ["mcp", "--db"]
