@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import anyio
@@ -31,9 +31,16 @@ and views). Answers are compact text; ids are printed whole, pass them back as t
 _READ = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
 
-async def _in_thread(fn: Callable[..., str], *args: Any) -> str:
-    # DuckDB work off the event loop: an HTTP server keeps answering other sessions meanwhile.
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+def _threaded(fn: Callable[..., str]) -> Callable[..., Awaitable[str]]:
+    """``fn`` as a coroutine run in a worker thread: DuckDB work stays off the event loop, so
+    an HTTP server keeps answering other sessions meanwhile. Name, docstring and signature
+    (what MCP clients see as the tool's description and input schema) are ``fn``'s."""
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> str:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    return call
 
 
 def build_server(
@@ -48,70 +55,22 @@ def build_server(
     server = FastMCP(
         "semtrace", instructions=INSTRUCTIONS, host=host, port=port, log_level="WARNING"
     )
-
-    @server.tool(annotations=_READ, structured_output=False)
-    async def query_sql(sql: str, limit: int = 50) -> str:
-        """Run one read-only SQL query (DuckDB dialect: SELECT, WITH or FROM only) on the
-        telemetry and get at most `limit` rows (up to 500) as `a | b` lines. Tables: spans,
-        span_events, span_links, logs, diagnoses, failure_fingerprints, heal_attempts; views:
-        traces, failures, agents, llm_calls, tool_calls, messages, tasks, recoveries."""
-        return await _in_thread(tools.query_sql, sql, limit)
-
-    @server.tool(annotations=_READ, structured_output=False)
-    async def describe_schema(relation: str | None = None) -> str:
-        """List the tables and views with their columns and example queries, or, given a
-        relation name, that relation's columns with their types."""
-        return await _in_thread(tools.describe_schema, relation)
-
-    @server.tool(annotations=_READ, structured_output=False)
-    async def list_traces(
-        limit: int = 20,
-        status: str | None = None,
-        agent: str | None = None,
-        service: str | None = None,
-        text: str | None = None,
-        since: str | None = None,
-    ) -> str:
-        """Recent traces, newest first: trace_id, start, root span, agents, duration, span and
-        error counts. Filters: status (OK or ERROR), agent, service, text (searched in the log
-        sentences and error messages), since (a duration like 30m, 2h, 1d, or an ISO time)."""
-        return await _in_thread(tools.list_traces, limit, status, agent, service, text, since)
-
-    @server.tool(annotations=_READ, structured_output=False)
-    async def get_trace(trace_id: str, max_spans: int = 150) -> str:
-        """One trace as an indented span tree, with each span's agent, duration, errors and
-        the log sentences written inside it. trace_id may be a unique prefix."""
-        return await _in_thread(tools.get_trace, trace_id, max_spans)
-
-    @server.tool(annotations=_READ, structured_output=False)
-    async def list_failures(
-        limit: int = 20,
-        agent: str | None = None,
-        trace_id: str | None = None,
-        since: str | None = None,
-    ) -> str:
-        """Recent failures, newest first, each with its failure_id, agent, step, error type,
-        the sentence that explains it, and its diagnosis once there is one. Filters: agent,
-        trace_id, since (a duration like 30m, 2h, 1d, or an ISO time)."""
-        return await _in_thread(tools.list_failures, limit, agent, trace_id, since)
-
-    @server.tool(annotations=_READ, structured_output=False)
-    async def get_failure(failure_id: str) -> str:
-        """One failure in detail: its sentence, fingerprint, latest diagnosis (root cause,
-        category, remediation steps) and the other occurrences of the same fingerprint."""
-        return await _in_thread(tools.get_failure, failure_id)
-
-    @server.tool(
+    for read in (
+        tools.query_sql,
+        tools.describe_schema,
+        tools.list_traces,
+        tools.get_trace,
+        tools.list_failures,
+        tools.get_failure,
+    ):
+        server.add_tool(_threaded(read), annotations=_READ, structured_output=False)
+    server.add_tool(
+        _threaded(tools.diagnose_failure),
         annotations=ToolAnnotations(
             readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
         ),
         structured_output=False,
     )
-    async def diagnose_failure(fingerprint: str) -> str:
-        """Diagnose the failures that share a fingerprint (from get_failure): root cause,
-        category and remediation steps. The diagnosis is stored (cached: a second call for
-        the same fingerprint reuses it)."""
-        return await _in_thread(tools.diagnose_failure, fingerprint)
 
     @server.resource(
         "semtrace://contract",

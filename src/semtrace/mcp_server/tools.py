@@ -79,6 +79,10 @@ class TelemetryTools:
 
     # -- SQL ---------------------------------------------------------------------------------
     def query_sql(self, sql: str, limit: int = 50) -> str:
+        """Run one read-only SQL query (DuckDB dialect: SELECT, WITH or FROM only) on the
+        telemetry and get at most `limit` rows (up to 500) as `a | b` lines. Tables: spans,
+        span_events, span_links, logs, diagnoses, failure_fingerprints, heal_attempts; views:
+        traces, failures, agents, llm_calls, tool_calls, messages, tasks, recoveries."""
         result = self.reader.sql(sql, limit)
         n = result.table.num_rows
         head = count(n, "row")
@@ -87,6 +91,8 @@ class TelemetryTools:
         return f"{head}\n{table_text(result.table)}"
 
     def describe_schema(self, relation: str | None = None) -> str:
+        """List the tables and views with their columns and example queries, or, given a
+        relation name, that relation's columns with their types."""
         catalog = self.reader.catalog()
         if relation:
             if relation not in catalog:
@@ -113,6 +119,9 @@ class TelemetryTools:
         text: str | None = None,
         since: str | None = None,
     ) -> str:
+        """Recent traces, newest first: trace_id, start, root span, agents, duration, span and
+        error counts. Filters: status (OK or ERROR), agent, service, text (searched in the log
+        sentences and error messages), since (a duration like 30m, 2h, 1d, or an ISO time)."""
         cutoff = _since(since)
         with self.reader.connection() as con:
             table = queries.recent_traces(
@@ -149,6 +158,8 @@ class TelemetryTools:
         return f"{head}\n{rows_text(columns, rows)}"
 
     def get_trace(self, trace_id: str, max_spans: int = 150) -> str:
+        """One trace as an indented span tree, with each span's agent, duration, errors and
+        the log sentences written inside it. trace_id may be a unique prefix."""
         with self.reader.connection() as con:
             try:
                 full = queries.resolve_trace_id(con, trace_id)
@@ -167,6 +178,9 @@ class TelemetryTools:
         trace_id: str | None = None,
         since: str | None = None,
     ) -> str:
+        """Recent failures, newest first, each with its failure_id, agent, step, error type,
+        the sentence that explains it, and its diagnosis once there is one. Filters: agent,
+        trace_id, since (a duration like 30m, 2h, 1d, or an ISO time)."""
         with self.reader.connection() as con:
             table = queries.recent_failures(
                 con,
@@ -183,6 +197,8 @@ class TelemetryTools:
         )
 
     def get_failure(self, failure_id: str) -> str:
+        """One failure in detail: its sentence, fingerprint, latest diagnosis (root cause,
+        category, remediation steps) and the other occurrences of the same fingerprint."""
         with self.reader.connection() as con:
             row = queries.failure(con, failure_id)
             if row is None:
@@ -215,6 +231,9 @@ class TelemetryTools:
         return "\n".join(lines)
 
     def diagnose_failure(self, fingerprint: str) -> str:
+        """Diagnose the failures that share a fingerprint (from get_failure): root cause,
+        category and remediation steps. The diagnosis is stored (cached: a second call for
+        the same fingerprint reuses it)."""
         result = diagnose.run(self.reader.db, fingerprint=fingerprint, provider=self.provider)
         if not result:
             raise ToolInputError(
@@ -240,15 +259,6 @@ def _fingerprint_of(con: Any, row: dict[str, Any]) -> str | None:
     return None
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _diagnosis_lines(d: dict[str, Any]) -> list[str]:
     """A stored (or fresh) diagnosis as a few lines: category, root cause, remediations."""
     made = f"{d.get('provider')}" + (f"/{d['model']}" if d.get("model") else "")
@@ -260,7 +270,7 @@ def _diagnosis_lines(d: dict[str, Any]) -> list[str]:
     ]
     if d.get("occurrences"):
         lines.append(f"  seen {d['occurrences']} times in {d.get('trace_count') or 1} traces")
-    for i, r in enumerate(_json(d.get("remediations")) or [], 1):
+    for i, r in enumerate(d.get("remediations") or [], 1):
         params = json.dumps(r.get("parameters") or {}, separators=(",", ":"))
         lines.append(
             f"  remediation {i}: {r.get('action')} {params} (confidence "

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from semtrace.exceptions import QueryError
@@ -343,14 +344,20 @@ def failure(con: duckdb.DuckDBPyConnection, failure_id: str) -> dict[str, Any] |
 
 
 def latest_diagnosis(con: duckdb.DuckDBPyConnection, fingerprint: str) -> dict[str, Any] | None:
-    """The newest diagnosis of ``fingerprint`` (a good one before a failed attempt), if any."""
+    """The newest diagnosis of ``fingerprint`` (a good one before a failed attempt), if any,
+    its ``evidence`` and ``remediations`` parsed into lists."""
     rows = arrow(
         con,
         """SELECT * FROM diagnoses WHERE fingerprint = ?
            ORDER BY status = 'ok' DESC, created_at DESC LIMIT 1""",
         [fingerprint],
     ).to_pylist()
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    row: dict[str, Any] = rows[0]
+    for key in ("evidence", "remediations"):
+        row[key] = orjson.loads(row[key]) if isinstance(row.get(key), str) else row.get(key)
+    return row
 
 
 def fingerprint_occurrences(
