@@ -169,9 +169,9 @@ def _breakdown(
 ) -> Result:
     """Where the exporter's time goes: Python (SDK spans -> Arrow tables, by stage) vs DuckDB
     appending the tables it built."""
+    from semtrace.redaction import get_redactor
     from semtrace.store._arrow import spans_tables, to_json
     from semtrace.store.normalise import normalise_row
-    from semtrace.telemetry.redaction import get_redactor
     from semtrace.tracer.convert import SpanBatch
 
     n = sum(len(b) for b in batches)

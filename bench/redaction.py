@@ -27,9 +27,9 @@ def _logs(n: int) -> list:  # type: ignore[type-arg]
 
 
 def run(quick: bool = False) -> list[Result]:
+    from semtrace import redaction
     from semtrace.store._arrow import logs_table, spans_tables
     from semtrace.store.database import Store
-    from semtrace.telemetry import redaction
     from semtrace.tracer.convert import span_to_record
 
     n = 10_240

@@ -133,7 +133,7 @@ def test_seeded_secrets_are_absent_from_the_database_and_wal(db_path: Path) -> N
 @pytest.mark.parametrize("name", sorted(SECRETS))
 def test_each_seeded_secret_is_detected_by_redaction(name: str) -> None:
     """Every seeded secret is one the redactor recognises in free text or under its key."""
-    from semtrace.telemetry.redaction import redact_value
+    from semtrace.redaction import redact_value
 
     secret = SECRETS[name]
     text = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from semtrace import redaction
 from semtrace.collector import otlp_decode
 from semtrace.store import logs_table, schema, spans_tables
 
@@ -84,13 +85,19 @@ def _warm() -> int:
 class DecodePool:
     """N worker processes decoding request bodies; restarted if one dies."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, db: str | None = None) -> None:
         self.workers = workers
+        self.db = db  # workers redact with this database's key
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn: the collector has threads, and forking a threaded process can deadlock.
-        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=redaction.use_database,
+            initargs=(self.db,),
+        )
         for f in [pool.submit(_warm) for _ in range(self.workers)]:
             f.result()  # import everything now, not on the first request
         return pool

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from semtrace import redaction
 from semtrace.collector._http import Handler, HttpError, Server
 from semtrace.collector._workers import DecodePool
 from semtrace.collector.announce import Announcement, remove_announcement, write_announcement
@@ -63,12 +64,15 @@ class Collector:
         self.config = config
         self.db = resolve_path(config.db)
         self.store = Store(self.db)
+        redaction.use_database(self.db)  # the key agents writing this file use too
         # DuckDB checkpoints when its WAL reaches 16 MB (~22,000 spans), re-compressing the
         # last, partly filled row group each time: at 64 MB ingest costs ~2 us/span less CPU.
         self.store.execute("SET checkpoint_threshold = '64MB'")
         lock_down(self.store.cursor())
         self.ingest = IngestQueue(self.store, max_pending=config.max_pending)
-        self.pool = DecodePool(config.decode_workers) if config.decode_workers > 0 else None
+        self.pool = (
+            DecodePool(config.decode_workers, self.db) if config.decode_workers > 0 else None
+        )
         self.sandbox = SqlSandbox(
             self.store.cursor, max_rows=config.query_max_rows, timeout_s=config.query_timeout_s
         )

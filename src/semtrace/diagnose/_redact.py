@@ -1,14 +1,13 @@
-"""Redaction for what diagnose sends out: the telemetry rules, or a minimal local stand-in.
-
-The telemetry package owns the redaction rules (``semtrace.telemetry.redaction``); when it is
-not importable this falls back to patterns for the obvious secrets, so nothing is sent raw.
+"""Redaction for what diagnose sends out: the redaction rules (``semtrace.redaction``), then
+coarser local patterns for the obvious secrets on top, so nothing is sent raw.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
+
+from semtrace import redaction
 
 __all__ = ["redact_text", "redact_value"]
 
@@ -51,25 +50,11 @@ def _fallback_value(value: Any) -> Any:
     return value
 
 
-def _impl() -> tuple[Callable[[str], str], Callable[[Any], Any]]:
-    try:
-        from semtrace.telemetry import redaction
-    except ImportError:
-        return _fallback_text, _fallback_value
-    text_fn = getattr(redaction, "redact_text", None)
-    value_fn = getattr(redaction, "redact_value", None)
-    if not callable(text_fn) or not callable(value_fn):
-        return _fallback_text, _fallback_value
-    return text_fn, value_fn
-
-
 def redact_text(text: str) -> str:
-    """``text`` with secrets and personal data masked (telemetry's rules, then the local ones)."""
-    text_fn, _ = _impl()
-    return _fallback_text(str(text_fn(text)))
+    """``text`` with secrets and personal data masked (the redaction rules, then the local ones)."""
+    return _fallback_text(str(redaction.redact_text(text)))
 
 
 def redact_value(value: Any) -> Any:
     """A JSON-like value with every string redacted and secret-named keys masked."""
-    _, value_fn = _impl()
-    return _fallback_value(value_fn(value))
+    return _fallback_value(redaction.redact_value(value))

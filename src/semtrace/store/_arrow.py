@@ -13,6 +13,7 @@ import orjson
 import pyarrow as pa
 
 from semtrace import semconv as sc
+from semtrace.redaction import get_redactor
 from semtrace.store import schema
 from semtrace.store.model import (
     SEVERITY_NUMBERS,
@@ -22,7 +23,6 @@ from semtrace.store.model import (
     SpanRecord,
 )
 from semtrace.store.normalise import Normalised, normalise_row
-from semtrace.telemetry.redaction import get_redactor
 
 __all__ = ["SpanRow", "SpanRowSource", "logs_table", "record_row", "spans_tables", "to_json"]
 

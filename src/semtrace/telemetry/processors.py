@@ -29,9 +29,9 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from semtrace import semconv as sc
 from semtrace._errors import error_type, handle_internal_errors
+from semtrace.redaction import get_redactor
 from semtrace.store.model import LogRecord
 from semtrace.telemetry.context import current_agent
-from semtrace.telemetry.redaction import get_redactor
 from semtrace.telemetry.sentences import (
     MAX_MESSAGE_CHARS,
     MAX_VALUE_CHARS,

@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, Status, StatusCode, format_span_id, format
 from semtrace import semconv as sc
 from semtrace._errors import error_type, handle_internal_errors
 from semtrace.telemetry.processors import emit_record
-from semtrace.telemetry.redaction import redact_text
+from semtrace.redaction import redact_text
 
 __all__ = [
     "FAILURE_HOOKS",

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 
+from semtrace import redaction
 from semtrace.exceptions import (
     ConfigurationError,
     DatabaseLockedError,
@@ -219,6 +220,8 @@ def configure(
     endpoint = endpoint or os.environ.get(ENV_ENDPOINT) or None
     if endpoint is None:
         _check_db(db_path)
+    # Redaction markers are keyed by the file's secret, which every writer of the file shares.
+    redaction.use_database(db_path if endpoint is None else None)
     settings = Settings(
         service_name=service_name
         or os.environ.get(ENV_OTEL_SERVICE_NAME)

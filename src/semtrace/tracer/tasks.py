@@ -40,6 +40,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from semtrace import semconv as sc
 from semtrace._async_with import AsyncWithFromSync
 from semtrace._errors import handle_internal_errors
+from semtrace.redaction import redact_text
 from semtrace.store.model import LogRecord
 from semtrace.tracer import _failures
 from semtrace.tracer._context import current_agent
@@ -75,14 +76,6 @@ _SEVERITY = {"failed": "ERROR", "cancelled": "WARNING"}
 TASK_KEY = otel_context.create_key("semtrace-task")
 _LIVE: dict[str, Task] = {}  # tasks not yet terminal, by id (bounded by what is running)
 _LIVE_LOCK = threading.Lock()
-
-
-def _redact(text: str) -> str:
-    try:
-        from semtrace.telemetry.redaction import redact_text
-    except ImportError:  # the telemetry package may not ship redaction
-        return text
-    return redact_text(text)
 
 
 def _short(value: Any) -> str:
@@ -297,7 +290,7 @@ class Task(AsyncWithFromSync):
             self.answered_by = by
             attrs: dict[str, Any] = {
                 sc.MCP_TASK_ID: self.id,
-                sc.SEMTRACE_TASK_ANSWER: _redact(_short(answer)),
+                sc.SEMTRACE_TASK_ANSWER: redact_text(_short(answer)),
             }
             if by is not None:
                 attrs[sc.SEMTRACE_TASK_ANSWERED_BY] = by
@@ -343,7 +336,7 @@ class Task(AsyncWithFromSync):
                 self.result = result
                 if result is not None:
                     with handle_internal_errors("task result"):
-                        self.span.set_attribute(sc.SEMTRACE_OUTPUT, _redact(_short(result)))
+                        self.span.set_attribute(sc.SEMTRACE_OUTPUT, redact_text(_short(result)))
             return self.set_status("completed", message)
 
     def fail(self, message: str) -> bool:

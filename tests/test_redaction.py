@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from semtrace.telemetry import redaction
-from semtrace.telemetry.redaction import Redactor
+from semtrace import redaction
+from semtrace.redaction import Redactor
 
 MARKER = re.compile(r"\[REDACTED:([a-z_]+):([0-9a-f]{6})\]")
 

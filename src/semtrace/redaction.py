@@ -4,41 +4,59 @@ A redacted value keeps its kind and a short keyed hash, ``[REDACTED:email:3f2a1c
 secrets still group (``group by`` works, a diagnosis can say "the same key failed 40 times")
 while the value itself never reaches the database file or an LLM.
 
+The hash is keyed by a random secret of the database (``X.duckdb.redact-key`` next to database
+``X.duckdb``, created once with owner-only permissions, never stored in the telemetry), so a
+marker cannot be matched against hashes of candidate emails; every process writing the same
+file (agents, its owner, a collector) reads the same key, so markers group across them. A
+process that writes no local file uses a random key of its own; ``SEMTRACE_REDACT_SALT``
+replaces either with a secret the user shares (equal hashes across machines).
+
 Detected by default: OpenAI (``sk-...``) and Anthropic (``sk-ant-...``) keys, AWS access key
 ids (``AKIA...``), GitHub tokens (``ghp_...``, ``github_pat_...``), bearer/basic credentials,
 passwords in URLs, ``password=...``-style assignments, emails and card numbers (Luhn-checked);
 values under sensitive keys (``password``, ``api_key``, ``authorization``...) are redacted
 whole. Patterns are configurable and keys can be allowlisted::
 
-    from semtrace.telemetry import redaction
+    from semtrace import redaction
     redaction.configure_redaction(patterns={"employee_id": r"EMP-\\d{6}"}, allow_keys={"email"})
     redaction.redact_text("mail bob@example.com")   # 'mail [REDACTED:email:…]'
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import hmac
+import logging
 import os
 import re
+import secrets
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import filterfalse
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
     "ENV_REDACT",
     "ENV_REDACT_SALT",
+    "KEY_SUFFIX",
     "Redactor",
     "configure_redaction",
+    "database_key",
     "get_redactor",
+    "key_path",
     "redact_mapping",
     "redact_text",
     "redact_value",
+    "use_database",
 ]
 
 ENV_REDACT = "SEMTRACE_REDACT"  # "0" turns redaction off (not recommended)
-ENV_REDACT_SALT = "SEMTRACE_REDACT_SALT"  # key of the short hash; equal salt = equal hashes
+ENV_REDACT_SALT = "SEMTRACE_REDACT_SALT"  # a shared secret keying the hash instead of the file's
+KEY_SUFFIX = ".redact-key"  # the database's hash key, next to it: X.duckdb.redact-key
+_KEY_BYTES = 32
 
 # Keys whose values are secrets whatever they look like (matched on the last key segment).
 DEFAULT_SENSITIVE_KEYS = (
@@ -127,9 +145,11 @@ class Redactor:
         allow_keys: Iterable[str] = (),
         sensitive_keys: str = DEFAULT_SENSITIVE_KEYS,
         builtin: bool = True,
-        salt: str | None = None,
+        salt: str | bytes | None = None,
         enabled: bool = True,
     ) -> None:
+        """``salt`` keys the hash; without it, ``SEMTRACE_REDACT_SALT`` or a random key of
+        this redactor (see :func:`use_database` for the key every writer of a file shares)."""
         rules = [_Rule(k, re.compile(p), g, c, t) for k, p, g, c, t in _BUILTIN] if builtin else []
         for kind, pattern in (patterns or {}).items():
             rules.append(_Rule(kind, re.compile(pattern), 0, "", ()))
@@ -137,7 +157,9 @@ class Redactor:
         self._plan = tuple((r, r.chars, r.triggers, r.kind == "card") for r in self.rules)
         self.allow_keys = frozenset(allow_keys)
         self.enabled = enabled
-        self._salt = salt if salt is not None else os.environ.get(ENV_REDACT_SALT, "semtrace")
+        # A key given here (or by SEMTRACE_REDACT_SALT) is kept; otherwise use_key() sets it.
+        self._fixed_key = _as_key(salt) if salt is not None else _env_key()
+        self._key = self._fixed_key or _process_key()
         self._sensitive_key = re.compile(rf"(?i)(?:^|[._\-\s])(?:{sensitive_keys})$")
         # Attribute keys and short values repeat from span to span: remember the verdicts.
         self._key_kind: dict[str, int] = {}
@@ -147,11 +169,17 @@ class Redactor:
         self._plain_keys: set[str] = set()
         self._clean: set[Any] = set()
 
+    def use_key(self, key: bytes) -> None:
+        """Key the hash with ``key`` (a database's), unless this redactor was given its own."""
+        if self._fixed_key is None and key != self._key:
+            self._key = key
+            self._seen.clear()  # remembered verdicts hold markers made with the old key
+
     # -- text --------------------------------------------------------------------------------
     def marker(self, kind: str, secret: str) -> str:
-        """The replacement for ``secret``: its kind and a short keyed hash."""
-        digest = hashlib.sha256((self._salt + "\0" + secret).encode("utf-8", "replace"))
-        return f"[REDACTED:{kind}:{digest.hexdigest()[:6]}]"
+        """The replacement for ``secret``: its kind and a short keyed hash (HMAC-SHA256)."""
+        digest = hmac.digest(self._key, secret.encode("utf-8", "replace"), "sha256")
+        return f"[REDACTED:{kind}:{digest[:3].hex()}]"
 
     def _apply(self, rule: _Rule, text: str) -> str:
         def replace(m: re.Match[str]) -> str:
@@ -393,6 +421,87 @@ def _enabled_from_env() -> bool:
     return os.environ.get(ENV_REDACT, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
+# -- the hash key -------------------------------------------------------------------------------
+
+
+def _as_key(salt: str | bytes) -> bytes:
+    return salt if isinstance(salt, bytes) else salt.encode("utf-8")
+
+
+def _env_key() -> bytes | None:
+    value = os.environ.get(ENV_REDACT_SALT)
+    return _as_key(value) if value else None
+
+
+_PROCESS_KEY = secrets.token_bytes(_KEY_BYTES)
+
+
+def _process_key() -> bytes:
+    """A random key of this process: markers group within it, and nobody else can rebuild them."""
+    return _PROCESS_KEY
+
+
+def key_path(db: str | os.PathLike[str]) -> Path:
+    """Where the hash key of database ``db`` lives (next to it, owner-only)."""
+    resolved = Path(db).expanduser().resolve()  # one name per file, as the store resolves it
+    return resolved.with_name(resolved.name + KEY_SUFFIX)
+
+
+def database_key(db: str | os.PathLike[str]) -> bytes:
+    """The random hash key of database ``db``: read from its key file, which the first caller
+    creates (mode 0600). Concurrent first callers agree: the file appears whole, once."""
+    path = key_path(db)
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(_KEY_BYTES) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    with os.fdopen(fd) as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO) and os.fstat(f.fileno()).st_uid == os.getuid():
+            os.chmod(path, 0o600)  # copied or unpacked with looser permissions: tighten
+        text = f.read().strip()
+    if len(text) < 2 * 16:
+        raise ValueError(f"{path} is not a semtrace redaction key (too short); delete it")
+    return bytes.fromhex(text)
+
+
+def use_database(db: str | os.PathLike[str] | None) -> Redactor:
+    """Key the process-wide redactor with database ``db``'s key (created on first use), so
+    this process's markers equal those of every other process writing the file; ``None`` (or
+    ``:memory:``) means a random key of this process. ``SEMTRACE_REDACT_SALT`` takes
+    precedence over both. Called by ``configure()`` and by the process that owns the file."""
+    global _key_in_use
+    key = _process_key()
+    if db is not None and os.fspath(db) != ":memory:":
+        try:
+            key = database_key(db)
+        except (OSError, ValueError) as exc:  # a read-only folder, a damaged key file
+            logging.getLogger("semtrace").warning(
+                "semtrace: no redaction key for %s (%s); this process uses a key of its own, "
+                "so its markers will not group with other processes' markers",
+                db,
+                exc,
+            )
+    _key_in_use = key
+    _redactor.use_key(key)
+    return _redactor
+
+
+_key_in_use = _process_key()  # what use_database() chose: kept by configure_redaction()
 _redactor = Redactor(enabled=_enabled_from_env())
 
 
@@ -407,11 +516,12 @@ def configure_redaction(
     allow_keys: Iterable[str] = (),
     sensitive_keys: str = DEFAULT_SENSITIVE_KEYS,
     builtin: bool = True,
-    salt: str | None = None,
+    salt: str | bytes | None = None,
     enabled: bool | None = None,
 ) -> Redactor:
     """Replace the process-wide redactor: extra ``patterns`` (kind -> regex), ``allow_keys``
-    whose values are never redacted, the sensitive-key regex, the hash salt."""
+    whose values are never redacted, the sensitive-key regex, the hash key (``salt``: a
+    secret of your own; by default the database's key stays in use)."""
     global _redactor
     _redactor = Redactor(
         patterns=patterns,
@@ -421,6 +531,7 @@ def configure_redaction(
         salt=salt,
         enabled=_enabled_from_env() if enabled is None else enabled,
     )
+    _redactor.use_key(_key_in_use)
     return _redactor
 
 
