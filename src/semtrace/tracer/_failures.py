@@ -22,8 +22,8 @@ from opentelemetry.trace import Span, Status, StatusCode, format_span_id, format
 
 from semtrace import semconv as sc
 from semtrace._errors import error_type, handle_internal_errors
-from semtrace.telemetry.processors import emit_record
 from semtrace.redaction import redact_text
+from semtrace.telemetry.processors import emit_record
 
 __all__ = [
     "FAILURE_HOOKS",
