@@ -46,6 +46,10 @@ _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+# OTLP times are unsigned 64-bit; the store keeps signed 64-bit nanoseconds (until 2262).
+_MAX_TIME_NS = 2**63 - 1
+_BAD_TIME = "times must be nanoseconds since 1970 that a 64-bit timestamp holds"
+_BAD_TIME_OR_LINK = f"{_BAD_TIME}, and link ids 16 and 8 bytes"
 # UNSPECIFIED (and out of range) becomes INTERNAL, the SDK's default kind.
 _KIND_NAMES = {i: name for i, name in enumerate(_KINDS)} | {0: "INTERNAL"}
 _STATUS_NAMES = dict(enumerate(_STATUS))
@@ -176,9 +180,19 @@ def decode_spans_protobuf_rows(body: bytes) -> DecodedSpanRows:
                         _note(out.errors, f"span {s.name!r}: trace_id must be 16 bytes, span_id 8")
                         continue
                     parent = s.parent_span_id
-                    events = s.events
-                    links = s.links
                     start = s.start_time_unix_nano
+                    end = s.end_time_unix_nano or start
+                    events = _events(s.events) if s.events else ()
+                    links = _links(s.links) if s.links else ()
+                    if (
+                        start > _MAX_TIME_NS
+                        or end > _MAX_TIME_NS
+                        or events is None
+                        or links is None
+                    ):
+                        out.rejected += 1
+                        _note(out.errors, f"span {s.name!r}: {_BAD_TIME_OR_LINK}")
+                        continue
                     status = s.status
                     if status:
                         st = LeanStatus.FromString(status)
@@ -194,15 +208,15 @@ def decode_spans_protobuf_rows(body: bytes) -> DecodedSpanRows:
                             s.name,
                             kinds.get(s.kind, "INTERNAL"),
                             start,
-                            s.end_time_unix_nano or start,
+                            end,
                             code,
                             message,
                             service,
                             scope,
                             attrs_of(s.attributes),
                             resource,
-                            _events(events) if events else (),
-                            _links(links) if links else (),
+                            events,
+                            links,
                         )
                     )
     except (_PbDecodeError, UnicodeDecodeError) as exc:
@@ -210,21 +224,26 @@ def decode_spans_protobuf_rows(body: bytes) -> DecodedSpanRows:
     return out
 
 
-def _events(raws: Any) -> tuple[SpanEventRecord, ...]:
+def _events(raws: Any) -> tuple[SpanEventRecord, ...] | None:
+    """The span's events; ``None`` when one has a time no timestamp can hold."""
     out = []
     for raw in raws:
         e = LeanEvent.FromString(raw)
+        if e.time_unix_nano > _MAX_TIME_NS:
+            return None
         out.append(SpanEventRecord(e.name, e.time_unix_nano, decode_attributes(e.attributes)))
     return tuple(out)
 
 
-def _links(raws: Any) -> tuple[SpanLinkRecord, ...]:
+def _links(raws: Any) -> tuple[SpanLinkRecord, ...] | None:
+    """The span's links; ``None`` when one has ids of the wrong length (as in OTLP JSON)."""
     out = []
     for raw in raws:
         lk = LeanLink.FromString(raw)
-        out.append(
-            SpanLinkRecord(lk.trace_id.hex(), lk.span_id.hex(), decode_attributes(lk.attributes))
-        )
+        tid, sid = lk.trace_id, lk.span_id
+        if len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE or sid == _ZERO_SPAN:
+            return None
+        out.append(SpanLinkRecord(tid.hex(), sid.hex(), decode_attributes(lk.attributes)))
     return tuple(out)
 
 
@@ -250,6 +269,10 @@ def decode_logs_protobuf(body: bytes) -> DecodedLogs:
                 if (tid and len(tid) != 16) or (sid and len(sid) != 8):
                     out.rejected += 1
                     _note(out.errors, "log record: trace_id must be 16 bytes, span_id 8")
+                    continue
+                if max(r.time_unix_nano, r.observed_time_unix_nano) > _MAX_TIME_NS:
+                    out.rejected += 1
+                    _note(out.errors, f"log record: {_BAD_TIME}")
                     continue
                 body_value = _pb_value(r.body) if r.HasField("body") else None
                 out.logs.append(
@@ -313,6 +336,14 @@ def _int64(value: Any, what: str) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise ValueError(f"{what} must be an integer or a decimal string")
+
+
+def _time(value: Any, what: str) -> int:
+    """A timestamp in nanoseconds since the epoch, within what the store's int64 holds."""
+    ns = _int64(value, what)
+    if not 0 <= ns <= _MAX_TIME_NS:
+        raise ValueError(f"{what}: {_BAD_TIME}")
+    return ns
 
 
 def _enum(value: Any, names: tuple[str, ...], prefix: str) -> int:
@@ -396,8 +427,8 @@ def _json_span(
     if not isinstance(s, dict):
         raise ValueError("a span must be a JSON object")
     status = s.get("status") or {}
-    start = _int64(s.get("startTimeUnixNano"), "startTimeUnixNano")
-    end = _int64(s.get("endTimeUnixNano"), "endTimeUnixNano")
+    start = _time(s.get("startTimeUnixNano"), "startTimeUnixNano")
+    end = _time(s.get("endTimeUnixNano"), "endTimeUnixNano")
     trace_id = _hex_id(s.get("traceId"), 16, "traceId", required=True)
     span_id = _hex_id(s.get("spanId"), 8, "spanId", required=True)
     assert trace_id is not None and span_id is not None
@@ -418,7 +449,7 @@ def _json_span(
         events=tuple(
             SpanEventRecord(
                 str(e.get("name") or ""),
-                _int64(e.get("timeUnixNano"), "timeUnixNano"),
+                _time(e.get("timeUnixNano"), "timeUnixNano"),
                 _json_attrs(e.get("attributes") or []),
             )
             for e in s.get("events") or []
@@ -471,7 +502,7 @@ def decode_logs_json(body: bytes) -> DecodedLogs:
                 try:
                     if not isinstance(r, dict):
                         raise ValueError("a log record must be a JSON object")
-                    time_ns = _int64(r.get("timeUnixNano"), "timeUnixNano") or _int64(
+                    time_ns = _time(r.get("timeUnixNano"), "timeUnixNano") or _time(
                         r.get("observedTimeUnixNano"), "observedTimeUnixNano"
                     )
                     out.logs.append(

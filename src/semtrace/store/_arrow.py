@@ -47,11 +47,16 @@ def _default(value: Any) -> Any:
 MAX_VALUE_CHARS = 32_768
 
 
+def _cut(text: str) -> str:
+    """``text``, or its first MAX_VALUE_CHARS characters and a marker saying how many more."""
+    if len(text) > MAX_VALUE_CHARS:
+        return f"{text[:MAX_VALUE_CHARS]}…[truncated {len(text) - MAX_VALUE_CHARS} chars]"
+    return text
+
+
 def _truncate(value: Any) -> Any:
     if isinstance(value, str):
-        if len(value) > MAX_VALUE_CHARS:
-            return f"{value[:MAX_VALUE_CHARS]}…[truncated {len(value) - MAX_VALUE_CHARS} chars]"
-        return value
+        return _cut(value)
     if isinstance(value, list | tuple):
         return [_truncate(v) for v in value]
     if isinstance(value, Mapping):
@@ -86,7 +91,8 @@ def _redacted_json(value: Mapping[str, Any] | None) -> str | None:
 
 
 def _redacted(text: str | None) -> str | None:
-    return None if text is None else get_redactor().redact_repeated(text)
+    """A stored text: redacted first (so no secret is cut in half), then bounded."""
+    return None if text is None else _cut(get_redactor().redact_repeated(text))
 
 
 # One span as the column builder reads it: the fields of :class:`SpanRecord`, in its order
@@ -221,12 +227,12 @@ def spans_tables(
         "trace_id": trace_ids,
         "span_id": span_ids,
         "parent_span_id": parent_span_ids,
-        "name": [None if n is None else redact(n) for n in names],
+        "name": [None if n is None else _cut(redact(n)) for n in names],
         "kind": kinds,
         "start_time_ns": pa.array(starts, type=pa.int64()),
         "end_time_ns": pa.array(ends, type=pa.int64()),
         "status_code": status_codes,
-        "status_message": [None if m is None else redact(m) for m in status_messages],
+        "status_message": [None if m is None else _cut(redact(m)) for m in status_messages],
         "service_name": service_names,
         "scope_name": scope_names,
         **dict(zip(Normalised._fields, normalised, strict=True)),
@@ -257,7 +263,7 @@ def _event_rows(
                     span_id,
                     e.time_ns // 1000,
                     e.time_ns,
-                    e.name,
+                    _cut(e.name),
                     exc_type,
                     exc_message,
                     exc_stack,
@@ -284,10 +290,13 @@ def _spans_table(columns: dict[str, Sequence[Any] | pa.Array]) -> pa.Table:
     end_ns = columns["end_time_ns"]
     assert isinstance(start_ns, pa.Array) and isinstance(end_ns, pa.Array)
     start = start_ns.to_numpy()
-    end = end_ns.to_numpy()
+    # A span cannot end before it starts (a sender's clock or a damaged body): it ends when
+    # it starts, so durations and time-range queries stay sound.
+    end = np.maximum(end_ns.to_numpy(), start)
+    columns["end_time_ns"] = pa.array(end, type=pa.int64())
     columns["start_time"] = pa.array(start // 1000).cast(_TS)
     columns["end_time"] = pa.array(end // 1000).cast(_TS)
-    columns["duration_ms"] = pa.array(np.maximum(end - start, 0) / 1e6, type=pa.float64())
+    columns["duration_ms"] = pa.array((end - start) / 1e6, type=pa.float64())
     return _from_columns(columns, SPANS_SCHEMA, len(start))
 
 
@@ -366,7 +375,7 @@ def logs_table(logs: Sequence[LogRecord]) -> pa.Table:
         "logger_name": logger_names,
         "event_name": event_names,
         **{
-            name: [None if t is None else redact(t) for t in column]
+            name: [None if t is None else _cut(redact(t)) for t in column]
             for name, column in zip(_LOG_TEXTS, texts, strict=True)
         },
         "attributes": [to_json(redact_attributes(a)) if a else None for a in attributes],
