@@ -139,12 +139,15 @@ def test_deleted_database_is_recreated(db_path: Path) -> None:
     assert _count(db_path) == 6
 
 
+SMALL_FS_BYTES = 4 * 1024 * 1024
+
+
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs (needs root and mount rights, as on CI machines)."""
     mnt = tmp_path / "fs"
     mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_FS_BYTES}", "tmpfs", str(mnt)],
                          capture_output=True, text=True)
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
@@ -190,12 +193,9 @@ def test_full_disk_counts_what_it_cannot_keep(small_fs: Path) -> None:
     writer = ResilientWriter(db, stats=stats)
     assert writer.write(spans=_spans(1))
     filler = small_fs / "filler"
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-        except OSError:
-            pass
+    with pytest.raises(OSError), open(filler, "wb", buffering=0) as fh:
+        for _ in range(SMALL_FS_BYTES // 65536 + 16):  # more than the file system holds
+            fh.write(b"\0" * 65536)
     big = [s for s in _spans(20_000, trace="f" * 32)]
     assert writer.write(spans=big) is False
     assert stats.spans_dropped + stats.spooled == 20_000

@@ -64,7 +64,7 @@ def test_stalled_storage_never_blocks_the_agent(db_path: Path) -> None:
 
 AGENT = textwrap.dedent(
     """
-    import sys, semtrace
+    import sys, time, semtrace
     semtrace.configure(db=sys.argv[1], batch_interval_s=0.05)
 
     @semtrace.tool("work")
@@ -72,7 +72,8 @@ AGENT = textwrap.dedent(
         return i
 
     i = 0
-    while True:
+    deadline = time.monotonic() + 120  # killed long before; never outlives a stuck test
+    while time.monotonic() < deadline:
         work(i)
         i += 1
         if i == 2000:
