@@ -10,6 +10,9 @@ import pytest
 
 # Internal errors in exporters/processors are swallowed in production; tests must see them.
 os.environ.setdefault("SEMTRACE_RAISE_INTERNAL_ERRORS", "1")
+# The suite writes in-process by default (no owner child per test); tests of the owner route
+# opt in with configure(mode="owner") or SEMTRACE_MODE=owner in their subprocess's env.
+os.environ.setdefault("SEMTRACE_MODE", "embedded")
 
 import semtrace
 from semtrace.tracer.setup import STATE

@@ -344,3 +344,25 @@ def test_connect_sees_spans_of_this_process(con: Callable[[], Any]) -> None:
     """connect() in the writing process flushes first, so a span just ended is visible."""
     ping()
     assert con().sql("SELECT tool_name FROM tool_calls").fetchall() == [("ping",)]
+
+
+def test_mode_from_argument_then_environment(
+    db_path: Path, reset: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mode= wins over SEMTRACE_MODE, which is read when no argument is given, in any case."""
+    monkeypatch.setenv("SEMTRACE_MODE", "Embedded")
+    assert semtrace.configure(db=db_path).mode == "embedded"
+    monkeypatch.setenv("SEMTRACE_MODE", "owner")
+    assert semtrace.configure(db=db_path, mode="embedded").mode == "embedded"
+
+
+def test_unknown_mode_says_which_modes_exist(
+    db_path: Path, reset: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mode that does not exist is a configuration error naming both modes, from either
+    the argument or the environment."""
+    with pytest.raises(ConfigurationError, match=r"'owner'.*'embedded'"):
+        semtrace.configure(db=db_path, mode="shared")
+    monkeypatch.setenv("SEMTRACE_MODE", "sometimes")
+    with pytest.raises(ConfigurationError, match="SEMTRACE_MODE='sometimes'"):
+        semtrace.configure(db=db_path)

@@ -12,18 +12,32 @@ import logging
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 
 from semtrace import redaction
+from semtrace.config import (
+    DEFAULT_DB,
+    DEFAULT_SERVICE,
+    ENV_CAPTURE_INPUTS,
+    ENV_DB,
+    ENV_ENDPOINT,
+    ENV_MODE,
+    ENV_OTEL_RESOURCE_ATTRIBUTES,
+    ENV_OTEL_SERVICE_NAME,
+    Settings,
+    env_bool,
+    resolve_mode,
+)
 from semtrace.exceptions import (
     ConfigurationError,
     DatabaseLockedError,
@@ -45,6 +59,7 @@ __all__ = [
     "ENV_CAPTURE_INPUTS",
     "ENV_DB",
     "ENV_ENDPOINT",
+    "ENV_MODE",
     "ID_GENERATOR",
     "STATE",
     "Settings",
@@ -54,30 +69,7 @@ __all__ = [
     "shutdown",
 ]
 
-ENV_DB = "SEMTRACE_DB"
-ENV_ENDPOINT = "SEMTRACE_ENDPOINT"
-ENV_CAPTURE_INPUTS = "SEMTRACE_CAPTURE_INPUTS"
-ENV_OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
-ENV_OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
-DEFAULT_DB = "semtrace.duckdb"
-DEFAULT_SERVICE = "semtrace-app"
-
 _log = logging.getLogger("semtrace")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What ``configure()`` settled on, after arguments, environment and defaults."""
-
-    service_name: str
-    db: str
-    endpoint: str | None = None  # set when spans go to a collector instead of the file
-    capture_logging: bool = True
-    capture_inputs: bool = True
-    max_input_chars: int = 500
-    batch_interval_s: float = 1.0
-    resource_attributes: Mapping[str, Any] = field(default_factory=dict)
-    log_level: int = logging.INFO  # records below it are dropped before any work
 
 
 class _State:
@@ -121,6 +113,34 @@ class _SwappableIdGenerator(IdGenerator):
 
 ID_GENERATOR = _SwappableIdGenerator()
 
+
+class _Provider(TracerProvider):
+    """The SDK provider semtrace installs when the application has none.
+
+    OTel lets a process set its global provider once, and tracers the program already holds
+    stay bound to it, so a second ``configure()`` (another service name) must change the
+    resource of the tracers handed out: they are remembered here and given the new resource
+    through the tracer's public ``resource`` attribute."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource=resource, id_generator=ID_GENERATOR)
+        self.current_resource = resource
+        self._handed_out: weakref.WeakSet[Tracer] = weakref.WeakSet()
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        tracer = super().get_tracer(*args, **kwargs)
+        if isinstance(tracer, Tracer):
+            tracer.resource = self.current_resource
+            self._handed_out.add(tracer)
+        return tracer
+
+    def set_resource(self, resource: Resource) -> None:
+        """Spans started from now on carry ``resource`` (tracers already handed out too)."""
+        self.current_resource = resource
+        for tracer in list(self._handed_out):
+            tracer.resource = resource
+
+
 # Factories the collector routing replaces: (settings) -> exporter / log flush function.
 SpanExporterFactory = Callable[[Settings], SpanExporter]
 LogFlushFactory = Callable[[Settings], Callable[[Sequence[LogRecord]], None]]
@@ -135,13 +155,6 @@ def _embedded_log_flush(settings: Settings) -> Callable[[Sequence[LogRecord]], N
         get_writer(settings.db).write(logs=records)
 
     return flush
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _check_db(path: str) -> None:
@@ -197,6 +210,7 @@ def configure(
     max_input_chars: int = 500,
     batch_interval_s: float = 1.0,
     resource_attributes: Mapping[str, Any] | None = None,
+    mode: str | None = None,
     span_exporter_factory: SpanExporterFactory | None = None,
     log_flush_factory: LogFlushFactory | None = None,
     instrument: Sequence[str] | None = None,
@@ -211,11 +225,21 @@ def configure(
     ``instrument=["openai", "langchain"]`` turns on those integrations (``semtrace.instrument``).
     ``log_level`` (env ``SEMTRACE_LOG_LEVEL``, default ``"info"``): semantic and captured
     ``logging`` records below it are dropped before any work is done on them.
+
+    ``mode`` (env ``SEMTRACE_MODE``): ``"owner"`` (the default) routes this process's
+    telemetry through the one process that owns the file, so any number of agents, ``semtrace
+    sql`` and the dashboard share it while it is written; ``"embedded"`` writes the file from
+    this process (no child process; other processes see the file once this one has closed it).
+    Either way a file a live owner already announced is written through that owner.
     """
     if max_input_chars < 0:
         raise ConfigurationError("max_input_chars must be >= 0 (0 turns input capture off)")
     if batch_interval_s <= 0:
         raise ConfigurationError("batch_interval_s must be > 0 seconds")
+    try:
+        resolved_mode = resolve_mode(mode)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     db_path = resolve_path(db if db is not None else os.environ.get(ENV_DB, DEFAULT_DB))
     endpoint = endpoint or os.environ.get(ENV_ENDPOINT) or None
     if endpoint is None:
@@ -230,13 +254,14 @@ def configure(
         db=db_path,
         endpoint=endpoint,
         capture_logging=capture_logging,
-        capture_inputs=_env_bool(ENV_CAPTURE_INPUTS, True)
+        capture_inputs=env_bool(ENV_CAPTURE_INPUTS, True)
         if capture_inputs is None
         else capture_inputs,
         max_input_chars=max_input_chars,
         batch_interval_s=batch_interval_s,
         resource_attributes=dict(resource_attributes or {}),
         log_level=_log_level(log_level),
+        mode=resolved_mode,
     )
     with STATE.lock:
         _shutdown_pipeline()
@@ -294,8 +319,6 @@ def _route(settings: Settings) -> Settings:
     if ann is None:
         return settings
     _log.info("semtrace: %s is owned by the collector at %s; sending there", settings.db, ann.url)
-    from dataclasses import replace
-
     return replace(settings, endpoint=ann.url)
 
 
@@ -327,7 +350,8 @@ def _provider(settings: Settings) -> TracerProvider:
     if STATE.provider is not None and STATE.processor is not None:
         if STATE.owns_provider:
             # OTel lets a process set its provider once: a new configure() updates its resource.
-            STATE.provider._update_resource(_resource(settings))
+            assert isinstance(STATE.provider, _Provider)
+            STATE.provider.set_resource(_resource(settings))
         return STATE.provider
     current = trace.get_tracer_provider()
     processor = SwappableProcessor()
@@ -335,7 +359,7 @@ def _provider(settings: Settings) -> TracerProvider:
     if isinstance(current, TracerProvider):
         provider = current
     else:
-        provider = TracerProvider(resource=_resource(settings), id_generator=ID_GENERATOR)
+        provider = _Provider(_resource(settings))
         trace.set_tracer_provider(provider)
         STATE.owns_provider = trace.get_tracer_provider() is provider
         if trace.get_tracer_provider() is not provider:  # another provider won the race
