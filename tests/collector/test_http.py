@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 import time
 import zlib
@@ -343,24 +344,82 @@ def test_protobuf_logs_answer_a_logs_response(collector: Collector) -> None:
     assert rows(collector, "select severity, message from logs") == [("WARNING", "slow vendor API")]
 
 
-def test_chunked_bodies_are_411(collector: Collector) -> None:
-    """A chunked body without Content-Length is refused with 411 (the length is needed to
-    enforce the size limit before reading)."""
+def _raw_exchange(url: str, request: bytes) -> bytes:
+    """Send raw bytes on one connection and read the reply until the server closes it.
+
+    Only for small requests the server answers with Connection: close: they fit the socket
+    buffers, so sending never races the server closing (no broken pipe)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        reply = b""
+        while data := sock.recv(65536):
+            reply += data
+    return reply
+
+
+def _chunked(body: bytes, size: int) -> bytes:
+    chunks = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+def test_chunked_bodies_within_the_limit_are_stored(collector: Collector) -> None:
+    """A chunked body (no Content-Length) is read chunk by chunk and stored like any other,
+    and the connection stays usable for the next request."""
     import http.client
 
+    body = span_request([{"name": "chunked-a"}, {"name": "chunked-b"}]).SerializeToString()
     host, port = collector.url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
+        pieces = [body[i : i + 7] for i in range(0, len(body), 7)]
         conn.request(
             "POST",
             "/v1/traces",
-            body=iter([b"abc"]),
-            headers={"Content-Type": "application/x-protobuf"},
+            body=iter(pieces),
+            headers={"Content-Type": PROTOBUF_TYPE},
             encode_chunked=True,
         )
-        assert conn.getresponse().status == 411
+        first = conn.getresponse()
+        assert (first.status, first.read()) == (200, b"")
+        again = span_request([{"name": "after-chunked"}]).SerializeToString()
+        conn.request("POST", "/v1/traces", body=again, headers={"Content-Type": PROTOBUF_TYPE})
+        assert conn.getresponse().status == 200
     finally:
         conn.close()
+    assert rows(collector, "select name from spans order by name") == [
+        ("after-chunked",),
+        ("chunked-a",),
+        ("chunked-b",),
+    ]
+
+
+def test_chunked_bodies_over_the_limit_are_413(make_collector: Callable[..., Collector]) -> None:
+    """A chunked body past the size limit is refused with 413 (as a Content-Length one is)
+    and the connection is closed: the rest of the body is never read as a request."""
+    c = make_collector(max_body_bytes=1024)
+    body = span_request([{"name": "x" * 3000}]).SerializeToString()
+    request = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(body, 512)
+    )
+    reply = _raw_exchange(c.url, request)
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"Connection: close" in head
+    assert "1024-byte limit" in status_pb2.Status.FromString(payload).message
+    assert rows(c, "select count(*) from spans") == [(0,)]
+
+
+def test_a_malformed_chunk_size_is_400(collector: Collector) -> None:
+    """A chunk size that is not hex is a 400, not a crash or a hang."""
+    request = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    )
+    reply = _raw_exchange(collector.url, request)
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"hex" in reply
 
 
 def test_a_taken_port_leaves_the_database_free(

@@ -1,8 +1,10 @@
-"""The HTTP side of the collector: one handler class for OTLP, SQL and health requests.
+"""The HTTP side of the collector: one handler class that dispatches to routes.
 
-Request threads read and inflate the body, decode it, queue the records on the collector's
-group commit and answer once it committed; errors are ``google.rpc.Status`` bodies in the
-request's content type.
+Every endpoint is a route (:mod:`semtrace.collector.extensions`): the built-in ones below
+(OTLP traces and logs, SQL, health) and any another module registers. The handler checks the
+token, reads bodies within the size limit (``Content-Length`` or chunked, inflated when
+compressed), and turns a refusal into a ``google.rpc.Status`` body in the request's
+content type.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pyarrow as pa
@@ -22,27 +25,28 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from semtrace.collector import otlp_decode
-from semtrace.collector._workers import PoolBroken, decode_to_tables
+from semtrace.collector._workers import DecodedTables, PoolBroken, decode_to_tables
+from semtrace.collector.extensions import JSON, HttpError, Request, Response
 from semtrace.collector.sql import QueryRefused, QueryTimeout
 
 if TYPE_CHECKING:
     from semtrace.collector.server import Collector
 
-__all__ = ["ARROW_STREAM", "JSON", "PROTOBUF", "Handler", "HttpError", "Server"]
+__all__ = [
+    "ARROW_STREAM",
+    "BUILTIN_ROUTES",
+    "JSON",
+    "PROTOBUF",
+    "Handler",
+    "HttpError",
+    "Server",
+    "media_type",
+]
 
 PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 _log = logging.getLogger("semtrace.collector")
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
 
 
 class Server(ThreadingHTTPServer):
@@ -52,18 +56,8 @@ class Server(ThreadingHTTPServer):
     collector: Collector
 
 
-_Decoder = Callable[[bytes], Any]
-_TRACE_DECODERS: dict[str, _Decoder] = {
-    PROTOBUF: otlp_decode.decode_spans_protobuf_rows,  # row tuples: no records built
-    JSON: otlp_decode.decode_spans_json,
-}
-_LOG_DECODERS: dict[str, _Decoder] = {
-    PROTOBUF: otlp_decode.decode_logs_protobuf,
-    JSON: otlp_decode.decode_logs_json,
-}
-
-
-def _media_type(header: str | None) -> str:
+def media_type(header: str | None) -> str:
+    """The media type of a Content-Type header, lower case, without parameters."""
     return (header or "").split(";", 1)[0].strip().lower()
 
 
@@ -139,9 +133,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _send_json(self, status: int, doc: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, orjson.dumps(doc, default=str), JSON, headers)
-
     def _send_status(self, err: HttpError, content_type: str) -> None:
         """An OTLP error: ``google.rpc.Status`` in the request's content type."""
         headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else {}
@@ -150,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(err.status, status.SerializeToString(), PROTOBUF, headers)
         else:
             doc = {"code": _rpc_code(err.status), "message": err.message}
-            self._send_json(err.status, doc, headers)
+            self._send(err.status, orjson.dumps(doc), JSON, headers)
 
     def _check_token(self) -> None:
         token = self.app.config.token
@@ -162,213 +153,240 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(401, "a bearer token is required: Authorization: Bearer <token>")
 
     def _read_body(self) -> bytes:
-        limit = self.app.config.max_body_bytes
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
-            raise HttpError(411, "send a Content-Length (chunked bodies are not accepted)")
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            self.close_connection = True
-            raise HttpError(400, "Content-Length is not a number") from None
-        if length > limit:
-            self.close_connection = True  # the unread body must not be taken as a request
-            raise HttpError(413, f"the body is over the {limit}-byte limit")
-        body = self.rfile.read(length) if length > 0 else b""
+        """The body, ``Content-Length`` or chunked, within the size limit, inflated."""
+        if self._body_consumed:
+            raise HttpError(500, "the request body was read twice")
+        # One attempt only: after a refusal mid-body the connection is closed, never read on.
         self._body_consumed = True
+        limit = self.app.config.max_body_bytes
+        if self.headers.get("Transfer-Encoding", "").strip().lower() == "chunked":
+            body = self._read_chunked(limit)
+        else:
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                self.close_connection = True
+                raise HttpError(400, "Content-Length is not a number") from None
+            if length > limit:
+                self.close_connection = True  # the unread body must not be taken as a request
+                raise HttpError(413, f"the body is over the {limit}-byte limit")
+            body = self.rfile.read(length) if length > 0 else b""
+            if len(body) < length:
+                self.close_connection = True
+                raise HttpError(400, "the body ended before its Content-Length")
         encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding and encoding != "identity":
             body = _decompress(body, encoding, limit)
         return body
 
-    # -- routes -----------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        try:
-            self._check_token()
-            if self.path.split("?", 1)[0] == "/health":
-                self._send_json(200, self.app.health())
-                return
-            raise HttpError(404, f"no such endpoint: GET {self.path}")
-        except HttpError as err:
-            self._send_status(err, JSON)
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        ctype = _media_type(self.headers.get("Content-Type"))
-        reply_type = PROTOBUF if ctype == PROTOBUF else JSON
-        self._body_consumed = False
-        try:
-            self._check_token()
-            if path == "/v1/query":
-                self._query()
-            elif path in ("/v1/traces", "/v1/logs"):
-                self._otlp(path, ctype)
-            elif path == "/v1/records":  # diagnoses, heal attempts: semtrace.collector.records
-                from semtrace.collector.records import handle_records
-
-                handle_records(self)
-            elif path == "/v1/metrics":
-                self._drain()
-                raise HttpError(
-                    404,
-                    "semtrace stores traces and logs, not metrics; send metrics to another backend",
-                )
-            else:
-                self._drain()
-                raise HttpError(404, f"no such endpoint: POST {self.path}")
-        except HttpError as err:
-            if not self._body_consumed:
-                self.close_connection = True  # unread body bytes must not pass for a request
-            self._send_status(err, reply_type)
+    def _read_chunked(self, limit: int) -> bytes:
+        """A chunked body (RFC 9112 section 7.1), refused with 413 once past ``limit``."""
+        parts: list[bytes] = []
+        total = 0
+        self.close_connection = True  # until the last chunk and the trailers are read
+        while True:
+            line = self.rfile.readline(1026)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise HttpError(400, "a chunk size is not a hex number") from None
+            if size < 0:
+                raise HttpError(400, "a chunk size is negative")
+            if size == 0:
+                break
+            total += size
+            if total > limit:
+                raise HttpError(413, f"the body is over the {limit}-byte limit")
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise HttpError(400, "a chunk is truncated")
+            parts.append(chunk)
+        for _ in range(64):  # trailer fields, up to the empty line
+            trailer = self.rfile.readline(8194)
+            if trailer in (b"\r\n", b"\n", b""):
+                break
+        else:
+            raise HttpError(400, "too many trailer fields")
+        self.close_connection = False
+        return b"".join(parts)
 
     def _drain(self) -> None:
         """Read (and drop) a body we will not use, so the connection stays usable."""
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = 0
-        if length == 0:
-            self._body_consumed = True
-        elif length <= self.app.config.max_body_bytes:
-            self.rfile.read(length)
-            self._body_consumed = True
-        elif length:
+            self._read_body()
+        except HttpError:
             self.close_connection = True
 
-    def _otlp(self, path: str, ctype: str) -> None:
-        decoders = _TRACE_DECODERS if path == "/v1/traces" else _LOG_DECODERS
-        if ctype not in decoders:
-            self._drain()
-            raise HttpError(
-                415,
-                f"Content-Type {ctype or '(none)'!r} is not supported; "
-                "send application/x-protobuf or application/json",
-            )
-        if not self.app._inflight.acquire(blocking=False):
-            self._drain()
-            raise HttpError(
-                429, "too many requests in flight", retry_after=self.app.config.retry_after_s
-            )
-        if self.app.ingest.full:  # refuse before decoding what could not be queued
-            self.app._inflight.release()
-            self._drain()
-            self.app.ingest.stats.refused_full += 1
-            raise HttpError(
-                429,
-                f"too many records wait for a commit ({self.app.ingest.pending})",
-                retry_after=self.app.config.retry_after_s,
-            )
-        # The semaphore covers reading, decoding and queueing: records held by request
-        # threads but not yet counted by the queue stay bounded by max_inflight requests.
-        ticket = None
-        decoded: Any
-        # Counted from reading to queueing: the writer may wait for these records to join
-        # its commit (IngestQueue.linger_s).
-        decoding = self.app.ingest.decoding()
-        decoding.__enter__()
+    # -- dispatch ---------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path = split.path.rstrip("/") or "/"
+        ctype = media_type(self.headers.get("Content-Type"))
+        reply_type = PROTOBUF if ctype == PROTOBUF else JSON
+        self._body_consumed = False
         try:
-            body = self._read_body()
-            pool = self.app.pool
-            signal = path.rsplit("/", 1)[1]
-            started = time.perf_counter()
-            try:
-                if pool is not None:
-                    decoded = pool.decode(signal, ctype, body)
+            self._check_token()
+            route = self.app.routes.get(method, path)
+            if route is None:
+                raise HttpError(404, f"no such endpoint: {method} {split.path}")
+            request = Request(
+                method=method,
+                path=path,
+                query=parse_qs(split.query),
+                headers=self.headers,
+                collector=self.app,
+                read_body=self._read_body,
+                content_type=ctype,
+            )
+            response = route(request)
+            if not self._body_consumed:
+                self._drain()
+            self._send(response.status, response.body, response.content_type, response.headers)
+        except HttpError as err:
+            if not self._body_consumed:
+                if err.status == 401:
+                    self.close_connection = True  # never read what a stranger sends
                 else:
-                    # Decode and build the Arrow tables here, not in the writer: the writer
-                    # then only appends (DuckDB, without the GIL) while the next request is
-                    # being decoded, instead of the two waiting for each other.
-                    with self.app._decoding:
-                        decoded = decode_to_tables(signal, ctype, body)
-            except otlp_decode.DecodeError as exc:
-                raise HttpError(400, str(exc)) from None
-            except PoolBroken as exc:
-                raise HttpError(503, str(exc), retry_after=self.app.config.retry_after_s) from None
-            except Exception as exc:  # building the rows failed: the sender may retry
-                _log.error("semtrace collector: building rows failed", exc_info=True)
-                raise HttpError(
-                    503,
-                    f"the records could not be stored: {exc}",
-                    retry_after=self.app.config.retry_after_s,
-                ) from None
-            finally:
-                self.app.ingest.stats.add_decode(time.perf_counter() - started)
-            del body
-            is_traces = path == "/v1/traces"
-            ticket = self.app.submit_tables(
-                decoded.tables,
-                spans=decoded.records if is_traces else 0,
-                logs=0 if is_traces else decoded.records,
-            )
-        finally:
-            decoding.__exit__()
-            self.app._inflight.release()
-        self.app.wait_for_commit(ticket)
-        if path == "/v1/traces":
-            response: Any = trace_service_pb2.ExportTraceServiceResponse()
-            if decoded.rejected:
-                response.partial_success.rejected_spans = decoded.rejected
-                response.partial_success.error_message = "; ".join(decoded.errors)
-        else:
-            response = logs_service_pb2.ExportLogsServiceResponse()
-            if decoded.rejected:
-                response.partial_success.rejected_log_records = decoded.rejected
-                response.partial_success.error_message = "; ".join(decoded.errors)
-        if ctype == PROTOBUF:
-            self._send(200, response.SerializeToString(), PROTOBUF)
-        else:
-            self._send_json(200, _response_json(response, path, decoded))
-
-    def _query(self) -> None:
-        body = self._read_body()
-        try:
-            doc = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError as exc:
-            raise HttpError(400, f"the query body is not JSON: {exc}") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("sql"), str):
-            raise HttpError(400, 'send {"sql": "select ...", "format": "json" or "arrow"}')
-        params = doc.get("params")
-        if params is not None and not isinstance(params, list):
-            raise HttpError(400, "params must be a JSON array")
-        limit = doc.get("limit")
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise HttpError(400, "limit must be a non-negative integer")
-        fmt = doc.get("format", "json")
-        try:
-            result = self.app.sandbox.run(doc["sql"], params, limit=limit)
-        except QueryRefused as exc:
-            raise HttpError(400, str(exc)) from None
-        except QueryTimeout as exc:
-            raise HttpError(408, str(exc)) from None
-        except Exception as exc:  # a DuckDB error is the user's SQL: say what DuckDB said
-            raise HttpError(400, f"{type(exc).__name__}: {exc}") from None
-        headers = {
-            "X-Semtrace-Truncated": "true" if result.truncated else "false",
-            "X-Semtrace-Rows": str(result.table.num_rows),
-        }
-        if fmt == "arrow":
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, result.table.schema) as writer:
-                writer.write_table(result.table)
-            self._send(200, sink.getvalue().to_pybytes(), ARROW_STREAM, headers)
-        else:
-            table = result.table
-            self._send_json(
-                200,
-                {
-                    "columns": table.column_names,
-                    "types": [str(t) for t in table.schema.types],
-                    "rows": [list(r.values()) for r in table.to_pylist()],
-                    "truncated": result.truncated,
-                },
-                headers,
-            )
+                    self._drain()
+            self._send_status(err, reply_type)
 
 
-def _response_json(response: Any, path: str, decoded: Any) -> dict[str, Any]:
+# -- built-in routes ------------------------------------------------------------------------
+
+
+def _health(request: Request) -> Response:
+    return Response.json(request.collector.health())
+
+
+def _metrics(request: Request) -> Response:
+    raise HttpError(
+        404, "semtrace stores traces and logs, not metrics; send metrics to another backend"
+    )
+
+
+def _otlp(signal: str) -> Callable[[Request], Response]:
+    def route(request: Request) -> Response:
+        return _otlp_export(request, signal)
+
+    return route
+
+
+def _otlp_export(request: Request, signal: str) -> Response:
+    """``POST /v1/traces`` or ``/v1/logs``: decode, queue for the group commit, answer 200
+    once committed."""
+    app = request.collector
+    ctype = request.content_type
+    if ctype not in (PROTOBUF, JSON):
+        raise HttpError(
+            415,
+            f"Content-Type {ctype or '(none)'!r} is not supported; "
+            "send application/x-protobuf or application/json",
+        )
+    decoded = app.admit(lambda: _decode(request, signal), signal)
+    if signal == "traces":
+        response: Any = trace_service_pb2.ExportTraceServiceResponse()
+        if decoded.rejected:
+            response.partial_success.rejected_spans = decoded.rejected
+            response.partial_success.error_message = "; ".join(decoded.errors)
+    else:
+        response = logs_service_pb2.ExportLogsServiceResponse()
+        if decoded.rejected:
+            response.partial_success.rejected_log_records = decoded.rejected
+            response.partial_success.error_message = "; ".join(decoded.errors)
+    if ctype == PROTOBUF:
+        return Response(200, response.SerializeToString(), PROTOBUF)
+    return Response.json(_response_json(response, signal, decoded))
+
+
+def _decode(request: Request, signal: str) -> DecodedTables:
+    app = request.collector
+    body = request.body()
+    started = time.perf_counter()
+    try:
+        if app.pool is not None:
+            return app.pool.decode(signal, request.content_type, body)
+        # Decode and build the Arrow tables here, not in the writer: the writer then only
+        # appends (DuckDB, without the GIL) while the next request is being decoded.
+        with app.decoding_slot():
+            return decode_to_tables(signal, request.content_type, body)
+    except otlp_decode.DecodeError as exc:
+        raise HttpError(400, str(exc)) from None
+    except PoolBroken as exc:
+        raise HttpError(503, str(exc), retry_after=app.config.retry_after_s) from None
+    except HttpError:
+        raise
+    except Exception as exc:  # building the rows failed: the sender may retry
+        _log.error("semtrace collector: building rows failed", exc_info=True)
+        raise HttpError(
+            503, f"the records could not be stored: {exc}", retry_after=app.config.retry_after_s
+        ) from None
+    finally:
+        app.ingest.stats.add_decode(time.perf_counter() - started)
+
+
+def _query(request: Request) -> Response:
+    """``POST /v1/query``: read-only SQL, as JSON rows or an Arrow stream."""
+    doc = request.json() or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("sql"), str):
+        raise HttpError(400, 'send {"sql": "select ...", "format": "json" or "arrow"}')
+    params = doc.get("params")
+    if params is not None and not isinstance(params, list):
+        raise HttpError(400, "params must be a JSON array")
+    limit = doc.get("limit")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise HttpError(400, "limit must be a non-negative integer")
+    fmt = doc.get("format", "json")
+    app = request.collector
+    try:
+        result = app.sandbox.run(doc["sql"], params, limit=limit)
+    except QueryRefused as exc:
+        raise HttpError(400, str(exc)) from None
+    except QueryTimeout as exc:
+        raise HttpError(408, str(exc)) from None
+    except Exception as exc:  # a DuckDB error is the user's SQL: say what DuckDB said
+        raise HttpError(400, f"{type(exc).__name__}: {exc}") from None
+    headers = {
+        "X-Semtrace-Truncated": "true" if result.truncated else "false",
+        "X-Semtrace-Rows": str(result.table.num_rows),
+    }
+    table = result.table
+    if fmt == "arrow":
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Response(200, sink.getvalue().to_pybytes(), ARROW_STREAM, headers)
+    return Response.json(
+        {
+            "columns": table.column_names,
+            "types": [str(t) for t in table.schema.types],
+            "rows": [list(r) for r in zip(*(c.to_pylist() for c in table.columns), strict=True)]
+            if table.num_columns
+            else [],
+            "truncated": result.truncated,
+        },
+        headers=headers,
+    )
+
+
+BUILTIN_ROUTES: list[tuple[str, str, Callable[[Request], Response]]] = [
+    ("GET", "/health", _health),
+    ("POST", "/v1/traces", _otlp("traces")),
+    ("POST", "/v1/logs", _otlp("logs")),
+    ("POST", "/v1/metrics", _metrics),
+    ("POST", "/v1/query", _query),
+]
+
+
+def _response_json(response: Any, signal: str, decoded: DecodedTables) -> dict[str, Any]:
     if not decoded.rejected:
         return {}
-    key = "rejectedSpans" if path == "/v1/traces" else "rejectedLogRecords"
+    key = "rejectedSpans" if signal == "traces" else "rejectedLogRecords"
     return {
         "partialSuccess": {
             key: str(decoded.rejected),
@@ -382,6 +400,7 @@ def _rpc_code(http_status: int) -> int:
     return {
         400: 3,  # INVALID_ARGUMENT
         401: 16,  # UNAUTHENTICATED
+        403: 7,  # PERMISSION_DENIED
         404: 5,  # NOT_FOUND
         408: 4,  # DEADLINE_EXCEEDED
         411: 3,

@@ -13,9 +13,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 import pyarrow as pa
+import pyarrow.ipc as ipc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CollectorConnection",
     "CollectorResult",
+    "RecordsClient",
+    "RecordsUnavailable",
     "connect_via_collector",
     "encode_logs",
     "otlp_log_flush_factory",
@@ -270,3 +274,39 @@ def _error_text(body: bytes, status: int) -> str:
 def connect_via_collector(announcement: Announcement) -> CollectorConnection:
     """A query connection to the collector that announced it owns a database file."""
     return CollectorConnection(announcement.url)
+
+
+# -- rows for diagnoses and heal attempts ---------------------------------------------------
+
+
+class RecordsUnavailable(Exception):
+    """The collector did not take the rows (no such endpoint, refused, or unreachable)."""
+
+
+class RecordsClient:
+    """Append rows to a collector-owned database over ``/v1/records``, like a store."""
+
+    def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def append_arrow(self, table_name: str, table: pa.Table) -> None:
+        """Send ``table`` for ``table_name``; :class:`RecordsUnavailable` when not stored."""
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        request = urllib.request.Request(
+            f"{self.url}/v1/records?table={quote(table_name)}",
+            data=sink.getvalue().to_pybytes(),
+            headers={"Content-Type": ARROW_STREAM, **_auth_headers(self.token)},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:300]
+            raise RecordsUnavailable(f"the collector answered {exc.code}: {detail}") from None
+        except OSError as exc:
+            raise RecordsUnavailable(f"the collector could not be reached: {exc}") from None

@@ -1,11 +1,13 @@
 """Group commits: many HTTP requests, one writer thread, one DuckDB transaction per round.
 
-Request threads decode their body and :meth:`IngestQueue.submit` the records; the writer
-thread takes everything pending, writes it with one :meth:`Store.write_batch` (one commit)
-and then releases every request in that commit. A request is answered 200 only after the
-commit holding its records returned, so an acknowledged span survives ``kill -9``.
-Memory is bounded: when more than ``max_pending`` records wait, ``submit`` refuses
-(the server answers 429 with ``Retry-After``) instead of queueing more.
+Request threads decode their body into Arrow tables and :meth:`IngestQueue.submit` them; the
+writer thread takes everything pending, appends it in one transaction (one commit) and then
+releases every request in that commit. A request is answered 200 only after the commit
+holding its records returned, so an acknowledged span survives ``kill -9``. Memory is
+bounded by records and by bytes: when more than ``max_pending`` records or
+``max_pending_bytes`` bytes wait, ``submit`` refuses (the server answers 429 with
+``Retry-After``) instead of queueing more. After each successful commit the committed tables
+go to ``on_commit`` (the collector's commit hooks).
 """
 
 from __future__ import annotations
@@ -13,17 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 
 from semtrace.collector._workers import group_tables
-from semtrace.collector.otlp_decode import SpanRows
-from semtrace.store import logs_table, record_row, schema, spans_tables
 from semtrace.store.database import Store
-from semtrace.store.model import LogRecord, SpanRecord
 
 __all__ = ["IngestClosed", "IngestQueue", "IngestStats", "QueueFull", "Ticket"]
 
@@ -70,9 +69,10 @@ class IngestStats:
     commits: int = 0
     refused_full: int = 0
     failed: int = 0
-    commit_seconds: float = 0.0  # in Store.write_batch: to Arrow (normalise, redact) + append
-    decode_seconds: float = 0.0  # in request threads: OTLP body -> domain records
+    commit_seconds: float = 0.0  # in Store.append_tables (DuckDB's append and commit)
+    decode_seconds: float = 0.0  # in request threads: a body -> Arrow tables
     pending_peak: int = 0
+    pending_bytes_peak: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_decode(self, seconds: float) -> None:
@@ -82,54 +82,37 @@ class IngestStats:
 
 @dataclass
 class _Pending:
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # spans as SpanRow tuples
-    logs: list[LogRecord] = field(default_factory=list)
-    tables: list[tuple[str, pa.Table]] = field(default_factory=list)  # from decode workers
-    table_spans: int = 0
-    table_logs: int = 0
+    tables: list[tuple[str, pa.Table]] = field(default_factory=list)
+    spans: int = 0
+    logs: int = 0
     tickets: list[Ticket] = field(default_factory=list)
-    size: int = 0
-
-
-class _Decoding:
-    """Counts a request whose records are being decoded (the writer may wait for them)."""
-
-    __slots__ = ("_queue",)
-
-    def __init__(self, queue: IngestQueue) -> None:
-        self._queue = queue
-
-    def __enter__(self) -> None:
-        q = self._queue
-        with q._cond:
-            q._decoding += 1
-
-    def __exit__(self, *exc: object) -> None:
-        q = self._queue
-        with q._cond:
-            q._decoding -= 1
-            q._cond.notify_all()
+    size: int = 0  # records (spans and logs)
+    nbytes: int = 0
 
 
 class IngestQueue:
-    """Bounded queue of decoded records and the one thread that commits them to a Store."""
+    """Bounded queue of decoded tables and the one thread that commits them to a Store."""
 
     def __init__(
         self,
         store: Store,
         *,
         max_pending: int = 16_384,
+        max_pending_bytes: int = 128 * 1024 * 1024,
         linger_s: float = 0.02,
         min_commit: int = 8_192,
+        on_commit: Callable[[Sequence[tuple[str, pa.Table]]], None] | None = None,
     ) -> None:
         self.store = store
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         # A commit has a fixed cost (about 3 ms in DuckDB, a WAL write), so a commit of 512
         # spans costs twice the CPU per span of one of 4,096: while requests are still being
         # decoded, the writer waits up to ``linger_s`` for them to join its commit (never
         # past ``min_commit`` records).
         self.linger_s = linger_s
         self.min_commit = min_commit
+        self.on_commit = on_commit
         self._decoding = 0
         self.stats = IngestStats()
         self._pending = _Pending()
@@ -140,56 +123,76 @@ class IngestQueue:
 
     @property
     def full(self) -> bool:
-        """True while the queue holds ``max_pending`` records or more: a request arriving now
+        """True while the queue holds its bound of records or bytes: a request arriving now
         would be refused after decoding, so it is refused before (no work wasted)."""
-        return self._pending.size >= self.max_pending
+        p = self._pending
+        return p.size >= self.max_pending or p.nbytes >= self.max_pending_bytes
 
     @property
     def pending(self) -> int:
         """How many records wait for a commit."""
         return self._pending.size
 
+    @property
+    def pending_bytes(self) -> int:
+        """How many bytes of Arrow tables wait for a commit."""
+        return self._pending.nbytes
+
     def submit(
         self,
-        spans: Sequence[SpanRecord],
-        logs: Sequence[LogRecord] = (),
+        tables: Sequence[tuple[str, pa.Table]],
         *,
-        rows: Sequence[tuple[Any, ...]] = (),
-        tables: Sequence[tuple[str, pa.Table]] = (),
-        table_spans: int = 0,
-        table_logs: int = 0,
+        spans: int = 0,
+        logs: int = 0,
+        wait_s: float = 0.0,
     ) -> Ticket:
-        """Queue records, span rows (``SpanRow`` tuples from the protobuf decoder) or Arrow tables holding that many spans and logs, made by a
-        decode worker) for the next commit; raises QueueFull or IngestClosed."""
-        size = len(spans) + len(rows) + len(logs) + table_spans + table_logs
+        """Queue Arrow tables holding ``spans`` spans and ``logs`` logs for the next commit.
+
+        Raises QueueFull when the bound would be passed (after waiting up to ``wait_s`` for
+        room), or IngestClosed. A request larger than the bound on its own is taken when
+        nothing else waits (the caller splits requests to the bound first)."""
+        size = spans + logs
+        nbytes = sum(t.nbytes for _, t in tables)
         ticket = Ticket(size)
+        deadline = time.monotonic() + wait_s
         with self._cond:
-            if self._closed:
-                raise IngestClosed("the collector is shutting down")
-            p = self._pending
-            # An oversized single request is still taken when nothing else waits.
-            if p.size and p.size + size > self.max_pending:
-                self.stats.refused_full += 1
-                raise QueueFull(f"{p.size} records wait for a commit")
-            if rows:
-                p.rows.extend(rows)
-            if spans:
-                p.rows.extend(map(record_row, spans))
-            p.logs.extend(logs)
-            if tables:
-                p.tables.extend(tables)
-                p.table_spans += table_spans
-                p.table_logs += table_logs
+            while True:
+                if self._closed:
+                    raise IngestClosed("the collector is shutting down")
+                p = self._pending
+                over = (
+                    p.size + size > self.max_pending or p.nbytes + nbytes > self.max_pending_bytes
+                )
+                if not (p.tickets and over):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.stats.refused_full += 1
+                    raise QueueFull(f"{p.size} records ({p.nbytes} bytes) wait for a commit")
+                self._cond.wait(left)
+            p.tables.extend(tables)
+            p.spans += spans
+            p.logs += logs
             p.tickets.append(ticket)
             p.size += size
+            p.nbytes += nbytes
             self.stats.pending_peak = max(self.stats.pending_peak, p.size)
-            self._cond.notify()
+            self.stats.pending_bytes_peak = max(self.stats.pending_bytes_peak, p.nbytes)
+            self._cond.notify_all()
         return ticket
 
-    def decoding(self) -> _Decoding:
+    @contextmanager
+    def decoding(self) -> Iterator[None]:
         """``with queue.decoding():`` around a request's decode, so the writer knows more
         records are coming and may wait for them (see ``linger_s``)."""
-        return _Decoding(self)
+        with self._cond:
+            self._decoding += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._decoding -= 1
+                self._cond.notify_all()
 
     def _take(self) -> _Pending | None:
         with self._cond:
@@ -205,6 +208,7 @@ class IngestQueue:
                         break
                     self._cond.wait(left)
             taken, self._pending = self._pending, _Pending()
+            self._cond.notify_all()  # room for submitters waiting on the bound
             return taken
 
     def _run(self) -> None:
@@ -217,36 +221,25 @@ class IngestQueue:
     def _commit(self, batch: _Pending) -> None:
         started = time.perf_counter()
         error: BaseException | None = None
+        tables = group_tables(batch.tables)
         try:
-            self._write_tables(batch)
+            self.store.append_tables(tables)
         except Exception as exc:  # the senders get a 503 and retry; the collector keeps going
             _log.error("semtrace collector: commit of %d records failed", batch.size, exc_info=True)
             error = exc
         elapsed = time.perf_counter() - started
         st = self.stats
         if error is None:
-            st.spans_committed += len(batch.rows) + batch.table_spans
-            st.logs_committed += len(batch.logs) + batch.table_logs
+            st.spans_committed += batch.spans
+            st.logs_committed += batch.logs
             st.commits += 1
         else:
             st.failed += batch.size
         st.commit_seconds += elapsed
         for ticket in batch.tickets:
             ticket._finish(error)
-
-    def _write_tables(self, batch: _Pending) -> None:
-        """Worker-made tables and any decoded records, in one transaction."""
-        tables = list(batch.tables)
-        if batch.rows:
-            spans_t, events_t, links_t = spans_tables(SpanRows(batch.rows))
-            tables += [
-                (schema.SPANS, spans_t),
-                (schema.SPAN_EVENTS, events_t),
-                (schema.SPAN_LINKS, links_t),
-            ]
-        if batch.logs:
-            tables.append((schema.LOGS, logs_table(batch.logs)))
-        self.store.append_tables(group_tables(tables))
+        if error is None and self.on_commit is not None:
+            self.on_commit(tables)
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Refuse new records, commit everything accepted so far, stop the writer thread."""

@@ -3,31 +3,49 @@
 Endpoints (all behind an optional bearer token):
 
 - ``POST /v1/traces``, ``POST /v1/logs``: OTLP/HTTP, ``application/x-protobuf`` or
-  ``application/json``, optionally gzip/deflate; 200 only after the records are committed.
+  ``application/json``, optionally gzip/deflate, ``Content-Length`` or chunked; 200 only
+  after the records are committed. A request over the body limit is 413; one holding more
+  records (or bytes) than the queue's bound is split into several commits.
 - ``POST /v1/metrics``: 404 with a clear reason (semtrace stores traces and logs).
 - ``POST /v1/query``: ``{"sql": ..., "params": [...], "format": "json"|"arrow", "limit": n}``,
   read-only (see :mod:`semtrace.collector.sql`).
+- ``POST /v1/records?table=NAME``: rows for diagnoses and heal attempts (see ``records``).
 - ``GET /health``: status and counters as JSON.
+
+Other modules add routes and commit hooks (:mod:`semtrace.collector.extensions`):
+``collector.routes.add(...)`` and ``collector.hooks.add(...)`` on a running collector, or
+``add_route``/``add_commit_hook`` for every collector started afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
 import faulthandler
+import math
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from semtrace import redaction
-from semtrace.collector._http import Handler, HttpError, Server
-from semtrace.collector._workers import DecodePool
+from semtrace.collector._http import BUILTIN_ROUTES, Handler, Server
+from semtrace.collector._workers import DecodedTables, DecodePool
 from semtrace.collector.announce import Announcement, remove_announcement, write_announcement
+from semtrace.collector.extensions import (
+    CommitHooks,
+    HttpError,
+    registered_commit_hooks,
+    registered_routes,
+)
 from semtrace.collector.ingest import IngestClosed, IngestQueue, QueueFull, Ticket
+from semtrace.collector.records import records_route
 from semtrace.collector.sql import SqlSandbox, lock_down
 from semtrace.store.database import Store, resolve_path
 
@@ -46,6 +64,7 @@ class CollectorConfig:
     token: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024  # after decompression, as the OTLP spec says
     max_pending: int = 16_384  # records waiting for a commit before 429
+    max_pending_bytes: int = 128 * 1024 * 1024  # bytes of Arrow tables waiting, before 429
     max_inflight: int = 8  # requests being read/decoded/queued at once before 429
     # Decoding is pure Python: more decoders than this only fight the writer for the GIL.
     max_decoders: int = 1
@@ -69,7 +88,16 @@ class Collector:
         # last, partly filled row group each time: at 64 MB ingest costs ~2 us/span less CPU.
         self.store.execute("SET checkpoint_threshold = '64MB'")
         lock_down(self.store.cursor())
-        self.ingest = IngestQueue(self.store, max_pending=config.max_pending)
+        self.hooks = CommitHooks(registered_commit_hooks())
+        self.routes = registered_routes()
+        for method, path, route in [*BUILTIN_ROUTES, ("POST", "/v1/records", records_route)]:
+            self.routes.add(method, path, route)
+        self.ingest = IngestQueue(
+            self.store,
+            max_pending=config.max_pending,
+            max_pending_bytes=config.max_pending_bytes,
+            on_commit=self.hooks.committed,
+        )
         self.pool = (
             DecodePool(config.decode_workers, self.db) if config.decode_workers > 0 else None
         )
@@ -169,6 +197,7 @@ class Collector:
             self._close_idle_connections()
             self._server.server_close()  # joins request threads (each waits for its commit)
             self.ingest.close()
+            self.hooks.close()
             if self.pool is not None:
                 self.pool.shutdown()
             remove_announcement(self.db, pid=os.getpid())
@@ -199,32 +228,90 @@ class Collector:
             "db": self.db,
             "pid": os.getpid(),
             "url": self.url,
+            "started_at": self.started_at,
+            "uptime_s": round(time.time() - self.started_at, 3),
             "pending": self.ingest.pending,
+            "pending_bytes": self.ingest.pending_bytes,
             "spans_committed": st.spans_committed,
             "logs_committed": st.logs_committed,
             "commits": st.commits,
             "refused_full": st.refused_full,
             "failed": st.failed,
             "pending_peak": st.pending_peak,
+            "pending_bytes_peak": st.pending_bytes_peak,
             "decode_seconds": round(st.decode_seconds, 6),
             "commit_seconds": round(st.commit_seconds, 6),
+            "hooks_pending": self.hooks.pending,
+            "hooks_dropped": self.hooks.dropped,
+            "hook_errors": self.hooks.errors,
         }
 
-    def submit(self, spans: list[Any], logs: list[Any]) -> Ticket | None:
-        """Queue records for the next group commit (raises HttpError on push-back)."""
-        if not spans and not logs:
-            return None
-        return self._submit(lambda: self.ingest.submit(spans, logs))
+    @contextmanager
+    def decoding_slot(self) -> Iterator[None]:
+        """One of ``max_decoders`` slots for decoding in a request thread."""
+        with self._decoding:
+            yield
 
-    def submit_tables(self, tables: list[Any], *, spans: int, logs: int) -> Ticket | None:
-        """Queue a decode worker's Arrow tables for the next group commit."""
-        if not spans and not logs:
+    def admit(self, decode: Callable[[], DecodedTables], signal: str) -> DecodedTables:
+        """Read, decode and commit one request's records; returns once they are committed.
+
+        ``decode`` reads the body and returns its tables. Raises HttpError: 429 while too many
+        requests are in flight or the queue is full, 503 when the commit failed or took too
+        long. A request holding more records or bytes than the queue's bound goes in several
+        commits, so the queue never holds more than its bound."""
+        retry = self.config.retry_after_s
+        if self._closing:
+            raise HttpError(503, "the collector is shutting down", retry_after=5)
+        if not self._inflight.acquire(blocking=False):
+            raise HttpError(429, "too many requests in flight", retry_after=retry)
+        try:
+            if self.ingest.full:  # refuse before decoding what could not be queued
+                self.ingest.stats.refused_full += 1
+                raise HttpError(
+                    429,
+                    f"too many records wait for a commit ({self.ingest.pending})",
+                    retry_after=retry,
+                )
+            # Counted from reading to queueing: the writer may wait for these records to
+            # join its commit (IngestQueue.linger_s).
+            with self.ingest.decoding():
+                decoded = decode()
+                parts = _split(
+                    decoded.tables,
+                    decoded.records,
+                    self.config.max_pending,
+                    self.config.max_pending_bytes // 2,
+                )
+                first = self._submit(parts[0], signal, wait_s=0.0) if parts else None
+        finally:
+            self._inflight.release()
+        self.wait_for_commit(first)
+        for part in parts[1:]:
+            # Earlier parts are committed: wait for room rather than refuse (a retry of
+            # the whole request would store those parts twice).
+            self.wait_for_commit(self._submit(part, signal, wait_s=self.config.ack_timeout_s))
+        return decoded
+
+    def _submit(
+        self, part: tuple[list[tuple[str, pa.Table]], int], signal: str, *, wait_s: float
+    ) -> Ticket | None:
+        tables, records = part
+        if not records:
             return None
-        return self._submit(
-            lambda: self.ingest.submit((), (), tables=tables, table_spans=spans, table_logs=logs)
+        spans, logs = (records, 0) if signal == "traces" else (0, records)
+        return self._queue(
+            lambda: self.ingest.submit(tables, spans=spans, logs=logs, wait_s=wait_s)
         )
 
-    def _submit(self, submit: Callable[[], Ticket]) -> Ticket:
+    def submit_tables(
+        self, tables: list[tuple[str, pa.Table]], *, spans: int, logs: int
+    ) -> Ticket | None:
+        """Queue ready Arrow tables for the next group commit (raises HttpError on push-back)."""
+        if not spans and not logs:
+            return None
+        return self._queue(lambda: self.ingest.submit(tables, spans=spans, logs=logs))
+
+    def _queue(self, submit: Callable[[], Ticket]) -> Ticket:
         if self._closing:
             raise HttpError(503, "the collector is shutting down", retry_after=5)
         try:
@@ -255,3 +342,24 @@ class Collector:
             raise HttpError(
                 503, "the commit did not finish in time", retry_after=self.config.retry_after_s
             )
+
+
+def _split(
+    tables: list[tuple[str, pa.Table]], records: int, max_records: int, max_bytes: int
+) -> list[tuple[list[tuple[str, pa.Table]], int]]:
+    """One request's tables in parts of at most ``max_records`` records and about
+    ``max_bytes`` bytes each, every table sliced in the same proportion."""
+    nbytes = sum(t.nbytes for _, t in tables)
+    n = max(1, math.ceil(records / max(1, max_records)), math.ceil(nbytes / max(1, max_bytes)))
+    if n == 1:
+        return [(tables, records)]
+    parts: list[tuple[list[tuple[str, pa.Table]], int]] = []
+    for k in range(n):
+        lo, hi = records * k // n, records * (k + 1) // n
+        part = []
+        for name, table in tables:
+            start, stop = table.num_rows * k // n, table.num_rows * (k + 1) // n
+            if stop > start:
+                part.append((name, table.slice(start, stop - start)))
+        parts.append((part, hi - lo))
+    return parts

@@ -45,7 +45,7 @@ def _writer_flush(db: str) -> Callable[[Sequence[dict[str, Any]]], None]:
 
 def collector_write(endpoint: str) -> Callable[[Sequence[dict[str, Any]]], None]:
     """A batch writer that sends rows to the collector at ``endpoint`` (``/v1/records``)."""
-    from semtrace.collector.records import RecordsClient
+    from semtrace.collector.client import RecordsClient
 
     base = endpoint.rstrip("/")
     for suffix in ("/v1/traces", "/v1/logs"):

@@ -303,7 +303,7 @@ class _CollectorSink:
     nothing more is sent and ``reason`` says why the diagnoses were not stored."""
 
     def __init__(self, url: str, path: str) -> None:
-        from semtrace.collector.records import RecordsClient
+        from semtrace.collector.client import RecordsClient
 
         self.url = url
         self.path = path
@@ -311,7 +311,7 @@ class _CollectorSink:
         self.reason: str | None = None
 
     def append_arrow(self, table_name: str, table: pa.Table) -> None:
-        from semtrace.collector.records import RecordsUnavailable
+        from semtrace.collector.client import RecordsUnavailable
 
         if self.reason is not None:
             return
