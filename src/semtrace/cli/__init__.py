@@ -53,6 +53,7 @@ _COMMAND_MODULES = (
     "export",
     "doctor",
     "mcp",
+    "tasks",
 )
 
 for _name in _COMMAND_MODULES:

@@ -18,6 +18,7 @@ from semtrace.store.schema import TABLES
 from semtrace.store.views import TRACES_SELECT, VIEWS
 
 __all__ = [
+    "answers_since",
     "arrow",
     "failure",
     "fingerprint_occurrences",
@@ -25,13 +26,16 @@ __all__ = [
     "list_relations",
     "list_traces",
     "messages",
+    "pending_answers",
     "recent_failures",
     "recent_traces",
     "resolve_trace_id",
     "run_sql",
+    "task_state",
     "tasks",
     "trace_logs",
     "trace_spans",
+    "waiting_tasks",
 ]
 
 
@@ -370,4 +374,69 @@ def fingerprint_occurrences(
            FROM failure_fingerprints WHERE fingerprint = ?
            ORDER BY time DESC NULLS LAST LIMIT ?""",
         [fingerprint, int(limit)],
+    )
+
+
+# -- tasks waiting for a human, and the answers given to them (the Inbox) ----------------------
+
+# When a task entered its current status: the time of the last entry of its history.
+_SINCE = "history[-1].time"
+
+
+def task_state(con: duckdb.DuckDBPyConnection, task_id: str) -> dict[str, Any] | None:
+    """One task's current status from the ``tasks`` view, with ``since`` (when it entered it)."""
+    rows = arrow(
+        con,
+        f"""SELECT task_id, name, agent_name, service_name, trace_id, span_id, status,
+                   status_message, {_SINCE} AS since
+            FROM tasks WHERE task_id = ?""",
+        [task_id],
+    ).to_pylist()
+    return rows[0] if rows else None
+
+
+def waiting_tasks(con: duckdb.DuckDBPyConnection, *, limit: int = 200) -> pa.Table:
+    """Tasks waiting in ``input_required``, longest waiting first: the question (status
+    message), agent, trace, since when and for how long, and an answer already given that the
+    agent has not taken yet (``answered_by``/``answered_at``/``answer_kind``; NULL if none)."""
+    return arrow(
+        con,
+        f"""WITH waiting AS (
+                SELECT task_id, name, agent_name, service_name, trace_id, status_message,
+                       {_SINCE} AS since
+                FROM tasks WHERE status = 'input_required'
+            )
+            SELECT w.task_id, w.name, w.agent_name, w.service_name, w.trace_id,
+                   w.status_message AS question, w.since AS waiting_since,
+                   epoch_ms(now()) - epoch_ms(w.since) AS waited_ms,
+                   a.answered_by, a.answered_at, a.kind AS answer_kind
+            FROM waiting w
+            LEFT JOIN task_answers a ON a.task_id = w.task_id AND a.answered_at >= w.since
+            QUALIFY row_number() OVER (PARTITION BY w.task_id ORDER BY a.answered_at DESC) = 1
+            ORDER BY w.since, w.task_id
+            LIMIT ?""",
+        [int(limit)],
+    )
+
+
+def answers_since(con: duckdb.DuckDBPyConnection, task_id: str, since: Any) -> list[dict[str, Any]]:
+    """The answers (and cancel requests) given to a task at or after ``since``, newest first."""
+    return arrow(
+        con,
+        """SELECT answer_id, kind, decision, answered_by, answered_at, delivered_at, outcome
+           FROM task_answers WHERE task_id = ? AND answered_at >= ?::TIMESTAMPTZ
+           ORDER BY answered_at DESC""",
+        [task_id, since],
+    ).to_pylist()
+
+
+def pending_answers(con: duckdb.DuckDBPyConnection, task_ids: Sequence[str]) -> pa.Table:
+    """Answers to these tasks that no agent has taken yet, oldest first."""
+    return arrow(
+        con,
+        """SELECT answer_id, task_id, kind, decision, answer, answered_by, answered_at
+           FROM task_answers
+           WHERE delivered_at IS NULL AND task_id IN (SELECT unnest(?::VARCHAR[]))
+           ORDER BY answered_at, answer_id""",
+        [list(task_ids)],
     )

@@ -47,6 +47,8 @@ __all__ = [
     "SPAN_LINKS_TABLE",
     "STATS_TABLE",
     "TABLES",
+    "TASK_ANSWERS",
+    "TASK_ANSWERS_TABLE",
     "TIMESTAMPTZ",
     "VARCHAR",
     "Column",
@@ -147,6 +149,7 @@ DIAGNOSES = "diagnoses"
 FAILURE_FINGERPRINTS = "failure_fingerprints"
 HEAL_ATTEMPTS = "heal_attempts"
 SEMTRACE_STATS = "semtrace_stats"
+TASK_ANSWERS = "task_answers"
 SCHEMA_TABLE = "semtrace_schema"
 
 SPANS_TABLE = Table(
@@ -301,6 +304,27 @@ STATS_TABLE = Table(
     ),
 )
 
+# Answers to tasks waiting in input_required (and requests to cancel them), given from any
+# process: kept here until the waiting agent takes them (delivered_at), so an answer survives
+# a restart of the owner or of the agent. ``answer`` is JSON (text, or a form's values),
+# redacted once delivered; ``outcome`` says whether the agent applied it.
+TASK_ANSWERS_TABLE = Table(
+    TASK_ANSWERS,
+    _cols(
+        _c("answer_id", VARCHAR, null=False),
+        _c("task_id", VARCHAR, null=False),
+        _c("kind", VARCHAR, null=False),  # answer | cancel
+        _c("decision", VARCHAR),  # approve | reject, or NULL for a free answer
+        _c("answer", JSON),
+        _c("answered_by", VARCHAR),
+        _c("answered_at", TIMESTAMPTZ, null=False),
+        _c("trace_id", VARCHAR),
+        _c("delivered_at", TIMESTAMPTZ),
+        _c("delivered_to", VARCHAR),
+        _c("outcome", VARCHAR),
+    ),
+)
+
 # The version table: one row each time opening a file changed its schema.
 _VERSION_TABLE = Table(
     SCHEMA_TABLE,
@@ -323,6 +347,7 @@ DECLARED: dict[str, Table] = {
         FINGERPRINTS_TABLE,
         HEAL_ATTEMPTS_TABLE,
         STATS_TABLE,
+        TASK_ANSWERS_TABLE,
     )
 }
 TABLES = tuple(DECLARED)

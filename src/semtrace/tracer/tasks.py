@@ -23,6 +23,7 @@ work finishes stays cancelled): it returns ``False`` and is recorded as
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import uuid
@@ -40,9 +41,11 @@ from opentelemetry.trace import Span, Status, StatusCode
 from semtrace import semconv as sc
 from semtrace._async_with import AsyncWithFromSync
 from semtrace._errors import handle_internal_errors
+from semtrace.exceptions import ConfigurationError
 from semtrace.redaction import redact_text
+from semtrace.store.database import get_open_store
 from semtrace.store.model import LogRecord
-from semtrace.tracer import _failures
+from semtrace.tracer import _failures, _inbox
 from semtrace.tracer._context import current_agent
 from semtrace.tracer._lifecycle import start_span
 from semtrace.tracer.setup import STATE, emit_log
@@ -56,6 +59,7 @@ __all__ = [
     "TaskStatusChange",
     "current_task",
     "get_task",
+    "resume_task",
     "start_task",
 ]
 
@@ -115,14 +119,18 @@ class Task(AsyncWithFromSync):
         poll_interval_ms: int | None = None,
         attributes: Mapping[str, Any] | None = None,
         parent: otel_context.Context | None = None,
+        status: str = "working",
+        status_message: str | None = None,
     ) -> None:
+        if status not in ALLOWED_TRANSITIONS or status in TERMINAL_STATUSES:
+            raise ValueError(f"a task starts working or input_required, not {status!r}")
         self.id: str = task_id or str(uuid.uuid4())
         self.name = name
         self.agent = agent if agent is not None else current_agent(parent)
         self.ttl_ms = ttl_ms
         self.poll_interval_ms = poll_interval_ms
-        self.status: str = "working"
-        self.status_message: str | None = None
+        self.status: str = status
+        self.status_message: str | None = status_message
         self.history: list[TaskStatusChange] = []
         self.polls = 0
         self.rejected = 0  # transitions refused (a terminal task cannot change)
@@ -130,10 +138,13 @@ class Task(AsyncWithFromSync):
         self.answered_by: str | None = None
         self.result: Any = None
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # an answer came, or the task ended
+        self._inputs = 0  # answers taken so far (what a blocking wait watches)
+        self._watchers = 0  # waits asking the answer book for this task
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
         attrs: dict[str, Any] = {
             sc.MCP_TASK_ID: self.id,
-            sc.MCP_TASK_STATUS: "working",
+            sc.MCP_TASK_STATUS: status,
             sc.SEMTRACE_TASK_NAME: name,
         }
         if ttl_ms is not None:
@@ -152,7 +163,7 @@ class Task(AsyncWithFromSync):
         self.span: Span = self._active.span
         self.created_ns: int = time.time_ns()
         self.last_updated_ns: int = self.created_ns
-        self._record("working", None, None, self.created_ns)
+        self._record(status, status_message, None, self.created_ns)
         with _LIVE_LOCK:
             _LIVE[self.id] = self
 
@@ -274,18 +285,22 @@ class Task(AsyncWithFromSync):
             if self.status == "failed" and self.span.is_recording():
                 self.span.set_status(Status(StatusCode.ERROR, self.status_message))
             self._active.end(end_time=now)
+        self._changed.notify_all()
         self._release_waiters(asyncio.CancelledError(f"the task is {self.status}"))
 
-    def provide_input(self, answer: Any, *, by: str | None = None) -> bool:
+    def provide_input(
+        self, answer: Any, *, by: str | None = None, at_ns: int | None = None
+    ) -> bool:
         """Record the (human) answer to ``input_required`` and go back to ``working``.
 
-        Who answered and when are recorded; the answer is stored redacted. ``False`` when the
-        task is not waiting for input.
+        Who answered and when (``at_ns``, default now) are recorded; the answer is stored
+        redacted. ``False`` when the task is not waiting for input.
         """
         with self._lock:
             if self.status != "input_required":
                 return self._reject("working", f"input was provided while {self.status}")
             now = time.time_ns()
+            at = min(at_ns, now) if at_ns is not None else now
             self.answer = answer
             self.answered_by = by
             attrs: dict[str, Any] = {
@@ -296,25 +311,59 @@ class Task(AsyncWithFromSync):
                 attrs[sc.SEMTRACE_TASK_ANSWERED_BY] = by
                 self.span.set_attribute(sc.SEMTRACE_TASK_ANSWERED_BY, by)
             with handle_internal_errors("task input event"):
-                self.span.add_event(sc.SEMTRACE_TASK_INPUT_EVENT, attrs, timestamp=now)
-            waited = _duration_text((now - self.last_updated_ns) / 1e9)
+                self.span.add_event(sc.SEMTRACE_TASK_INPUT_EVENT, attrs, timestamp=at)
+            waited = _duration_text(max(0, at - self.last_updated_ns) / 1e9)
             self._log(
                 sc.SEMTRACE_TASK_INPUT_EVENT,
                 f"{by or 'Someone'} answered the task {self.name} after {waited}",
                 "{by} answered the task {task} after {waited}",
                 attrs,
-                now,
+                at,
             )
             self.set_status("working", f"input provided by {by}" if by else "input provided")
+            self._inputs += 1
+            self._changed.notify_all()
             waiters, self._waiters = self._waiters, []
         for loop, fut in waiters:
             loop.call_soon_threadsafe(_set_result, fut, answer)
         return True
 
-    async def wait_for_input(self) -> Any:
-        """Wait (asynchronously) until :meth:`provide_input` is called; returns the answer.
+    def apply_answer(self, row: Mapping[str, Any]) -> str:
+        """Take an answer (or a request to cancel) from the answer book; returns what became
+        of it (``delivered``, ``cancelled``, or ``refused: ...`` when the task was no longer
+        waiting)."""
+        answer = _inbox.answer_from_row(dict(row))
+        at = answer.answered_at
+        at_ns = int(at.timestamp() * 1e9) if at is not None else None
+        if row.get("kind") == "cancel":
+            reason = f": {answer}" if answer.value else ""
+            done = self.cancel(f"cancelled by {answer.by or 'someone'} while waiting{reason}")
+            return "cancelled" if done else f"refused: the task was already {self.status}"
+        if self.provide_input(answer, by=answer.by, at_ns=at_ns):
+            return "delivered"
+        return f"refused: the task was {self.status}, not waiting for input"
 
-        Raises ``asyncio.CancelledError`` if the task ends (cancelled, failed) meanwhile.
+    def _watch(self, on: bool) -> None:
+        """Count a wait in (or out); the poller asks the answer book while any wait runs."""
+        with self._lock:
+            self._watchers += 1 if on else -1
+            first, last = on and self._watchers == 1, not on and self._watchers == 0
+        if first:
+            _POLLER.watch(self)
+        elif last:
+            _POLLER.unwatch(self)
+
+    def _timed_out(self, timeout: float) -> TimeoutError:
+        message = f"no answer came within {timeout:g} s"
+        self.fail(message)
+        return TimeoutError(f"the task {self.name} ({self.id}) failed: {message}")
+
+    async def wait_for_input(self, timeout: float | None = None) -> Any:
+        """Wait (asynchronously) for the answer to ``input_required``, given in this process
+        (:meth:`provide_input`) or in another one (the Inbox, ``semtrace tasks answer``).
+
+        Raises ``asyncio.CancelledError`` if the task ends (cancelled, failed) meanwhile; past
+        ``timeout`` seconds the task fails and ``TimeoutError`` is raised.
         """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
@@ -322,7 +371,41 @@ class Task(AsyncWithFromSync):
             if self.is_terminal:
                 raise asyncio.CancelledError(f"the task is {self.status}")
             self._waiters.append((loop, fut))
-        return await fut
+        self._watch(True)
+        try:
+            if timeout is None:
+                return await fut
+            try:
+                return await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                raise self._timed_out(timeout) from None
+        finally:
+            self._watch(False)
+
+    def wait_for_input_sync(self, timeout: float | None = None) -> Any:
+        """:meth:`wait_for_input` for synchronous code: blocks this thread until the answer
+        comes (same errors)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if self.is_terminal:
+                raise asyncio.CancelledError(f"the task is {self.status}")
+            seen = self._inputs
+        self._watch(True)
+        try:
+            with self._changed:
+                while self._inputs == seen and not self.is_terminal:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        break
+                    self._changed.wait(left)
+                if self._inputs != seen:
+                    return self.answer
+                if self.is_terminal:
+                    raise asyncio.CancelledError(f"the task is {self.status}")
+        finally:
+            self._watch(False)
+        assert timeout is not None
+        raise self._timed_out(timeout)
 
     def _release_waiters(self, exc: BaseException) -> None:
         waiters, self._waiters = self._waiters, []
@@ -456,6 +539,54 @@ def start_task(
         task_id=task_id,
         poll_interval_ms=poll_interval_ms,
         attributes=attributes,
+    )
+
+
+def _book() -> _inbox.Book | None:
+    """The answer book of the configured database: in this process when it writes the file,
+    else through the owner that serves it; ``None`` before ``configure()``."""
+    settings = STATE.settings
+    if settings is None:
+        return None
+    store = get_open_store(settings.db)
+    if store is not None:
+        return _inbox.StoreBook(store)
+    if settings.endpoint:
+        return _inbox.OwnerBook(settings.endpoint, os.environ.get("SEMTRACE_TOKEN"))
+    return None
+
+
+_POLLER = _inbox.Poller(_book)
+
+
+def resume_task(task_id: str, *, name: str | None = None, agent: str | None = None) -> Task:
+    """Re-attach to a task started earlier (by a process that has since stopped, say): a new
+    :class:`Task` with the same id, in the status the database has for it, so
+    :meth:`Task.wait_for_input` gets an answer given meanwhile.
+
+    Raises ``LookupError`` for a task the database does not know and ``ValueError`` for one
+    that has already finished.
+    """
+    with _LIVE_LOCK:
+        live = _LIVE.get(task_id)
+    if live is not None:
+        return live
+    book = _book()
+    if book is None:
+        raise ConfigurationError(
+            "resume_task() reads the task from its database: call semtrace.configure() first"
+        )
+    state = book.state(task_id)
+    if state is None:
+        raise LookupError(f"no task {task_id!r} in the database; `semtrace tasks list` shows them")
+    if state["status"] in TERMINAL_STATUSES:
+        raise ValueError(f"the task {task_id} is already {state['status']}; nothing to resume")
+    return Task(
+        name or state.get("name") or "task",
+        task_id=task_id,
+        agent=agent or state.get("agent_name"),
+        status=state["status"],
+        status_message=state.get("status_message"),
     )
 
 
