@@ -38,6 +38,7 @@ navigation = st.navigation(
         st.Page(
             PAGES / "tasks.py", title="Tasks", icon=":material/pending_actions:", url_path="tasks"
         ),
+        st.Page(PAGES / "inbox.py", title="Inbox", icon=":material/inbox:", url_path="inbox"),
         st.Page(PAGES / "sql.py", title="SQL", icon=":material/terminal:", url_path="sql"),
     ]
 )

@@ -282,7 +282,6 @@ class Poller:
                 _log.warning("semtrace: answer %s applied but not settled", row["answer_id"])
 
     def _run(self) -> None:
-        interval = _poll_interval()
         while True:
             with self._cond:
                 while not self._waiting:
@@ -292,4 +291,4 @@ class Poller:
             except Exception:  # the poller must outlive any surprise; tests see it logged
                 _log.exception("semtrace: the inbox poller failed")
             with self._cond:
-                self._cond.wait(interval)
+                self._cond.wait(_poll_interval())
