@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,17 @@ def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str,
     return con().sql(sql, params=params).to_arrow_table().to_pylist()
 
 
+def _settled(con: Any) -> list[dict[str, Any]]:
+    """The answer book's rows once every answer is settled (the poller settles right after
+    the waiting code took the answer; waits at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        rows = _rows(con, "select * from task_answers order by answered_at")
+        if all(r["delivered_at"] is not None for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.02)
+
+
 def test_a_blocking_wait_gets_the_answer_once_and_the_book_settles_it(
     configured: Path, con: Any
 ) -> None:
@@ -48,7 +60,7 @@ def test_a_blocking_wait_gets_the_answer_once_and_the_book_settles_it(
     assert (answer.by, answer.decision, answer.answer_id) == ("alice", None, given["answer_id"])
     assert task.status == "working"
     task.complete()
-    [row] = _rows(con, "select * from task_answers")
+    [row] = _settled(con)
     assert row["outcome"] == "delivered" and row["delivered_to"].startswith("pid ")
     assert "sk-abcdef" not in row["answer"] and "[REDACTED:" in row["answer"]
     [view] = _rows(con, "select status, answered_by, answers from tasks")
@@ -77,7 +89,7 @@ def test_a_second_answer_to_the_same_question_is_refused(configured: Path) -> No
     """Two answers to one question: the second is refused, naming who answered first."""
     task = _waiting("vendor check", "Which vendor?")
     answer_task(task.id, "V-1042", by="carol")
-    with pytest.raises(AnswerRefused, match="already answered by carol at .* has not taken"):
+    with pytest.raises(AnswerRefused, match=r"already answered by carol at .* has not taken"):
         answer_task(task.id, "V-9999", by="dave")
     assert task.wait_for_input_sync(timeout=30) == "V-1042"
 
@@ -88,7 +100,7 @@ def test_answers_to_finished_unknown_or_working_tasks_are_refused(configured: Pa
     done.complete()
     working = semtrace.start_task("crunching", agent="compliance")
     semtrace.force_flush()
-    with pytest.raises(AnswerRefused, match="already completed .* takes no more input"):
+    with pytest.raises(AnswerRefused, match=r"already completed .* takes no more input"):
         answer_task(done.id, "late", by="erin")
     with pytest.raises(AnswerRefused, match="is working, not waiting for input"):
         answer_task(working.id, "early", by="erin")
@@ -116,14 +128,14 @@ def test_cancel_ends_the_waiting_task_cancelled(configured: Path, con: Any) -> N
     assert isinstance(raised[0], asyncio.CancelledError)
     assert task.status == "cancelled"
     assert task.status_message == "cancelled by frank while waiting: duplicate invoice"
-    [row] = _rows(con, "select kind, outcome from task_answers")
-    assert row == {"kind": "cancel", "outcome": "cancelled"}
+    [row] = _settled(con)
+    assert (row["kind"], row["outcome"]) == ("cancel", "cancelled")
 
 
 def test_a_timeout_fails_the_task(configured: Path, con: Any) -> None:
     """No answer within the timeout: the task fails with a sentence saying so."""
     task = _waiting("vendor check", "Which vendor?")
-    with pytest.raises(TimeoutError, match="no answer came within 0.1 s"):
+    with pytest.raises(TimeoutError, match=r"no answer came within 0\.1 s"):
         task.wait_for_input_sync(timeout=0.1)
     assert task.status == "failed"
     [view] = _rows(con, "select status, status_message from tasks")
@@ -133,7 +145,7 @@ def test_a_timeout_fails_the_task(configured: Path, con: Any) -> None:
 async def test_an_async_timeout_fails_the_task(configured: Path) -> None:
     """The async wait fails the task the same way."""
     task = _waiting("vendor check", "Which vendor?")
-    with pytest.raises(TimeoutError, match="within 0.05 s"):
+    with pytest.raises(TimeoutError, match=r"within 0\.05 s"):
         await task.wait_for_input(timeout=0.05)
     assert task.status == "failed"
 

@@ -234,6 +234,7 @@ class Poller:
         self._thread: threading.Thread | None = None
         self.delivered_to = f"pid {os.getpid()} on {socket.gethostname()}"
         self.errors = 0  # polls that could not reach the book
+        self._unsettled: dict[str, str] = {}  # answer id -> outcome, applied but not settled
 
     def watch(self, task: Waiting) -> None:
         """Ask for answers to ``task`` until :meth:`unwatch` (a no-op without a book)."""
@@ -255,10 +256,15 @@ class Poller:
         """Ask the book once, now (the thread does it every interval)."""
         with self._cond:
             tasks = {i: t for i, t in self._waiting.items() if t.status == "input_required"}
-        if not tasks:
+            unsettled = dict(self._unsettled)
+        if not tasks and not unsettled:
             return
         book = self._book_for()
         if book is None:
+            return
+        for answer_id, outcome in unsettled.items():
+            self._settle(book, answer_id, outcome)
+        if not tasks:
             return
         try:
             rows = book.take(list(tasks))
@@ -273,18 +279,26 @@ class Poller:
             if task is None or row["task_id"] in seen:
                 continue  # one answer per task per poll: the next question gets the next one
             seen.add(row["task_id"])
-            outcome = task.apply_answer(row)
-            try:
-                book.settle(row["answer_id"], outcome=outcome, delivered_to=self.delivered_to)
-            except BookUnavailable:
-                # Applied here but not settled: the task left input_required, so the next
-                # poll does not ask for it again; the book keeps it pending for re-attaches.
-                _log.warning("semtrace: answer %s applied but not settled", row["answer_id"])
+            self._settle(book, row["answer_id"], task.apply_answer(row))
+
+    def _settle(self, book: Book, answer_id: str, outcome: str) -> None:
+        """Tell the book the answer was taken; kept and retried at each poll until it
+        listens (the task left input_required meanwhile, so it is not taken twice here)."""
+        try:
+            book.settle(answer_id, outcome=outcome, delivered_to=self.delivered_to)
+        except BookUnavailable as exc:
+            with self._cond:
+                self._unsettled[answer_id] = outcome
+                self._cond.notify_all()
+            _log.warning("semtrace: answer %s taken, not settled yet: %s", answer_id, exc)
+            return
+        with self._cond:
+            self._unsettled.pop(answer_id, None)
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._waiting:
+                while not self._waiting and not self._unsettled:
                     self._cond.wait()
             try:
                 self.poll_now()
