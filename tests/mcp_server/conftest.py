@@ -78,3 +78,27 @@ def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Telemetry:
 def server_command(db: Path, *extra: str) -> tuple[str, list[str], dict[str, str]]:
     """``semtrace mcp --db DB`` as the command, arguments and environment a client spawns."""
     return sys.executable, ["-m", "semtrace.cli", "mcp", "--db", str(db), *extra], dict(os.environ)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A database where a task waits for a human, its agent gone."""
+
+    db: Path
+    task_id: str
+    question: str
+
+
+@pytest.fixture
+def waiting(tmp_path: Path) -> Waiting:
+    """A compliance task left in input_required by an agent that has stopped."""
+    db = tmp_path / "waiting.duckdb"
+    question = "Is 'ACME Ltd' on invoice INV-001-02 the registered vendor ACME GmbH?"
+    semtrace.configure(service_name="invoices", db=db, batch_interval_s=0.05)
+    try:
+        task = semtrace.start_task("compliance review", agent="compliance")
+        task.set_status("input_required", question)
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+    return Waiting(db, task.id, question)

@@ -15,7 +15,8 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import AnyUrl
 
-from tests.mcp_server.conftest import SENTENCE_PART, Telemetry, server_command
+import semtrace
+from tests.mcp_server.conftest import SENTENCE_PART, Telemetry, Waiting, server_command
 
 READ_TOOLS = {
     "query_sql",
@@ -192,3 +193,38 @@ def test_the_readme_block_starts_this_server() -> None:
     server = json.loads(block)["mcpServers"]["semtrace"]
     assert server["command"] == "semtrace"
     assert server["args"][:2] == ["mcp", "--db"]
+
+
+async def test_task_tools_only_with_the_flag_and_answers_are_recorded_once(
+    waiting: Waiting,
+) -> None:
+    """Without --tasks no task tool is offered; with it the client lists the waiting task
+    with its question, answers it, and a second answer is an error result saying why."""
+    async with stdio_client(_params(waiting.db)) as (read, write), ClientSession(
+        read, write
+    ) as session:
+        await session.initialize()
+        assert {t.name for t in (await session.list_tools()).tools} == READ_TOOLS
+    async with stdio_client(_params(waiting.db, "--tasks", "--answer-as", "claude")) as (
+        read,
+        write,
+    ), ClientSession(read, write) as session:
+        await session.initialize()
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert names == READ_TOOLS | {"list_waiting_tasks", "answer_task", "cancel_task"}
+        listed = _text(await session.call_tool("list_waiting_tasks", {}))
+        assert waiting.task_id in listed and waiting.question in listed
+        first = await session.call_tool(
+            "answer_task", {"task_id": waiting.task_id, "answer": "yes, approve"}
+        )
+        assert not first.isError and "recorded" in _text(first)
+        again = await session.call_tool(
+            "answer_task", {"task_id": waiting.task_id, "decision": "reject"}
+        )
+        assert again.isError and "already answered by claude" in _text(again)
+    con = semtrace.connect(waiting.db)
+    try:
+        rows = con.execute("select answer, answered_by, delivered_at from task_answers").fetchall()
+    finally:
+        con.close()
+    assert rows == [('"yes, approve"', "claude", None)]

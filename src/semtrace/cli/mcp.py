@@ -29,6 +29,13 @@ def mcp(
     provider: Annotated[
         str, typer.Option(help="Who diagnose_failure asks: rules (offline), openai, anthropic.")
     ] = "rules",
+    tasks: Annotated[
+        bool,
+        typer.Option("--tasks", help="Also let the client list, answer and cancel waiting tasks."),
+    ] = False,
+    answer_as: Annotated[
+        str, typer.Option(help="Who answers, in the task's record, with --tasks.")
+    ] = "mcp client",
 ) -> None:
     """Serve the telemetry to MCP clients: SQL, traces, failures, diagnoses (read-only)."""
     from semtrace._connect import default_db
@@ -46,7 +53,9 @@ def mcp(
             "port can read the telemetry.",
             highlight=False,
         )
-    server = build_server(path, provider=provider, host=host, port=port)
+    server = build_server(
+        path, provider=provider, tasks=tasks, answer_as=answer_as, host=host, port=port
+    )
     if transport == "http":
         err_console.print(f"semtrace MCP server on http://{host}:{port}/mcp for {path}")
     serve(server, "http" if transport == "http" else "stdio")

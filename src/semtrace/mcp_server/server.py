@@ -2,7 +2,9 @@
 
 Read-only by default: SQL runs in the collector's sandbox (one SELECT, no file access, rows
 and time bounded), the other tools read through :mod:`semtrace.store.queries`. The one write
-is ``diagnose_failure`` storing its diagnosis, as ``semtrace diagnose`` does.
+is ``diagnose_failure`` storing its diagnosis, as ``semtrace diagnose`` does. Only when built
+with ``tasks=True`` (``semtrace mcp --tasks``) can a client answer or cancel a task waiting
+for a human.
 """
 
 from __future__ import annotations
@@ -47,11 +49,15 @@ def build_server(
     db: str | os.PathLike[str],
     *,
     provider: str = "rules",
+    tasks: bool = False,
+    answer_as: str = "mcp",
     host: str = "127.0.0.1",
     port: int = 8765,
 ) -> FastMCP:
-    """The MCP server for ``db``; ``provider`` is what ``diagnose_failure`` asks."""
-    tools = TelemetryTools(db, provider=provider)
+    """The MCP server for ``db``; ``provider`` is what ``diagnose_failure`` asks. ``tasks``
+    adds the tools that list and answer (or cancel) tasks waiting for a human, answering
+    as ``answer_as``."""
+    tools = TelemetryTools(db, provider=provider, answer_as=answer_as)
     server = FastMCP(
         "semtrace", instructions=INSTRUCTIONS, host=host, port=port, log_level="WARNING"
     )
@@ -71,6 +77,18 @@ def build_server(
         ),
         structured_output=False,
     )
+    if tasks:
+        server.add_tool(
+            _threaded(tools.list_waiting_tasks), annotations=_READ, structured_output=False
+        )
+        for act in (tools.answer_task, tools.cancel_task):
+            server.add_tool(
+                _threaded(act),
+                annotations=ToolAnnotations(
+                    readOnlyHint=False, destructiveHint=True, openWorldHint=False
+                ),
+                structured_output=False,
+            )
 
     @server.resource(
         "semtrace://contract",

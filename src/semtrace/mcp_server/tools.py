@@ -20,6 +20,7 @@ from semtrace.integrations.query import Trace
 from semtrace.mcp_server._reads import Reader
 from semtrace.mcp_server._text import MAX_CHARS, cell, clip, count, duration, rows_text, table_text
 from semtrace.store import queries
+from semtrace.tracer.inbox import AnswerRefused, answer_task, cancel_task
 
 __all__ = ["RELATIONS", "TelemetryTools", "ToolInputError"]
 
@@ -73,9 +74,12 @@ def _since(since: str | None) -> Any:
 class TelemetryTools:
     """The read tools over one database (``diagnose_failure`` also stores its diagnosis)."""
 
-    def __init__(self, db: str | os.PathLike[str], *, provider: str = "rules") -> None:
+    def __init__(
+        self, db: str | os.PathLike[str], *, provider: str = "rules", answer_as: str = "mcp"
+    ) -> None:
         self.reader = Reader(db)
         self.provider = provider
+        self.answer_as = answer_as
 
     # -- SQL ---------------------------------------------------------------------------------
     def query_sql(self, sql: str, limit: int = 50) -> str:
@@ -247,6 +251,61 @@ class TelemetryTools:
         if not result.stored:
             lines.append(f"note: {result.not_stored_reason}")
         return "\n".join(lines)
+
+    # -- tasks waiting for a human (only with --tasks) -----------------------------------------
+    def list_waiting_tasks(self, limit: int = 20) -> str:
+        """Tasks waiting for a human answer (input_required), longest waiting first: task_id,
+        agent, task name, the question, how long it has waited, and whether an answer was
+        already given."""
+        with self.reader.connection() as con:
+            table = queries.waiting_tasks(con, limit=max(1, min(limit, 200)))
+        if table.num_rows == 0:
+            return "no task is waiting for a human"
+        rows = [
+            [
+                r["task_id"],
+                r["agent_name"],
+                r["name"],
+                r["question"],
+                duration(r["waited_ms"]),
+                f"answered by {r['answered_by']}" if r["answered_by"] else "",
+                r["trace_id"],
+            ]
+            for r in table.to_pylist()
+        ]
+        head = f"{count(len(rows), 'task')} waiting (answer_task(task_id, answer) answers one)"
+        cols = ["task_id", "agent", "task", "question", "waited", "answer", "trace_id"]
+        return f"{head}\n{rows_text(cols, rows)}"
+
+    def answer_task(
+        self, task_id: str, answer: str | None = None, decision: str | None = None
+    ) -> str:
+        """Answer a task waiting for a human: free text, and/or decision "approve" or
+        "reject". The waiting agent takes the answer and continues; a task that is not
+        waiting, or already answered, refuses it (the error says why)."""
+        if decision is not None and decision not in ("approve", "reject"):
+            raise ToolInputError("decision is approve or reject (or leave it out)")
+        if not answer and decision is None:
+            raise ToolInputError("give an answer, a decision (approve or reject), or both")
+        try:
+            given = answer_task(
+                task_id, answer or None, decision=decision, by=self.answer_as, db=self.reader.db
+            )
+        except AnswerRefused as exc:
+            raise ToolInputError(f"answer refused: {exc}") from None
+        return (
+            f"answer {given['answer_id']} recorded for task {task_id} "
+            f"({given.get('task_name')}, agent {given.get('agent_name')}); "
+            "its agent takes it at its next poll"
+        )
+
+    def cancel_task(self, task_id: str, reason: str | None = None) -> str:
+        """Cancel a task waiting for a human (it ends cancelled)."""
+        try:
+            cancel_task(task_id, by=self.answer_as, reason=reason, db=self.reader.db)
+        except AnswerRefused as exc:
+            raise ToolInputError(f"cancel refused: {exc}") from None
+        return f"cancel recorded for task {task_id}; its agent ends it at its next poll"
 
 
 def _fingerprint_of(con: Any, row: dict[str, Any]) -> str | None:
