@@ -15,10 +15,16 @@ only, ``call_tool`` and the experimental task methods (``session.experimental``
   (:class:`semtrace.tracer.tasks.Task` with the server's ``taskId``): statuses seen by
   ``tasks/get`` polls become its status events, polls are counted on it (no span per poll),
   ``tasks/result`` / ``tasks/cancel`` finish it.
+
+``inbox_elicitation()`` is an elicitation callback for the ``ClientSession``: a question a
+server asks (``elicitation/create``, for one of its tasks or not) waits in semtrace's Inbox as
+a task in ``input_required``, and what a person answers there (the dashboard, ``semtrace
+tasks answer``) goes back to the server as the elicitation's result.
 """
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -33,9 +39,9 @@ from semtrace.tracer import _failures
 from semtrace.tracer._context import current_agent
 from semtrace.tracer._lifecycle import start_span
 from semtrace.tracer.propagation import inject
-from semtrace.tracer.tasks import Task
+from semtrace.tracer.tasks import Task, get_task
 
-__all__ = ["instrument_session"]
+__all__ = ["inbox_elicitation", "instrument_session"]
 
 _MARK = "_semtrace_mcp"
 
@@ -263,3 +269,79 @@ def _instrument_tasks(session: Any, state: _SessionTracing) -> None:
         ("list_tasks", list_tasks),
     ):
         setattr(features, attr, fn)
+
+
+RELATED_TASK = "io.modelcontextprotocol/related-task"
+_YES = frozenset({"yes", "y", "true", "approve", "approved", "ok", "confirm", "confirmed"})
+
+
+def _related_task_id(params: Any) -> str | None:
+    meta = getattr(params, "meta", None)
+    extra = (getattr(meta, "model_extra", None) or {}) if meta is not None else {}
+    related = extra.get(RELATED_TASK)
+    task_id = related.get("taskId") if isinstance(related, Mapping) else None
+    return task_id if isinstance(task_id, str) else None
+
+
+def _yes(answer: Any) -> bool:
+    decision = getattr(answer, "decision", None)
+    if decision is not None:
+        return bool(decision == "approve")
+    return str(answer).strip().lower().rstrip(".!") in _YES
+
+
+def elicitation_content(schema: Mapping[str, Any], answer: Any) -> dict[str, Any]:
+    """The form values an answer stands for: the answer itself when it is a mapping, else its
+    text in the string fields and its approval in the boolean ones (numbers parsed)."""
+    value = getattr(answer, "value", answer)
+    if isinstance(value, Mapping):
+        return dict(value)
+    text = str(answer)
+    content: dict[str, Any] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        kind = prop.get("type") if isinstance(prop, Mapping) else None
+        if kind == "boolean":
+            content[name] = _yes(answer)
+        elif kind in ("number", "integer"):
+            try:
+                content[name] = int(text) if kind == "integer" else float(text)
+            except ValueError:
+                continue
+        elif kind == "string":
+            choices = prop.get("enum")
+            if not choices or text in choices:
+                content[name] = text
+    return content
+
+
+def inbox_elicitation(*, timeout_s: float | None = None, agent: str | None = None) -> Any:
+    """An ``elicitation_callback`` for ``mcp.ClientSession`` that asks a person through
+    semtrace's Inbox (see the module doc). The server's task followed by semtrace (or, for a
+    question outside any task, a task of its own named ``elicitation``) moves to
+    ``input_required`` with the question; an answer is accepted with the form values it
+    stands for, a rejection is declined, a cancel or ``timeout_s`` without answer cancels."""
+    from mcp.types import ElicitResult
+
+    async def callback(context: Any, params: Any) -> Any:
+        task_id = _related_task_id(params)
+        task = get_task(task_id) if task_id is not None else None
+        own = task is None
+        if task is None:
+            task = Task("elicitation", task_id=task_id, agent=agent)
+        task.set_status("input_required", params.message)
+        try:
+            answer = await task.wait_for_input(timeout=timeout_s)
+        except TimeoutError:
+            return ElicitResult(action="cancel")
+        except asyncio.CancelledError:
+            if task.status != "cancelled":
+                raise  # this coroutine itself was cancelled, not the task
+            return ElicitResult(action="cancel")
+        if own:
+            task.complete()
+        if getattr(answer, "decision", None) == "reject":
+            return ElicitResult(action="decline")
+        schema = getattr(params, "requestedSchema", None) or {}
+        return ElicitResult(action="accept", content=elicitation_content(schema, answer))
+
+    return callback
