@@ -30,8 +30,9 @@ from semtrace.pricing import set_prices
 from semtrace.telemetry.logger import get_logger
 from semtrace.tracer import agent, configure, force_flush, llm, shutdown, step, tool
 from semtrace.tracer.executors import context_executor
+from semtrace.tracer.inbox import answer_task, cancel_task
 from semtrace.tracer.propagation import extract, inject
-from semtrace.tracer.tasks import current_task, start_task
+from semtrace.tracer.tasks import current_task, resume_task, start_task
 from semtrace.tracer.wrap import wrap
 
 __all__ = [
@@ -43,7 +44,9 @@ __all__ = [
     "SemtraceWarning",
     "__version__",
     "agent",
+    "answer_task",
     "bus",
+    "cancel_task",
     "configure",
     "connect",
     "context_executor",
@@ -57,6 +60,7 @@ __all__ = [
     "instrument",
     "llm",
     "query",
+    "resume_task",
     "set_prices",
     "shutdown",
     "start_task",
