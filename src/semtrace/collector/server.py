@@ -38,6 +38,7 @@ from semtrace import redaction
 from semtrace.collector._http import BUILTIN_ROUTES, Handler, Server
 from semtrace.collector._workers import DecodedTables, DecodePool
 from semtrace.collector.announce import Announcement, remove_announcement, write_announcement
+from semtrace.collector.answers import ANSWER_ROUTES
 from semtrace.collector.extensions import (
     CommitHooks,
     HttpError,
@@ -90,7 +91,8 @@ class Collector:
         lock_down(self.store.cursor())
         self.hooks = CommitHooks(registered_commit_hooks())
         self.routes = registered_routes()
-        for method, path, route in [*BUILTIN_ROUTES, ("POST", "/v1/records", records_route)]:
+        builtin = [*BUILTIN_ROUTES, ("POST", "/v1/records", records_route), *ANSWER_ROUTES]
+        for method, path, route in builtin:
             self.routes.add(method, path, route)
         self.ingest = IngestQueue(
             self.store,

@@ -30,7 +30,24 @@ from semtrace.store import queries
 from semtrace.store.database import Store
 from semtrace.store.schema import TASK_ANSWERS, TASK_ANSWERS_TABLE
 
-__all__ = ["AnswerRefused", "Given", "Kind", "give", "settle", "take"]
+__all__ = [
+    "ANSWER_PATH",
+    "SETTLE_PATH",
+    "STATE_PATH",
+    "TAKE_PATH",
+    "AnswerRefused",
+    "Given",
+    "Kind",
+    "give",
+    "settle",
+    "take",
+]
+
+# The owner's routes to its answer book (semtrace.collector.answers serves them).
+ANSWER_PATH = "/v1/tasks/answer"
+TAKE_PATH = "/v1/tasks/take"
+SETTLE_PATH = "/v1/tasks/settle"
+STATE_PATH = "/v1/tasks/state"
 
 Kind = Literal["answer", "cancel"]
 DECISIONS = frozenset({"approve", "reject"})

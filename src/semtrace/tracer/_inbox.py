@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from semtrace.store import answers, queries
+from semtrace.store.answers import ANSWER_PATH, SETTLE_PATH, STATE_PATH, TAKE_PATH
 from semtrace.store.database import Store
 
 __all__ = [
@@ -38,10 +39,6 @@ __all__ = [
 ]
 
 ENV_POLL_S = "SEMTRACE_INBOX_POLL_S"
-ANSWER_PATH = "/v1/tasks/answer"
-TAKE_PATH = "/v1/tasks/take"
-SETTLE_PATH = "/v1/tasks/settle"
-STATE_PATH = "/v1/tasks/state"
 
 _log = logging.getLogger("semtrace.tasks")
 
