@@ -75,11 +75,24 @@ OI_AGENT_NAME = "agent.name"
 OI_GRAPH_NODE_NAME = "graph.node.name"
 OI_GRAPH_NODE_ID = "graph.node.id"
 OI_COST_TOTAL = "llm.cost.total"
+OI_INPUT_VALUE = "input.value"
+OI_OUTPUT_VALUE = "output.value"
+OI_METADATA = "metadata"  # JSON text; LangGraph puts langgraph_node / ls_integration there
+LANGGRAPH_NODE = "langgraph_node"  # key inside OpenInference's metadata
+
+# --- pydantic-ai (native OTel instrumentation, older attribute names) ------------------------
+PYDANTIC_AI_AGENT_NAME = "agent_name"  # before gen_ai.agent.name
+PYDANTIC_AI_TOOL_ARGUMENTS = "tool_arguments"  # before gen_ai.tool.call.arguments
+PYDANTIC_AI_TOOL_RESPONSE = "tool_response"  # before gen_ai.tool.call.result
+PYDANTIC_AI_FINAL_RESULT = "final_result"
+PYDANTIC_AI_ALL_MESSAGES = "pydantic_ai.all_messages"
 
 # --- OpenLLMetry (Traceloop) ----------------------------------------------------------------
 TRACELOOP_SPAN_KIND = "traceloop.span.kind"
 TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
 TRACELOOP_WORKFLOW_NAME = "traceloop.workflow.name"
+TRACELOOP_ENTITY_INPUT = "traceloop.entity.input"
+TRACELOOP_ENTITY_OUTPUT = "traceloop.entity.output"
 TRACELOOP_ASSOCIATION_SESSION = "traceloop.association.properties.session_id"
 LLM_USAGE_PROMPT_TOKENS = "llm.usage.prompt_tokens"
 LLM_USAGE_COMPLETION_TOKENS = "llm.usage.completion_tokens"

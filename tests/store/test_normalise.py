@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from semtrace.pricing import reset_prices, set_prices
-from semtrace.store.normalise import Normalised, normalise
+from semtrace.store.normalise import Normalised, normalise, readable_status
 
 
 @pytest.fixture(autouse=True)
@@ -208,3 +208,67 @@ def test_garbage_values_are_ignored() -> None:
     """Token counts that are not numbers, and booleans, are left NULL instead of failing."""
     got = normalise({"gen_ai.usage.input_tokens": "many", "gen_ai.usage.output_tokens": True})
     assert (got.input_tokens, got.output_tokens) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"input.value": "hi", "output.value": "ho"}, ("hi", "ho")),  # OpenInference
+        (
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.input.messages": '[{"role": "user", "parts": []}]',
+                "gen_ai.output.messages": '[{"role": "assistant", "parts": []}]',
+            },
+            ('[{"role": "user", "parts": []}]', '[{"role": "assistant", "parts": []}]'),
+        ),
+        (
+            {"gen_ai.tool.call.arguments": '{"a": 1}', "gen_ai.tool.call.result": 2},
+            ('{"a": 1}', "2"),
+        ),
+        ({"tool_arguments": '{"a": 1}', "tool_response": "ok"}, ('{"a": 1}', "ok")),  # pydantic-ai
+        ({"traceloop.entity.input": "x", "traceloop.entity.output": "y"}, ("x", "y")),
+        ({"semtrace.input": "x", "semtrace.output": ["y", "z"]}, ("x", '["y","z"]')),
+    ],
+)
+def test_input_and_output_from_every_convention(
+    attributes: dict[str, object], expected: tuple[str, str]
+) -> None:
+    """Whatever convention carried a span's input and output, the input/output columns hold
+    them as text (a structured value as JSON)."""
+    got = normalise(attributes)
+    assert (got.input, got.output) == expected
+
+
+@pytest.mark.parametrize(
+    ("attributes", "name", "agent"),
+    [
+        ({"gen_ai.agent.name": "a", "semtrace.agent.name": "outer"}, "x", "a"),
+        ({"gen_ai.operation.name": "invoke_agent", "agent_name": "legacy"}, "x", "legacy"),
+        ({"openinference.span.kind": "AGENT", "agent.name": "oi"}, "x", "oi"),
+        ({"metadata": '{"langgraph_node": "plan", "langgraph_step": 1}'}, "x", "plan"),
+        ({"metadata": '{"ls_integration": "langgraph"}'}, "travel_graph", "travel_graph"),
+        ({"metadata": '{"langgraph_node": "plan"}', "semtrace.agent.name": "outer"}, "x", "plan"),
+        ({"metadata": '{"ls_integration": "langgraph"}', "semtrace.agent.name": "o"}, "g", "o"),
+        ({"metadata": "not json langgraph"}, "x", None),
+    ],
+)
+def test_agent_identity_from_every_convention(
+    attributes: dict[str, object], name: str, agent: str | None
+) -> None:
+    """The agent comes from GenAI (current and pydantic-ai's older key), OpenInference and
+    LangGraph's node (more specific than semtrace's ambient agent); a LangGraph graph's own
+    span is named by the graph."""
+    assert normalise(attributes, name=name).agent_name == agent
+
+
+def test_readable_status() -> None:
+    """A status that carries a traceback keeps the error's own line; the traceback is
+    returned to go to the exception event; one line stays as it is."""
+    lc = "ValueError('no vendor')Traceback (most recent call last):\n  File \"x\"\nValueError: no vendor"
+    assert readable_status(lc) == ("ValueError('no vendor')", lc[len("ValueError('no vendor')") :])
+    only_tb = "Traceback (most recent call last):\n  File \"x\"\nKeyError: 'id'"
+    assert readable_status(only_tb) == ("KeyError: 'id'", only_tb)
+    assert readable_status("one line") == ("one line", None)
+    assert readable_status("first\nsecond") == ("first", "first\nsecond")
+    assert readable_status("x" * 1000) == ("x" * 1000, None)  # the store bounds it

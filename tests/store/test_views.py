@@ -48,6 +48,7 @@ def test_traces_view(con: duckdb.DuckDBPyConnection) -> None:
             "duration_ms": 100.0,
             "span_count": 3,
             "error_count": 0,
+            "failure_count": 0,
             "status": "OK",
             "input_tokens": 1000,
             "output_tokens": 500,
@@ -65,6 +66,7 @@ def test_traces_view(con: duckdb.DuckDBPyConnection) -> None:
             "duration_ms": 200.0,
             "span_count": 2,
             "error_count": 2,
+            "failure_count": 1,  # the tool's failure took its agent down: one failure
             "status": "ERROR",
             "input_tokens": None,
             "output_tokens": None,
@@ -75,7 +77,8 @@ def test_traces_view(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
-    """llm_calls: one row per model call with provider, model, tokens, total and cost."""
+    """llm_calls: one row per model call with provider, model, tokens, total and cost, and
+    its prompt and response (none recorded here)."""
     assert rows(con, "SELECT * FROM llm_calls") == [
         {
             "trace_id": ds.T1,
@@ -96,6 +99,8 @@ def test_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
             "error_type": None,
             "session_id": "sess-1",
             "service_name": "travel",
+            "prompt": None,
+            "response": None,
         }
     ]
 
@@ -144,7 +149,8 @@ def test_agents_view(con: duckdb.DuckDBPyConnection) -> None:
             "p50_ms": 200.0,
             "p95_ms": 200.0,
             "p99_ms": 200.0,
-            "errors": 1,
+            "errors": 1,  # the tool's failure, not again the agent it took down
+            "failed_calls": 1,
             "error_rate": 1.0,
             "tool_calls": 1,
             "llm_calls": 0,
@@ -160,6 +166,7 @@ def test_agents_view(con: duckdb.DuckDBPyConnection) -> None:
             "p95_ms": 100.0,
             "p99_ms": 100.0,
             "errors": 0,
+            "failed_calls": 0,
             "error_rate": 0.0,
             "tool_calls": 1,
             "llm_calls": 1,
@@ -171,28 +178,16 @@ def test_agents_view(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_failures_view(con: duckdb.DuckDBPyConnection) -> None:
-    """failures: error spans with their log sentence and latest diagnosis, plus error logs
-    that belong to no failed span."""
+    """failures: one row per failure where it started (the tool), with the spans it took
+    down (its agent, ERROR without an exception of its own) as impact, its log sentence and
+    latest diagnosis; plus error logs that belong to no failed span."""
     got = rows(
         con,
         "SELECT source, trace_id, span_id, log_id, agent_name, name, error_type, message, "
+        "exception_message, impact_count, impacted_span_ids, ended_in, reached_root, "
         "fingerprint, diagnosis, category, diagnosis_provider FROM failures ORDER BY time",
     )
     assert got == [
-        {
-            "source": "span",
-            "trace_id": ds.T2,
-            "span_id": "4" * 16,
-            "log_id": None,
-            "agent_name": "procurement",
-            "name": "invoke_agent procurement",
-            "error_type": None,
-            "message": "The procurement agent failed",
-            "fingerprint": None,
-            "diagnosis": None,
-            "category": None,
-            "diagnosis_provider": None,
-        },
         {
             "source": "span",
             "trace_id": ds.T2,
@@ -202,6 +197,11 @@ def test_failures_view(con: duckdb.DuckDBPyConnection) -> None:
             "name": "execute_tool lookup_vendor",
             "error_type": "KeyError",
             "message": ds.VENDOR_LOG,  # the error log on the span beats the status message
+            "exception_message": "'vendor_id'",
+            "impact_count": 1,
+            "impacted_span_ids": ["4" * 16],
+            "ended_in": "invoke_agent procurement",
+            "reached_root": True,
             "fingerprint": "fp1",
             "diagnosis": "vendor record has no date",  # the latest one
             "category": "missing_data",
@@ -216,6 +216,11 @@ def test_failures_view(con: duckdb.DuckDBPyConnection) -> None:
             "name": "disk almost full",
             "error_type": "OSError",
             "message": "disk almost full",
+            "exception_message": None,
+            "impact_count": 0,
+            "impacted_span_ids": None,
+            "ended_in": None,
+            "reached_root": None,
             "fingerprint": None,
             "diagnosis": None,
             "category": None,

@@ -2,8 +2,9 @@
 
 Five kinds of failure, each a :class:`Failure` with its fingerprint:
 
-- ``error``: a span whose status is ERROR and that is where the exception started (parents it
-  merely propagated through, with the same error type, are left out);
+- ``error``: a failure where it started, as the store's ``failures`` view counts it
+  (:func:`semtrace.store.queries.failures`): ancestors that errored because of it are its
+  impact, not failures of their own;
 - ``error_log``: an ERROR/CRITICAL log sentence that belongs to no failed span;
 - ``slow``: the single point of timeout of a trace: the deepest step whose own time is the
   dominant share of the trace's (>= 40 % and >= 100 ms by default), time a task spent
@@ -23,6 +24,7 @@ from typing import Any
 import duckdb
 
 from semtrace.diagnose.fingerprint import fingerprint, target_of
+from semtrace.store import queries
 from semtrace.store.queries import arrow
 
 __all__ = [
@@ -109,26 +111,9 @@ def _filters(
 def _error_spans(
     con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None
 ) -> list[Failure]:
-    clause, params = _filters("s", "start_time", since, trace_id)
-    rows = arrow(
-        con,
-        f"""
-        SELECT s.trace_id, s.span_id, s.name, s.start_time, s.duration_ms, s.agent_name,
-               s.operation, s.tool_name, s.error_type, s.status_message, s.task_id,
-               (SELECT arg_max(e.exception_message, e.time_ns) FROM span_events e
-                 WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id
-                   AND e.name = 'exception') AS exception_message
-        FROM spans s
-        WHERE s.status_code = 'ERROR' {clause}
-          AND NOT EXISTS (
-              SELECT 1 FROM spans c
-              WHERE c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
-                AND c.status_code = 'ERROR'
-                AND coalesce(c.error_type, '') = coalesce(s.error_type, ''))
-        ORDER BY s.start_time_ns
-        """,
-        params,
-    ).to_pylist()
+    """One failure per failure where it started (the store's one definition, the failures
+    view): ancestors it took down are its impact, not failures of their own."""
+    rows = queries.failures(con, since=since, trace_id=trace_id, source="span").to_pylist()
     out = []
     for r in rows:
         target = target_of(r["name"], r["tool_name"])
@@ -137,7 +122,7 @@ def _error_spans(
             Failure(
                 kind="error",
                 fingerprint=fingerprint("error", r["agent_name"], target, r["error_type"], message),
-                time=r["start_time"],
+                time=r["time"],
                 trace_id=r["trace_id"],
                 span_id=r["span_id"],
                 task_id=r["task_id"],
@@ -147,7 +132,11 @@ def _error_spans(
                 error_type=r["error_type"],
                 message=r["status_message"] or message,
                 duration_ms=r["duration_ms"],
-                details={"exception_message": r["exception_message"]},
+                details={
+                    "exception_message": r["exception_message"],
+                    "impacted_span_ids": r["impacted_span_ids"] or [],
+                    "ended_in": r["ended_in"],
+                },
             )
         )
     return out
@@ -156,20 +145,19 @@ def _error_spans(
 def _error_logs(
     con: duckdb.DuckDBPyConnection, since: datetime | None, trace_id: str | None
 ) -> list[Failure]:
-    clause, params = _filters("l", "time", since, trace_id)
+    """Error logs of no failed span, as the failures view lists them, with their facts."""
+    ids = queries.failures(con, since=since, trace_id=trace_id, source="log").column("log_id")
     rows = arrow(
         con,
-        f"""
+        """
         SELECT l.log_id, l.time, l.trace_id, l.span_id, l.agent_name, l.message, l.template,
                l.action, l.cause, l.impact, l.logger_name,
                json_extract_string(l.attributes, '$."error.type"') AS error_type
         FROM logs l
-        WHERE l.severity IN ('ERROR', 'CRITICAL') {clause}
-          AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id
-                            AND s.span_id = l.span_id AND s.status_code = 'ERROR')
+        WHERE l.log_id IN (SELECT unnest(?::VARCHAR[]))
         ORDER BY l.time_ns
         """,
-        params,
+        [ids.to_pylist()],
     ).to_pylist()
     out = []
     for r in rows:

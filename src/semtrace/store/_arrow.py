@@ -22,7 +22,13 @@ from semtrace.store.model import (
     SpanLinkRecord,
     SpanRecord,
 )
-from semtrace.store.normalise import Normalised, normalise_row
+from semtrace.store.normalise import (
+    MAX_STATUS_CHARS,
+    TRACEBACK_START,
+    Normalised,
+    normalise_row,
+    readable_status,
+)
 
 __all__ = ["SpanRow", "SpanRowSource", "logs_table", "record_row", "spans_tables", "to_json"]
 
@@ -47,10 +53,10 @@ def _default(value: Any) -> Any:
 MAX_VALUE_CHARS = 32_768
 
 
-def _cut(text: str) -> str:
-    """``text``, or its first MAX_VALUE_CHARS characters and a marker saying how many more."""
-    if len(text) > MAX_VALUE_CHARS:
-        return f"{text[:MAX_VALUE_CHARS]}…[truncated {len(text) - MAX_VALUE_CHARS} chars]"
+def _cut(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and a marker saying how many more."""
+    if len(text) > limit:
+        return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
     return text
 
 
@@ -214,12 +220,30 @@ def spans_tables(
     redact = redactor.redact_repeated
     redact_attributes = redactor.redact_attributes
     has_events = any(events)
-    exception_types = (
+    exception_types: list[str | None] = (
         [_exception_type(e) if e else None for e in events] if has_events else [None] * len(rows)
     )
-    normalised = zip(
-        *map(normalise_row, attributes, exception_types, status_codes, names), strict=True
+    # A status message carrying a traceback (or several lines) keeps its first line; the
+    # rest goes to the span's exception event (one is added when the span has none).
+    stacks: dict[int, str] = {}
+    messages: list[str | None] = list(status_messages)
+    if any(messages):
+        for i, m in enumerate(messages):
+            if m and (len(m) > MAX_STATUS_CHARS or "\n" in m or TRACEBACK_START in m):
+                messages[i], rest = readable_status(m)
+                if rest is not None:
+                    stacks[i] = rest
+                    if exception_types[i] is None:
+                        exception_types[i] = _traceback_type(rest)
+    normalised: dict[str, Sequence[Any]] = dict(
+        zip(
+            Normalised._fields,
+            zip(*map(normalise_row, attributes, exception_types, status_codes, names), strict=True),
+            strict=True,
+        )
     )
+    for io in ("input", "output"):
+        normalised[io] = [None if t is None else _cut(redact(t)) for t in normalised[io]]
     # Spans of one batch usually share a resource object: serialise each one once.
     by_id = {id(r): r for r in resources}
     resource_json = {k: _redacted_json(r) for k, r in by_id.items()}
@@ -232,29 +256,43 @@ def spans_tables(
         "start_time_ns": pa.array(starts, type=pa.int64()),
         "end_time_ns": pa.array(ends, type=pa.int64()),
         "status_code": status_codes,
-        "status_message": [None if m is None else _cut(redact(m)) for m in status_messages],
+        "status_message": [
+            None if m is None else _cut(redact(m), MAX_STATUS_CHARS) for m in messages
+        ],
         "service_name": service_names,
         "scope_name": scope_names,
-        **dict(zip(Normalised._fields, normalised, strict=True)),
+        **normalised,
         "attributes": [to_json(redact_attributes(a)) if a else None for a in attributes],
         "resource": list(map(resource_json.__getitem__, map(id, resources))),
     }
-    ev = _event_rows(trace_ids, span_ids, events) if has_events else []
+    ev = _event_rows(trace_ids, span_ids, events, stacks, ends) if has_events or stacks else []
     ln = _link_rows(trace_ids, span_ids, links) if any(links) else []
     return _spans_table(columns), _table(ev, EVENTS_SCHEMA), _table(ln, LINKS_SCHEMA)
 
 
 def _event_rows(
-    trace_ids: Sequence[str], span_ids: Sequence[str], events: Sequence[Sequence[SpanEventRecord]]
+    trace_ids: Sequence[str],
+    span_ids: Sequence[str],
+    events: Sequence[Sequence[SpanEventRecord]],
+    stacks: Mapping[int, str],
+    ends: Sequence[int],
 ) -> list[tuple[Any, ...]]:
+    """Event rows; ``stacks`` (by span index) is a traceback taken out of a status message:
+    it fills the span's exception event's stacktrace, or a new exception event at the end."""
     ev: list[tuple[Any, ...]] = []
-    for trace_id, span_id, span_events in zip(trace_ids, span_ids, events, strict=True):
+    for i, (trace_id, span_id, span_events) in enumerate(
+        zip(trace_ids, span_ids, events, strict=True)
+    ):
+        stack = stacks.get(i)
         for e in span_events:
             attrs = e.attributes
             if e.name == sc.EXCEPTION_EVENT:
                 exc_type = _opt_str(attrs.get(sc.EXCEPTION_TYPE))
                 exc_message = _redacted(_opt_str(attrs.get(sc.EXCEPTION_MESSAGE)))
                 exc_stack = _redacted(_opt_str(attrs.get(sc.EXCEPTION_STACKTRACE)))
+                if exc_stack is None and stack is not None:
+                    exc_stack = _redacted(stack)
+                stack = None
             else:
                 exc_type = exc_message = exc_stack = None
             ev.append(
@@ -270,7 +308,37 @@ def _event_rows(
                     _redacted_json(attrs),
                 )
             )
+        if stack is not None:
+            last = _last_line(stack)
+            kind = _traceback_type(stack)
+            message = last.split(":", 1)[1].strip() if kind and ":" in last else last
+            ev.append(
+                (
+                    trace_id,
+                    span_id,
+                    ends[i] // 1000,
+                    ends[i],
+                    sc.EXCEPTION_EVENT,
+                    kind,
+                    _redacted(message),
+                    _redacted(stack),
+                    None,
+                )
+            )
     return ev
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _traceback_type(text: str) -> str | None:
+    """The exception type a Python traceback ends with (``ValueError: ...``), if it is one."""
+    if TRACEBACK_START not in text:
+        return None
+    head = _last_line(text).split(":", 1)[0].strip()
+    return head if head and head.replace(".", "").replace("_", "").isalnum() else None
 
 
 def _link_rows(

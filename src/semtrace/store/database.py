@@ -19,6 +19,7 @@ import pyarrow as pa
 from semtrace.exceptions import ConfigurationError, DatabaseLockedError, NotADatabaseError
 from semtrace.store import schema
 from semtrace.store._arrow import logs_table, spans_tables
+from semtrace.store.lineage import Lineage
 from semtrace.store.model import LogRecord, SpanRecord
 from semtrace.store.views import create_views
 
@@ -145,6 +146,7 @@ class Store:
         except duckdb.Error as exc:
             raise _translate_open_error(exc, self.path) from exc
         self._lock = threading.RLock()
+        self.lineage = Lineage()
         self.closed = False
         with self._lock:
             try:
@@ -198,9 +200,13 @@ class Store:
     def _append_many(self, tables: Sequence[tuple[str, pa.Table]]) -> None:
         with self._lock:
             con = self._con
+            # Inherited agents, agent calls and failure origins, settled against the spans
+            # this writer saw before (see semtrace.store.lineage).
+            prepared = self.lineage.prepare(tables)
             con.execute("BEGIN TRANSACTION")
             try:
-                for i, (name, table) in enumerate(tables):
+                self.lineage.write_fixes(con, prepared)
+                for i, (name, table) in enumerate(prepared.tables):
                     if table.num_rows == 0:
                         continue
                     view = f"__semtrace_batch_{i}"
@@ -213,6 +219,7 @@ class Store:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            self.lineage.commit(prepared)
 
     def execute(
         self, sql: str, params: Sequence[object] | None = None

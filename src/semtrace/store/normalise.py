@@ -11,10 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import orjson
+
 from semtrace import pricing
 from semtrace import semconv as sc
 
-__all__ = ["Normalised", "normalise", "normalise_row"]
+__all__ = [
+    "MAX_STATUS_CHARS",
+    "TRACEBACK_START",
+    "Normalised",
+    "normalise",
+    "normalise_row",
+    "readable_status",
+]
 
 
 class Normalised(NamedTuple):
@@ -29,6 +38,8 @@ class Normalised(NamedTuple):
     session_id: str | None
     task_id: str | None
     error_type: str | None
+    input: str | None = None  # what the span was given (arguments, prompt), as text or JSON
+    output: str | None = None  # what it gave back (result, response)
 
 
 _OI_KIND_TO_OPERATION = {
@@ -132,10 +143,31 @@ _CHAINS: tuple[tuple[str, ...], ...] = (
     ),  # 17 session
     (sc.MCP_TASK_ID,),  # 18
     (sc.ERROR_TYPE,),  # 19
+    (sc.PYDANTIC_AI_AGENT_NAME,),  # 20 agent, legacy key
+    (sc.OI_METADATA,),  # 21 LangGraph node or graph
+    (
+        sc.OI_INPUT_VALUE,
+        sc.GEN_AI_INPUT_MESSAGES,
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS,
+        sc.PYDANTIC_AI_TOOL_ARGUMENTS,
+        sc.TRACELOOP_ENTITY_INPUT,
+        sc.SEMTRACE_INPUT,
+        sc.PYDANTIC_AI_ALL_MESSAGES,
+    ),  # 22 input
+    (
+        sc.OI_OUTPUT_VALUE,
+        sc.GEN_AI_OUTPUT_MESSAGES,
+        sc.GEN_AI_TOOL_CALL_RESULT,
+        sc.PYDANTIC_AI_TOOL_RESPONSE,
+        sc.PYDANTIC_AI_FINAL_RESULT,
+        sc.TRACELOOP_ENTITY_OUTPUT,
+        sc.SEMTRACE_OUTPUT,
+    ),  # 23 output
 )
 # Normalised(...) runs a Python-level __new__; building the tuple directly is 3x cheaper.
 _new = tuple.__new__
 _NOTHING = (None,) * 10
+_NO_IO = (None, None)
 _KEYS = frozenset(k for chain in _CHAINS for k in chain)
 _Plan = tuple[tuple[str, ...], ...]
 _plans: dict[frozenset[str], _Plan] = {}
@@ -190,7 +222,7 @@ def normalise_row(
     if not present:  # no convention's key at all (an HTTP span, say): nothing to read
         return _new(
             Normalised,
-            (*_NOTHING, exception_type if status_code == "ERROR" else None),
+            (*_NOTHING, exception_type if status_code == "ERROR" else None, *_NO_IO),
         )
     (
         _,
@@ -213,6 +245,10 @@ def normalise_row(
         session_k,
         task_k,
         error_k,
+        legacy_agent_k,
+        metadata_k,
+        in_text_k,
+        out_text_k,
     ) = plan = _plans.get(present) or _plan(present)
     op_k = plan[0]
     # The usual span names its operation: the fallbacks only when it does not.
@@ -221,12 +257,19 @@ def normalise_row(
     tl_kind = (_str(a, tl_kind_k) or "").lower() if tl_kind_k else ""
 
     agent = _str(a, agent_k) if agent_k else None
+    if agent is None and legacy_agent_k and operation == sc.OP_INVOKE_AGENT:
+        agent = _str(a, legacy_agent_k)
     if agent is None and oi_kind == "AGENT" and oi_node_k:
         agent = _str(a, oi_node_k)
     if agent is None and tl_kind == "agent" and tl_entity_k:
         agent = _str(a, tl_entity_k)
+    graph = None
+    if agent is None and metadata_k:
+        agent, graph = _langgraph(a.get(sc.OI_METADATA), name)
     if agent is None and semtrace_agent_k:
         agent = _str(a, semtrace_agent_k)
+    if agent is None:
+        agent = graph
 
     tool = _str(a, tool_k) if tool_k else None
     if tool is None and tl_kind == "tool" and tl_entity_k:
@@ -263,5 +306,67 @@ def normalise_row(
             session,
             task,
             error_type,
+            _text(a, in_text_k) if in_text_k else None,
+            _text(a, out_text_k) if out_text_k else None,
         ),
     )
+
+
+def _text(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first present value of ``keys`` as text (a structured value as JSON)."""
+    for key in keys:
+        value = attrs.get(key)
+        if value is None or value == "":
+            continue
+        if type(value) is str:
+            return value
+        try:
+            return orjson.dumps(value, default=str).decode()
+        except TypeError:
+            return str(value)
+    return None
+
+
+def _langgraph(metadata: Any, name: str | None) -> tuple[str | None, str | None]:
+    """(node, graph) from OpenInference's ``metadata`` of a LangGraph run: every span inside
+    a node carries the node's name (the node is the agent); the graph's own span is marked
+    ``ls_integration: langgraph`` with no node, and its name is the graph's."""
+    if type(metadata) is not str or "langgraph" not in metadata:
+        return None, None
+    try:
+        meta = orjson.loads(metadata)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(meta, dict):
+        return None, None
+    node = meta.get(sc.LANGGRAPH_NODE)
+    if node:
+        return str(node), None
+    if meta.get("ls_integration") == "langgraph" and name:
+        return None, name
+    return None, None
+
+
+# A status message longer than this keeps its start and a marker (the store cuts it).
+MAX_STATUS_CHARS = 300
+TRACEBACK_START = "Traceback (most recent call last):"
+
+
+def readable_status(message: str | None) -> tuple[str | None, str | None]:
+    """(the first line of a status message; the traceback or further lines it
+    carried, or None). A convention that put a whole traceback in the status (LangChain's
+    ``ValueError('...')Traceback (most recent call last): ...``) keeps the error's own line;
+    the rest belongs in the exception event."""
+    if not message:
+        return message, None
+    cut = message.find(TRACEBACK_START)
+    head = message[:cut] if cut >= 0 else message
+    rest = message[cut:] if cut >= 0 else None
+    lines = [line for line in head.splitlines() if line.strip()]
+    if not lines and rest is not None:
+        # Only a traceback: its last line names the exception ("ValueError: ...").
+        lines = [line for line in rest.splitlines() if line.strip()][-1:]
+    first = lines[0].strip() if lines else ""
+    if len(lines) > 1 and rest is None:
+        rest = message
+    return first, rest

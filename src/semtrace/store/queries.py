@@ -7,6 +7,7 @@ plain Python values. SQL lives here, not in the pages and commands that show the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -21,6 +22,8 @@ __all__ = [
     "answers_since",
     "arrow",
     "failure",
+    "failure_count",
+    "failures",
     "fingerprint_occurrences",
     "latest_diagnosis",
     "list_relations",
@@ -92,6 +95,56 @@ def list_traces(
             "cost_usd",
         ]
     )
+
+
+def _failure_filters(
+    since: datetime | None, trace_id: str | None, source: str | None
+) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append("time >= ?")
+        params.append(since)
+    if trace_id is not None:
+        where.append("trace_id = ?")
+        params.append(trace_id)
+    if source is not None:
+        where.append("source = ?")
+        params.append(source)
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def failures(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    trace_id: str | None = None,
+    source: str | None = None,
+    limit: int | None = None,
+) -> pa.Table:
+    """The failures, one per failure counted where it started (the ``failures`` view: an
+    ERROR span that is its own ``error_origin``, with the spans it took down as impact, or an
+    error log of no failed span), oldest first. ``source``: ``"span"`` or ``"log"`` only.
+    The CLI, diagnose, the dashboard and the demo all count failures through this."""
+    where, params = _failure_filters(since, trace_id, source)
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    return arrow(
+        con,
+        f"SELECT * FROM failures{where} ORDER BY time, span_id, log_id{tail}",
+        params,
+    )
+
+
+def failure_count(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    trace_id: str | None = None,
+) -> int:
+    """How many failures :func:`failures` lists (the one count of failures)."""
+    where, params = _failure_filters(since, trace_id, None)
+    rows = con.execute(f"SELECT count(*) FROM failures{where}", params).fetchall()
+    return int(rows[0][0])
 
 
 def resolve_trace_id(con: duckdb.DuckDBPyConnection, prefix: str) -> str | None:

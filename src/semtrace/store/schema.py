@@ -182,6 +182,25 @@ SPANS_TABLE = Table(
         _c("error_type", VARCHAR),
         _c("attributes", JSON),
         _c("resource", JSON),
+        # Whether agent_name was on the span itself ('explicit') or taken from its nearest
+        # ancestor that has one ('inherited').
+        _c(
+            "agent_source", VARCHAR, backfill="CASE WHEN agent_name IS NOT NULL THEN 'explicit' END"
+        ),
+        # The span is one call of its agent (where the agent's work starts: invoke_agent,
+        # a message handler, a root), counted once by the agents view.
+        _c(
+            "agent_call",
+            BOOLEAN,
+            backfill="agent_name IS NOT NULL AND (operation = 'invoke_agent' "
+            "OR kind IN ('CONSUMER', 'SERVER') OR parent_span_id IS NULL)",
+        ),
+        # On an ERROR span: the span_id of the failure it belongs to (its own id where the
+        # failure started; an ancestor that errored because of it points at it).
+        _c("error_origin", VARCHAR, backfill="CASE WHEN status_code = 'ERROR' THEN span_id END"),
+        # What the span was given and gave back, from whichever convention carried it.
+        _c("input", VARCHAR),
+        _c("output", VARCHAR),
     ),
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-__all__ = ["TRACES_SELECT", "VIEWS", "create_views", "register_view"]
+__all__ = ["FAILURES_SELECT", "TRACES_SELECT", "VIEWS", "create_views", "register_view"]
 
 VIEWS: dict[str, str] = {}
 
@@ -46,6 +46,8 @@ TRACES_SELECT = """
         (max(end_time_ns) - min(start_time_ns)) / 1e6 AS duration_ms,
         count(*) AS span_count,
         count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
+        count(*) FILTER (WHERE status_code = 'ERROR' AND error_origin = span_id)
+            AS failure_count,
         CASE WHEN count(*) FILTER (WHERE status_code = 'ERROR') > 0 THEN 'ERROR' ELSE 'OK' END
             AS status,
         sum(input_tokens)::BIGINT AS input_tokens,
@@ -63,8 +65,10 @@ register_view(
     f"""
     SELECT trace_id, span_id, parent_span_id, name, start_time, duration_ms, status_code,
            agent_name, operation, provider, model, input_tokens, output_tokens,
-           coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS total_tokens,
-           cost_usd, error_type, session_id, service_name
+           CASE WHEN input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+                THEN coalesce(input_tokens, 0) + coalesce(output_tokens, 0) END AS total_tokens,
+           cost_usd, error_type, session_id, service_name,
+           input AS prompt, output AS response
     FROM spans
     WHERE operation IN {_LLM_OPS}
     """,
@@ -75,30 +79,38 @@ register_view(
     """
     SELECT trace_id, span_id, parent_span_id, name, start_time, duration_ms, status_code,
            status_message, agent_name, tool_name, error_type, session_id, service_name,
-           json_extract_string(attributes, '$."gen_ai.tool.call.arguments"') AS arguments
+           coalesce(input, json_extract_string(attributes, '$."gen_ai.tool.call.arguments"'))
+               AS arguments,
+           coalesce(output, json_extract_string(attributes, '$."gen_ai.tool.call.result"'))
+               AS result
     FROM spans
     WHERE operation = 'execute_tool'
     """,
 )
 
+# One row per agent. A call is where one run of the agent starts (agent_call: an invoke_agent
+# span, a message handler's CONSUMER span, a root, a span under another agent), so agents
+# driven by messages count like the ones called directly. errors counts the failures that
+# started in the agent's own spans, its tools' and its LLM calls' (one per failure, as the
+# failures view); failed_calls the calls that ended in error.
 register_view(
     "agents",
-    """
+    f"""
     SELECT
         agent_name,
-        count(*) FILTER (WHERE operation = 'invoke_agent') AS calls,
+        count(*) FILTER (WHERE agent_call) AS calls,
         count(DISTINCT trace_id) AS traces,
-        quantile_cont(duration_ms, 0.5) FILTER (WHERE operation = 'invoke_agent') AS p50_ms,
-        quantile_cont(duration_ms, 0.95) FILTER (WHERE operation = 'invoke_agent') AS p95_ms,
-        quantile_cont(duration_ms, 0.99) FILTER (WHERE operation = 'invoke_agent') AS p99_ms,
-        count(*) FILTER (WHERE operation = 'invoke_agent' AND status_code = 'ERROR') AS errors,
+        quantile_cont(duration_ms, 0.5) FILTER (WHERE agent_call) AS p50_ms,
+        quantile_cont(duration_ms, 0.95) FILTER (WHERE agent_call) AS p95_ms,
+        quantile_cont(duration_ms, 0.99) FILTER (WHERE agent_call) AS p99_ms,
+        count(*) FILTER (WHERE status_code = 'ERROR' AND error_origin = span_id) AS errors,
+        count(*) FILTER (WHERE agent_call AND status_code = 'ERROR') AS failed_calls,
         coalesce(
-            count(*) FILTER (WHERE operation = 'invoke_agent' AND status_code = 'ERROR')
-                / nullif(count(*) FILTER (WHERE operation = 'invoke_agent'), 0),
+            count(*) FILTER (WHERE agent_call AND status_code = 'ERROR')
+                / nullif(count(*) FILTER (WHERE agent_call), 0),
             0.0) AS error_rate,
         count(*) FILTER (WHERE operation = 'execute_tool') AS tool_calls,
-        count(*) FILTER (WHERE operation IN ('chat', 'text_completion', 'generate_content',
-                                             'embeddings')) AS llm_calls,
+        count(*) FILTER (WHERE operation IN {_LLM_OPS}) AS llm_calls,
         sum(input_tokens)::BIGINT AS input_tokens,
         sum(output_tokens)::BIGINT AS output_tokens,
         sum(cost_usd) AS cost_usd
@@ -108,15 +120,31 @@ register_view(
     """,
 )
 
-# Failed spans with the sentence that explains them, plus error logs that belong to no failed
-# span, each with its diagnosis when one exists.
-register_view(
-    "failures",
-    """
-    WITH span_failures AS (
+# One row per failure, counted where it started: an ERROR span that is its own error_origin
+# (see semtrace.store.lineage), with the spans it took down (the ancestors that errored
+# because of it) as its impact and the span it ended in; plus the error logs that belong to
+# no failed span. Each with the sentence that explains it and its latest diagnosis.
+FAILURES_SELECT = """
+    WITH errored AS (
+        SELECT trace_id, span_id, parent_span_id, name, start_time, start_time_ns,
+               end_time_ns, service_name, agent_name, operation, tool_name, error_type,
+               duration_ms, status_message, task_id, coalesce(error_origin, span_id) AS origin
+        FROM spans WHERE status_code = 'ERROR'
+    ),
+    chains AS (
+        SELECT trace_id, origin,
+               count(*) - 1 AS impact_count,
+               list(span_id ORDER BY start_time_ns) FILTER (WHERE span_id <> origin)
+                   AS impacted_span_ids,
+               arg_min(span_id, start_time_ns) AS ended_in_span_id,
+               arg_min(name, start_time_ns) AS ended_in,
+               bool_or(parent_span_id IS NULL) AS reached_root
+        FROM errored GROUP BY trace_id, origin
+    ),
+    span_failures AS (
         SELECT 'span' AS source, s.trace_id, s.span_id, NULL::VARCHAR AS log_id,
                s.start_time AS time, s.service_name, s.agent_name, s.name, s.operation,
-               s.tool_name, s.error_type, s.duration_ms,
+               s.tool_name, s.error_type, s.duration_ms, s.task_id,
                coalesce(
                    -- a semantic failure (log.failure) explains best; else the latest
                    -- error sentence on the span (the automatic exception sentence)
@@ -125,16 +153,26 @@ register_view(
                      WHERE l.trace_id = s.trace_id AND l.span_id = s.span_id
                        AND l.severity IN ('ERROR', 'CRITICAL')),
                    s.status_message) AS message,
-               s.status_message
-        FROM spans s
-        WHERE s.status_code = 'ERROR'
+               s.status_message,
+               (SELECT arg_min(e.exception_message, e.time_ns) FROM span_events e
+                 WHERE e.trace_id = s.trace_id AND e.span_id = s.span_id
+                   AND e.name = 'exception') AS exception_message,
+               c.impact_count, c.impacted_span_ids, c.ended_in_span_id, c.ended_in,
+               c.reached_root
+        FROM errored s
+        JOIN chains c ON c.trace_id = s.trace_id AND c.origin = s.span_id
+        WHERE s.origin = s.span_id
     ),
     log_failures AS (
         SELECT 'log' AS source, l.trace_id, l.span_id, l.log_id, l.time, l.service_name,
                l.agent_name, coalesce(l.template, l.message) AS name, NULL AS operation,
                NULL AS tool_name, json_extract_string(l.attributes, '$."error.type"')
                    AS error_type,
-               NULL::DOUBLE AS duration_ms, l.message, NULL AS status_message
+               NULL::DOUBLE AS duration_ms, NULL AS task_id, l.message,
+               NULL AS status_message,
+               NULL AS exception_message, 0::BIGINT AS impact_count,
+               NULL::VARCHAR[] AS impacted_span_ids, NULL AS ended_in_span_id,
+               NULL AS ended_in, NULL::BOOLEAN AS reached_root
         FROM logs l
         WHERE l.severity IN ('ERROR', 'CRITICAL')
           AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id
@@ -156,8 +194,9 @@ register_view(
           AND fp.trace_id = f.trace_id AND fp.span_id = f.span_id)
       OR (f.source = 'log' AND fp.log_id = f.log_id)
     LEFT JOIN latest_diagnosis d ON d.fingerprint = fp.fingerprint
-    """,
-)
+"""
+
+register_view("failures", FAILURES_SELECT)
 
 # One row per published message (a PRODUCER span): who sent it, who consumed it and how it
 # went. Consumers are CONSUMER spans that link to the producer (the messaging conventions'

@@ -1,0 +1,214 @@
+"""Agents inherited from ancestors, agent calls and failure origins, settled as spans are
+written, whatever order their batches arrive in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from semtrace.store import queries
+from semtrace.store._arrow import spans_tables
+from semtrace.store.database import Store
+from semtrace.store.lineage import Lineage
+from semtrace.store.model import SpanEventRecord, SpanRecord
+
+T = "c" * 32
+T0 = 1_767_225_600_000_000_000
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    s = Store(db_path)
+    yield s
+    s.close()
+
+
+def span(
+    sid: str,
+    parent: str | None,
+    *,
+    start: int = 0,
+    kind: str = "INTERNAL",
+    error: str | None = None,
+    exc: str | None = None,
+    trace: str = T,
+    **attributes: Any,
+) -> SpanRecord:
+    """A span ``sid`` (one letter, repeated to 16 hex digits) under ``parent``; ``error`` is
+    its ERROR status message, ``exc`` the type of its exception event."""
+    events = (SpanEventRecord("exception", T0 + start + 5, {"exception.type": exc}),) if exc else ()
+    return SpanRecord(
+        trace,
+        sid * 16,
+        parent * 16 if parent else None,
+        f"span {sid}",
+        kind,
+        T0 + start,
+        T0 + start + 10,
+        status_code="ERROR" if error else "UNSET",
+        status_message=error,
+        attributes={k.replace("__", "."): v for k, v in attributes.items()},
+        events=events,
+    )
+
+
+def lineage(store: Store) -> dict[str, tuple[Any, ...]]:
+    rows = store.cursor().execute(
+        "SELECT span_id, agent_name, agent_source, agent_call, error_origin FROM spans"
+    )
+    return {r[0][0]: (r[1], r[2], r[3], r[4] and r[4][0]) for r in rows.fetchall()}
+
+
+AGENT = {"gen_ai__operation__name": "invoke_agent", "gen_ai__agent__name": "planner"}
+
+
+def test_children_inherit_in_one_batch(store: Store) -> None:
+    """In one batch, spans with no agent take their nearest ancestor's, marked inherited."""
+    store.write_spans([span("b", "a", start=2), span("c", "b", start=3), span("a", None, **AGENT)])
+    assert lineage(store) == {
+        "a": ("planner", "explicit", True, None),
+        "b": ("planner", "inherited", False, None),
+        "c": ("planner", "inherited", False, None),
+    }
+
+
+def test_late_parent_fixes_children_written_before(store: Store) -> None:
+    """Children and grandchildren written batches before their agent's span inherit its
+    agent when it arrives (the usual order: spans end children first)."""
+    store.write_spans([span("c", "b", start=3)])
+    store.write_spans([span("b", "a", start=2), span("d", "b", start=4)])
+    assert lineage(store)["c"] == (None, None, False, None)
+    store.write_spans([span("a", None, **AGENT)])
+    assert lineage(store) == {
+        "a": ("planner", "explicit", True, None),
+        "b": ("planner", "inherited", False, None),
+        "c": ("planner", "inherited", False, None),
+        "d": ("planner", "inherited", False, None),
+    }
+
+
+def test_child_after_parent_inherits(store: Store) -> None:
+    """A span whose parent was written earlier (a remote child) inherits at once."""
+    store.write_spans([span("a", None, **AGENT)])
+    store.write_spans([span("b", "a", start=2, kind="SERVER")])
+    assert lineage(store)["b"] == ("planner", "inherited", False, None)
+
+
+def test_agent_calls_are_counted_once(store: Store) -> None:
+    """A message handler (CONSUMER) is a call of its agent; an invoke_agent span inside a
+    handler of the same agent is the same call, counted once; a span of another agent under
+    it (a LangGraph node under its graph) is a call of that agent, even when written first."""
+    store.write_spans(
+        [
+            span(
+                "c", "b", start=3, gen_ai__operation__name="invoke_agent", semtrace__agent__name="A"
+            ),
+            span("b", None, start=2, kind="CONSUMER", semtrace__agent__name="A"),
+        ]
+    )
+    store.write_spans([span("e", "d", start=5, metadata='{"langgraph_node": "plan"}')])
+    store.write_spans([span("d", None, start=4, metadata='{"ls_integration": "langgraph"}')])
+    got = lineage(store)
+    assert got["b"][2:3] + got["c"][2:3] == (False, True)
+    assert got["d"][:3] == ("span d", "explicit", True)  # the graph, named by its span
+    assert got["e"][:3] == ("plan", "explicit", True)
+    agents = dict(store.cursor().execute("SELECT agent_name, calls FROM agents").fetchall())
+    assert agents == {"A": 1, "span d": 1, "plan": 1}
+
+
+def test_one_failure_per_failure_across_batches(store: Store) -> None:
+    """A tool's exception that propagates to its agent (ERROR, no exception of its own) and
+    to the root (same exception type) is one failure with two spans of impact, with the
+    batches written children first."""
+    store.write_spans([span("c", "b", start=3, error="boom", exc="ValueError")])
+    store.write_spans([span("b", "a", start=2, error="agent failed")])
+    store.write_spans(
+        [span("a", None, error="ValueError: boom", exc="builtins.ValueError", **AGENT)]
+    )
+    assert {k: v[3] for k, v in lineage(store).items()} == {"a": "c", "b": "c", "c": "c"}
+    con = store.cursor()
+    assert queries.failure_count(con) == 1
+    (row,) = queries.failures(con).to_pylist()
+    assert (row["span_id"], row["impact_count"], row["ended_in"], row["reached_root"]) == (
+        "c" * 16,
+        2,
+        "span a",
+        True,
+    )
+
+
+def test_a_new_exception_is_a_new_failure(store: Store) -> None:
+    """A parent that fails with an exception of another type than its failed child's, and
+    an ERROR span with no exception and no failed child, each start a failure."""
+    store.write_spans(
+        [
+            span("c", "b", start=3, error="boom", exc="ValueError"),
+            span("b", "a", start=2, error="wrapped", exc="RuntimeError"),
+            span("a", None, **AGENT),
+            span("e", None, start=9, error="gave up", trace="d" * 32),
+        ]
+    )
+    got = lineage(store)
+    assert (got["c"][3], got["b"][3], got["a"][3], got["e"][3]) == ("c", "b", None, "e")
+    assert queries.failure_count(store.cursor()) == 3
+
+
+def test_late_errored_child_takes_the_failure_over(store: Store) -> None:
+    """An errored child written after its ERROR parent (another process, a later batch)
+    becomes the failure's origin; the parent becomes its impact."""
+    store.write_spans([span("a", None, error="failed", **AGENT)])
+    assert queries.failure_count(store.cursor()) == 1
+    store.write_spans([span("b", "a", start=2, error="boom", exc="TimeoutError")])
+    assert {k: v[3] for k, v in lineage(store).items()} == {"a": "b", "b": "b"}
+    assert queries.failure_count(store.cursor()) == 1
+
+
+def test_a_batch_is_remembered_only_once_committed() -> None:
+    """Preparing a batch changes nothing the writer remembers until commit: a batch whose
+    transaction failed settles the same when it is written again."""
+    lin = Lineage()
+    first = lin.prepare(tables([span("b", "a", start=2)]))
+    lin.commit(first)
+    parent = tables([span("a", None, **AGENT)])
+    tried = lin.prepare(parent)  # its transaction rolls back: no commit
+    again = lin.prepare(parent)
+    assert tried.fixes == again.fixes == [(T, "b" * 16, "planner", "inherited", False, T0 + 2)]
+    lin.commit(again)
+    assert lin.prepare(parent).fixes == []  # settled now
+
+
+def tables(spans: list[SpanRecord]) -> list[tuple[str, Any]]:
+    s, e, _ = spans_tables(spans)
+    return [("spans", s), ("span_events", e)]
+
+
+def test_traceback_in_status_moves_to_the_exception_event(store: Store) -> None:
+    """A status message with a traceback stuffed in (LangChain's) keeps its first line; the
+    traceback becomes the exception event's stacktrace, on an event it adds when the span
+    had none (its type read from the traceback's last line)."""
+    tb = 'Traceback (most recent call last):\n  File "t.py", line 1\nValueError: no vendor'
+    store.write_spans(
+        [
+            span("a", None, error=f"ValueError('no vendor'){tb}"),
+            SpanRecord(
+                T, "b" * 16, None, "b", "INTERNAL", T0, T0 + 9, "ERROR", f"boom\n{tb}",
+                events=(SpanEventRecord("exception", T0 + 5, {"exception.type": "ValueError"}),),
+            ),
+        ]
+    )  # fmt: skip
+    con = store.cursor()
+    assert con.execute("SELECT span_id, status_message FROM spans ORDER BY 1").fetchall() == [
+        ("a" * 16, "ValueError('no vendor')"),
+        ("b" * 16, "boom"),
+    ]
+    events = con.execute(
+        "SELECT span_id, exception_type, exception_message, exception_stacktrace "
+        "FROM span_events ORDER BY 1"
+    ).fetchall()
+    assert events == [
+        ("a" * 16, "ValueError", "no vendor", tb),
+        ("b" * 16, "ValueError", None, tb),
+    ]
