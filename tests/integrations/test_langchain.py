@@ -61,7 +61,8 @@ def _graph() -> Any:
 
 
 def test_langgraph_run_lands_as_a_normalised_span_tree(langchain_on: None, con: Any) -> None:
-    """Graph, node, agent and LLM spans nest in the store with agent, operation, model, tokens."""
+    """Graph, node, agent and LLM spans nest in the store with agent, operation, model, tokens;
+    the graph belongs to the agent that runs it, each node is an agent of its own."""
     graph = _graph()
     with semtrace.agent("travel_agent"):
         result = graph.invoke({"messages": [HumanMessage("Get me to Paris tomorrow")]})
@@ -98,10 +99,10 @@ def test_langgraph_run_lands_as_a_normalised_span_tree(langchain_on: None, con: 
     assert tree(None) == [
         (0, "invoke_agent travel_agent", "invoke_agent", agent, None, None, None),
         (1, "travel", "invoke_workflow", agent, None, None, None),
-        (2, "planner", "invoke_workflow", agent, None, None, None),
-        (3, "FakeOpenAIChat", "chat", agent, "gpt-4o-mini", 40, 8),
-        (2, "reviewer", "invoke_workflow", agent, None, None, None),
-        (3, "FakeOpenAIChat", "chat", agent, "gpt-4o-mini", 55, 2),
+        (2, "planner", "invoke_workflow", "planner", None, None, None),
+        (3, "FakeOpenAIChat", "chat", "planner", "gpt-4o-mini", 40, 8),
+        (2, "reviewer", "invoke_workflow", "reviewer", None, None, None),
+        (3, "FakeOpenAIChat", "chat", "reviewer", "gpt-4o-mini", 55, 2),
     ]
     llm_costs = [r["cost_usd"] for r in rows if r["operation"] == "chat"]
     assert llm_costs == [
@@ -110,7 +111,9 @@ def test_langgraph_run_lands_as_a_normalised_span_tree(langchain_on: None, con: 
     ]
     assert {r["status_code"] for r in rows} <= {"OK", "UNSET"}
     traces = con().sql("SELECT agents, input_tokens, output_tokens FROM traces").fetchall()
-    assert traces == [(["travel_agent"], 95, 10)]
+    assert traces == [(["planner", "reviewer", "travel_agent"], 95, 10)]
+    calls = con().sql("SELECT agent_name, calls FROM agents ORDER BY 1").fetchall()
+    assert calls == [("planner", 1), ("reviewer", 1), ("travel_agent", 1)]
 
 
 def test_instrument_names_what_it_turned_on(langchain_on: None) -> None:

@@ -94,7 +94,7 @@ def test_opentelemetry_instrument_writes_spans_and_logs_to_duckdb(
         (
             "ChatCompletion",
             "chat",
-            None,
+            "billing",  # inherited from the agent span it ran in
             "gpt-4o-mini-2024-07-18",
             21,
             7,

@@ -73,15 +73,17 @@ def test_failure_becomes_an_error_log_linked_to_the_span_with_the_same_sentence(
     assert isinstance(facts["duration_ms"], float)
 
 
-def test_failures_view_shows_each_failed_span_with_its_sentence(con: Callable[[], Any]) -> None:
-    """The failures view has one span row per failed span, its message the sentence."""
+def test_failures_view_shows_each_failure_once_with_its_sentence(con: Callable[[], Any]) -> None:
+    """The failures view has one row for the failure, where it started (the tool), its
+    message the sentence; the agent it took down is its impact, not another failure."""
     with pytest.raises(KeyError):
         procure("V-1")
-    rows = _rows(con, "select source, name, message, status_message from failures")
+    rows = _rows(
+        con, "select source, name, message, status_message, impact_count, ended_in from failures"
+    )
     spans = [r for r in rows if r["source"] == "span"]
-    assert sorted(r["name"] for r in spans) == [
-        "execute_tool lookup_vendor",
-        "invoke_agent procurement",
+    assert [(r["name"], r["impact_count"], r["ended_in"]) for r in spans] == [
+        ("execute_tool lookup_vendor", 1, "invoke_agent procurement")
     ]
     for row in spans:
         assert row["message"] == row["status_message"]
