@@ -106,6 +106,7 @@ class Lineage:
         self._children: OrderedDict[_Key, list[_Key]] = OrderedDict()
         # spans written without an agent whose children also have none: they inherit together
         self._orphans: OrderedDict[_Key, list[_Key]] = OrderedDict()
+        self._waiting = 0  # entries in _children and _orphans
         self._lock = threading.Lock()
         self.forgotten = 0  # entries evicted while still waiting (their rows may stay unsettled)
 
@@ -166,26 +167,36 @@ class Lineage:
     def commit(self, prepared: Prepared) -> None:
         """Remember the batch (call once its transaction committed)."""
         with self._lock:
-            for key in prepared.popped_children:
-                self._children.pop(key, None)
-            for key in prepared.popped_orphans:
-                self._orphans.pop(key, None)
-            for key, node in prepared.known.items():
-                self._known[key] = node
-                self._known.move_to_end(key)
-            for parent, child in prepared.children_add:
-                self._children.setdefault(parent, []).append(child)
-            for parent, child in prepared.orphans_add:
-                self._orphans.setdefault(parent, []).append(child)
+            for waiting, popped in (
+                (self._children, prepared.popped_children),
+                (self._orphans, prepared.popped_orphans),
+            ):
+                for key in popped:
+                    self._waiting -= len(waiting.pop(key, ()))
+            self._known.update(prepared.known)
+            for waiting, added in (
+                (self._children, prepared.children_add),
+                (self._orphans, prepared.orphans_add),
+            ):
+                for parent, child in added:
+                    waiting.setdefault(parent, []).append(child)
+                self._waiting += len(added)
             self._bound()
 
     def _bound(self) -> None:
-        while len(self._known) > self.max_spans:
-            self._known.popitem(last=False)
-        for waiting in (self._children, self._orphans):
-            while len(waiting) > self.max_spans:
-                _, lost = waiting.popitem(last=False)
-                self.forgotten += len(lost)
+        """Forget the oldest spans past ``max_spans`` (their late relatives stay unsettled:
+        counted in ``forgotten``)."""
+        known = self._known
+        while len(known) > self.max_spans:
+            known.popitem(last=False)
+        while self._waiting > self.max_spans:
+            waiting = max((self._children, self._orphans), key=len)
+            if not waiting:
+                self._waiting = 0
+                break
+            _, lost = waiting.popitem(last=False)
+            self._waiting -= len(lost)
+            self.forgotten += len(lost)
 
     # -- the work ------------------------------------------------------------------------------
     def _settle(self, table: pa.Table, exceptions: dict[_Key, str], out: Prepared) -> pa.Table:
@@ -204,104 +215,106 @@ class Lineage:
             )
         }
         traces, spans, parents = cols["trace_id"], cols["span_id"], cols["parent_span_id"]
+        agents, operations, kinds = cols["agent_name"], cols["operation"], cols["kind"]
+        statuses, error_types, starts = (
+            cols["status_code"],
+            cols["error_type"],
+            cols["start_time_ns"],
+        )
         n = len(spans)
-        row_of: dict[_Key, int] = {(traces[i], spans[i]): i for i in range(n)}
+        keys = list(zip(traces, spans, strict=True))
+        row_of: dict[_Key, int] = {k: i for i, k in enumerate(keys)}
+        parent_keys = [(t, p) if p else None for t, p in zip(traces, parents, strict=True)]
+        parent_rows = [row_of.get(pk) if pk else None for pk in parent_keys]
         kids: dict[int, list[int]] = {}
         tops: list[int] = []
-        for i in range(n):
-            p = parents[i]
-            j = row_of.get((traces[i], p)) if p else None
+        for i, j in enumerate(parent_rows):
             if j is None or j == i:
                 tops.append(i)
             else:
                 kids.setdefault(j, []).append(i)
-        order = _parent_first(tops, kids, n)
+        order = _parent_first(tops, kids, n) if kids else list(range(n))
 
         nodes: list[_Node] = [None] * n  # type: ignore[list-item]
-        known = self._known
+        known_get = self._known.get
+        orphans_add = out.orphans_add.append
         # Pass 1, parents first: agent, source and call.
         for i in order:
-            key = (traces[i], spans[i])
-            own = cols["agent_name"][i]
-            parent = parents[i]
-            j = row_of.get((traces[i], parent)) if parent else None
-            above = (
-                nodes[j]
-                if j is not None and j != i
-                else (known.get((traces[i], parent)) if parent else None)
-            )
+            parent_key = parent_keys[i]
+            j = parent_rows[i]
+            if j is not None and j != i:
+                above: _Node | None = nodes[j]
+            elif parent_key is not None:
+                above = known_get(parent_key)
+            else:
+                above = None
+            own = agents[i]
+            above_agent = above.agent if above is not None else None
             if own is not None:
                 agent, source = own, EXPLICIT
-            elif above is not None and above.agent is not None:
-                agent, source = above.agent, INHERITED
+                call = (
+                    operations[i] == sc.OP_INVOKE_AGENT
+                    or kinds[i] in _ENTRY_KINDS
+                    or parent_key is None
+                    or (above_agent is not None and above_agent != own)
+                )
+            elif above_agent is not None:
+                agent, source, call = above_agent, INHERITED, False
             else:
-                agent, source = None, None
-            call = source == EXPLICIT and (
-                cols["operation"][i] == sc.OP_INVOKE_AGENT
-                or cols["kind"][i] in _ENTRY_KINDS
-                or parent is None
-                or (above is not None and above.agent is not None and above.agent != agent)
-            )
-            error = cols["status_code"][i] == "ERROR"
-            exc = _short(exceptions.get(key))
-            err = _short(cols["error_type"][i]) or exc
-            nodes[i] = _Node(
-                parent,
-                agent,
-                source,
-                call,
-                error,
-                exc,
-                err,
-                spans[i] if error else None,
-                cols["start_time_ns"][i],
-                (exc or err) if error else None,
-            )
-            if agent is None and parent is not None:
-                if j is not None and j != i:
-                    pass  # an unresolved parent in the batch: registered below
-                elif above is not None:
-                    out.orphans_add.append(((traces[i], parent), key))
+                agent = source = None
+                call = False
+                if above is not None and (j is None or j == i):
+                    assert parent_key is not None
+                    orphans_add((parent_key, keys[i]))  # waits with its written parent
+            if statuses[i] == "ERROR":
+                exc = _short(exceptions.get(keys[i]))
+                err = _short(error_types[i]) or exc
+                nodes[i] = _Node(
+                    parents[i], agent, source, call, True, exc, err, spans[i], starts[i], exc or err
+                )
+            else:
+                nodes[i] = _Node(
+                    parents[i], agent, source, call, False, None, None, None, starts[i]
+                )
         # Pass 2, children first: errors propagate up, calls are counted once, and children
         # written earlier settle against their (late) parent.
+        children_get = self._children.get
+        out_known = out.known
         for i in reversed(order):
             node = nodes[i]
-            key = (traces[i], spans[i])
-            earlier = self._children.get(key, [])
+            key = keys[i]
+            earlier = children_get(key)
+            errored: list[tuple[int, _Node]] = []
+            below = kids.get(i)
+            if below:
+                for c in below:
+                    child = nodes[c]
+                    if child.error:
+                        errored.append((child.start_ns, child))
+                    if child.agent is None and node.agent is None:
+                        orphans_add((key, keys[c]))
+                    if child.call and child.agent == node.agent:
+                        node.call = False
             if earlier:
                 out.popped_children.append(key)
-            errored: list[tuple[int, _Node]] = []
-            for c in kids.get(i, []):
-                child = nodes[c]
-                if child.error:
-                    errored.append((child.start_ns, child))
-                if child.agent is None and node.agent is None:
-                    out.orphans_add.append((key, (traces[c], spans[c])))
-                if child.call and child.agent == node.agent:
-                    node.call = False
-            for ckey in earlier:
-                found = self._node(ckey, out)
-                if found is None:
-                    continue
-                child = found
-                if child.error:
-                    errored.append((child.start_ns, child))
-                self._settle_child(ckey, child, key, node, out)
-            if node.error and errored:
-                errored.sort(key=lambda e: e[0])
-                for _, child in errored:
-                    if node.exc is None or node.exc in (child.exc, child.cause):
-                        node.origin, node.cause = child.origin, child.cause
-                        break
-            self._late_child(key, node, out)
-            out.known[key] = node
-            parent = node.parent
-            if (
-                parent is not None
-                and row_of.get((key[0], parent)) is None
-                and (key[0], parent) not in known
-            ):
-                out.children_add.append(((key[0], parent), key))
+                for ckey in earlier:
+                    found = self._node(ckey, out)
+                    if found is not None:
+                        if found.error:
+                            errored.append((found.start_ns, found))
+                        self._settle_child(ckey, found, key, node, out)
+            if node.error:
+                if errored:
+                    errored.sort(key=lambda e: e[0])
+                    for _, child in errored:
+                        if node.exc is None or node.exc in (child.exc, child.cause):
+                            node.origin, node.cause = child.origin, child.cause
+                            break
+                self._late_child(key, node, out)
+            out_known[key] = node
+            parent_key = parent_keys[i]
+            if parent_key is not None and parent_rows[i] is None and parent_key not in self._known:
+                out.children_add.append((parent_key, key))
         return _with_columns(table, nodes)
 
     def _node(self, key: _Key, out: Prepared) -> _Node | None:
