@@ -33,17 +33,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
 from semtrace import semconv as sc
 from semtrace.tracer._context import current_agent
+from semtrace.tracer._lifecycle import TRACER
 from semtrace.tracer.propagation import consumer_span, creation_context, producer_span
 
 __all__ = ["EventBus", "HandlerError", "Message", "Subscription"]
 
 H = TypeVar("H", bound=Callable[..., Any])
-TRACER_NAME = "semtrace"
 MAX_ERRORS = 1_000
 
 
@@ -216,7 +215,8 @@ class EventBus:
         }
         if agent is not None:
             attrs[sc.SEMTRACE_AGENT_NAME] = agent
-        span = trace.get_tracer(TRACER_NAME).start_span(
+        # The batch span only groups the per-message PRODUCER spans: nothing runs inside it.
+        span = TRACER.start_span(
             f"send {topic}", kind=SpanKind.CLIENT, attributes=attrs, links=links
         )
         try:

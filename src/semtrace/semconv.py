@@ -41,7 +41,9 @@ OP_INVOKE_AGENT = "invoke_agent"
 OP_CREATE_AGENT = "create_agent"
 OP_EXECUTE_TOOL = "execute_tool"
 OP_INVOKE_WORKFLOW = "invoke_workflow"
-LLM_OPERATIONS = frozenset({OP_CHAT, OP_TEXT_COMPLETION, OP_GENERATE_CONTENT, OP_EMBEDDINGS})
+LLM_OPERATIONS = (OP_CHAT, OP_TEXT_COMPLETION, OP_GENERATE_CONTENT, OP_EMBEDDINGS)
+# The same list as an SQL tuple, for ``operation IN ...`` in views and queries.
+LLM_OPERATIONS_SQL = "(" + ", ".join(f"'{op}'" for op in LLM_OPERATIONS) + ")"
 
 # --- MCP ------------------------------------------------------------------------------------
 MCP_METHOD_NAME = "mcp.method.name"
@@ -142,14 +144,11 @@ SEMTRACE_WRAPPED_METHOD = "semtrace.wrapped.method"
 SEMTRACE_BUS_NAME = "semtrace.bus.name"
 SEMTRACE_LINK_KIND = "semtrace.link.kind"
 
-# --- Semantic log records as span events (telemetry) ----------------------------------------
+# --- Semantic log records as span events (telemetry; template, action, cause and impact use
+# the SEMTRACE_LOG_* keys above) ---------------------------------------------------------------
 SEMTRACE_LOG_EVENT = "semtrace.log"
 SEMTRACE_LOG_SEVERITY = "semtrace.log.severity"
 SEMTRACE_LOG_MESSAGE = "semtrace.log.message"
-SEMTRACE_LOG_TEMPLATE = "semtrace.log.template"
-SEMTRACE_LOG_ACTION = "semtrace.log.action"
-SEMTRACE_LOG_CAUSE = "semtrace.log.cause"
-SEMTRACE_LOG_IMPACT = "semtrace.log.impact"
 
 # --- heal (semtrace.diagnose.heal) ----------------------------------------------------------
 SEMTRACE_HEAL_ACTION = "semtrace.heal.action"

@@ -17,6 +17,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from semtrace import semconv as sc
+
 __all__ = ["PATTERN_AGENTS", "DemoSummary", "build_summary", "pattern_sql"]
 
 # Which agents make up each orchestration pattern, as the scenarios name them.
@@ -30,7 +32,6 @@ PATTERN_TITLES = {
     "choreography": "asynchronous choreography (invoices over an event bus)",
     "broker": "broker routing by content (customer support)",
 }
-_LLM_OPS = "('chat', 'text_completion', 'generate_content', 'embeddings')"
 
 
 def pattern_sql(agents_column: str = "agents") -> str:
@@ -313,7 +314,7 @@ def _pattern_stats(con: duckdb.DuckDBPyConnection) -> list[PatternStats]:
             leaf AS (
                 SELECT t.pattern, s.agent_name, s.name, sum(s.duration_ms) AS ms
                 FROM spans s JOIN t USING (trace_id)
-                WHERE s.operation = 'execute_tool' OR s.operation IN {_LLM_OPS}
+                WHERE s.operation = 'execute_tool' OR s.operation IN {sc.LLM_OPERATIONS_SQL}
                 GROUP BY ALL)
             SELECT *, ms / sum(ms) OVER (PARTITION BY pattern) AS share FROM leaf
             QUALIFY row_number() OVER (PARTITION BY pattern ORDER BY ms DESC) <= 3

@@ -1,4 +1,4 @@
-"""The DuckDB store: schema and migrations, the batched Arrow writer, views, read helpers."""
+"""The DuckDB store: the declared schema, the batched Arrow writer, views, the read API."""
 
 from __future__ import annotations
 

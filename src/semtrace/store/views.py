@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from semtrace import semconv as sc
+
 __all__ = ["FAILURES_SELECT", "TRACES_SELECT", "VIEWS", "create_views", "register_view"]
 
 VIEWS: dict[str, str] = {}
@@ -25,8 +27,6 @@ def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> 
     for name, select_sql in VIEWS.items():
         con.execute(f"CREATE OR REPLACE {temp}VIEW {name} AS {select_sql}")
 
-
-_LLM_OPS = "('chat', 'text_completion', 'generate_content', 'embeddings')"
 
 # One row per trace. The SELECT is kept as a template so the recent-traces query can run the
 # same aggregates over a few candidate traces instead of every span (fast at 10M spans).
@@ -70,7 +70,7 @@ register_view(
            cost_usd, error_type, session_id, service_name,
            input AS prompt, output AS response
     FROM spans
-    WHERE operation IN {_LLM_OPS}
+    WHERE operation IN {sc.LLM_OPERATIONS_SQL}
     """,
 )
 
@@ -110,7 +110,7 @@ register_view(
                 / nullif(count(*) FILTER (WHERE agent_call), 0),
             0.0) AS error_rate,
         count(*) FILTER (WHERE operation = 'execute_tool') AS tool_calls,
-        count(*) FILTER (WHERE operation IN {_LLM_OPS}) AS llm_calls,
+        count(*) FILTER (WHERE operation IN {sc.LLM_OPERATIONS_SQL}) AS llm_calls,
         sum(input_tokens)::BIGINT AS input_tokens,
         sum(output_tokens)::BIGINT AS output_tokens,
         sum(cost_usd) AS cost_usd
