@@ -232,7 +232,7 @@ def test_sql_on_a_file_another_process_writes(tmp_path: Path) -> None:
     assert exit_code == 1
     flat = " ".join(err.split())  # rich wraps long lines
     assert f"process {holder.pid}" in flat
-    assert "semtrace serve --db" in flat
+    assert "owner mode" in flat
     assert "Traceback" not in out + err
 
 
@@ -253,3 +253,21 @@ def test_traces_table_keeps_ids_whole(db: Path) -> None:
     assert result.exit_code == 0
     assert TRACE_OK in result.stdout and TRACE_ERR in result.stdout
     assert "2 rows" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_repeated_column_names_keep_every_column(db: Path, fmt: str) -> None:
+    """`select a, a` keeps both columns in every format, the repeat named as DuckDB names it
+    (name_1), each header over its own value."""
+    query = "select 'x' as name, 'y' as name, 3 as n"
+    code, out, err = run("sql", query, "--db", str(db), "--format", fmt)
+    assert code == 0, err
+    if fmt == "json":
+        assert json.loads(out) == [{"name": "x", "name_1": "y", "n": 3}]
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(out))) == [["name", "name_1", "n"], ["x", "y", "3"]]
+    else:
+        header = next(line for line in out.splitlines() if "name_1" in line)
+        cells = next(line for line in out.splitlines() if " y " in line)
+        assert [c.strip() for c in header.split("┃")[1:4]] == ["name", "name_1", "n"]
+        assert [c.strip() for c in cells.split("│")[1:4]] == ["x", "y", "3"]

@@ -142,3 +142,17 @@ def test_sql_errors_say_what_duckdb_said(loaded: Collector) -> None:
     status, doc = _query(loaded, "select * from no_such_table")
     assert status == 400
     assert "no_such_table" in str(doc["message"])
+
+
+def test_repeated_column_names_keep_every_column(loaded: Collector) -> None:
+    """/v1/query keeps every column when names repeat: JSON columns and rows line up, and the
+    Arrow result carries the same unique names."""
+    sql = "select 2 as a, 3 as a, 4 as b"
+    status, doc = _query(loaded, sql)
+    assert status == 200
+    assert (doc["columns"], doc["rows"]) == (["a", "a_1", "b"], [[2, 3, 4]])
+    reply = post(
+        loaded.url, "/v1/query", orjson.dumps({"sql": sql, "format": "arrow"}), "application/json"
+    )
+    table = pa.ipc.open_stream(reply.body).read_all()
+    assert table.to_pylist() == [{"a": 2, "a_1": 3, "b": 4}]

@@ -19,6 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from semtrace.store.columns import with_unique_names
+
 __all__ = ["DbOption", "Format", "console", "err_console", "fail", "print_arrow", "progress_bar"]
 
 console = Console()
@@ -109,6 +111,7 @@ def print_arrow(
     until it fits; then ``wide="records"`` prints one block per row instead of folding every
     column into slivers.
     """
+    table = with_unique_names(table)  # select s.name, e.name: keep both, as name and name_1
     rows = table.to_pylist()
     if fmt is Format.json:
         sys.stdout.write(json.dumps(rows, default=str, indent=None) + "\n")

@@ -25,6 +25,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from semtrace.store.columns import with_unique_names
+
 __all__ = [
     "QueryRefused",
     "QueryResult",
@@ -156,4 +158,6 @@ class SqlSandbox:
             with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
             cur.close()
-        return QueryResult(table, truncated, time.perf_counter() - started)
+        # Repeated names (``select s.name, e.name``) would hide a column in JSON or Arrow
+        # consumers that key by name: renamed as DuckDB does, name_1.
+        return QueryResult(with_unique_names(table), truncated, time.perf_counter() - started)
