@@ -22,6 +22,7 @@ SUITE = {
     "overhead": "instrumentation overhead per decorated call and per semantic log",
     "export": "in-process DuckDB exporter throughput and bytes per span",
     "collector_ingest": "OTLP/HTTP collector ingest (protobuf and JSON), committed before the 200",
+    "owner": "owner route vs embedded writer: decorated-call overhead and one agent's throughput",
     "queries": "queries at scale: trace detail, traces list, failures, agents, text search",
     "memory": "peak RSS of an agent emitting many spans, and of the collector ingesting",
     "redaction": "redaction on the store's write path: 10k spans + 10k logs, on vs off",

@@ -68,6 +68,7 @@ class Settings:
     resource_attributes: Mapping[str, Any] = field(default_factory=dict)
     log_level: int = logging.INFO  # records below it are dropped before any work
     mode: Mode = DEFAULT_MODE
+    owner_idle_timeout_s: float = 300.0  # an owner started on demand exits after this idle
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -4,11 +4,15 @@ spooled or dropped, and what to do about each problem."""
 from __future__ import annotations
 
 import os
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import orjson
 
+from semtrace.collector.client import CollectorConnection
 from semtrace.exceptions import DatabaseLockedError, NotADatabaseError
 from semtrace.store import schema
 from semtrace.store.database import (
@@ -17,9 +21,10 @@ from semtrace.store.database import (
     get_open_store,
     resolve_path,
 )
+from semtrace.store.ownership import Announcement, owner_log_path, read_announcement
 from semtrace.store.spool import Spool, spool_dir_for
 
-__all__ = ["Check", "run_checks"]
+__all__ = ["Check", "owner_health", "owner_status", "run_checks"]
 
 
 @dataclass(frozen=True)
@@ -32,20 +37,77 @@ class Check:
     fix: str = ""
 
 
-def _announcement(path: str) -> Check | None:
+def owner_health(ann: Announcement) -> dict[str, Any] | None:
+    """The owner's ``/health`` document, or None when it does not answer."""
+    headers = {"Authorization": f"Bearer {ann.token}"} if ann.token else {}
+    request = urllib.request.Request(f"{ann.url}/health", headers=headers)
     try:
-        from semtrace.collector.announce import read_announcement
-    except ImportError:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            doc = orjson.loads(response.read())
+    except (OSError, ValueError):
         return None
+    return doc if isinstance(doc, dict) else None
+
+
+def owner_status(db: str | os.PathLike[str]) -> list[tuple[str, str]] | None:
+    """Who owns ``db`` and how it is doing, as (label, value) lines; None when no owner."""
+    path = resolve_path(db)
     ann = read_announcement(path)
     if ann is None:
-        return Check("owner", "ok", "no collector owns this file (embedded mode)")
-    return Check(
-        "owner",
-        "ok",
-        f"collector at {ann.url} (pid {ann.pid}) owns this file; "
-        "configure(), sql and the dashboard route through it",
-    )
+        return None
+    port = ann.url.rsplit(":", 1)[-1]
+    lines = [
+        ("owner", f"{ann.url} ({'started on demand' if ann.on_demand else 'started by hand'})"),
+        ("database", path),
+        ("pid", str(ann.pid)),
+        ("port", port),
+    ]
+    health = owner_health(ann)
+    if health is None:
+        lines.append(("health", "not answering"))
+        return lines
+    uptime = float(health.get("uptime_s", 0.0))
+    idle = health.get("idle_timeout_s")
+    lines += [
+        ("uptime", f"{uptime:.0f} s"),
+        (
+            "writers",
+            f"{health.get('writers', 0)} connected ({health.get('connections', 0)} connections)",
+        ),
+        (
+            "queue",
+            f"{health.get('pending', 0)} records ({health.get('pending_bytes', 0)} bytes) "
+            "waiting for a commit",
+        ),
+        (
+            "committed",
+            f"{health.get('spans_committed', 0)} spans, "
+            f"{health.get('logs_committed', 0)} logs in {health.get('commits', 0)} commits",
+        ),
+        ("idle exit", f"after {idle:g} s idle" if idle else "never (started by hand)"),
+        ("log", str(owner_log_path(path)) if ann.on_demand else "its terminal"),
+    ]
+    return lines
+
+
+def _owner_check(path: str) -> Check:
+    lines = owner_status(path)
+    if lines is None:
+        return Check(
+            "owner",
+            "ok",
+            "no process owns this file now (the next agent, `semtrace sql` or dashboard in "
+            "owner mode starts one)",
+        )
+    detail = "; ".join(f"{name} {value}" for name, value in lines)
+    if ("health", "not answering") in lines:
+        return Check(
+            "owner",
+            "warn",
+            detail,
+            f"its process runs but does not answer: `semtrace serve --stop {path}`",
+        )
+    return Check("owner", "ok", detail)
 
 
 def _stats_checks(con: duckdb.DuckDBPyConnection) -> list[Check]:
@@ -116,9 +178,7 @@ def run_checks(db: str | os.PathLike[str]) -> list[Check]:
     except NotADatabaseError as exc:
         return [Check("database", "fail", str(exc), "point --db at a file semtrace wrote")]
     checks.append(Check("database", "ok", f"{path} ({p.stat().st_size / 1e6:.1f} MB)"))
-    owner = _announcement(path)
-    if owner is not None:
-        checks.append(owner)
+    checks.append(_owner_check(path))
     spool = Spool(spool_dir_for(path))
     pending = spool.pending_batches()
     if pending:
@@ -134,15 +194,21 @@ def run_checks(db: str | os.PathLike[str]) -> list[Check]:
         )
     else:
         checks.append(Check("spool", "ok", "nothing waiting"))
+    ann = read_announcement(path)
     try:
-        con = connect_readonly(path)
+        con: Any = (
+            CollectorConnection(ann.url, token=ann.token)
+            if ann is not None
+            else connect_readonly(path)
+        )
     except DatabaseLockedError as exc:
         checks.append(
             Check(
                 "access",
                 "warn",
                 str(exc).split(". ")[0],
-                f"run `semtrace serve --db {path}` so readers and writers share it",
+                "that process writes the file in embedded mode; in owner mode (the default) "
+                "agents and readers share it through one owner",
             )
         )
         return checks
@@ -151,7 +217,9 @@ def run_checks(db: str | os.PathLike[str]) -> list[Check]:
         return checks
     try:
         version = (
-            schema.schema_version(con) if get_open_store(path) is None else schema.SCHEMA_VERSION
+            schema.schema_version(con)
+            if get_open_store(path) is None and ann is None
+            else schema.SCHEMA_VERSION
         )
         if version < schema.SCHEMA_VERSION:
             checks.append(

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import semtrace
 from semtrace.cli import app
+from semtrace.store.stats import STATS
 from semtrace.testing import traced_db
 
 
@@ -16,6 +17,7 @@ from semtrace.testing import traced_db
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database the tracer wrote one trace into."""
     path = tmp_path_factory.mktemp("cli-doctor") / "semtrace.duckdb"
+    STATS.reset()  # the stats row tells this file's story, not earlier tests' drops
     with traced_db(path, service_name="billing"), semtrace.agent("procurement"):
         pass
     return path

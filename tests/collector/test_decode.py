@@ -10,9 +10,10 @@ from opentelemetry.proto.common.v1 import common_pb2
 
 from semtrace.collector.otlp_decode import (
     decode_spans_json,
-    decode_spans_protobuf,
+    decode_spans_protobuf_rows,
     severity_name,
 )
+from semtrace.store.model import SpanRecord
 
 TRACE = bytes.fromhex("0af7651916cd43dd8448eb211c80319c")
 SPAN = bytes.fromhex("b7ad6b7169203331")
@@ -72,7 +73,7 @@ def _json() -> bytes:
 
 def test_protobuf_and_json_decode_to_the_same_record() -> None:
     """Both encodings give one PRODUCER span with identical typed attribute values."""
-    [pb] = decode_spans_protobuf(_protobuf()).spans
+    [pb] = [SpanRecord(*row) for row in decode_spans_protobuf_rows(_protobuf()).rows]
     [js] = decode_spans_json(_json()).spans
     assert pb == js
     assert (pb.trace_id, pb.span_id, pb.kind, pb.start_ns, pb.end_ns) == (

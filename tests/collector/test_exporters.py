@@ -17,12 +17,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import semtrace
-from semtrace.collector.client import CollectorConnection, otlp_log_flush_factory
+from semtrace.collector.client import CollectorConnection
 from semtrace.collector.server import Collector
 from semtrace.exceptions import QueryError
 from semtrace.store import queries
 from semtrace.store.model import LogRecord
-from semtrace.tracer.setup import STATE, Settings
+from semtrace.store.remote import RemoteWriter, Target
+from semtrace.tracer.setup import STATE
 from tests.collector.conftest import rows
 
 
@@ -92,10 +93,10 @@ def test_otlp_log_exporter_delivers_stdlib_logs_with_trace_context(
     ]
 
 
-def test_log_flush_factory_keeps_semtrace_facts(collector: Collector, tmp_path: Path) -> None:
-    """semtrace's log flush sends its records as OTLP logs; the facts come back as columns."""
-    settings = Settings(service_name="svc-a", db=str(tmp_path / "x.duckdb"), endpoint=collector.url)
-    flush = otlp_log_flush_factory(settings)
+def test_remote_writer_keeps_semtrace_facts(collector: Collector, tmp_path: Path) -> None:
+    """semtrace's remote writer sends log records as Arrow batches; every fact comes back
+    as its column, acknowledged once committed."""
+    writer = RemoteWriter(str(tmp_path / "x.duckdb"), lambda: Target(collector.url))
     record = LogRecord(
         time_ns=1_700_000_000_123_456_789,
         message="the procurement agent failed to retrieve the vendor ID",
@@ -110,8 +111,9 @@ def test_log_flush_factory_keeps_semtrace_facts(collector: Collector, tmp_path: 
         impact="no valid match could be made",
         attributes={"vendor_id": None, "invoice": "INV-1"},
         log_id="abcdef0123456789",
+        service_name="svc-a",
     )
-    flush([record])
+    assert writer.write(logs=[record])
     got = rows(
         collector,
         """select log_id, time_ns, severity, severity_number, message, template, trace_id,
@@ -142,7 +144,8 @@ def test_log_flush_factory_keeps_semtrace_facts(collector: Collector, tmp_path: 
 def test_configure_with_endpoint_sends_spans_and_logs_to_the_collector(
     collector: Collector, tmp_path: Path
 ) -> None:
-    """configure(endpoint=...) exports spans and log records over OTLP instead of a file."""
+    """configure(endpoint=...) sends spans and log records to that collector instead of a
+    file."""
     db = tmp_path / "never-written.duckdb"
     semtrace.configure(service_name="routed", db=db, endpoint=collector.url, batch_interval_s=0.1)
     try:

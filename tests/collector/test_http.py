@@ -197,6 +197,14 @@ def test_unknown_content_encoding_is_415(collector: Collector) -> None:
     assert reply.status == 415
 
 
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout_s`` (never spin forever)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the collector"
+        time.sleep(0.01)
+
+
 def test_a_full_queue_answers_429_with_retry_after(
     make_collector: Callable[..., Collector],
 ) -> None:
@@ -204,26 +212,22 @@ def test_a_full_queue_answers_429_with_retry_after(
     c = make_collector(max_pending=3)
     body = span_request([{"name": "a"}, {"name": "b"}]).SerializeToString()
     replies: list[int] = []
-    c.store._lock.acquire()  # hold the writer inside its commit
-    try:
+    with c.ingest.paused():  # the writer takes the first request, then waits
         first = threading.Thread(
             target=lambda: replies.append(post(c.url, "/v1/traces", body).status)
         )
         first.start()
-        while c.ingest.stats.pending_peak == 0 or c.ingest.pending:
-            time.sleep(0.01)  # the first request was taken by the (blocked) writer
+        # The first request was taken by the (held) writer, then the second one queues.
+        wait_until(lambda: c.ingest.stats.pending_peak > 0 and c.ingest.pending == 0)
         second = threading.Thread(
             target=lambda: replies.append(post(c.url, "/v1/traces", body).status)
         )
         second.start()
-        while c.ingest.pending == 0:
-            time.sleep(0.01)
+        wait_until(lambda: c.ingest.pending > 0)
         reply = post(c.url, "/v1/traces", body)
         assert reply.status == 429
         assert reply.headers["retry-after"] == "1"
         assert "wait for a commit" in status_pb2.Status.FromString(reply.body).message
-    finally:
-        c.store._lock.release()
     first.join()
     second.join()
     assert replies == [200, 200]
@@ -236,7 +240,7 @@ def test_a_commit_that_does_not_finish_in_time_is_503(
     """A request whose commit does not finish within ack_timeout_s gets 503 + Retry-After."""
     c = make_collector(ack_timeout_s=0.2)
     body = span_request([{"name": "slow"}]).SerializeToString()
-    with c.store._lock:
+    with c.ingest.paused():
         reply = post(c.url, "/v1/traces", body)
     assert reply.status == 503
     assert reply.headers["retry-after"] == "1"

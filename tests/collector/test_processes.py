@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 import semtrace
-from semtrace.collector.announce import (
+from semtrace.collector.client import CollectorConnection
+from semtrace.store.ownership import (
     Announcement,
     announcement_path,
     read_announcement,
     write_announcement,
 )
-from semtrace.collector.client import CollectorConnection
 from semtrace.tracer.setup import STATE
 from tests.collector.conftest import post, rows_from_file, span_request
 
@@ -71,15 +71,17 @@ def test_another_process_exports_to_the_collector_and_sql_goes_through_it(
 ) -> None:
     """configure(db=same file) in another process routes to the collector; `semtrace sql`
     and semtrace.connect() query through it; SIGTERM exits 0 with everything committed."""
-    proc, ann = served
+    proc, _ann = served
     agent = _run_python(
         f"""
         import time, semtrace
         from opentelemetry import trace
         from semtrace.store.model import LogRecord
         from semtrace.tracer.setup import emit_log
-        settings = semtrace.configure(db={str(db_path)!r}, service_name="worker")
-        assert settings.endpoint == {ann.url!r}, settings.endpoint
+        from semtrace.store.remote import RemoteWriter
+        from semtrace.store.resilient import get_writer
+        semtrace.configure(db={str(db_path)!r}, service_name="worker")
+        assert isinstance(get_writer({str(db_path)!r}), RemoteWriter)
         with trace.get_tracer("w").start_as_current_span("invoke_agent worker",
                 attributes={{"gen_ai.agent.name": "worker"}}) as span:
             ctx = span.get_span_context()

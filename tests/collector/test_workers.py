@@ -63,7 +63,7 @@ def test_a_bad_body_is_400_and_a_dead_worker_is_503_then_replaced(
     c = make_collector(decode_workers=1)
     assert c.pool is not None
     assert post(c.url, "/v1/traces", b"\xff\xff garbage").status == 400
-    for pid in list(c.pool._pool._processes):  # the worker's pid, to kill it
+    for pid in c.pool.worker_pids():
         os.kill(pid, signal.SIGKILL)
     body = span_request([{"name": "after-crash"}]).SerializeToString()
     first = post(c.url, "/v1/traces", body)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import semtrace
-from semtrace.collector.announce import read_announcement
+from semtrace.store.ownership import read_announcement
 from semtrace.tracer.setup import STATE
 from tests.dashboard.conftest import free_port, needs_chromium, wait_ok
 from tests.dashboard.scenario import Scenario

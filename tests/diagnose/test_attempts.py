@@ -38,7 +38,7 @@ print(fetch(), len(calls), flush=True)
 semtrace.force_flush()
 sys.stdin.readline()
 from semtrace.store.resilient import get_writer
-w = get_writer(sys.argv[1]); w._retry_at = 0.0
+w = get_writer(sys.argv[1]); w.retry_now()
 print("replayed", w.flush_spool(), flush=True)
 semtrace.shutdown()
 """

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import semtrace
 from semtrace import diagnose
 from semtrace.cli import app
-from semtrace.collector.announce import read_announcement
+from semtrace.store.ownership import read_announcement
 
 
 @contextlib.contextmanager

@@ -20,7 +20,8 @@ SERVER = textwrap.dedent(
     import semtrace
 
     # Before FastMCP is imported: it binds the stdio transport the instrumentor wraps.
-    semtrace.configure(service_name="vendor-server", db=sys.argv[1], instrument=["mcp"])
+    semtrace.configure(service_name="vendor-server", db=sys.argv[1], instrument=["mcp"],
+                       mode="embedded")  # no owner: the test reads the file after
     from mcp.server.fastmcp import FastMCP
 
     server = FastMCP("vendors")

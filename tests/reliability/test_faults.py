@@ -13,9 +13,8 @@ import pytest
 
 import semtrace
 from semtrace.store import SpanRecord
-from semtrace.store.database import Store, connect_readonly
+from semtrace.store.database import Store, close_stores, connect_readonly
 from semtrace.store.resilient import ResilientWriter
-from semtrace.store.spool import spool_dir_for
 from semtrace.store.stats import Stats
 
 HOLDER = """
@@ -76,12 +75,12 @@ def test_locked_database_spools_then_replays(db_path: Path, holder: subprocess.P
     assert stats.spooled == 8 and stats.spans_written == 0 and stats.export_errors >= 1
     assert writer.spool.pending_batches() >= 1
     _release(holder)
-    writer._retry_at = 0.0  # skip the backoff wait
+    writer.retry_now()  # skip the backoff wait
     assert writer.write(spans=_spans(2, trace="c" * 32)) is True
     writer.close()
     assert _count(db_path) == 10
     assert stats.spooled == 0
-    assert not any(spool_dir_for(str(db_path)).glob("*.arrow"))
+    assert writer.spool.pending_batches() == 0
 
 
 def test_agent_keeps_running_while_database_is_locked(db_path: Path, holder: subprocess.Popen[str]) -> None:
@@ -104,7 +103,7 @@ print(sum(lookup(i) for i in range(50)), flush=True)
 semtrace.force_flush()
 import sys; sys.stdin.readline()
 from semtrace.store.resilient import get_writer
-w = get_writer({str(db_path)!r}); w._retry_at = 0.0
+w = get_writer({str(db_path)!r}); w.retry_now()
 print("replayed", w.flush_spool(), flush=True)
 semtrace.shutdown()
 """
@@ -132,10 +131,7 @@ def test_deleted_database_is_recreated(db_path: Path) -> None:
         os.remove(str(db_path) + ".wal")
     assert writer.write(spans=_spans(6, trace="d" * 32))
     writer.close()
-    from semtrace.store.database import _open_stores
-
-    for store in list(_open_stores.values()):
-        store.close()
+    close_stores()
     assert _count(db_path) == 6
 
 
@@ -168,20 +164,16 @@ def test_read_only_filesystem_spools_elsewhere_then_replays(
     writer = ResilientWriter(db, stats=stats)
     assert writer.write(spans=_spans(2))
     writer.close()
-    from semtrace.store.database import _open_stores
-
-    for store in list(_open_stores.values()):
-        store.close()
+    close_stores()
     subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
     writer = ResilientWriter(db, stats=stats)
     assert writer.write(spans=_spans(3, trace="e" * 32)) is False
     assert stats.spooled == 3
     subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
-    writer._retry_at = 0.0
+    writer.retry_now()
     assert writer.flush_spool() == 1
     writer.close()
-    for store in list(_open_stores.values()):
-        store.close()
+    close_stores()
     assert _count(db) == 5
 
 
@@ -201,13 +193,10 @@ def test_full_disk_counts_what_it_cannot_keep(small_fs: Path) -> None:
     assert stats.spans_dropped + stats.spooled == 20_000
     assert stats.spans_dropped > 0
     filler.unlink()
-    writer._retry_at = 0.0
+    writer.retry_now()
     assert writer.write(spans=_spans(2, trace="9" * 32)) is True
     writer.close()
-    from semtrace.store.database import _open_stores
-
-    for store in list(_open_stores.values()):
-        store.close()
+    close_stores()
     assert _count(db, "select count(*) from spans where trace_id = '" + "9" * 32 + "'") == 2
 
 

@@ -52,7 +52,7 @@ def test_stalled_storage_never_blocks_the_agent(db_path: Path) -> None:
         total = sum(fast(i) for i in range(40_000))
         assert total == sum(range(40_000))
         processor = STATE.processor.inner  # type: ignore[union-attr]
-        queued = len(processor.queue._items)  # type: ignore[union-attr]
+        queued = processor.queue.pending  # type: ignore[union-attr]
         assert queued <= 16_384
         assert STATS.spans_dropped >= 40_000 - 16_384 - 2_048
     finally:

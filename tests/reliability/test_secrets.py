@@ -13,7 +13,7 @@ import pytest
 
 import semtrace
 from semtrace import redaction
-from semtrace.store.database import _open_stores
+from semtrace.store.database import close_stores
 from tests.diagnose.conftest import FakeLLM, Reply, valid_answer
 
 SECRETS = {
@@ -78,8 +78,7 @@ def test_seeded_secrets_are_absent_from_the_database_file(db_path: Path) -> None
     assert n_spans and n_spans[0] >= 3
     assert n_logs and n_logs[0] >= 1
     semtrace.shutdown()
-    for store in list(_open_stores.values()):
-        store.close()
+    close_stores()
     data = db_path.read_bytes()
     wal = Path(str(db_path) + ".wal")
     if wal.exists():

@@ -43,7 +43,7 @@ AGENT = textwrap.dedent(
     from semtrace.store.resilient import get_writer
     w = get_writer(sys.argv[1])
     for _ in range(120):  # the holder may still own the file: wait for the spool to drain
-        w._retry_at = 0.0
+        w.retry_now()
         w.flush_spool()
         if w.spool.pending_batches() == 0:
             break

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import pytest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 import semtrace
@@ -64,7 +65,6 @@ def test_exports_spans_events_and_links(db_path: Path) -> None:
     assert con.execute(
         "SELECT linked_trace_id, linked_span_id, attributes->>'why' FROM span_links"
     ).fetchall() == [(p_trace, p_span, "test")]
-    assert exporter.spans_written == 2
     con.close()
 
 
@@ -114,3 +114,26 @@ def test_unwritable_db_never_raises_into_the_app(
     finally:
         semtrace.shutdown()  # must not raise either
         STATE.settings = None
+
+
+class _FailingExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.FAILURE
+
+
+def test_a_failed_export_is_counted_not_lost_in_silence(db_path: Path) -> None:
+    """When the exporter configure() was given reports FAILURE, its spans are counted as
+    dropped and the failure as an export error (the result is not ignored)."""
+    before = STATS.snapshot()
+    semtrace.configure(db=db_path, span_exporter_factory=lambda settings: _FailingExporter())
+    try:
+        for i in range(5):
+            with semtrace.tool(f"t{i}"):
+                pass
+        semtrace.force_flush()
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+    after = STATS.snapshot()
+    assert after["spans_dropped"] - before["spans_dropped"] == 5
+    assert after["export_errors"] - before["export_errors"] >= 1

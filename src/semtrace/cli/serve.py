@@ -1,14 +1,15 @@
-"""``semtrace serve``: run the OTLP/HTTP collector that owns a database file."""
+"""``semtrace serve``: run the collector that owns a database file, or ask about / stop it."""
 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Annotated
 
 import typer
 
 from semtrace.cli import app
-from semtrace.cli._common import DbOption, err_console, fail
+from semtrace.cli._common import DbOption, console, err_console, fail
 from semtrace.exceptions import SemtraceError
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -16,6 +17,9 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 @app.command()
 def serve(
+    file: Annotated[
+        str | None, typer.Argument(help="DuckDB file (the same as --db).", show_default=False)
+    ] = None,
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = (
         "127.0.0.1"
@@ -34,17 +38,87 @@ def serve(
         int,
         typer.Option(help="Processes decoding requests (0: in the collector; try cores - 1)."),
     ] = 0,
+    idle_timeout: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds with no client and nothing pending."),
+    ] = None,
+    on_demand: Annotated[
+        bool,
+        typer.Option(
+            "--on-demand",
+            hidden=True,
+            help="Started by a process that needed the file: a free loopback port, a random "
+            "token, an idle timeout.",
+        ),
+    ] = False,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show who owns the file, then exit.")
+    ] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the file's owner cleanly.")] = False,
 ) -> None:
-    """Receive OTLP/HTTP traces and logs into the database and answer read-only SQL."""
+    """Own a database file: receive OTLP/HTTP and semtrace batches, answer read-only SQL.
+
+    Agents in owner mode start one on demand; run it by hand for a fixed port, other
+    machines' OTLP senders, or a service that outlives the agents."""
     from semtrace._connect import default_db
-    from semtrace.collector.announce import read_announcement
-    from semtrace.collector.server import Collector, CollectorConfig
     from semtrace.store.database import resolve_path
 
-    path = resolve_path(db) if db else default_db()
+    given = file or db
+    path = resolve_path(given) if given else default_db()
+    if status:
+        _status(path)
+        return
+    if stop:
+        _stop(path)
+        return
+    _serve(path, host, port, token, max_body_mb, workers, idle_timeout, on_demand)
+
+
+def _status(path: str) -> None:
+    from semtrace.doctor import owner_status
+
+    lines = owner_status(path)
+    if lines is None:
+        console.print(f"no owner: nothing serves {path}", highlight=False)
+        raise typer.Exit(1)
+    for name, value in lines:
+        console.print(f"{name + ':':<12} {value}", highlight=False)
+
+
+def _stop(path: str) -> None:
+    from semtrace.store.ownership import stop_owner
+
+    try:
+        pid = stop_owner(path)
+    except SemtraceError as exc:
+        raise fail(str(exc)) from None
+    if pid is None:
+        console.print(f"no owner: nothing serves {path}", highlight=False)
+        return
+    console.print(f"stopped the owner of {path} (pid {pid})", highlight=False)
+
+
+def _serve(
+    path: str,
+    host: str,
+    port: int,
+    token: str | None,
+    max_body_mb: float,
+    workers: int,
+    idle_timeout: float | None,
+    on_demand: bool,
+) -> None:
+    from semtrace.collector.server import Collector, CollectorConfig
+    from semtrace.config import DEFAULT_IDLE_TIMEOUT_S
+    from semtrace.store.ownership import read_announcement
+
     owner = read_announcement(path)
     if owner is not None and owner.pid != os.getpid():
         raise fail(f"{path} is already served by the collector at {owner.url} (pid {owner.pid})")
+    if on_demand:
+        # Only this user's processes can read the token (the announcement is mode 0600).
+        host, port, token = "127.0.0.1", 0, secrets.token_urlsafe(32)
+        idle_timeout = DEFAULT_IDLE_TIMEOUT_S if idle_timeout is None else idle_timeout
     if host not in _LOOPBACK and not token:
         err_console.print(
             f"[bold yellow]warning:[/] listening on {host} without a token: anyone who can "
@@ -59,6 +133,8 @@ def serve(
         token=token or None,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         decode_workers=max(0, workers),
+        idle_timeout_s=idle_timeout if idle_timeout and idle_timeout > 0 else None,
+        on_demand=on_demand,
     )
     try:
         collector = Collector(config)
@@ -66,8 +142,9 @@ def serve(
         raise fail(str(exc)) from None
 
     auth = " (token required)" if token else ""
+    idle = f"; stops after {config.idle_timeout_s:g} s idle" if config.idle_timeout_s else ""
     err_console.print(
-        f"semtrace collector on {collector.url}{auth} owns {path}\n"
+        f"semtrace collector on {collector.url}{auth} owns {path} (pid {os.getpid()}){idle}\n"
         f"  OTLP/HTTP: {collector.url}/v1/traces, {collector.url}/v1/logs; "
         f"SQL: {collector.url}/v1/query",
         highlight=False,

@@ -90,6 +90,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.state: dict[str, Any] = {}  # per connection, for routes (Request.connection)
         self.server.collector.register(self, True)
 
     def finish(self) -> None:
@@ -230,6 +231,7 @@ class Handler(BaseHTTPRequestHandler):
         ctype = media_type(self.headers.get("Content-Type"))
         reply_type = PROTOBUF if ctype == PROTOBUF else JSON
         self._body_consumed = False
+        self.app.touch()
         try:
             self._check_token()
             route = self.app.routes.get(method, path)
@@ -243,6 +245,7 @@ class Handler(BaseHTTPRequestHandler):
                 collector=self.app,
                 read_body=self._read_body,
                 content_type=ctype,
+                connection=self.state,
             )
             response = route(request)
             if not self._body_consumed:
@@ -288,7 +291,7 @@ def _otlp_export(request: Request, signal: str) -> Response:
             f"Content-Type {ctype or '(none)'!r} is not supported; "
             "send application/x-protobuf or application/json",
         )
-    decoded = app.admit(lambda: _decode(request, signal), signal)
+    decoded = app.admit(lambda: _decode(request, signal))
     if signal == "traces":
         response: Any = trace_service_pb2.ExportTraceServiceResponse()
         if decoded.rejected:

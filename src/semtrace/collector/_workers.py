@@ -112,6 +112,11 @@ class DecodePool:
                 self._pool = self._start()
             raise PoolBroken("a decode worker died; retry the request") from None
 
+    @staticmethod
+    def worker_pids() -> list[int]:
+        """The worker processes' ids (the collector starts no other multiprocessing child)."""
+        return [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 

@@ -91,6 +91,8 @@ class Request:
     collector: Collector
     read_body: Callable[[], bytes]  # at most once; size-limited, inflated, chunked or not
     content_type: str = ""
+    # State kept for the connection's lifetime (a keep-alive connection serves many requests).
+    connection: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> bytes:
         """The request body (within the collector's size limit; 413 past it)."""

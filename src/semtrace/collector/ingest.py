@@ -118,6 +118,7 @@ class IngestQueue:
         self._pending = _Pending()
         self._cond = threading.Condition()
         self._closed = False
+        self._hold = threading.Lock()  # taken around each commit; paused() holds it
         self._thread = threading.Thread(target=self._run, name="semtrace-ingest", daemon=True)
         self._thread.start()
 
@@ -194,6 +195,13 @@ class IngestQueue:
                 self._decoding -= 1
                 self._cond.notify_all()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the writer before its next commit (maintenance, tests of push-back): what it
+        took waits, and new records queue up to the bound."""
+        with self._hold:
+            yield
+
     def _take(self) -> _Pending | None:
         with self._cond:
             while not self._pending.tickets:
@@ -223,7 +231,8 @@ class IngestQueue:
         error: BaseException | None = None
         tables = group_tables(batch.tables)
         try:
-            self.store.append_tables(tables)
+            with self._hold:
+                self.store.append_tables(tables)
         except Exception as exc:  # the senders get a 503 and retry; the collector keeps going
             _log.error("semtrace collector: commit of %d records failed", batch.size, exc_info=True)
             error = exc

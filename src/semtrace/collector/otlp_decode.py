@@ -37,7 +37,6 @@ __all__ = [
     "decode_logs_json",
     "decode_logs_protobuf",
     "decode_spans_json",
-    "decode_spans_protobuf",
     "decode_spans_protobuf_rows",
     "severity_name",
 ]
@@ -245,14 +244,6 @@ def _links(raws: Any) -> tuple[SpanLinkRecord, ...] | None:
             return None
         out.append(SpanLinkRecord(tid.hex(), sid.hex(), decode_attributes(lk.attributes)))
     return tuple(out)
-
-
-def decode_spans_protobuf(body: bytes) -> DecodedSpans:
-    """Spans from a protobuf ``ExportTraceServiceRequest``, as records."""
-    decoded = decode_spans_protobuf_rows(body)
-    return DecodedSpans(
-        [SpanRecord(*row) for row in decoded.rows], decoded.rejected, decoded.errors
-    )
 
 
 def decode_logs_protobuf(body: bytes) -> DecodedLogs:

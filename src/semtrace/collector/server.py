@@ -37,8 +37,8 @@ import pyarrow as pa
 from semtrace import redaction
 from semtrace.collector._http import BUILTIN_ROUTES, Handler, Server
 from semtrace.collector._workers import DecodedTables, DecodePool
-from semtrace.collector.announce import Announcement, remove_announcement, write_announcement
 from semtrace.collector.answers import ANSWER_ROUTES
+from semtrace.collector.batches import batches_route
 from semtrace.collector.extensions import (
     CommitHooks,
     HttpError,
@@ -48,11 +48,12 @@ from semtrace.collector.extensions import (
 from semtrace.collector.ingest import IngestClosed, IngestQueue, QueueFull, Ticket
 from semtrace.collector.records import records_route
 from semtrace.collector.sql import SqlSandbox, lock_down
+from semtrace.config import ENV_TOKEN
+from semtrace.store import schema
 from semtrace.store.database import Store, resolve_path
+from semtrace.store.ownership import Announcement, remove_announcement, write_announcement
 
 __all__ = ["ENV_TOKEN", "Collector", "CollectorConfig"]
-
-ENV_TOKEN = "SEMTRACE_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class CollectorConfig:
     retry_after_s: int = 1
     query_max_rows: int = 100_000
     query_timeout_s: float = 30.0
+    # Stop after this long with no connection, no request and nothing pending (None: never).
+    idle_timeout_s: float | None = None
+    on_demand: bool = False  # started by ensure_owner for a process that needed the file
 
 
 class Collector:
@@ -91,8 +95,12 @@ class Collector:
         lock_down(self.store.cursor())
         self.hooks = CommitHooks(registered_commit_hooks())
         self.routes = registered_routes()
-        builtin = [*BUILTIN_ROUTES, ("POST", "/v1/records", records_route), *ANSWER_ROUTES]
-        for method, path, route in builtin:
+        for method, path, route in [
+            *BUILTIN_ROUTES,
+            ("POST", "/v1/records", records_route),
+            ("POST", "/v1/batches", batches_route),
+            *ANSWER_ROUTES,
+        ]:
             self.routes.add(method, path, route)
         self.ingest = IngestQueue(
             self.store,
@@ -123,6 +131,7 @@ class Collector:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self.started_at = time.time()
+        self._last_activity = time.monotonic()
 
     @property
     def port(self) -> int:
@@ -160,10 +169,34 @@ class Collector:
                 url=self.url,
                 pid=os.getpid(),
                 db=self.db,
-                token_required=self.config.token is not None,
+                token=self.config.token,
                 started_at=self.started_at,
+                on_demand=self.config.on_demand,
             )
         )
+        if self.config.idle_timeout_s is not None:
+            threading.Thread(target=self._watch_idle, name="semtrace-idle", daemon=True).start()
+
+    def touch(self) -> None:
+        """Note activity (a request): the idle clock starts again."""
+        self._last_activity = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Seconds without a connection, a request or a pending record (0 while busy)."""
+        with self._conn_lock:
+            connected = bool(self._connections)
+        if connected or self.ingest.pending or self.hooks.pending:
+            self._last_activity = time.monotonic()
+            return 0.0
+        return time.monotonic() - self._last_activity
+
+    def _watch_idle(self) -> None:
+        timeout = self.config.idle_timeout_s
+        assert timeout is not None
+        while not self._stopped.wait(min(1.0, max(0.05, timeout / 4))):
+            if not self._closing and self.idle_for() >= timeout:
+                self.stop()
+                return
 
     def serve_forever(self) -> None:
         """Start and block until :meth:`stop` (a signal handler calls it) has finished."""
@@ -203,6 +236,8 @@ class Collector:
             if self.pool is not None:
                 self.pool.shutdown()
             remove_announcement(self.db, pid=os.getpid())
+            with contextlib.suppress(Exception):
+                self.store.checkpoint()  # the next opener finds a clean file, no WAL to replay
             self.store.close()
         finally:
             self._stopped.set()
@@ -225,6 +260,10 @@ class Collector:
     # -- request work (called from handler threads) -----------------------------------------
     def health(self) -> dict[str, Any]:
         st = self.ingest.stats
+        with self._conn_lock:
+            handlers = list(self._connections.values())
+        connections = len(handlers)
+        writers = sum(1 for h in handlers if getattr(h, "state", {}).get("writer"))
         return {
             "status": "closing" if self._closing else "ok",
             "db": self.db,
@@ -232,6 +271,10 @@ class Collector:
             "url": self.url,
             "started_at": self.started_at,
             "uptime_s": round(time.time() - self.started_at, 3),
+            "on_demand": self.config.on_demand,
+            "idle_timeout_s": self.config.idle_timeout_s,
+            "connections": connections,
+            "writers": writers,
             "pending": self.ingest.pending,
             "pending_bytes": self.ingest.pending_bytes,
             "spans_committed": st.spans_committed,
@@ -254,7 +297,7 @@ class Collector:
         with self._decoding:
             yield
 
-    def admit(self, decode: Callable[[], DecodedTables], signal: str) -> DecodedTables:
+    def admit(self, decode: Callable[[], DecodedTables]) -> DecodedTables:
         """Read, decode and commit one request's records; returns once they are committed.
 
         ``decode`` reads the body and returns its tables. Raises HttpError: 429 while too many
@@ -284,34 +327,27 @@ class Collector:
                     self.config.max_pending,
                     self.config.max_pending_bytes // 2,
                 )
-                first = self._submit(parts[0], signal, wait_s=0.0) if parts else None
+                first = self._submit(parts[0], wait_s=0.0) if parts else None
         finally:
             self._inflight.release()
         self.wait_for_commit(first)
         for part in parts[1:]:
             # Earlier parts are committed: wait for room rather than refuse (a retry of
             # the whole request would store those parts twice).
-            self.wait_for_commit(self._submit(part, signal, wait_s=self.config.ack_timeout_s))
+            self.wait_for_commit(self._submit(part, wait_s=self.config.ack_timeout_s))
         return decoded
 
     def _submit(
-        self, part: tuple[list[tuple[str, pa.Table]], int], signal: str, *, wait_s: float
+        self, part: tuple[list[tuple[str, pa.Table]], int], *, wait_s: float
     ) -> Ticket | None:
-        tables, records = part
-        if not records:
+        tables = [(name, t) for name, t in part[0] if t.num_rows]
+        if not tables:
             return None
-        spans, logs = (records, 0) if signal == "traces" else (0, records)
+        spans = sum(t.num_rows for name, t in tables if name == schema.SPANS)
+        logs = sum(t.num_rows for name, t in tables if name == schema.LOGS)
         return self._queue(
             lambda: self.ingest.submit(tables, spans=spans, logs=logs, wait_s=wait_s)
         )
-
-    def submit_tables(
-        self, tables: list[tuple[str, pa.Table]], *, spans: int, logs: int
-    ) -> Ticket | None:
-        """Queue ready Arrow tables for the next group commit (raises HttpError on push-back)."""
-        if not spans and not logs:
-            return None
-        return self._queue(lambda: self.ingest.submit(tables, spans=spans, logs=logs))
 
     def _queue(self, submit: Callable[[], Ticket]) -> Ticket:
         if self._closing:

@@ -63,7 +63,7 @@ def start_collector(db: str, *, timeout_s: float = 30.0) -> subprocess.Popen[byt
     """Start ``semtrace serve`` for ``db`` unless a collector already owns it; returns the
     process once it has announced itself, or None (already owned, or it could not start:
     the file is then read directly)."""
-    from semtrace.collector.announce import read_announcement
+    from semtrace.store.ownership import read_announcement
 
     if read_announcement(db) is not None:
         return None

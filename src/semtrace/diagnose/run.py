@@ -281,7 +281,7 @@ def _ask(
 
 def _not_stored_reason(path: str) -> str:
     try:
-        from semtrace.collector.announce import read_announcement
+        from semtrace.store.ownership import read_announcement
 
         ann = read_announcement(path)
     except Exception:  # an unreadable announcement only makes the message vaguer
@@ -328,7 +328,7 @@ class _CollectorSink:
 
 def _collector_sink(path: str) -> _CollectorSink | None:
     try:
-        from semtrace.collector.announce import read_announcement
+        from semtrace.store.ownership import read_announcement
 
         ann = read_announcement(path)
     except Exception:  # no collector package, or an unreadable announcement

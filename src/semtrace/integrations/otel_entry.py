@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
+from semtrace.config import resolve_mode
 from semtrace.store.database import resolve_path
 from semtrace.store.model import LogRecord
 from semtrace.tracer.convert import format_span_id, format_trace_id
@@ -44,6 +45,7 @@ def _settings(db: str | os.PathLike[str] | None = None) -> Any:
             service_name=os.environ.get("OTEL_SERVICE_NAME") or setup.DEFAULT_SERVICE,
             db=resolve_path(os.environ.get(setup.ENV_DB, setup.DEFAULT_DB)),
             endpoint=os.environ.get(setup.ENV_ENDPOINT) or None,
+            mode=resolve_mode(None),  # SEMTRACE_MODE: through the file's owner by default
         )
     )
     if db is not None:

@@ -35,6 +35,7 @@ RELATIONS: dict[str, str] = {
     "heal_attempts": "what the runtime tried when healing a failure, and how it ended",
     "semtrace_stats": "semtrace's own counters: written, dropped, spooled, retried",
     "task_answers": "answers given to tasks waiting for a human, and whether the agent took them",
+    "semtrace_batches": "ids of the batches an owner committed (a replay is not stored twice)",
     "traces": "view: one row per trace (root, agents, duration, span and error counts, cost)",
     "failures": "view: failures with the sentence that explains them and their diagnosis",
     "agents": "view: one row per agent (calls, latency percentiles, error rate, tokens, cost)",

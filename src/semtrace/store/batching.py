@@ -47,6 +47,11 @@ class BatchQueue(Generic[T]):
         self._thread.start()
         atexit.register(self.shutdown)
 
+    @property
+    def pending(self) -> int:
+        """How many items wait to be flushed."""
+        return len(self._items)
+
     def put(self, item: T) -> bool:
         """Queue one item; ``False`` (and counted) when the queue is full or stopped."""
         with self._cond:

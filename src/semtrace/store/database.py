@@ -19,13 +19,16 @@ import pyarrow as pa
 from semtrace.exceptions import ConfigurationError, DatabaseLockedError, NotADatabaseError
 from semtrace.store import schema
 from semtrace.store._arrow import logs_table, spans_tables
+from semtrace.store._paths import resolve_path
 from semtrace.store.lineage import Lineage
 from semtrace.store.model import LogRecord, SpanRecord
+from semtrace.store.ownership import read_announcement
 from semtrace.store.views import create_views
 
 __all__ = [
     "Store",
     "check_database_file",
+    "close_stores",
     "connect_readonly",
     "get_open_store",
     "missing_database_message",
@@ -36,11 +39,6 @@ __all__ = [
 _LOCK_PID = re.compile(r"PID (\d+)")
 _open_stores: dict[str, Store] = {}
 _open_lock = threading.Lock()
-
-
-def resolve_path(path: str | os.PathLike[str]) -> str:
-    """The canonical absolute path used to recognise one database file across callers."""
-    return str(Path(path).expanduser().resolve())
 
 
 def missing_database_message(path: str) -> str:
@@ -81,15 +79,10 @@ def check_database_file(path: str | os.PathLike[str]) -> None:
 
 
 def _owner_hint(path: str) -> str:
-    # The collector announces itself next to the file it owns (see semtrace.collector).
-    try:
-        from semtrace.collector.announce import read_announcement
-    except ImportError:  # the collector module is optional at this layer
-        return ""
     ann = read_announcement(path)
     if ann is None:
         return ""
-    return f" A semtrace collector at {ann.url} (pid {ann.pid}) owns it: query it there."
+    return f" A semtrace owner at {ann.url} (pid {ann.pid}) serves it: query it there."
 
 
 def _translate_open_error(exc: duckdb.Error, path: str) -> Exception:
@@ -102,9 +95,11 @@ def _translate_open_error(exc: duckdb.Error, path: str) -> Exception:
         who = f"process {pid}" if pid else "another process"
         return DatabaseLockedError(
             f"{path} is open for writing by {who}; DuckDB allows one writing process per file."
-            f"{_owner_hint(path)} To share it, run `semtrace serve --db {path}` and point every "
-            "process at the same file: semtrace routes writes and queries through the collector. "
-            "Or wait for that process to exit, or use another db= path.",
+            f"{_owner_hint(path)} That process writes it in embedded mode. To share a file, let "
+            "every process use owner mode (the default: SEMTRACE_MODE unset or "
+            "configure(mode='owner')): one owner process writes it and the others, agents, "
+            "`semtrace sql` and the dashboard, go through it. Or wait for that process to "
+            "exit, or use another db= path.",
             pid=pid,
         )
     if isinstance(exc, duckdb.IOException):
@@ -229,6 +224,14 @@ class Store:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
 
     # -- reading -----------------------------------------------------------------------------
+    def has_batch(self, batch_id: str) -> bool:
+        """Whether a batch with this id was committed (by an owner, which records ids)."""
+        with self._lock:
+            row = self._con.execute(
+                f"SELECT 1 FROM {schema.SEMTRACE_BATCHES} WHERE batch_id = ? LIMIT 1", [batch_id]
+            ).fetchone()
+        return row is not None
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new connection to the same database, for reads inside this process."""
         with self._lock:
@@ -266,6 +269,14 @@ def open_store(path: str | os.PathLike[str]) -> Store:
             return existing
         _open_stores[key] = store
     return store
+
+
+def close_stores() -> None:
+    """Close every writer this process opened (at shutdown: the files are free again)."""
+    with _open_lock:
+        stores = list(_open_stores.values())
+    for store in stores:
+        store.close()
 
 
 def get_open_store(path: str | os.PathLike[str]) -> Store | None:

@@ -13,7 +13,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -22,28 +24,60 @@ from semtrace.store import schema
 from semtrace.store._arrow import logs_table, spans_tables
 from semtrace.store.database import Store, open_store, resolve_path
 from semtrace.store.model import LogRecord, SpanRecord
-from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, spool_dir_for
+from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, SpooledBatch, spool_dir_for
 from semtrace.store.stats import STATS, Stats
 
-__all__ = ["ResilientWriter", "close_writers", "get_writer"]
+__all__ = ["ResilientWriter", "Writer", "close_writers", "get_writer", "set_writer"]
 
 _log = logging.getLogger("semtrace.store")
 _BACKOFF_MIN_S = 0.5
 _BACKOFF_MAX_S = 30.0
 _STATS_EVERY_S = 10.0
 
-_writers: dict[str, ResilientWriter] = {}
+
+class Writer(Protocol):
+    """How a process writes one database file: itself (:class:`ResilientWriter`) or through
+    the file's owner (:class:`~semtrace.store.remote.RemoteWriter`)."""
+
+    path: str
+    spool: Spool
+
+    def write(self, spans: Sequence[SpanRecord] = (), logs: Sequence[LogRecord] = ()) -> bool: ...
+
+    def write_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> bool: ...
+
+    def flush_spool(self) -> int: ...
+
+    def retry_now(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_writers: dict[str, Writer] = {}
 _writers_lock = threading.Lock()
 
 
-def get_writer(path: str | os.PathLike[str], component: str = "embedded") -> ResilientWriter:
-    """The process-wide resilient writer of ``path``."""
+def get_writer(path: str | os.PathLike[str], component: str = "embedded") -> Writer:
+    """The process-wide writer of ``path``: the one :func:`set_writer` installed (the owner
+    route), else a resilient in-process writer."""
     key = resolve_path(path)
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None:
             writer = _writers[key] = ResilientWriter(key, component=component)
         return writer
+
+
+def set_writer(path: str | os.PathLike[str], writer: Writer | None) -> None:
+    """Make ``writer`` this process's writer of ``path`` (None: back to in-process writes);
+    the writer it replaces is closed."""
+    key = resolve_path(path)
+    with _writers_lock:
+        old = _writers.pop(key, None)
+        if writer is not None:
+            _writers[key] = writer
+    if old is not None and old is not writer:
+        old.close()
 
 
 class ResilientWriter:
@@ -56,8 +90,10 @@ class ResilientWriter:
         max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES,
         stats: Stats = STATS,
         component: str = "embedded",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = resolve_path(path)
+        self.clock = clock
         self.spool = Spool(spool_dir_for(self.path), max_spool_bytes)
         self.stats = stats
         self.component = component
@@ -66,7 +102,7 @@ class ResilientWriter:
         self._inode: tuple[int, int] | None = None
         self._failures = 0
         self._retry_at = 0.0
-        self._last_stats = time.monotonic()
+        self._last_stats = clock()
 
     # -- public ------------------------------------------------------------------------------
     def write(self, spans: Sequence[SpanRecord] = (), logs: Sequence[LogRecord] = ()) -> bool:
@@ -87,7 +123,7 @@ class ResilientWriter:
                 self.stats.set_latency((time.perf_counter() - started) * 1000)
                 self._maybe_write_stats()
                 return True
-            if self.spool.put(tables):
+            if self.spool.put(tables, uuid.uuid4().hex):
                 self.stats.add(spooled=len(spans) + len(logs))
             else:
                 self.stats.add(spans_dropped=len(spans), logs_dropped=len(logs))
@@ -104,7 +140,7 @@ class ResilientWriter:
             if self._try_store(batch):
                 self._maybe_write_stats()
                 return True
-            if not self.spool.put(batch):
+            if not self.spool.put(batch, uuid.uuid4().hex):
                 _log.warning("semtrace: spool full at %s; dropped a batch", self.spool.directory)
             return False
 
@@ -113,6 +149,16 @@ class ResilientWriter:
         with self._lock:
             store = self._open()
             return self._drain(store) if store is not None else 0
+
+    def retry_now(self) -> None:
+        """Forget the backoff: the next write tries the file at once (tests, ``doctor``)."""
+        with self._lock:
+            self._retry_at = 0.0
+
+    @property
+    def backing_off(self) -> bool:
+        """True while writes go to the spool without trying the file (after a failure)."""
+        return self.clock() < self._retry_at
 
     def close(self) -> None:
         with self._lock:
@@ -129,7 +175,7 @@ class ResilientWriter:
         return (st.st_dev, st.st_ino)
 
     def _open(self) -> Store | None:
-        if time.monotonic() < self._retry_at:
+        if self.clock() < self._retry_at:
             return None
         store = self._store
         if store is not None and not store.closed and self._file_identity() != self._inode:
@@ -162,19 +208,28 @@ class ResilientWriter:
 
     def _drain(self, store: Store) -> int:
         replayed = 0
-        for files, tables in self.spool.batches():
-            store.append_tables(tables)
-            self.spool.discard(files)
-            rows = sum(t.num_rows for name, t in tables if name in (schema.SPANS, schema.LOGS))
-            self.stats.add(spooled=-rows)
+        for batch in self.spool.batches():
+            try:
+                if not store.has_batch(batch.batch_id):  # an owner may have stored it
+                    store.append_tables(batch.tables)
+            except BaseException:
+                self.spool.release(batch)
+                raise
+            self.spool.discard(batch)
+            self._count_replayed(batch)
             replayed += 1
         return replayed
+
+    def _count_replayed(self, batch: SpooledBatch) -> None:
+        rows = batch.rows
+        n = rows.get(schema.SPANS, 0) + rows.get(schema.LOGS, 0)
+        self.stats.add(spooled=-n, replayed=n)
 
     def _failed(self, exc: Exception) -> None:
         self._failures += 1
         self.stats.add(export_errors=1, retries=1 if self._failures > 1 else 0)
         delay = min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 2 ** (self._failures - 1))
-        self._retry_at = time.monotonic() + delay
+        self._retry_at = self.clock() + delay
         if self._store is not None:
             with contextlib.suppress(Exception):
                 self._store.close()
@@ -183,7 +238,7 @@ class ResilientWriter:
             _log.warning("semtrace: cannot write %s (%s); spooling until it can", self.path, exc)
 
     def _maybe_write_stats(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_stats < _STATS_EVERY_S or self._store is None:
             return
         self._last_stats = now

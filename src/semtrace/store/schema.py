@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 __all__ = [
+    "BATCHES_TABLE",
     "BIGINT",
     "BOOLEAN",
     "DECLARED",
@@ -38,6 +39,7 @@ __all__ = [
     "LOGS_TABLE",
     "SCHEMA_TABLE",
     "SCHEMA_VERSION",
+    "SEMTRACE_BATCHES",
     "SEMTRACE_STATS",
     "SPANS",
     "SPANS_TABLE",
@@ -150,6 +152,7 @@ FAILURE_FINGERPRINTS = "failure_fingerprints"
 HEAL_ATTEMPTS = "heal_attempts"
 SEMTRACE_STATS = "semtrace_stats"
 TASK_ANSWERS = "task_answers"
+SEMTRACE_BATCHES = "semtrace_batches"
 SCHEMA_TABLE = "semtrace_schema"
 
 SPANS_TABLE = Table(
@@ -320,6 +323,17 @@ STATS_TABLE = Table(
         _c("retries", BIGINT),
         _c("export_errors", BIGINT),
         _c("export_latency_ms", DOUBLE),
+        _c("replayed", BIGINT),  # rows replayed from the spool (spooled is what still waits)
+    ),
+)
+
+# Batches an owner committed, by the id the sender gave them: a batch replayed from a spool
+# after its acknowledgement was lost is recognised and not stored twice.
+BATCHES_TABLE = Table(
+    SEMTRACE_BATCHES,
+    _cols(
+        _c("batch_id", VARCHAR, null=False),
+        _c("committed_at", TIMESTAMPTZ, null=False),
     ),
 )
 
@@ -367,6 +381,7 @@ DECLARED: dict[str, Table] = {
         HEAL_ATTEMPTS_TABLE,
         STATS_TABLE,
         TASK_ANSWERS_TABLE,
+        BATCHES_TABLE,
     )
 }
 TABLES = tuple(DECLARED)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from semtrace.store import schema
+
 __all__ = ["STATS", "Stats"]
 
 
@@ -22,7 +24,8 @@ class Stats:
     logs_written: int = 0
     spans_dropped: int = 0
     logs_dropped: int = 0
-    spooled: int = 0
+    spooled: int = 0  # rows waiting in the spool, spooled by this process
+    replayed: int = 0  # rows replayed from the spool so far
     retries: int = 0
     export_errors: int = 0
     export_latency_ms: float = 0.0
@@ -48,6 +51,7 @@ class Stats:
                 "spans_dropped",
                 "logs_dropped",
                 "spooled",
+                "replayed",
                 "retries",
                 "export_errors",
             ):
@@ -64,15 +68,7 @@ class Stats:
         }
         for key, value in snap.items():
             row[key] = [value]
-        schema = pa.schema(
-            [
-                ("time", pa.timestamp("us", tz="UTC")),
-                ("pid", pa.int32()),
-                ("component", pa.string()),
-            ]
-            + [(k, pa.float64() if k == "export_latency_ms" else pa.int64()) for k in snap]
-        )
-        return pa.Table.from_pydict(row, schema=schema)
+        return pa.Table.from_pydict(row, schema=schema.STATS_TABLE.arrow)
 
 
 STATS = Stats()

@@ -1,10 +1,13 @@
-"""The in-process DuckDB span exporter (embedded mode)."""
+"""The SDK span exporter semtrace installs: spans to the process's writer of a file.
+
+That writer is this process itself (embedded mode) or the file's owner (owner mode, see
+:mod:`semtrace.store.remote`); either way the spans become the same Arrow tables, and what
+cannot be stored now is spooled and counted in ``semtrace_stats``, never raised.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
-import time
 from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -17,38 +20,23 @@ from semtrace.tracer.convert import SpanBatch
 
 __all__ = ["DuckDBSpanExporter"]
 
-_log = logging.getLogger("semtrace.exporter")
-
 
 class DuckDBSpanExporter(SpanExporter):
-    """Writes finished spans to a DuckDB file; never raises, counts what it could not write."""
+    """Writes finished spans to a DuckDB file (directly or through its owner); never raises."""
 
     def __init__(self, db: str | os.PathLike[str]) -> None:
         self.path = resolve_path(db)
         self._shutdown = False
-        self.spans_written = 0
-        self.spans_failed = 0
-        self.export_calls = 0
-        self.last_export_ms = 0.0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
-        started = time.perf_counter()
-        self.export_calls += 1
-        result = SpanExportResult.FAILURE
         with handle_internal_errors("DuckDBSpanExporter.export"):
-            try:
-                # The writer reads rows straight from the SDK spans (no records, no copies).
-                # Spooled batches count as exported: they reach the file when it is back.
-                get_writer(self.path).write(spans=SpanBatch(spans))
-                self.spans_written += len(spans)
-                result = SpanExportResult.SUCCESS
-            except Exception:
-                self.spans_failed += len(spans)
-                raise
-        self.last_export_ms = (time.perf_counter() - started) * 1000
-        return result
+            # The writer reads rows straight from the SDK spans (no records, no copies).
+            # Spooled batches count as exported: they reach the file when it is back.
+            get_writer(self.path).write(spans=SpanBatch(spans))
+            return SpanExportResult.SUCCESS
+        return SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
@@ -76,7 +76,9 @@ class QueueSpanProcessor(SpanProcessor):
     """Hands finished spans to an exporter from a bounded queue and a daemon thread.
 
     Like the SDK's BatchSpanProcessor, but what it drops when the queue is full is counted
-    (``semtrace_stats.spans_dropped``) and the agent thread never waits on the exporter.
+    (``semtrace_stats.spans_dropped``) and the agent thread never waits on the exporter. The
+    exporter's result is honoured: a batch it reports as failed is counted as dropped (with an
+    export error), whatever exporter it is (semtrace's own spools instead of failing).
     """
 
     def __init__(
@@ -98,7 +100,8 @@ class QueueSpanProcessor(SpanProcessor):
         )
 
     def _export(self, spans: Sequence[ReadableSpan]) -> None:
-        self.exporter.export(spans)
+        if self.exporter.export(spans) is not SpanExportResult.SUCCESS:
+            STATS.add(spans_dropped=len(spans), export_errors=1)
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         pass

@@ -14,7 +14,6 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,16 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from semtrace import redaction
 from semtrace.config import (
     DEFAULT_DB,
+    DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_SERVICE,
     ENV_CAPTURE_INPUTS,
     ENV_DB,
     ENV_ENDPOINT,
+    ENV_IDLE_TIMEOUT,
     ENV_MODE,
     ENV_OTEL_RESOURCE_ATTRIBUTES,
     ENV_OTEL_SERVICE_NAME,
+    ENV_TOKEN,
     Settings,
     env_bool,
     resolve_mode,
@@ -45,9 +47,11 @@ from semtrace.exceptions import (
     SemtraceWarning,
 )
 from semtrace.store.batching import BatchQueue
-from semtrace.store.database import check_database_file, open_store, resolve_path
+from semtrace.store.database import check_database_file, close_stores, open_store, resolve_path
 from semtrace.store.model import LogRecord
-from semtrace.store.resilient import close_writers, get_writer
+from semtrace.store.ownership import OwnerUnavailable, ensure_owner, read_announcement
+from semtrace.store.remote import RemoteWriter, Target
+from semtrace.store.resilient import ResilientWriter, close_writers, get_writer, set_writer
 from semtrace.store.stats import STATS
 from semtrace.telemetry.setup import configure_logging, shutdown_logging
 from semtrace.telemetry.sink import log_level as _log_level
@@ -141,20 +145,34 @@ class _Provider(TracerProvider):
             tracer.resource = resource
 
 
-# Factories the collector routing replaces: (settings) -> exporter / log flush function.
+# Factories a caller may pass instead: (settings) -> exporter / log flush function.
 SpanExporterFactory = Callable[[Settings], SpanExporter]
 LogFlushFactory = Callable[[Settings], Callable[[Sequence[LogRecord]], None]]
 
 
-def _embedded_span_exporter(settings: Settings) -> SpanExporter:
+def _span_exporter(settings: Settings) -> SpanExporter:
     return DuckDBSpanExporter(settings.db)
 
 
-def _embedded_log_flush(settings: Settings) -> Callable[[Sequence[LogRecord]], None]:
+def _log_flush(settings: Settings) -> Callable[[Sequence[LogRecord]], None]:
     def flush(records: Sequence[LogRecord]) -> None:
         get_writer(settings.db).write(logs=records)
 
     return flush
+
+
+def _idle_timeout(value: float | None) -> float:
+    if value is None:
+        raw = os.environ.get(ENV_IDLE_TIMEOUT)
+        try:
+            value = float(raw) if raw else DEFAULT_IDLE_TIMEOUT_S
+        except ValueError:
+            raise ConfigurationError(
+                f"{ENV_IDLE_TIMEOUT}={raw!r} is not a number of seconds"
+            ) from None
+    if value <= 0:
+        raise ConfigurationError("owner_idle_timeout_s must be > 0 seconds")
+    return value
 
 
 def _check_db(path: str) -> None:
@@ -211,6 +229,7 @@ def configure(
     batch_interval_s: float = 1.0,
     resource_attributes: Mapping[str, Any] | None = None,
     mode: str | None = None,
+    owner_idle_timeout_s: float | None = None,
     span_exporter_factory: SpanExporterFactory | None = None,
     log_flush_factory: LogFlushFactory | None = None,
     instrument: Sequence[str] | None = None,
@@ -230,7 +249,9 @@ def configure(
     telemetry through the one process that owns the file, so any number of agents, ``semtrace
     sql`` and the dashboard share it while it is written; ``"embedded"`` writes the file from
     this process (no child process; other processes see the file once this one has closed it).
-    Either way a file a live owner already announced is written through that owner.
+    Either way a file a live owner already announced is written through that owner. An owner
+    started on demand exits after ``owner_idle_timeout_s`` (env
+    ``SEMTRACE_OWNER_IDLE_TIMEOUT``, default 300) with no writer, no reader, nothing pending.
     """
     if max_input_chars < 0:
         raise ConfigurationError("max_input_chars must be >= 0 (0 turns input capture off)")
@@ -262,11 +283,12 @@ def configure(
         resource_attributes=dict(resource_attributes or {}),
         log_level=_log_level(log_level),
         mode=resolved_mode,
+        owner_idle_timeout_s=_idle_timeout(owner_idle_timeout_s),
     )
     with STATE.lock:
         _shutdown_pipeline()
         settings = _route(settings)
-        if settings.endpoint is None and span_exporter_factory is None:
+        if isinstance(get_writer(settings.db), ResilientWriter) and span_exporter_factory is None:
             _open_embedded(settings.db)
         span_factory = span_exporter_factory or _span_factory_for(settings)
         log_factory = log_flush_factory or _log_factory_for(settings)
@@ -308,34 +330,55 @@ def configure(
 
 
 def _route(settings: Settings) -> Settings:
-    """Send to a collector that owns the file, when one announced itself (one-writer rule)."""
+    """Choose how this process writes ``settings.db`` (the one-writer rule).
+
+    ``endpoint=``: batches go to the collector at that URL. A live owner announced beside
+    the file: through it, whatever the mode. Owner mode: through the file's owner, started
+    on demand (a detached ``semtrace serve``). Embedded mode: this process writes the file.
+    Every writer of the process for that file (spans, logs, heal attempts) follows."""
+    writer: RemoteWriter | None = None
     if settings.endpoint is not None:
-        return settings
-    try:
-        from semtrace.collector.announce import read_announcement
-    except ImportError:
-        return settings
-    ann = read_announcement(settings.db)
-    if ann is None:
-        return settings
-    _log.info("semtrace: %s is owned by the collector at %s; sending there", settings.db, ann.url)
-    return replace(settings, endpoint=ann.url)
+        url = settings.endpoint.rstrip("/")
+        for suffix in ("/v1/traces", "/v1/logs", "/v1/batches"):
+            url = url.removesuffix(suffix)
+        target = Target(url, os.environ.get(ENV_TOKEN) or None)
+        writer = RemoteWriter(settings.db, lambda: target)
+    elif settings.mode == "owner":
+        writer = RemoteWriter(settings.db, _owner_resolver(settings))
+    elif read_announcement(settings.db) is not None:
+        writer = RemoteWriter(settings.db, _announced_resolver(settings.db))
+    set_writer(settings.db, writer)
+    if writer is not None and settings.endpoint is None:
+        # Find (or start) the owner now, off the caller's thread: it is ready by the first
+        # batch, and configure() does not wait for a process to start.
+        threading.Thread(target=writer.connect, name="semtrace-owner-start", daemon=True).start()
+    return settings
+
+
+def _owner_resolver(settings: Settings) -> Callable[[], Target]:
+    def resolve() -> Target:
+        ann = ensure_owner(settings.db, idle_timeout_s=settings.owner_idle_timeout_s)
+        return Target(ann.url, ann.token)
+
+    return resolve
+
+
+def _announced_resolver(db: str) -> Callable[[], Target]:
+    def resolve() -> Target:
+        ann = read_announcement(db)
+        if ann is None:
+            raise OwnerUnavailable(f"no owner announced for {db} (embedded mode starts none)")
+        return Target(ann.url, ann.token)
+
+    return resolve
 
 
 def _span_factory_for(settings: Settings) -> SpanExporterFactory:
-    if settings.endpoint is None:
-        return _embedded_span_exporter
-    from semtrace.collector.client import otlp_span_exporter_factory
-
-    return otlp_span_exporter_factory
+    return _span_exporter
 
 
 def _log_factory_for(settings: Settings) -> LogFlushFactory:
-    if settings.endpoint is None:
-        return _embedded_log_flush
-    from semtrace.collector.client import otlp_log_flush_factory
-
-    return otlp_log_flush_factory
+    return _log_flush
 
 
 def _resource(settings: Settings) -> Resource:
@@ -420,7 +463,4 @@ def shutdown() -> None:
         shutdown_logging()
         _shutdown_pipeline()
         close_writers()
-        from semtrace.store.database import _open_stores
-
-        for store in list(_open_stores.values()):
-            store.close()
+        close_stores()

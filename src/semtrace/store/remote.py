@@ -1,0 +1,336 @@
+"""The writer of a process that does not own its database file: batches go to the owner.
+
+An agent in owner mode (and any process whose file a live owner announced, or that was
+pointed at a collector with ``endpoint=``) builds the same Arrow tables the embedded writer
+would and sends them, framed (:func:`~semtrace.store.spool.encode_tables`), to the owner's
+``POST /v1/batches``. The owner answers once they are committed. Nothing costs the agent more
+than the embedded writer (no OTLP protobuf built in Python), and the agent never waits on
+DuckDB: this runs on the exporter's background thread.
+
+What cannot be delivered is never lost without a count:
+
+- 429, 502, 503 and 504 (OTLP's retryable answers) are retried, honouring ``Retry-After``,
+  for up to ``max_retry_s``; every retry is counted (``semtrace_stats.retries``).
+- An owner that does not answer (gone, killed) is looked up again: ``resolve`` starts a new
+  one in owner mode, and the batch is sent there.
+- Otherwise the batch goes to the spool beside the database (``spooled``) and is replayed,
+  oldest first, once an owner answers again (``replayed``); replays carry the batch's id, so a
+  batch whose acknowledgement was lost is not stored twice.
+- A batch the owner refuses for good (400) is dropped and counted (``spans_dropped``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from semtrace._errors import handle_internal_errors
+from semtrace.store import schema
+from semtrace.store._arrow import logs_table, spans_tables
+from semtrace.store.database import resolve_path
+from semtrace.store.model import LogRecord, SpanRecord
+from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, encode_tables, spool_dir_for
+from semtrace.store.stats import STATS, Stats
+
+__all__ = [
+    "BATCHES_PATH",
+    "BATCH_HEADER",
+    "BATCH_TYPE",
+    "REPLAY_HEADER",
+    "RemoteWriter",
+    "Target",
+    "Undeliverable",
+]
+
+BATCHES_PATH = "/v1/batches"
+BATCH_TYPE = "application/vnd.semtrace.batch"
+BATCH_HEADER = "X-Semtrace-Batch"
+REPLAY_HEADER = "X-Semtrace-Replay"  # "1": the owner checks the id was not committed before
+RETRYABLE = frozenset({429, 502, 503, 504})
+_STATS_EVERY_S = 10.0
+_SPOOL_CHECK_EVERY_S = 5.0
+_REPLAY_PER_WRITE = 16  # batches replayed before the next new batch is sent
+_BACKOFF_MIN_S = 0.25
+_BACKOFF_MAX_S = 5.0
+
+_log = logging.getLogger("semtrace.store")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where batches go: the owner's base URL and its token."""
+
+    url: str
+    token: str | None = None
+
+
+class Undeliverable(Exception):
+    """The batch could not be delivered now (``permanent``: it never will be)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class RemoteWriter:
+    """Send spans, logs and other tables to the owner of ``db``; spool what cannot go.
+
+    ``resolve`` returns where to send (it may start an owner; it raises when none can be had).
+    ``clock`` and ``sleep`` are injectable so tests need not wait for backoffs.
+    """
+
+    def __init__(
+        self,
+        db: str,
+        resolve: Callable[[], Target],
+        *,
+        stats: Stats = STATS,
+        component: str = "agent",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout_s: float = 60.0,
+        max_retry_s: float = 10.0,
+        max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES,
+    ) -> None:
+        self.path = resolve_path(db)
+        self.resolve = resolve
+        self.stats = stats
+        self.component = component
+        self.clock = clock
+        self.sleep = sleep
+        self.timeout_s = timeout_s
+        self.max_retry_s = max_retry_s
+        self.spool = Spool(spool_dir_for(self.path), max_spool_bytes)
+        self._lock = threading.Lock()
+        self._target: Target | None = None
+        self._conn: http.client.HTTPConnection | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._spool_check_at = 0.0  # look for batches left by earlier runs at once
+        self._last_stats = clock()
+        self.closed = False
+
+    # -- public ------------------------------------------------------------------------------
+    def connect(self) -> bool:
+        """Find (or start) the owner now rather than at the first batch; False if none."""
+        with self._lock:
+            if self._target is not None:
+                return True
+            try:
+                self._target = self.resolve()
+            except Exception as exc:
+                _log.warning(
+                    "semtrace: no owner for %s yet (%s); spooling until one", self.path, exc
+                )
+                return False
+            return True
+
+    def write(self, spans: Sequence[SpanRecord] = (), logs: Sequence[LogRecord] = ()) -> bool:
+        """Deliver a batch, or spool it; ``True`` when the owner committed it now."""
+        if not spans and not logs:
+            return True
+        tables: list[tuple[str, pa.Table]] = []
+        if spans:
+            s, e, ln = spans_tables(spans)
+            tables += [(schema.SPANS, s), (schema.SPAN_EVENTS, e), (schema.SPAN_LINKS, ln)]
+        if logs:
+            tables.append((schema.LOGS, logs_table(logs)))
+        return self._write(tables, len(spans), len(logs))
+
+    def write_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> bool:
+        """Deliver ``(table_name, arrow_table)`` pairs of other tables (heal_attempts, ...)."""
+        batch = [(name, table) for name, table in tables if table.num_rows]
+        if not batch:
+            return True
+        return self._write(batch, 0, 0)
+
+    def flush_spool(self) -> int:
+        """Replay what was spooled, if the owner answers; returns batches replayed."""
+        with self._lock:
+            self._spool_check_at = 0.0
+            return self._replay(limit=None)
+
+    def retry_now(self) -> None:
+        """Forget the backoff: the next batch tries the owner at once."""
+        with self._lock:
+            self._retry_at = 0.0
+            self._spool_check_at = 0.0
+
+    @property
+    def backing_off(self) -> bool:
+        """True while batches go to the spool without trying the owner (after a failure)."""
+        return self.clock() < self._retry_at
+
+    def close(self) -> None:
+        """Try once more to deliver what is spooled, send a last stats row (spooled if it
+        cannot go) and close the connection."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._retry_at = 0.0
+            self._spool_check_at = 0.0
+            with handle_internal_errors("RemoteWriter.close"):
+                self._replay(limit=None)
+        with handle_internal_errors("RemoteWriter.close"):
+            self._write([(schema.SEMTRACE_STATS, self.stats.as_row(self.component))], 0, 0)
+        with self._lock:
+            self._disconnect()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _write(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
+        started = time.perf_counter()
+        batch_id = uuid.uuid4().hex
+        with self._lock:
+            if self.clock() - self._last_stats >= _STATS_EVERY_S:
+                self._last_stats = self.clock()
+                tables = [*tables, (schema.SEMTRACE_STATS, self.stats.as_row(self.component))]
+            if not self.backing_off:
+                try:
+                    self._send(tables, batch_id, replay=False)
+                except Undeliverable as exc:
+                    if exc.permanent:
+                        self.stats.add(spans_dropped=spans, logs_dropped=logs, export_errors=1)
+                        _log.warning(
+                            "semtrace: the owner of %s refused a batch: %s", self.path, exc
+                        )
+                        return False
+                    self._failed(exc)
+                else:
+                    self._failures = 0
+                    self.stats.add(spans_written=spans, logs_written=logs)
+                    self.stats.set_latency((time.perf_counter() - started) * 1000)
+                    self._replay(limit=_REPLAY_PER_WRITE)
+                    return True
+            if self.spool.put(tables, batch_id):
+                self.stats.add(spooled=spans + logs)
+                self._spool_check_at = 0.0
+            else:
+                self.stats.add(spans_dropped=spans, logs_dropped=logs)
+                _log.warning("semtrace: spool full at %s; dropped a batch", self.spool.directory)
+            return False
+
+    def _replay(self, limit: int | None) -> int:
+        """Send spooled batches (this process's and those others left), oldest first."""
+        now = self.clock()
+        if now < self._spool_check_at or self.backing_off:
+            return 0
+        replayed = 0
+        for batch in self.spool.batches():
+            try:
+                self._send(batch.tables, batch.batch_id, replay=True)
+            except Undeliverable as exc:
+                if exc.permanent:  # it will never be taken: set aside, counted as dropped
+                    self.spool.discard(batch)
+                    rows = batch.rows
+                    self.stats.add(
+                        spans_dropped=rows.get(schema.SPANS, 0),
+                        logs_dropped=rows.get(schema.LOGS, 0),
+                    )
+                    continue
+                self.spool.release(batch)
+                self._failed(exc)
+                return replayed
+            except BaseException:
+                self.spool.release(batch)
+                raise
+            self.spool.discard(batch)
+            rows = batch.rows
+            n = rows.get(schema.SPANS, 0) + rows.get(schema.LOGS, 0)
+            self.stats.add(spooled=-n, replayed=n)
+            replayed += 1
+            if limit is not None and replayed >= limit:
+                return replayed  # more next time: new batches must not wait behind all
+        self._spool_check_at = self.clock() + _SPOOL_CHECK_EVERY_S
+        return replayed
+
+    def _send(self, tables: Sequence[tuple[str, pa.Table]], batch_id: str, *, replay: bool) -> None:
+        body = encode_tables(tables)
+        deadline = self.clock() + self.max_retry_s
+        reconnected = False
+        while True:
+            target = self._target
+            if target is None:
+                try:
+                    target = self._target = self.resolve()
+                except Exception as exc:
+                    raise Undeliverable(f"no owner: {exc}") from None
+            headers = {
+                "Content-Type": BATCH_TYPE,
+                BATCH_HEADER: batch_id,
+                REPLAY_HEADER: "1" if replay else "0",
+            }
+            if target.token:
+                headers["Authorization"] = f"Bearer {target.token}"
+            try:
+                status, retry_after, text = self._post(target, body, headers)
+            except (OSError, http.client.HTTPException) as exc:
+                self._disconnect()
+                self._target = None
+                if reconnected:
+                    raise Undeliverable(f"{target.url} did not answer: {exc}") from None
+                # A kept-alive connection the owner closed, or an owner that died: look it up
+                # again (a new one may be started) and send once more, as a replay: the
+                # first attempt may have been committed before the connection broke.
+                reconnected = True
+                replay = True
+                continue
+            if status == 200:
+                return
+            if status == 401 and not reconnected:  # the owner was replaced (a new token)
+                self._disconnect()
+                self._target = None
+                reconnected = True
+                continue
+            if status in RETRYABLE:
+                wait = retry_after if retry_after is not None else 0.5
+                if self.clock() + wait > deadline:
+                    raise Undeliverable(f"{target.url} answered {status} until the retry budget")
+                self.stats.add(retries=1)
+                self.sleep(wait)
+                continue
+            raise Undeliverable(f"{target.url} answered {status}: {text}", permanent=True)
+
+    def _post(
+        self, target: Target, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, float | None, str]:
+        conn = self._conn
+        if conn is None:
+            parts = urlsplit(target.url)
+            conn = self._conn = http.client.HTTPConnection(
+                parts.hostname or "127.0.0.1", parts.port or 80, timeout=self.timeout_s
+            )
+        conn.request("POST", BATCHES_PATH, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        if response.getheader("Connection", "").lower() == "close":
+            self._disconnect()
+        retry_after: float | None = None
+        with contextlib.suppress(TypeError, ValueError):
+            retry_after = min(float(response.getheader("Retry-After") or ""), self.max_retry_s)
+        return response.status, retry_after, data[:300].decode("utf-8", "replace")
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        self.stats.add(export_errors=1)
+        delay = min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 2 ** (self._failures - 1))
+        self._retry_at = self.clock() + delay
+        if self._failures == 1:
+            _log.warning(
+                "semtrace: cannot deliver to the owner of %s (%s); spooling", self.path, exc
+            )

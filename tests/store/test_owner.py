@@ -1,0 +1,364 @@
+"""Owner mode: one process owns a file, started on demand; agents and readers go through it.
+
+Every test runs real processes: agents with ``SEMTRACE_MODE=owner``, the detached ``semtrace
+serve`` they start, ``semtrace sql``. Owners left behind are stopped after each test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from semtrace.store.ownership import (
+    announcement_path,
+    ensure_owner,
+    pid_alive,
+    read_announcement,
+    stop_owner,
+)
+from semtrace.store.spool import Spool, spool_dir_for
+
+SEMTRACE = str(Path(sys.executable).with_name("semtrace"))
+
+# An agent: N tool calls, each with a log record, `pause` seconds apart; prints its pid first.
+AGENT = """
+import os, sys, time
+import semtrace
+db, n, pause, tag = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+print(os.getpid(), flush=True)
+semtrace.configure(service_name=tag, db=db, batch_interval_s=0.1)
+log = semtrace.get_logger(agent=tag)
+
+@semtrace.tool("step")
+def step(i):
+    log.info("step done", i=i)
+    return i
+
+for i in range(n):
+    step(i)
+    if pause:
+        time.sleep(pause)
+semtrace.shutdown()
+print("done", flush=True)
+"""
+
+
+def owner_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"SEMTRACE_MODE": "owner", "SEMTRACE_OWNER_IDLE_TIMEOUT": "60"})
+    env.update(extra)
+    return env
+
+
+def start_agent(db: Path, n: int, pause: float, tag: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", AGENT, str(db), str(n), str(pause), tag],
+        env=owner_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    assert "done" in out, err
+    return err
+
+
+def sql(db: Path, query: str) -> list[dict[str, object]]:
+    res = subprocess.run(
+        [SEMTRACE, "sql", "--db", str(db), "--format", "json", query],
+        env=owner_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert isinstance(rows, list)
+    return rows
+
+
+def wait_for(predicate: object, timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    """A database path; whatever owner serves it is stopped after the test."""
+    path = tmp_path / "owned.duckdb"
+    yield path
+    stop_owner(path)
+
+
+def test_an_agent_starts_an_owner_and_sql_sees_counts_grow_while_it_writes(db: Path) -> None:
+    """While an agent writes for several seconds, `semtrace sql` in another process answers
+    (no lock error) with counts that grow; at the end every span is there exactly once."""
+    agent = start_agent(db, 200, 0.04, "grower")
+    wait_for(lambda: read_announcement(db) is not None, what="the owner")
+    counts: list[int] = []
+    while agent.poll() is None and len(counts) < 3:
+        counts.append(int(sql(db, "select count(*) as n from spans")[0]["n"]))  # type: ignore[call-overload]
+    err = finish(agent)
+    assert "locked" not in err
+    final = int(sql(db, "select count(*) as n from spans")[0]["n"])  # type: ignore[call-overload]
+    assert counts and counts[0] < 200, counts  # read while the agent was still writing
+    assert counts == sorted(counts) and final == 200, (counts, final)
+    assert sql(db, "select count(*) as n from logs") == [{"n": 200}]
+
+
+def test_four_agents_and_a_reader_share_one_file(db: Path) -> None:
+    """Four agents writing one file at once, plus a reader: every span arrives exactly once,
+    one owner served them all, and no process was told the file is locked."""
+    agents = [start_agent(db, 400, 0.005, f"agent-{i}") for i in range(4)]
+    wait_for(lambda: read_announcement(db) is not None, what="the owner")
+    readings = []
+    while any(a.poll() is None for a in agents):
+        readings.append(int(sql(db, "select count(*) as n from spans")[0]["n"]))  # type: ignore[call-overload]
+    assert readings == sorted(readings)
+    errors = [finish(a) for a in agents]
+    assert not [e for e in errors if "lock" in e.lower()], errors
+    got = sql(
+        db,
+        "select service_name, count(*) as n, count(distinct span_id) as d "
+        "from spans group by 1 order by 1",
+    )
+    assert got == [{"service_name": f"agent-{i}", "n": 400, "d": 400} for i in range(4)]
+    owners = sql(db, "select count(distinct pid) as n from semtrace_stats where component = 'agent'")
+    assert owners == [{"n": 4}]
+
+
+def test_kill_9_of_the_owner_loses_nothing(db: Path) -> None:
+    """The owner is killed (-9) while two agents write: they go on, what was in flight is
+    spooled, a new owner starts and replays it, and the final count is exact."""
+    agents = [start_agent(db, 600, 0.005, f"survivor-{i}") for i in range(2)]
+    wait_for(lambda: read_announcement(db) is not None, what="the first owner")
+    first = read_announcement(db)
+    assert first is not None
+    wait_for(
+        lambda: int(sql(db, "select count(*) as n from spans")[0]["n"]) > 100,  # type: ignore[call-overload]
+        what="spans before the kill",
+    )
+    os.kill(first.pid, signal.SIGKILL)
+    for agent in agents:
+        finish(agent)
+    second = read_announcement(db)
+    assert second is not None and second.pid != first.pid
+    wait_for(lambda: Spool(spool_dir_for(str(db))).pending_batches() == 0, what="the spool")
+    got = sql(db, "select count(*) as n, count(distinct span_id) as d from spans")
+    assert got == [{"n": 1200, "d": 1200}]
+    assert sql(db, "select count(*) as n from logs") == [{"n": 1200}]
+
+
+def test_eight_racing_starters_end_up_with_one_owner(db: Path) -> None:
+    """Eight processes that need the file at the same moment all get the same owner."""
+    code = textwrap.dedent(
+        """
+        import sys, time
+        from semtrace.store.ownership import ensure_owner
+        go = float(sys.argv[2])
+        time.sleep(max(0.0, go - time.time()))
+        ann = ensure_owner(sys.argv[1], idle_timeout_s=30)
+        print(ann.pid, ann.url)
+        """
+    )
+    go = str(time.time() + 2.0)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(db), go],
+            env=owner_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    answers = set()
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        answers.add(out.strip())
+    assert len(answers) == 1, answers
+    pid = int(answers.pop().split()[0])
+    assert pid_alive(pid)
+    ps = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True)
+    serving = [line for line in ps.stdout.splitlines() if "--on-demand" in line and str(db) in line]
+    assert len(serving) == 1, serving
+
+
+def test_the_owner_wants_its_token_and_binds_loopback(db: Path) -> None:
+    """An owner started on demand listens on 127.0.0.1, its announcement is readable by its
+    user only, and a request without its token gets 401."""
+    ann = ensure_owner(db, idle_timeout_s=30)
+    assert ann.url.startswith("http://127.0.0.1:")
+    assert ann.token and len(ann.token) >= 32
+    assert announcement_path(db).stat().st_mode & 0o777 == 0o600
+    for path, data in (("/health", None), ("/v1/query", b'{"sql": "select 1"}')):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(ann.url + path, data=data), timeout=10)
+        assert refused.value.code == 401
+    ok = urllib.request.Request(
+        ann.url + "/health", headers={"Authorization": f"Bearer {ann.token}"}
+    )
+    with urllib.request.urlopen(ok, timeout=10) as response:
+        assert json.loads(response.read())["db"] == str(db)
+
+
+def test_an_idle_owner_checkpoints_and_exits(db: Path) -> None:
+    """With nobody connected and nothing pending, the owner exits after its idle timeout,
+    removing its announcement and leaving a checkpointed file (no WAL to replay)."""
+    agent = subprocess.run(
+        [sys.executable, "-c", AGENT, str(db), "20", "0", "idler"],
+        env=owner_env(SEMTRACE_OWNER_IDLE_TIMEOUT="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert agent.returncode == 0, agent.stderr
+    ann = read_announcement(db)
+    assert ann is not None
+    wait_for(lambda: not pid_alive(ann.pid), timeout=30, what="the idle exit")
+    assert not announcement_path(db).exists()
+    assert not Path(f"{db}.wal").exists()
+    log = Path(f"{db}.owner.log").read_text()
+    assert "20 spans and 20 logs committed" in " ".join(log.split())
+
+
+def test_status_and_stop(db: Path) -> None:
+    """`semtrace serve --status FILE` names the owner's pid, port, uptime, writers and queue;
+    `semtrace serve --stop FILE` stops it cleanly; then --status says nothing owns it."""
+    ann = ensure_owner(db, idle_timeout_s=30)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SEMTRACE, "serve", *args, str(db)],
+            env=owner_env(COLUMNS="200"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    status = run("--status")
+    assert status.returncode == 0, status.stderr
+    assert f"pid:         {ann.pid}" in status.stdout
+    assert f"port:        {ann.url.rsplit(':', 1)[1]}" in status.stdout
+    for label in ("uptime:", "writers:", "queue:"):
+        assert label in status.stdout
+    stopped = run("--stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"pid {ann.pid}" in stopped.stdout
+    assert not pid_alive(ann.pid) and not announcement_path(db).exists()
+    again = run("--status")
+    assert again.returncode == 1 and "no owner" in again.stdout
+
+
+def test_a_collector_down_for_ten_seconds_loses_nothing(tmp_path: Path) -> None:
+    """An agent sending to a collector (endpoint=) that stops for 10 s mid-run and comes
+    back: every span and log arrives exactly once, and the agent's stats row says what failed
+    and how much was spooled and replayed."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "remote.duckdb"
+    url = f"http://127.0.0.1:{port}"
+
+    def serve() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [SEMTRACE, "serve", "--db", str(db), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: read_announcement(db) is not None, what="the collector")
+        return proc
+
+    stop = tmp_path / "stop"
+    # Writes until told to stop, so it is still running when the collector comes back.
+    agent_code = textwrap.dedent(
+        f"""
+        import os, time, semtrace
+        semtrace.configure(service_name="steady", db={str(db) + ".local"!r},
+                           batch_interval_s=0.1, endpoint={url!r})
+        log = semtrace.get_logger(agent="steady")
+        n = 0
+        while not os.path.exists({str(stop)!r}):
+            with semtrace.tool("step"):
+                log.info("step done", i=n)
+            n += 1
+            time.sleep(0.02)
+        semtrace.shutdown()
+        print(n, flush=True)
+        """
+    )
+    collector = serve()
+    agent = subprocess.Popen(
+        [sys.executable, "-c", agent_code],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _collector_rows(url, "select count(*) as n from spans")[0]["n"], what="spans")
+        collector.send_signal(signal.SIGTERM)
+        assert collector.wait(timeout=60) == 0
+        time.sleep(10)
+        collector = serve()
+        time.sleep(2)  # new spans go to it, and what was spooled is replayed
+        stop.touch()
+        out, err = agent.communicate(timeout=120)
+        assert agent.returncode == 0, err
+        n = int(out.strip())
+        rows = _collector_rows(
+            url,
+            "select (select count(*) from spans) as spans, "
+            "(select count(distinct span_id) from spans) as distinct_spans, "
+            "(select count(*) from logs) as logs",
+        )
+        assert rows == [{"spans": n, "distinct_spans": n, "logs": n}]
+        [stats] = _collector_rows(
+            url,
+            "select export_errors, spooled, replayed from semtrace_stats "
+            "where component = 'agent' order by time desc limit 1",
+        )
+        assert stats["export_errors"] >= 1 and stats["spooled"] == 0
+        assert stats["replayed"] > 0
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(timeout=60)
+
+
+def _collector_rows(url: str, query: str) -> list[dict[str, object]]:
+    request = urllib.request.Request(
+        url + "/v1/query",
+        data=json.dumps({"sql": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        doc = json.loads(response.read())
+    return [dict(zip(doc["columns"], row, strict=True)) for row in doc["rows"]]
