@@ -362,3 +362,42 @@ def _collector_rows(url: str, query: str) -> list[dict[str, object]]:
     with urllib.request.urlopen(request, timeout=60) as response:
         doc = json.loads(response.read())
     return [dict(zip(doc["columns"], row, strict=True)) for row in doc["rows"]]
+
+
+def test_the_readme_quick_start_in_owner_mode_is_readable_from_a_second_terminal(
+    tmp_path: Path,
+) -> None:
+    """The README's quick start, run as printed with no mode set (owner mode), leaves its
+    spans readable by `semtrace sql` from another process, through the owner it started."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    quick_start = re.findall(r"```python\n(.*?)```", readme, flags=re.S)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SEMTRACE_"))}
+    env["SEMTRACE_OWNER_IDLE_TIMEOUT"] = "60"
+    db = tmp_path / "semtrace.duckdb"
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", quick_start],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert read_announcement(db) is not None  # the quick start's process started it
+        second = subprocess.run(
+            [SEMTRACE, "sql", "--format", "json", "select name from spans order by name"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert second.returncode == 0, second.stderr
+        assert {"name": "invoke_agent supervisor"} in json.loads(second.stdout)
+    finally:
+        stop_owner(db)
