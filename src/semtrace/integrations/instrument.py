@@ -21,6 +21,7 @@ from typing import Any
 from opentelemetry import trace
 
 from semtrace.exceptions import ConfigurationError
+from semtrace.tracer.setup import STATE
 
 __all__ = ["INTEGRATIONS", "Integration", "instrument", "instrumented", "uninstrument"]
 
@@ -153,8 +154,6 @@ def _missing_library(instrumentor: Any) -> str | None:
 
 
 def _provider() -> trace.TracerProvider:
-    from semtrace.tracer.setup import STATE
-
     return STATE.provider if STATE.provider is not None else trace.get_tracer_provider()
 
 
@@ -223,3 +222,6 @@ def uninstrument(*names: str) -> None:
                 if instrumentor.is_instrumented_by_opentelemetry:
                     instrumentor.uninstrument()
             _active.pop(name, None)
+
+
+STATE.instrumenter = instrument  # configure(instrument=[...]) calls it

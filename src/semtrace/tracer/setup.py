@@ -91,6 +91,8 @@ class _State:
         self.on_configure: list[Callable[[Settings], None]] = []
         self.on_shutdown: list[Callable[[], None]] = []
         self.on_flush: list[Callable[[], None]] = []  # extra queues force_flush() drains
+        # semtrace.integrations installs its instrument(*names) here (an upper layer).
+        self.instrumenter: Callable[..., object] | None = None
         self.atexit_registered = False
 
     def reset(self) -> None:
@@ -323,9 +325,12 @@ def configure(
         for hook in list(STATE.on_configure):
             hook(settings)
     if instrument:  # ecosystem instrumentors (OpenInference / OpenLLMetry), by name
-        from semtrace.integrations.instrument import instrument as _instrument
-
-        _instrument(*instrument)
+        if STATE.instrumenter is None:
+            raise ConfigurationError(
+                "instrument= needs semtrace's integrations: `import semtrace` (not only "
+                "semtrace.tracer) before configure()"
+            )
+        STATE.instrumenter(*instrument)
     return settings
 
 
