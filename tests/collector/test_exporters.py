@@ -114,6 +114,7 @@ def test_remote_writer_keeps_semtrace_facts(collector: Collector, tmp_path: Path
         service_name="svc-a",
     )
     assert writer.write(logs=[record])
+    assert writer.flush(30)  # delivered: acknowledged after the collector's commit
     got = rows(
         collector,
         """select log_id, time_ns, severity, severity_number, message, template, trace_id,

@@ -275,6 +275,6 @@ def test_a_file_another_process_writes_is_explained(
         at.run()
         assert not at.exception
         message = at.error[0].value
-        assert f"process {holder.pid}" in message and "semtrace serve" in message
+        assert f"process {holder.pid}" in message and "owner mode" in message
     finally:
         holder.communicate("", timeout=10)

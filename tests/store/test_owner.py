@@ -71,11 +71,59 @@ def start_agent(db: Path, n: int, pause: float, tag: str) -> subprocess.Popen[st
     )
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 120) -> str:
-    out, err = proc.communicate(timeout=timeout)
+def finish(proc: subprocess.Popen[str], timeout: float = 120, *, out: bool = False) -> str:
+    """Wait for an agent; its stderr (or, with ``out``, what it printed last)."""
+    stdout, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
-    assert "done" in out, err
+    if out:
+        return stdout.strip().splitlines()[-1]
+    assert "done" in stdout, err
     return err
+
+
+# An agent that writes until a file appears, then prints how many steps it made.
+UNTIL = """
+import os, sys, time
+import semtrace
+db, stop, tag = sys.argv[1], sys.argv[2], sys.argv[3]
+semtrace.configure(service_name=tag, db=db, batch_interval_s=0.1)
+log = semtrace.get_logger(agent=tag)
+n = 0
+while not os.path.exists(stop):
+    with semtrace.tool("step"):
+        log.info("step done", i=n)
+    n += 1
+    time.sleep(0.005)
+semtrace.shutdown()
+print(n, flush=True)
+"""
+
+
+def start_until(db: Path, stop: Path, tag: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", UNTIL, str(db), str(stop), tag],
+        env=owner_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def owner_count(db: Path, table: str) -> int:
+    """Rows in ``table`` as the file's current owner answers (0 while there is none)."""
+    ann = read_announcement(db)
+    if ann is None:
+        return 0
+    request = urllib.request.Request(
+        ann.url + "/v1/query",
+        data=json.dumps({"sql": f"select count(*) from {table}"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {ann.token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(json.loads(response.read())["rows"][0][0])
+    except OSError:
+        return 0
 
 
 def sql(db: Path, query: str) -> list[dict[str, object]]:
@@ -147,26 +195,27 @@ def test_four_agents_and_a_reader_share_one_file(db: Path) -> None:
     assert owners == [{"n": 4}]
 
 
-def test_kill_9_of_the_owner_loses_nothing(db: Path) -> None:
+def test_kill_9_of_the_owner_loses_nothing(db: Path, tmp_path: Path) -> None:
     """The owner is killed (-9) while two agents write: they go on, what was in flight is
     spooled, a new owner starts and replays it, and the final count is exact."""
-    agents = [start_agent(db, 600, 0.005, f"survivor-{i}") for i in range(2)]
-    wait_for(lambda: read_announcement(db) is not None, what="the first owner")
+    stop = tmp_path / "stop"
+    agents = [start_until(db, stop, f"survivor-{i}") for i in range(2)]
+    wait_for(lambda: owner_count(db, "spans") > 100, what="spans before the kill")
     first = read_announcement(db)
     assert first is not None
-    wait_for(
-        lambda: int(sql(db, "select count(*) as n from spans")[0]["n"]) > 100,  # type: ignore[call-overload]
-        what="spans before the kill",
-    )
     os.kill(first.pid, signal.SIGKILL)
-    for agent in agents:
-        finish(agent)
-    second = read_announcement(db)
-    assert second is not None and second.pid != first.pid
+    # The agents keep writing: the next batch finds the owner gone and starts another.
+    wait_for(
+        lambda: (ann := read_announcement(db)) is not None and ann.pid != first.pid,
+        what="a new owner",
+    )
+    wait_for(lambda: owner_count(db, "spans") > 0, what="spans through the new owner")
+    stop.touch()
+    written = sum(int(finish(a, out=True)) for a in agents)
     wait_for(lambda: Spool(spool_dir_for(str(db))).pending_batches() == 0, what="the spool")
     got = sql(db, "select count(*) as n, count(distinct span_id) as d from spans")
-    assert got == [{"n": 1200, "d": 1200}]
-    assert sql(db, "select count(*) as n from logs") == [{"n": 1200}]
+    assert got == [{"n": written, "d": written}]
+    assert sql(db, "select count(*) as n from logs") == [{"n": written}]
 
 
 def test_eight_racing_starters_end_up_with_one_owner(db: Path) -> None:
@@ -226,8 +275,13 @@ def test_the_owner_wants_its_token_and_binds_loopback(db: Path) -> None:
 def test_an_idle_owner_checkpoints_and_exits(db: Path) -> None:
     """With nobody connected and nothing pending, the owner exits after its idle timeout,
     removing its announcement and leaving a checkpointed file (no WAL to replay)."""
+    code = AGENT.replace(
+        'print("done", flush=True)',
+        'from semtrace.store.ownership import read_announcement\n'
+        'print("done", read_announcement(db).pid, flush=True)',
+    ).replace("semtrace.shutdown()\n", "semtrace.force_flush()\n", 1)
     agent = subprocess.run(
-        [sys.executable, "-c", AGENT, str(db), "20", "0", "idler"],
+        [sys.executable, "-c", code, str(db), "20", "0", "idler"],
         env=owner_env(SEMTRACE_OWNER_IDLE_TIMEOUT="1"),
         capture_output=True,
         text=True,
@@ -235,9 +289,8 @@ def test_an_idle_owner_checkpoints_and_exits(db: Path) -> None:
         check=False,
     )
     assert agent.returncode == 0, agent.stderr
-    ann = read_announcement(db)
-    assert ann is not None
-    wait_for(lambda: not pid_alive(ann.pid), timeout=30, what="the idle exit")
+    pid = int(agent.stdout.split()[-1])
+    wait_for(lambda: not pid_alive(pid), timeout=30, what="the idle exit")
     assert not announcement_path(db).exists()
     assert not Path(f"{db}.wal").exists()
     log = Path(f"{db}.owner.log").read_text()

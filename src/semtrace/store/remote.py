@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -100,8 +101,12 @@ class RemoteWriter:
         timeout_s: float = 60.0,
         max_retry_s: float = 10.0,
         max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES,
+        pipeline: bool = True,
     ) -> None:
         self.path = resolve_path(db)
+        # Pipelined: a sender thread delivers batch k while the caller builds batch k+1 (one
+        # in flight, one waiting); the caller only waits when both slots are taken.
+        self.pipeline = pipeline
         self.resolve = resolve
         self.stats = stats
         self.component = component
@@ -118,6 +123,9 @@ class RemoteWriter:
         self._spool_check_at = 0.0  # look for batches left by earlier runs at once
         self._last_stats = clock()
         self.closed = False
+        self._cond = threading.Condition()
+        self._outbox: deque[tuple[list[tuple[str, pa.Table]], int, int]] = deque()
+        self._sender: threading.Thread | None = None
 
     # -- public ------------------------------------------------------------------------------
     def connect(self) -> bool:
@@ -135,7 +143,8 @@ class RemoteWriter:
             return True
 
     def write(self, spans: Sequence[SpanRecord] = (), logs: Sequence[LogRecord] = ()) -> bool:
-        """Deliver a batch, or spool it; ``True`` when the owner committed it now."""
+        """Deliver a batch, or spool it. Pipelined, ``True`` means handed to the sender
+        (:meth:`flush` waits for it); else ``True`` when the owner committed it now."""
         if not spans and not logs:
             return True
         tables: list[tuple[str, pa.Table]] = []
@@ -144,14 +153,19 @@ class RemoteWriter:
             tables += [(schema.SPANS, s), (schema.SPAN_EVENTS, e), (schema.SPAN_LINKS, ln)]
         if logs:
             tables.append((schema.LOGS, logs_table(logs)))
-        return self._write(tables, len(spans), len(logs))
+        return self._hand_over(tables, len(spans), len(logs))
 
     def write_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> bool:
         """Deliver ``(table_name, arrow_table)`` pairs of other tables (heal_attempts, ...)."""
         batch = [(name, table) for name, table in tables if table.num_rows]
         if not batch:
             return True
-        return self._write(batch, 0, 0)
+        return self._hand_over(batch, 0, 0)
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every batch handed over was delivered or spooled; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._outbox, timeout_s)
 
     def flush_spool(self) -> int:
         """Replay what was spooled, if the owner answers; returns batches replayed."""
@@ -171,8 +185,11 @@ class RemoteWriter:
         return self.clock() < self._retry_at
 
     def close(self) -> None:
-        """Try once more to deliver what is spooled, send a last stats row (spooled if it
-        cannot go) and close the connection."""
+        """Deliver what was handed over, try once more to deliver what is spooled, send a
+        last stats row (spooled if it cannot go) and close the connection."""
+        self.flush()
+        with self._cond:
+            self._cond.notify_all()
         with self._lock:
             if self.closed:
                 return
@@ -187,6 +204,37 @@ class RemoteWriter:
             self._disconnect()
 
     # -- internals ---------------------------------------------------------------------------
+    def _hand_over(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
+        if not self.pipeline or self.closed:
+            return self._write(tables, spans, logs)
+        with self._cond:
+            while len(self._outbox) >= 2:
+                self._cond.wait()
+            self._outbox.append((tables, spans, logs))
+            if self._sender is None or not self._sender.is_alive():
+                self._sender = threading.Thread(
+                    target=self._send_loop, name="semtrace-sender", daemon=True
+                )
+                self._sender.start()
+            self._cond.notify_all()
+        return True
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._cond.wait_for(lambda: self._outbox or self.closed, 1.0):
+                    continue
+                if not self._outbox:
+                    return
+                tables, spans, logs = self._outbox[0]  # stays counted until delivered
+            try:
+                with handle_internal_errors("RemoteWriter.send"):
+                    self._write(tables, spans, logs)
+            finally:
+                with self._cond:
+                    self._outbox.popleft()
+                    self._cond.notify_all()
+
     def _write(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
         started = time.perf_counter()
         batch_id = uuid.uuid4().hex

@@ -27,7 +27,14 @@ from semtrace.store.model import LogRecord, SpanRecord
 from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, SpooledBatch, spool_dir_for
 from semtrace.store.stats import STATS, Stats
 
-__all__ = ["ResilientWriter", "Writer", "close_writers", "get_writer", "set_writer"]
+__all__ = [
+    "ResilientWriter",
+    "Writer",
+    "close_writers",
+    "flush_writers",
+    "get_writer",
+    "set_writer",
+]
 
 _log = logging.getLogger("semtrace.store")
 _BACKOFF_MIN_S = 0.5
@@ -47,6 +54,8 @@ class Writer(Protocol):
     def write_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> bool: ...
 
     def flush_spool(self) -> int: ...
+
+    def flush(self, timeout_s: float = 30.0) -> bool: ...
 
     def retry_now(self) -> None: ...
 
@@ -150,6 +159,10 @@ class ResilientWriter:
             store = self._open()
             return self._drain(store) if store is not None else 0
 
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Nothing to wait for: :meth:`write` stores (or spools) before it returns."""
+        return True
+
     def retry_now(self) -> None:
         """Forget the backoff: the next write tries the file at once (tests, ``doctor``)."""
         with self._lock:
@@ -247,6 +260,14 @@ class ResilientWriter:
     def _write_stats_row(self, store: Store) -> None:
         with handle_internal_errors("write semtrace_stats"):
             store.append_arrow(schema.SEMTRACE_STATS, self.stats.as_row(self.component))
+
+
+def flush_writers(timeout_s: float = 30.0) -> None:
+    """Wait until every writer of this process delivered (or spooled) what it was given."""
+    with _writers_lock:
+        writers = list(_writers.values())
+    for writer in writers:
+        writer.flush(timeout_s)
 
 
 def close_writers() -> None:

@@ -51,7 +51,13 @@ from semtrace.store.database import check_database_file, close_stores, open_stor
 from semtrace.store.model import LogRecord
 from semtrace.store.ownership import OwnerUnavailable, ensure_owner, read_announcement
 from semtrace.store.remote import RemoteWriter, Target
-from semtrace.store.resilient import ResilientWriter, close_writers, get_writer, set_writer
+from semtrace.store.resilient import (
+    ResilientWriter,
+    close_writers,
+    flush_writers,
+    get_writer,
+    set_writer,
+)
 from semtrace.store.stats import STATS
 from semtrace.telemetry.setup import configure_logging, shutdown_logging
 from semtrace.telemetry.sink import log_level as _log_level
@@ -439,6 +445,7 @@ def force_flush(timeout_s: float = 30.0) -> None:
     queue = STATE.log_queue
     if queue is not None:
         queue.flush(timeout_s)
+    flush_writers(timeout_s)  # batches a writer still delivers to the file's owner
     for hook in list(STATE.on_flush):
         try:
             hook()
