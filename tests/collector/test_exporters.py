@@ -167,7 +167,7 @@ def test_configure_with_endpoint_sends_spans_and_logs_to_the_collector(
 
 
 def test_collector_connection_looks_like_a_duckdb_connection(collector: Collector) -> None:
-    """connect_via_collector results offer to_arrow_table, df, fetchall, fetchone; errors are
+    """CollectorConnection results offer to_arrow_table, df, fetchall, fetchone; errors are
     QueryErrors; named query functions run through it."""
     con = CollectorConnection(collector.url)
     result = con.sql("select 1 as a, 'x' as b union all select 2, 'y' order by a")
