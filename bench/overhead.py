@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from bench._harness import Result, interleaved
@@ -33,6 +33,15 @@ class _NullExporter(SpanExporter):
         pass
 
 
+def raw_sdk_tracer() -> tuple[TracerProvider, Tracer]:
+    """The baseline: an SDK provider whose BatchSpanProcessor exports into nothing."""
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(_NullExporter(), max_queue_size=16_384, max_export_batch_size=2_048)
+    )
+    return provider, provider.get_tracer("bench")
+
+
 def run(quick: bool = False) -> list[Result]:
     import semtrace
 
@@ -46,11 +55,7 @@ def run(quick: bool = False) -> list[Result]:
     def traced(origin: str, dest: str) -> int:
         return 1
 
-    raw_provider = TracerProvider()
-    raw_provider.add_span_processor(
-        BatchSpanProcessor(_NullExporter(), max_queue_size=16_384, max_export_batch_size=2_048)
-    )
-    raw_tracer = raw_provider.get_tracer("bench")
+    raw_provider, raw_tracer = raw_sdk_tracer()
 
     def raw(origin: str, dest: str) -> int:
         with raw_tracer.start_as_current_span("execute_tool search_flights", attributes=ATTRS):

@@ -19,12 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
 from bench._harness import Result, interleaved
 from bench.export import BATCH, agent_spans
-from bench.overhead import ATTRS, _NullExporter
+from bench.overhead import ATTRS, raw_sdk_tracer
 
 _TARGET_RATIO = 1.1
 
@@ -64,11 +61,7 @@ def _overhead(quick: bool, embedded_db: Path, owner_db: Path) -> list[Result]:
     def traced(origin: str, dest: str) -> int:
         return 1
 
-    raw_provider = TracerProvider()
-    raw_provider.add_span_processor(
-        BatchSpanProcessor(_NullExporter(), max_queue_size=16_384, max_export_batch_size=2_048)
-    )
-    raw_tracer = raw_provider.get_tracer("bench")
+    raw_provider, raw_tracer = raw_sdk_tracer()
 
     def raw() -> None:
         for _ in range(calls):

@@ -11,7 +11,13 @@ import pyarrow as pa
 import pytest
 
 from semtrace.exceptions import NotADatabaseError
-from semtrace.store.database import Store, connect_readonly, get_open_store, open_store
+from semtrace.store.database import (
+    Store,
+    batch_tables,
+    connect_readonly,
+    get_open_store,
+    open_store,
+)
 from semtrace.store.model import LogRecord, SpanRecord
 from tests.store import dataset as ds
 
@@ -64,10 +70,10 @@ def test_batch_is_one_transaction(db_path: Path) -> None:
     store = Store(db_path)
     bad = pa.table({"no_such_column": [1]})
     with pytest.raises(duckdb.Error):
-        store._append_many([("spans", pa.Table.from_pylist([])), ("logs", bad)])
-    store.write_batch(list(ds.TRAVEL), [])
+        store.append_tables([("spans", pa.Table.from_pylist([])), ("logs", bad)])
+    store.write_spans(list(ds.TRAVEL))
     with pytest.raises(duckdb.Error):
-        store._append_many(
+        store.append_tables(
             [("semtrace_stats", pa.table({"time": [datetime.now(UTC)], "pid": [1]})), ("logs", bad)]
         )
     cur = store.cursor()
@@ -76,10 +82,10 @@ def test_batch_is_one_transaction(db_path: Path) -> None:
     store.close()
 
 
-def test_write_batch_spans_and_logs_together(db_path: Path) -> None:
-    """write_batch appends spans, their events and links, and logs in one go."""
+def test_batch_tables_store_spans_and_logs_together(db_path: Path) -> None:
+    """batch_tables gives spans, their events and links, and logs, appended in one go."""
     store = Store(db_path)
-    store.write_batch([*ds.TRAVEL, *ds.BILLING], list(ds.LOGS))
+    store.append_tables(batch_tables([*ds.TRAVEL, *ds.BILLING], list(ds.LOGS)))
     cur = store.cursor()
     counts = [
         cur.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]

@@ -27,6 +27,7 @@ from semtrace.store.views import create_views
 
 __all__ = [
     "Store",
+    "batch_tables",
     "check_database_file",
     "close_stores",
     "connect_readonly",
@@ -154,35 +155,15 @@ class Store:
     # -- writing -----------------------------------------------------------------------------
     def write_spans(self, spans: Sequence[SpanRecord]) -> int:
         """Append a batch of spans (with their events and links) in one transaction."""
-        if not spans:
-            return 0
-        spans_t, events_t, links_t = spans_tables(spans)
-        self._append_many(
-            [(schema.SPANS, spans_t), (schema.SPAN_EVENTS, events_t), (schema.SPAN_LINKS, links_t)]
-        )
+        if spans:
+            self._append_many(batch_tables(spans, ()))
         return len(spans)
 
     def write_logs(self, logs: Sequence[LogRecord]) -> int:
         """Append a batch of log records in one transaction."""
-        if not logs:
-            return 0
-        self._append_many([(schema.LOGS, logs_table(logs))])
-        return len(logs)
-
-    def write_batch(self, spans: Sequence[SpanRecord], logs: Sequence[LogRecord]) -> None:
-        """Append spans and logs together: one commit for both (the collector's group commit)."""
-        tables: list[tuple[str, pa.Table]] = []
-        if spans:
-            spans_t, events_t, links_t = spans_tables(spans)
-            tables += [
-                (schema.SPANS, spans_t),
-                (schema.SPAN_EVENTS, events_t),
-                (schema.SPAN_LINKS, links_t),
-            ]
         if logs:
-            tables.append((schema.LOGS, logs_table(logs)))
-        if tables:
-            self._append_many(tables)
+            self._append_many(batch_tables((), logs))
+        return len(logs)
 
     def append_arrow(self, table_name: str, table: pa.Table) -> None:
         """Append an Arrow table to one of the contract's tables, matching columns by name."""
@@ -269,6 +250,23 @@ def open_store(path: str | os.PathLike[str]) -> Store:
             return existing
         _open_stores[key] = store
     return store
+
+
+def batch_tables(
+    spans: Sequence[SpanRecord], logs: Sequence[LogRecord]
+) -> list[tuple[str, pa.Table]]:
+    """The ``(table_name, arrow_table)`` pairs one batch of spans and logs is stored as."""
+    tables: list[tuple[str, pa.Table]] = []
+    if spans:
+        spans_t, events_t, links_t = spans_tables(spans)
+        tables += [
+            (schema.SPANS, spans_t),
+            (schema.SPAN_EVENTS, events_t),
+            (schema.SPAN_LINKS, links_t),
+        ]
+    if logs:
+        tables.append((schema.LOGS, logs_table(logs)))
+    return tables
 
 
 def close_stores() -> None:

@@ -36,8 +36,7 @@ import pyarrow as pa
 
 from semtrace._errors import handle_internal_errors
 from semtrace.store import schema
-from semtrace.store._arrow import logs_table, spans_tables
-from semtrace.store.database import resolve_path
+from semtrace.store.database import batch_tables, resolve_path
 from semtrace.store.model import LogRecord, SpanRecord
 from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, encode_tables, spool_dir_for
 from semtrace.store.stats import STATS, Stats
@@ -147,13 +146,7 @@ class RemoteWriter:
         (:meth:`flush` waits for it); else ``True`` when the owner committed it now."""
         if not spans and not logs:
             return True
-        tables: list[tuple[str, pa.Table]] = []
-        if spans:
-            s, e, ln = spans_tables(spans)
-            tables += [(schema.SPANS, s), (schema.SPAN_EVENTS, e), (schema.SPAN_LINKS, ln)]
-        if logs:
-            tables.append((schema.LOGS, logs_table(logs)))
-        return self._hand_over(tables, len(spans), len(logs))
+        return self._hand_over(batch_tables(spans, logs), len(spans), len(logs))
 
     def write_tables(self, tables: Sequence[tuple[str, pa.Table]]) -> bool:
         """Deliver ``(table_name, arrow_table)`` pairs of other tables (heal_attempts, ...)."""

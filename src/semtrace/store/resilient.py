@@ -21,8 +21,7 @@ import pyarrow as pa
 
 from semtrace._errors import handle_internal_errors
 from semtrace.store import schema
-from semtrace.store._arrow import logs_table, spans_tables
-from semtrace.store.database import Store, open_store, resolve_path
+from semtrace.store.database import Store, batch_tables, open_store, resolve_path
 from semtrace.store.model import LogRecord, SpanRecord
 from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, SpooledBatch, spool_dir_for
 from semtrace.store.stats import STATS, Stats
@@ -119,12 +118,7 @@ class ResilientWriter:
         if not spans and not logs:
             return True
         started = time.perf_counter()
-        tables: list[tuple[str, pa.Table]] = []
-        if spans:
-            s, e, ln = spans_tables(spans)
-            tables += [(schema.SPANS, s), (schema.SPAN_EVENTS, e), (schema.SPAN_LINKS, ln)]
-        if logs:
-            tables.append((schema.LOGS, logs_table(logs)))
+        tables = batch_tables(spans, logs)
         with self._lock:
             stored = self._try_store(tables)
             if stored:
