@@ -72,7 +72,9 @@ def owner_status(db: str | os.PathLike[str]) -> list[tuple[str, str]] | None:
         ("uptime", f"{uptime:.0f} s"),
         (
             "writers",
-            f"{health.get('writers', 0)} connected ({health.get('connections', 0)} connections)",
+            # This request's own connection is not a client of the owner.
+            f"{health.get('writers', 0)} connected "
+            f"({max(0, int(health.get('connections', 1)) - 1)} client connections)",
         ),
         (
             "queue",
