@@ -157,3 +157,15 @@ SEMTRACE_HEAL_EPISODE = "semtrace.heal.episode"
 SEMTRACE_HEAL_FINGERPRINT = "semtrace.heal.fingerprint"
 SEMTRACE_HEAL_CATEGORY = "semtrace.heal.category"
 SEMTRACE_HEAL_DELAY_S = "semtrace.heal.delay_s"  # backoff waited before a heal attempt
+
+# --- failure facts: what an exception carried beyond its message (telemetry/errors) --------
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+HTTP_STATUS_CODE = "http.status_code"  # the deprecated name, still sent by older instrumentations
+RPC_GRPC_STATUS_CODE = "rpc.grpc.status_code"
+DB_RESPONSE_STATUS_CODE = "db.response.status_code"  # SQLSTATE or the vendor's error code
+DB_SYSTEM = "db.system"
+SERVER_ADDRESS = "server.address"
+SEMTRACE_ERROR_ERRNO = "semtrace.error.errno"
+SEMTRACE_ERROR_CODE = "semtrace.error.code"  # the service's own code (AccessDenied, ...)
+SEMTRACE_ERROR_RETRY_AFTER_S = "semtrace.error.retry_after_s"
+SEMTRACE_IMPACT = "semtrace.impact"

@@ -1,0 +1,214 @@
+"""The facts of one failure, read from its context pack: what the offline rules classify on.
+
+Structured facts come first, from where they were recorded: the span's attributes (the
+status codes and error codes an exception carried, see :mod:`semtrace.telemetry.errors`,
+or an instrumentation's ``http.response.status_code``, ``rpc.grpc.status_code``,
+``error.type``, ``db.*``), the exception's qualified type, and where the failure happened (a
+tool, the LLM, an agent's own code). When a fact was not recorded (a span from another
+process, a log sentence), it is read from the message the way the library prints it:
+``Error code: 429``, ``503 Server Error``, ``StatusCode.UNAVAILABLE``, ``[Errno 111]``,
+``SQLSTATE 57014``, ``ORA-00942``, ``An error occurred (AccessDenied)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from semtrace import semconv as sc
+
+__all__ = ["GRPC_CODES", "Facts", "facts_from_pack", "where_of"]
+
+# gRPC status codes by number (the semconv records the number; messages print either).
+GRPC_CODES = {
+    0: "OK",
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    6: "ALREADY_EXISTS",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    10: "ABORTED",
+    11: "OUT_OF_RANGE",
+    12: "UNIMPLEMENTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    15: "DATA_LOSS",
+    16: "UNAUTHENTICATED",
+}
+_LLM_OPERATIONS = frozenset(
+    {sc.OP_CHAT, sc.OP_TEXT_COMPLETION, sc.OP_GENERATE_CONTENT, sc.OP_EMBEDDINGS}
+)
+_WHERE = {
+    sc.OP_EXECUTE_TOOL: "tool",
+    sc.OP_RETRIEVAL: "tool",
+    sc.OP_INVOKE_AGENT: "agent",
+    sc.OP_INVOKE_WORKFLOW: "step",
+    **dict.fromkeys(_LLM_OPERATIONS, "llm"),
+}
+
+_STATUS_PATTERNS = (
+    re.compile(r"\bError code: ([1-5]\d\d)\b"),
+    re.compile(r"^\s*([1-5]\d\d) (?:Client|Server) Error\b", re.M),
+    re.compile(r"\bHTTP(?: Error|/[\d.]+)? ?:? ?([1-5]\d\d)\b"),
+    re.compile(r"(?<!exit )\b(?:status(?: code)?|status_code|code)\W{0,3}([1-5]\d\d)\b", re.I),
+    re.compile(r"'([1-5]\d\d) [A-Z][a-z]+"),  # httpx: Client error '422 Unprocessable ...'
+    re.compile(
+        r"^\s*(?:API Error: )?([1-5]\d\d)\b(?= \{| [A-Z][a-z])"
+    ),  # 429 {...}, 529 Overloaded
+    re.compile(r"\(([1-5]\d\d)\) when calling"),  # botocore: An error occurred (403) when calling
+    # a sentence about a service: "the ERP returned 503" (not "returned 403 rows")
+    re.compile(
+        r"\b(?:returned|answered|responded(?: with)?)\s+(?:an? )?(?:HTTP |status |error )?"
+        r"([1-5]\d\d)\b(?!\s*(?:rows|items|records|results|bytes|ms|s)\b)"
+    ),
+)
+_ERRNO = re.compile(r"\[(?:Errno|WinError) (-?\d+)\]|\bErrno (-?\d+)|\bError (\d+) connecting to")
+_ERRNO_NAMES = {"ECONNREFUSED": 111, "ETIMEDOUT": 110, "EHOSTUNREACH": 113, "ENETUNREACH": 101}
+_ERRNO_NAME = re.compile(r"\b(" + "|".join(_ERRNO_NAMES) + r")\b")
+_GRPC = re.compile(
+    r"StatusCode\.([A-Z_]+)|\b(\d{1,2}) (" + "|".join(sorted(GRPC_CODES.values())) + r")\b"
+)
+_SQLSTATE = re.compile(r"SQLSTATE[\s:=\[]*([0-9A-Z]{5})")
+_VENDOR = re.compile(r"\b((?:ORA|TNS)-\d{5})\b")
+# The service's own code, most specific first: OpenAI's code beats the type next to it.
+_PROVIDER_CODES = (
+    re.compile(r"""['"]code['"]\s*:\s*['"]([A-Za-z_]+)['"]"""),  # 'code': 'rate_limit_exceeded'
+    re.compile(r"An error occurred \(([A-Za-z][A-Za-z0-9.]+)\) when calling"),  # botocore
+    re.compile(r"\bcode: ?([a-z][a-z_]+)\b"),  # Stripe, Go clients: code:model_not_found
+    re.compile(r"""['"]type['"]\s*:\s*['"]([a-z_]+_error)['"]"""),  # "type": "rate_limit_error"
+    re.compile(
+        r"['\"]reason['\"]\s*:\s*['\"]([A-Za-z]+)['\"]"
+    ),  # Google: "reason": "rateLimitExceeded"
+)
+_RETRY_IN = re.compile(r"(?:try again|retry) in (\d+(?:\.\d+)?) ?(ms|s|seconds?)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One failure as the rules see it."""
+
+    kind: str  # error, error_log, slow, stuck_task, loop
+    where: str  # tool, llm, agent, step or "" (unknown)
+    error_type: str  # qualified ("requests.exceptions.ReadTimeout"), "" for none
+    message: str  # the exception message, else the failure's sentence
+    text: str  # everything worth pattern matching: message, cause, sentences
+    status_code: int | None = None
+    errno: int | None = None
+    grpc_code: str | None = None
+    sql_state: str | None = None  # SQLSTATE, or the vendor's code (ORA-00942)
+    provider_code: str | None = None  # rate_limit_exceeded, AccessDenied, tool_error, ...
+    retry_after_s: float | None = None
+
+    @property
+    def type_name(self) -> str:
+        """The exception class' own name (``ReadTimeout``)."""
+        return self.error_type.rsplit(".", 1)[-1]
+
+    @property
+    def module(self) -> str:
+        """The exception class' module (``requests.exceptions``), "" for builtins."""
+        return self.error_type.rpartition(".")[0]
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def where_of(operation: Any) -> str:
+    """tool, llm, agent or step for a ``gen_ai.operation.name``; "" when unknown."""
+    return _WHERE.get(str(operation or ""), "")
+
+
+def _first(pattern: re.Pattern[str], text: str) -> str | None:
+    m = pattern.search(text)
+    if m is None:
+        return None
+    return next((g for g in m.groups() if g), None)
+
+
+def _grpc_name(value: Any) -> str | None:
+    number = _int(value)
+    if number is not None:
+        return GRPC_CODES.get(number)
+    name = str(value or "").upper().removeprefix("STATUSCODE.")
+    return name if name in GRPC_CODES.values() else None
+
+
+def _from_message(text: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for pattern in _STATUS_PATTERNS:
+        code = _int(_first(pattern, text))
+        if code is not None:
+            found["status_code"] = code
+            break
+    errno = _int(_first(_ERRNO, text))
+    if errno is None and (name := _first(_ERRNO_NAME, text)):
+        errno = _ERRNO_NAMES[name]
+    found["errno"] = errno
+    m = _GRPC.search(text)
+    if m is not None:
+        found["grpc_code"] = m.group(1) or m.group(3)
+    found["sql_state"] = _first(_SQLSTATE, text) or _first(_VENDOR, text)
+    found["provider_code"] = next(
+        (name for p in _PROVIDER_CODES if (name := _first(p, text)) is not None), None
+    )
+    m = _RETRY_IN.search(text)
+    if m is not None:
+        seconds = float(m.group(1))
+        found["retry_after_s"] = seconds / 1000 if m.group(2) == "ms" else seconds
+    return found
+
+
+def facts_from_pack(pack: Mapping[str, Any]) -> Facts:
+    """The facts of the failure a context pack describes (see :mod:`.context`)."""
+    failure = pack.get("failure") or {}
+    exc = pack.get("exception") or {}
+    span = pack.get("span") or {}
+    attrs = span.get("attributes") or {}
+    details = failure.get("details") or {}
+    error_type = str(failure.get("error_type") or exc.get("type") or "")
+    message = str(
+        exc.get("message") or details.get("exception_message") or details.get("cause") or ""
+    )
+    sentence = str(failure.get("message") or "")
+    parts = [message, str(details.get("cause") or "")]
+    if not message:
+        parts.append(sentence)  # a failure without an exception: its sentence is the evidence
+    for log in pack.get("logs") or []:
+        if log.get("on_failing_span") and log.get("severity") in {"ERROR", "CRITICAL", "WARNING"}:
+            parts.append(str(log.get("message") or ""))
+    text = "\n".join(p for p in parts if p)
+    said = _from_message(text)
+    operation = (
+        failure.get("operation") or span.get("operation") or attrs.get(sc.GEN_AI_OPERATION_NAME)
+    )
+    where = where_of(operation) or str(failure.get("where") or "")
+    provider_code = attrs.get(sc.SEMTRACE_ERROR_CODE)
+    if provider_code is None and attrs.get(sc.ERROR_TYPE) == "tool_error":  # MCP's isError
+        provider_code = "tool_error"
+    status = _int(attrs.get(sc.HTTP_RESPONSE_STATUS_CODE) or attrs.get(sc.HTTP_STATUS_CODE))
+    return Facts(
+        kind=str(failure.get("kind") or "error"),
+        where=where,
+        error_type=error_type,
+        message=message or sentence,
+        text=text,
+        status_code=status if status is not None else said.get("status_code"),
+        errno=_int(attrs.get(sc.SEMTRACE_ERROR_ERRNO)) or said.get("errno"),
+        grpc_code=_grpc_name(attrs.get(sc.RPC_GRPC_STATUS_CODE)) or said.get("grpc_code"),
+        sql_state=str(attrs.get(sc.DB_RESPONSE_STATUS_CODE) or "") or said.get("sql_state"),
+        provider_code=str(provider_code or "") or said.get("provider_code"),
+        retry_after_s=attrs.get(sc.SEMTRACE_ERROR_RETRY_AFTER_S) or said.get("retry_after_s"),
+    )
