@@ -136,7 +136,8 @@ def test_show_prints_a_failure_sentence_once(db: Path) -> None:
     code, out, _ = run("show", TRACE, "--db", str(db))
     assert code == 0
     flat = " ".join(out.split())
-    assert flat.count("tool lookup_vendor failed after") == 1
+    assert flat.count("tool lookup_vendor failed in") == 1
+    assert "so the procurement agent failed" in flat  # the log's impact, on the same line
     assert "ERROR:" not in out
 
 

@@ -1,16 +1,25 @@
-"""The offline rules provider recognises each failure kind from real traced failures."""
+"""The offline rules classify on facts first: each rule with a case it must get and a case
+it must not take (a negative), on real exceptions where the library is installed and on
+recorded facts where it is not (a span from another process carries only what was stored)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
+import requests
 
 import semtrace
 from semtrace.diagnose import Action, Category, Diagnosis
+from semtrace.diagnose.classify import classify
+from semtrace.diagnose.facts import facts_from_pack
+from semtrace.diagnose.providers.rules import diagnose_pack
 
 
 def _only(db: Path, **kw: Any) -> Diagnosis:
@@ -19,67 +28,487 @@ def _only(db: Path, **kw: Any) -> Diagnosis:
     return diagnoses[0]
 
 
+def _response(status: int, body: dict[str, Any], **headers: str) -> httpx.Response:
+    request = httpx.Request("POST", "https://api.example.com/v1/chat/completions")
+    return httpx.Response(status, headers=headers, json=body, request=request)
+
+
+def _openai(cls: type[openai.APIStatusError], status: int, code: str, message: str) -> Exception:
+    body = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    return cls(
+        f"Error code: {status} - {{'error': {body}}}", response=_response(status, body), body=body
+    )
+
+
+def _requests_http_error(status: int, reason: str) -> requests.HTTPError:
+    response = requests.Response()
+    response.status_code = status
+    response.reason = reason
+    response.url = "https://erp.example.com/vendors/V-1"
+    try:
+        response.raise_for_status()
+    except requests.HTTPError as exc:
+        return exc
+    raise AssertionError("raise_for_status did not raise")
+
+
+CASES: list[tuple[str, Callable[[], BaseException], Category, Action]] = [
+    (
+        "read timeout",
+        lambda: requests.ReadTimeout(
+            "HTTPSConnectionPool(host='erp.example.com', port=443): Read timed out. (read timeout=5)"
+        ),
+        Category.timeout,
+        Action.retry_with_backoff,
+    ),
+    (
+        "503 from a tool's service",
+        lambda: _requests_http_error(503, "Service Unavailable"),
+        Category.dependency_down,
+        Action.retry_with_backoff,
+    ),
+    (
+        "500 from a tool's service",
+        lambda: _requests_http_error(500, "Internal Server Error"),
+        Category.tool_error,
+        Action.retry,
+    ),
+    (
+        "404 from a tool's service",
+        lambda: _requests_http_error(404, "Not Found"),
+        Category.missing_data,
+        Action.fix_input,
+    ),
+    (
+        "connection refused",
+        lambda: ConnectionRefusedError(111, "Connection refused"),
+        Category.dependency_down,
+        Action.retry_with_backoff,
+    ),
+    (
+        "missing key",
+        lambda: KeyError("last_updated"),
+        Category.missing_data,
+        Action.fix_input,
+    ),
+    (
+        "invalid date",
+        lambda: ValueError("time data '31/02/2024' does not match format '%Y-%m-%d'"),
+        Category.bad_input,
+        Action.fix_input,
+    ),
+    (
+        "division by zero",
+        lambda: ZeroDivisionError("division by zero"),
+        Category.logic_bug,
+        Action.code_change,
+    ),
+    (
+        "index out of range",
+        lambda: IndexError("list index out of range"),
+        Category.logic_bug,
+        Action.code_change,
+    ),
+    (
+        "local file permission (not auth)",
+        lambda: PermissionError(13, "Permission denied", "/srv/inbox/INV-7.csv"),
+        Category.tool_error,
+        Action.escalate_to_human,
+    ),
+    (
+        "openai rate limit",
+        lambda: _openai(
+            openai.RateLimitError, 429, "rate_limit_exceeded", "Rate limit reached for gpt-4o"
+        ),
+        Category.rate_limit,
+        Action.retry_with_backoff,
+    ),
+    (
+        "openai key rejected",
+        lambda: _openai(
+            openai.AuthenticationError, 401, "invalid_api_key", "Incorrect API key provided"
+        ),
+        Category.auth,
+        Action.escalate_to_human,
+    ),
+    (
+        "openai context length",
+        lambda: _openai(
+            openai.BadRequestError,
+            400,
+            "context_length_exceeded",
+            "This model's maximum context length is 8192 tokens. However, your messages "
+            "resulted in 8227 tokens.",
+        ),
+        Category.model_error,
+        Action.fallback_model,
+    ),
+    (
+        "invalid max_tokens (not context length)",
+        lambda: _openai(
+            openai.BadRequestError,
+            400,
+            "integer_below_min_value",
+            "Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but "
+            "got -15335 instead.",
+        ),
+        Category.bad_input,
+        Action.fix_input,
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("exc", "category", "first_action"),
-    [
-        (
-            TimeoutError("vendor API read timed out after 30 s"),
-            Category.timeout,
-            Action.increase_timeout,
-        ),
-        (
-            RuntimeError("HTTP 429 Too Many Requests: rate limit reached for gpt-4o"),
-            Category.rate_limit,
-            Action.retry_with_backoff,
-        ),
-        (
-            PermissionError("401 Unauthorized: invalid api key"),
-            Category.auth,
-            Action.escalate_to_human,
-        ),
-        (KeyError("last_updated"), Category.missing_data, Action.fix_input),
-        (
-            ValueError("1 validation error for Invoice: amount must be a number"),
-            Category.bad_input,
-            Action.fix_input,
-        ),
-        (
-            ConnectionRefusedError(111, "Connection refused"),
-            Category.dependency_down,
-            Action.retry_with_backoff,
-        ),
-        (
-            RuntimeError("This model's maximum context length is 8192 tokens"),
-            Category.model_error,
-            Action.fallback_model,
-        ),
-    ],
-    ids=[
-        "timeout",
-        "rate_limit",
-        "auth",
-        "missing_field",
-        "validation",
-        "conn_refused",
-        "context_length",
-    ],
+    ("exc", "category", "first"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_rules_recognise_error_kinds(
+def test_real_exceptions_from_a_tool(
     make_failure: Callable[..., None],
     configured: Path,
-    exc: BaseException,
+    exc: Callable[[], BaseException],
     category: Category,
-    first_action: Action,
+    first: Action,
 ) -> None:
-    """Each recognised exception kind gets its category and its most useful action first."""
-    make_failure(exc, vendor_id="V-1")
+    """A real exception raised in a tool is classified from what was stored about it."""
+    make_failure(exc(), vendor_id="V-1")
     d = _only(configured)
-    assert d.status == "ok"
-    assert d.provider == "rules"
-    assert d.category is category
-    assert d.actions()[0] is first_action
+    assert (d.status, d.provider, d.category) == ("ok", "rules", category)
+    assert d.actions()[0] is first
     assert d.summary.startswith("The procurement agent's lookup_vendor failed because")
+    assert "Decided by " in d.root_cause
     assert d.evidence and d.evidence[0].kind == "span"
+
+
+def test_retry_after_the_service_sent_sets_the_backoff(
+    make_failure: Callable[..., None], configured: Path
+) -> None:
+    """The Retry-After of a 429 (recorded on the span) becomes the first backoff."""
+    body = {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}
+    make_failure(
+        openai.RateLimitError(
+            "Error code: 429", response=_response(429, body, **{"retry-after": "7"}), body=body
+        )
+    )
+    d = _only(configured)
+    assert d.category is Category.rate_limit
+    first = max(d.remediations, key=lambda r: r.confidence)
+    assert (first.action, first.parameters["base_delay_s"]) == (Action.retry_with_backoff, 7.0)
+    assert "Retry-After" in first.rationale
+
+
+def test_json_from_the_llm_is_model_error_from_a_tool_backend_tool_error(
+    configured: Path,
+) -> None:
+    """The same JSONDecodeError is a model error in an LLM call and a tool error in a tool."""
+
+    @semtrace.llm(model="gpt-4o-mini")
+    def plan() -> Any:
+        return json.loads("Sure! Here is the plan: step 1...")
+
+    @semtrace.tool
+    def erp() -> Any:
+        return json.loads("<html>502 Bad Gateway</html>")
+
+    for fn in (plan, erp):
+        with pytest.raises(json.JSONDecodeError):
+            fn()
+    by_summary = {d.summary: d for d in semtrace.diagnose.run(db=configured)}
+    assert sorted(by_summary) == [
+        "The LLM call to gpt-4o-mini failed because the model's answer was not in the expected form.",
+        "The tool erp failed because the tool's backend failed while serving it.",
+    ]
+    llm, tool = (by_summary[k] for k in sorted(by_summary))
+    assert (llm.category, llm.actions()[0]) == (Category.model_error, Action.retry)
+    assert tool.category is Category.tool_error
+
+
+def _pack(
+    error_type: str = "",
+    message: str = "",
+    *,
+    where: str = "execute_tool",
+    kind: str = "error",
+    **attrs: Any,
+) -> dict[str, Any]:
+    pack: dict[str, Any] = {
+        "failure": {"kind": kind, "error_type": error_type, "operation": where, "message": message},
+        "span": {"attributes": attrs},
+    }
+    if error_type:
+        pack["exception"] = {"type": error_type, "message": message}
+    return pack
+
+
+def _category(pack: dict[str, Any]) -> str:
+    match = classify(facts_from_pack(pack))
+    return match.rule.category.value if match else "unknown"
+
+
+@pytest.mark.parametrize(
+    ("pack", "category"),
+    [
+        # gRPC status, from the recorded code or the message grpc prints
+        (
+            _pack("grpc._channel._InactiveRpcError", "status = StatusCode.UNAVAILABLE"),
+            "dependency_down",
+        ),
+        (_pack("grpc.RpcError", "deadline", **{"rpc.grpc.status_code": 4}), "timeout"),
+        (_pack("grpc.RpcError", "quota", **{"rpc.grpc.status_code": 8}), "rate_limit"),
+        # botocore's Error.Code
+        (
+            _pack(
+                "botocore.exceptions.ClientError",
+                "An error occurred (AccessDenied) when calling the GetObject operation: Access Denied",
+            ),
+            "auth",
+        ),
+        (
+            _pack(
+                "botocore.exceptions.ClientError",
+                "An error occurred (ThrottlingException) when calling the Query operation: Rate exceeded",
+            ),
+            "rate_limit",
+        ),
+        (
+            _pack(
+                "botocore.errorfactory.NoSuchKey",
+                "An error occurred (NoSuchKey) when calling the GetObject operation",
+            ),
+            "missing_data",
+        ),
+        # SQLSTATE and vendor codes from a tool's database
+        (
+            _pack(
+                "psycopg2.errors.QueryCanceled",
+                "canceling statement due to statement timeout",
+                **{"db.response.status_code": "57014"},
+            ),
+            "timeout",
+        ),
+        (_pack("psycopg2.errors.DeadlockDetected", "deadlock detected"), "tool_error"),
+        (_pack("cx_Oracle.DatabaseError", "ORA-00942: table or view does not exist"), "tool_error"),
+        (_pack("cx_Oracle.DatabaseError", "ORA-12541: TNS:no listener"), "dependency_down"),
+        (
+            _pack(
+                "psycopg2.OperationalError", 'FATAL:  password authentication failed for user "app"'
+            ),
+            "auth",
+        ),
+        # MCP: a tool's isError result
+        (
+            _pack("McpError", "Error executing tool search", **{"error.type": "tool_error"}),
+            "tool_error",
+        ),
+        # LLM-side facts: where it happened decides
+        (
+            _pack(
+                "anthropic.InternalServerError",
+                "Overloaded",
+                where="chat",
+                **{"http.response.status_code": 529},
+            ),
+            "dependency_down",
+        ),
+        (
+            _pack(
+                "openai.InternalServerError",
+                "The server had an error",
+                where="chat",
+                **{"http.response.status_code": 500},
+            ),
+            "model_error",
+        ),
+        (
+            _pack(
+                "langchain_core.exceptions.OutputParserException",
+                "Could not parse LLM output: `Thought:`",
+                where="chat",
+            ),
+            "model_error",
+        ),
+        (
+            _pack(
+                "pydantic_core._pydantic_core.ValidationError",
+                "1 validation error for Plan\nsteps\n  Field required [type=missing",
+                where="chat",
+            ),
+            "model_error",
+        ),
+        (
+            _pack(
+                "pydantic_core._pydantic_core.ValidationError",
+                "1 validation error for Vendor\nid\n  Field required [type=missing",
+            ),
+            "missing_data",
+        ),
+        # the failure's kind decides at once
+        (
+            _pack(kind="stuck_task", message="the task review waited in input_required"),
+            "needs_human",
+        ),
+        (
+            _pack(
+                "langgraph.errors.GraphRecursionError",
+                "Recursion limit of 25 reached without hitting a stop condition.",
+            ),
+            "logic_bug",
+        ),
+        (
+            _pack(
+                "stripe.error.CardError",
+                "Your card was declined. This transaction requires authentication.",
+            ),
+            "needs_human",
+        ),
+        # words, when nothing else is known (a log sentence's cause)
+        (
+            _pack(kind="error_log", message="the ERP returned 503 after 3 retries"),
+            "dependency_down",
+        ),
+        (_pack(kind="error_log", message="the Last-updated field was null"), "missing_data"),
+        (_pack(kind="error_log", message="the printer caught fire"), "unknown"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_recorded_facts_decide(pack: dict[str, Any], category: str) -> None:
+    """A failure known only from what was stored is classified on those facts."""
+    assert _category(pack) == category
+
+
+@pytest.mark.parametrize(
+    ("pack", "not_category", "category"),
+    [
+        # "got 403" in a message is not an HTTP status, so not auth
+        (
+            _pack("RuntimeError", "expected 200 rows, got 403 rows from the export"),
+            "auth",
+            "unknown",
+        ),
+        (
+            _pack(kind="error_log", message="the query returned 403 rows, not the 500 expected"),
+            "auth",
+            "unknown",
+        ),
+        # a 403 that says rate limit is a rate limit (GitHub's secondary limit)
+        (
+            _pack(
+                "github.GithubException.RateLimitExceededException",
+                "403 You have exceeded a secondary rate limit",
+                **{"http.response.status_code": 403},
+            ),
+            "auth",
+            "rate_limit",
+        ),
+        # a PermissionError on a file is not a credential problem
+        (
+            _pack("PermissionError", "[Errno 13] Permission denied: '/tmp/out.csv'"),
+            "auth",
+            "tool_error",
+        ),
+        # Invalid 'max_tokens' is not the context length
+        (
+            _pack(
+                "openai.BadRequestError",
+                "Invalid 'max_tokens': integer below minimum value",
+                where="chat",
+                **{"http.response.status_code": 400},
+            ),
+            "model_error",
+            "bad_input",
+        ),
+        # JSON the LLM wrote is not bad input
+        (
+            _pack(
+                "json.decoder.JSONDecodeError",
+                "Expecting value: line 1 column 1 (char 0)",
+                where="chat",
+            ),
+            "bad_input",
+            "model_error",
+        ),
+        # exit status 137 is not an HTTP status
+        (
+            _pack(
+                "subprocess.CalledProcessError",
+                "Command 'train.py' returned non-zero exit status 137.",
+            ),
+            "rate_limit",
+            "tool_error",
+        ),
+        # redis' "Error 111" is an errno, and a refused connection
+        (
+            _pack(
+                "redis.exceptions.ConnectionError",
+                "Error 111 connecting to localhost:6379. Connection refused.",
+            ),
+            "tool_error",
+            "dependency_down",
+        ),
+        # a server-selection *timeout* whose reason is a refused connection is the dependency
+        (
+            _pack(
+                "pymongo.errors.ServerSelectionTimeoutError",
+                "localhost:27017: [Errno 111] Connection refused",
+            ),
+            "timeout",
+            "dependency_down",
+        ),
+        # an AttributeError not about None is a bug, not missing data
+        (
+            _pack("AttributeError", "'dict' object has no attribute 'strip'"),
+            "missing_data",
+            "logic_bug",
+        ),
+        (
+            _pack("AttributeError", "'NoneType' object has no attribute 'strip'"),
+            "logic_bug",
+            "missing_data",
+        ),
+        # a quota that will not come back is not a plain rate limit to wait out
+        (
+            _pack(
+                "openai.RateLimitError",
+                "You exceeded your current quota, please check your plan and billing details.",
+                where="chat",
+                **{"http.response.status_code": 429},
+            ),
+            "",
+            "rate_limit",
+        ),
+        # a connection error of an LLM client is the provider, not the tool
+        (
+            _pack("openai.APIConnectionError", "Connection error.", where="chat"),
+            "tool_error",
+            "dependency_down",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else "",
+)
+def test_negatives(pack: dict[str, Any], not_category: str, category: str) -> None:
+    """Each rule leaves alone what only looks like its kind."""
+    got = _category(pack)
+    assert got != not_category
+    assert got == category
+
+
+def test_quota_is_escalated_before_waiting() -> None:
+    """An exhausted quota asks a person first; waiting does not bring credit back."""
+    draft = diagnose_pack(
+        _pack(
+            "openai.RateLimitError",
+            "You exceeded your current quota, please check your plan and billing details.",
+            where="chat",
+            **{"http.response.status_code": 429},
+        )
+    )
+    assert max(draft.remediations, key=lambda r: r.confidence).action is Action.escalate_to_human
+
+
+def test_every_category_is_reachable() -> None:
+    """Each category of the model is the answer to some failure."""
+    from semtrace.diagnose.classify import RULES
+
+    reached = {r.category for r in RULES.values()} | {Category.unknown}
+    assert reached == set(Category)
 
 
 def test_null_field_in_semantic_failure_log(configured: Path) -> None:
@@ -147,11 +576,6 @@ def test_unknown_failure_is_honest(make_failure: Callable[..., None], configured
 
 def test_task_that_waited_too_long_for_a_human(configured: Path, waited_task: None) -> None:
     """A task that sat in input_required past the threshold is needs_human (tasks view)."""
-    con = semtrace.connect(configured)
-    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
-    con.close()
-    if "tasks" not in views:
-        pytest.skip("this checkout has no tasks view yet")
     d = _only(configured, stuck_s=0.01)
     assert d.category is Category.needs_human
     assert d.actions() == [Action.escalate_to_human]

@@ -650,7 +650,7 @@ def test_max_input_chars_truncates(db_path: Any) -> None:
         with pytest.raises(LookupError):
             _failing_tool()("A" * 100)
         ((message,),) = semtrace.connect(db_path).sql("SELECT status_message FROM spans").fetchall()
-        assert "called with vendor='AAA…;" in message  # 12 characters in all
+        assert "called with vendor='AAA…, because" in message  # 12 characters in all
     finally:
         semtrace.shutdown()
         STATE.settings = None

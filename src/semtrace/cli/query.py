@@ -164,11 +164,14 @@ def show(
     for s in spans:
         parent = s["parent_span_id"] if s["parent_span_id"] in ids else None
         children[parent].append((s["start_time_ns"] or 0, True, s))
-    failure_sentence = {s["span_id"]: s["status_message"] for s in spans}
+    by_id = {s["span_id"]: s for s in spans}
     for log in log_rows:
         span_id = log["span_id"] if log["span_id"] in ids else None
-        if span_id is not None and log["message"] == failure_sentence.get(span_id):
-            continue  # the span's ✗ line already says it
+        said = by_id[span_id]["status_message"] if span_id is not None else None
+        if said and (log["message"] or "").startswith(said.removesuffix(".")):
+            # the span's failure sentence, with its impact added by the ERROR log: one ✗ line
+            by_id[span_id]["status_message"] = log["message"]
+            continue
         children[span_id].append((log["time_ns"] or 0, False, log))
     for items in children.values():
         items.sort(key=lambda item: (item[0], item[1]))

@@ -348,7 +348,10 @@ _LLM_OUTPUT = _search(
 _RATE = _search(
     r"rate[ _-]?limit|too many requests|throttl|rate exceeded|resource (has been )?exhausted"
 )
-_QUOTA = _search(r"insufficient_quota|exceeded your current quota|billing|credit balance")
+_QUOTA = _search(
+    r"insufficient_quota|exceeded your current quota|check your plan and billing|"
+    r"billing[_ ](error|hard limit)|credit balance is too low"
+)
 _OVERLOAD = _search(r"overloaded")
 _CONNECT = _search(
     r"connection (was )?refused|ECONNREFUSED|actively refused|could not connect|cannot connect|"

@@ -9,6 +9,7 @@ provider sees it, and ``semtrace diagnose --show-context`` prints exactly this.
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -247,10 +248,12 @@ def context_from_exception(
     attempt: int,
     input_text: str | None = None,
     span_attributes: dict[str, Any] | None = None,
+    operation: str | None = None,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
 ) -> dict[str, Any]:
-    """An in-process pack for ``heal``: the exception and the step, no store round-trip."""
-    import traceback
+    """An in-process pack for ``heal``: the exception and the step, no store round-trip.
+    ``span_attributes`` are the facts the exception carries (telemetry.errors), ``operation``
+    the kind of traced call it escaped from (``execute_tool``, ``chat``)."""
 
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     pack: dict[str, Any] = {
@@ -267,6 +270,8 @@ def context_from_exception(
     }
     if input_text:
         pack["failure"]["input"] = input_text
+    if operation:
+        pack["failure"]["operation"] = operation
     if span_attributes:
         pack["span"] = {"attributes": dict(span_attributes)}
     return fit_budget(redact_value(pack), token_budget)

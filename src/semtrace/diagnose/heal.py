@@ -41,6 +41,8 @@ from semtrace.diagnose.providers import Budget, Provider, ProviderError, get_pro
 from semtrace.diagnose.providers.rules import RulesProvider
 from semtrace.exceptions import ConfigurationError
 from semtrace.telemetry.context import ATTEMPT_KEY, current_agent
+from semtrace.telemetry.errors import error_facts, retry_after_seconds
+from semtrace.tracer._failures import mark_recovered, origin_of
 
 __all__ = ["RUNTIME_ACTIONS", "HealPolicy", "clear_cache", "heal"]
 
@@ -59,6 +61,13 @@ RUNTIME_ACTIONS = frozenset(
     }
 )
 _TERMINAL = frozenset({Action.escalate_to_human, Action.circuit_break})
+# The operation of the traced call a failure escaped from, by its role (for where it happened).
+_OPERATIONS = {
+    "tool": sc.OP_EXECUTE_TOOL,
+    "llm": sc.OP_CHAT,
+    "agent": sc.OP_INVOKE_AGENT,
+    "step": sc.OP_INVOKE_WORKFLOW,
+}
 # A retry the policy allows stands in for the other kind of retry the diagnosis proposed.
 _SUBSTITUTES = {Action.retry_with_backoff: Action.retry, Action.retry: Action.retry_with_backoff}
 _CACHE_SIZE = 256
@@ -169,20 +178,9 @@ class HealPolicy:
 
 
 def _retry_after_s(exc: BaseException) -> float | None:
-    value = getattr(exc, "retry_after", None)
-    if value is None:
-        headers = getattr(getattr(exc, "response", None), "headers", None) or getattr(
-            exc, "headers", None
-        )
-        if headers is not None:
-            try:
-                value = headers.get("Retry-After") or headers.get("retry-after")
-            except Exception:  # an odd headers object is no reason to fail healing
-                value = None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    """The wait the service asked for (``Retry-After``), read by telemetry.errors."""
+    value = error_facts(exc).get(sc.SEMTRACE_ERROR_RETRY_AFTER_S)
+    return retry_after_seconds(value)
 
 
 def _number(params: Mapping[str, Any], key: str, default: float, lo: float, hi: float) -> float:
@@ -217,6 +215,7 @@ class _Episode:
         self.backoffs = 0
         self.used: set[Action] = set()
         self.first_fingerprint: str | None = None
+        self.errors: list[BaseException] = []  # each failure of the step in this episode
         self.kwargs: dict[str, Any] | None = None  # set once a larger timeout was given
         try:
             self.signature: inspect.Signature | None = inspect.signature(fn)
@@ -225,6 +224,7 @@ class _Episode:
 
     # -- diagnosis ---------------------------------------------------------------------------
     def diagnose(self, exc: BaseException) -> Diagnosis:
+        self.errors.append(exc)
         kind = error_type(exc)
         fp = fingerprint("error", self.agent, self.step, kind, str(exc))
         if self.first_fingerprint is None:
@@ -236,6 +236,7 @@ class _Episode:
             if hit is not None:
                 _cache.move_to_end(key)
                 return hit
+        origin = origin_of(exc)
         pack = context_from_exception(
             exc,
             fingerprint=fp,
@@ -243,6 +244,8 @@ class _Episode:
             target=self.step,
             error_type=kind,
             attempt=self.attempt,
+            span_attributes=error_facts(exc),
+            operation=_OPERATIONS.get(origin[0]) if origin else None,
         )
         started = time.perf_counter()
         try:
@@ -552,6 +555,8 @@ def _end_attempt(
     """Restores the context, records the attempt as failed (``error``) or recovered, ends its span."""
     otel_context.detach(token)
     if error is None:
+        for failed in ep.errors:  # their failure logs say heal recovered them
+            mark_recovered(failed, plan.action.value)
         ep.record(plan.action.value, "recovered", diagnosis, parameters=plan.parameters, span=span)
     else:
         ep.record(

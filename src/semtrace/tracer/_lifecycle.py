@@ -79,6 +79,8 @@ class ActiveSpan(AsyncWithFromSync):
             self.on_failure(self.span, exc)
 
     def end(self, end_time: int | None = None) -> None:
+        """End the span; an agent's held failure logs get their impact now."""
+        _failures.settle(self.call)
         self.span.end(end_time=end_time)
 
     def __enter__(self) -> Span:
@@ -96,7 +98,7 @@ class ActiveSpan(AsyncWithFromSync):
                 self.fail(exc)
         finally:
             self.detach()
-            self.span.end()
+            self.end()
 
 
 def start_span(
@@ -117,4 +119,6 @@ def start_span(
     ctx = trace.set_span_in_context(span, parent)
     if agent is not None:
         ctx = otel_context.set_value(AGENT_KEY, agent, ctx)
+    if call.role == "agent":  # failures below it say what they cost this agent
+        ctx = _failures.agent_context(ctx, call)
     return ActiveSpan(span, ctx, call, on_failure)

@@ -192,6 +192,7 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
                 return None
 
             call.lazy_input = describe
+            call.lazy_arguments = lambda: _failures.bound_arguments(signature, args, kwargs)
         return call
 
     def finish_ok(span: Span, result: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from semtrace.diagnose.classify import Match, classify
-from semtrace.diagnose.facts import facts_from_pack
+from semtrace.diagnose.facts import facts_from_pack, where_of
 from semtrace.diagnose.models import Action, Category, DiagnosisDraft, Evidence, Remediation
 from semtrace.diagnose.providers.base import ProviderResult
 
@@ -29,6 +29,8 @@ def _subject(failure: dict[str, Any]) -> str:
     word = {"execute_tool": "tool ", "invoke_workflow": "step "}.get(
         str(failure.get("operation") or ""), ""
     )
+    if where_of(failure.get("operation")) == "llm":
+        word = "LLM call to "
     return f"the {word}{target}" if target else "a step"
 
 
