@@ -161,7 +161,7 @@ class TravelDesk:
                 itinerary.hotel = self.hotel_agent(trip)
             except TimeoutError:
                 log.failure(
-                    action=f"confirm trip {trip.trip_id}",
+                    action="confirm trip {trip}",
                     cause=f"the hotel API timed out after {HOTEL_TIMEOUT_S:.0f} s",
                     impact="the car was not booked and the traveller has no confirmed trip",
                     trip=trip.trip_id,

@@ -199,6 +199,10 @@ def render_sentence(logger: Any, method_name: str, event_dict: EventDict) -> Eve
             facts,
         )
         event_dict.setdefault("event_name", "failure")
+        for key in ("action", "cause", "impact"):  # the columns hold what the sentence says
+            value = event_dict.get(key)
+            if isinstance(value, str) and "{" in value:
+                event_dict[key] = render_message(value, facts).message
     else:
         level = event_dict.get("level")
         rendered = render_message(

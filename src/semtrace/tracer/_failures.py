@@ -50,6 +50,9 @@ __all__ = [
 
 MAX_INPUT_CHARS = 500
 MAX_PENDING = 64  # failure logs an agent holds until its outcome is known; more are written at once
+# Calls that are an agent's work as a whole: an agent's invocation, a bus handler it
+# subscribed, a long-running task it owns. A failure below one of them costs that work.
+AGENT_ROLES = frozenset({"agent", "handler for", "task"})
 _SKIP_PARAMS = frozenset({"self", "cls"})
 AGENT_CALL_KEY = otel_context.create_key("semtrace-agent-call")
 
@@ -126,7 +129,10 @@ _pending_lock = threading.Lock()
 
 
 def agent_context(ctx: otel_context.Context, call: CallInfo) -> otel_context.Context:
-    """``ctx`` naming ``call`` as the agent call that failures below it affect."""
+    """``ctx`` naming ``call`` as the agent's work that failures below it affect (when it is
+    one: see ``AGENT_ROLES``)."""
+    if call.role not in AGENT_ROLES:
+        return ctx
     return otel_context.set_value(AGENT_CALL_KEY, call, ctx)
 
 
@@ -281,7 +287,7 @@ def _impact(owner: CallInfo, outcome: str, exc: BaseException) -> str:
     """What the failure cost the agent up the chain: it failed at its purpose, went on
     without the result (degraded), or went on after heal recovered it (delayed). The same
     words serve as the template: an agent and its purpose are not values."""
-    who = agent_phrase(owner.name)
+    who = agent_phrase(owner.agent or owner.name)
     goal = f'"{owner.purpose}"' if owner.purpose else None
     if outcome == "failed":
         return f"so {who} failed" + (f" at {goal}" if goal else "")
@@ -345,7 +351,7 @@ def _settle_pending(owner: CallInfo, outcome: str) -> None:
 def settle(call: CallInfo) -> None:
     """At the end of an agent's span: the failures below it that it survived are logged with
     their impact (the agent went on without the result, or heal recovered it)."""
-    if call.role != "agent" or call.settled:
+    if call.role not in AGENT_ROLES or call.settled:
         return
     call.settled = True
     if call.pending:
@@ -393,7 +399,7 @@ def record_failure(span: Span, call: CallInfo, exc: BaseException) -> None:
         if call.purpose:
             span.set_attribute(sc.SEMTRACE_STEP_PURPOSE, call.purpose)
         span.set_status(Status(StatusCode.ERROR, described.message))
-        if call.role == "agent":
+        if call.role in AGENT_ROLES:
             call.failed = True
             _settle_pending(call, "failed")
         _log_failure(span, call, exc, described)

@@ -119,6 +119,5 @@ def start_span(
     ctx = trace.set_span_in_context(span, parent)
     if agent is not None:
         ctx = otel_context.set_value(AGENT_KEY, agent, ctx)
-    if call.role == "agent":  # failures below it say what they cost this agent
-        ctx = _failures.agent_context(ctx, call)
+    ctx = _failures.agent_context(ctx, call)  # failures below an agent's work say what it cost
     return ActiveSpan(span, ctx, call, on_failure)

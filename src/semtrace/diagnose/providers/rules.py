@@ -13,6 +13,7 @@ from semtrace.diagnose.classify import Match, classify
 from semtrace.diagnose.facts import facts_from_pack, where_of
 from semtrace.diagnose.models import Action, Category, DiagnosisDraft, Evidence, Remediation
 from semtrace.diagnose.providers.base import ProviderResult
+from semtrace.telemetry.sentences import agent_phrase
 
 __all__ = ["RulesProvider", "diagnose_pack"]
 
@@ -22,14 +23,15 @@ _VERBS = {"slow": "was held up", "stuck_task": "was held up", "loop": "went wron
 
 def _subject(failure: dict[str, Any]) -> str:
     agent, target = failure.get("agent"), failure.get("target")
+    llm = where_of(failure.get("operation")) == "llm"
     if agent and target and target != agent:
-        return f"the {agent} agent's {target}"
+        return f"{agent_phrase(agent)}'s {'LLM call to ' if llm else ''}{target}"
     if agent:
-        return f"the {agent} agent"
+        return agent_phrase(agent)
     word = {"execute_tool": "tool ", "invoke_workflow": "step "}.get(
         str(failure.get("operation") or ""), ""
     )
-    if where_of(failure.get("operation")) == "llm":
+    if llm:
         word = "LLM call to "
     return f"the {word}{target}" if target else "a step"
 
@@ -45,7 +47,7 @@ def _opening(failure: dict[str, Any], verb: str) -> str:
     action = str((failure.get("details") or {}).get("action") or "").strip()
     if failure.get("kind") == "error_log" and action:
         agent = failure.get("agent")
-        who = f"the {agent} agent" if agent else "a step"
+        who = agent_phrase(agent) if agent else "a step"
         action = action.removeprefix("to ").strip()
         first = action.split(" ", 1)[0]
         text = (
