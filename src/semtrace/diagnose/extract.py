@@ -166,8 +166,10 @@ def _error_logs(
         out.append(
             Failure(
                 kind="error_log",
+                # the template already holds the action with its values masked; the filled-in
+                # action column would split one kind of failure by its values
                 fingerprint=fingerprint(
-                    "error_log", r["agent_name"], target, r["error_type"], template
+                    "error_log", r["agent_name"], r["logger_name"] or "", r["error_type"], template
                 ),
                 time=r["time"],
                 trace_id=r["trace_id"],
