@@ -157,6 +157,7 @@ SEMTRACE_HEAL_EPISODE = "semtrace.heal.episode"
 SEMTRACE_HEAL_FINGERPRINT = "semtrace.heal.fingerprint"
 SEMTRACE_HEAL_CATEGORY = "semtrace.heal.category"
 SEMTRACE_HEAL_DELAY_S = "semtrace.heal.delay_s"  # backoff waited before a heal attempt
+SEMTRACE_HEAL_REASON = "semtrace.heal.reason"  # why heal tried this action now
 
 # --- failure facts: what an exception carried beyond its message (telemetry/errors) --------
 HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"

@@ -17,6 +17,7 @@ import pyarrow as pa
 from semtrace.store import schema
 from semtrace.store.batching import BatchQueue
 from semtrace.store.resilient import get_writer
+from semtrace.tracer.setup import STATE
 
 __all__ = ["HEAL_ATTEMPTS_SCHEMA", "collector_write", "enqueue", "flush", "shutdown", "table_of"]
 
@@ -62,8 +63,6 @@ def _install_hooks() -> None:
     global _hooked
     if _hooked:
         return
-    from semtrace.tracer.setup import STATE
-
     on_flush = getattr(STATE, "on_flush", None)
     if on_flush is not None:
         on_flush.append(flush)

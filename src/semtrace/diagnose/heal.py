@@ -34,15 +34,21 @@ from opentelemetry import trace
 
 from semtrace import semconv as sc
 from semtrace._errors import error_type, handle_internal_errors
+from semtrace.diagnose import _attempts
+from semtrace.diagnose._history import HISTORY, RUN_ID, Tally, rank
+from semtrace.diagnose._redact import redact_text
 from semtrace.diagnose.context import context_from_exception
 from semtrace.diagnose.fingerprint import fingerprint
-from semtrace.diagnose.models import Action, Diagnosis
+from semtrace.diagnose.models import Action, Diagnosis, Remediation
 from semtrace.diagnose.providers import Budget, Provider, ProviderError, get_provider
 from semtrace.diagnose.providers.rules import RulesProvider
 from semtrace.exceptions import ConfigurationError
+from semtrace.store.model import LogRecord
 from semtrace.telemetry.context import ATTEMPT_KEY, current_agent
 from semtrace.telemetry.errors import error_facts, retry_after_seconds
 from semtrace.tracer._failures import mark_recovered, origin_of
+from semtrace.tracer.setup import STATE, emit_log
+from semtrace.tracer.tasks import current_task
 
 __all__ = ["RUNTIME_ACTIONS", "HealPolicy", "clear_cache", "heal"]
 
@@ -288,28 +294,42 @@ class _Episode:
                 return float(default)
         return None
 
+    def _candidates(self, diagnosis: Diagnosis) -> list[tuple[Action, Remediation]]:
+        """The allowed actions the diagnosis proposes, in its order (most confident first)."""
+        out: list[tuple[Action, Remediation]] = []
+        for rem in sorted(diagnosis.remediations, key=lambda r: -r.confidence):
+            action = rem.action
+            if action not in self.policy.allowed and action in _SUBSTITUTES:
+                action = _SUBSTITUTES[action]
+            # The allowlist is the policy's; a diagnosis (an LLM's too) only ranks within it.
+            if action in self.policy.allowed and all(a is not action for a, _ in out):
+                out.append((action, rem))
+        return out
+
+    def _history(self) -> dict[str, Tally]:
+        """What healing this failure achieved before, in this database (none if unknown)."""
+        settings = STATE.settings
+        if settings is None or self.first_fingerprint is None:
+            return {}
+        return HISTORY.tallies(settings.db, self.first_fingerprint)
+
     def plan(
         self, diagnosis: Diagnosis, exc: BaseException, kwargs: dict[str, Any]
     ) -> tuple[_Plan | None, str]:
         """The next thing to do, or ``None`` and why nothing is left."""
         policy = self.policy
         remaining = policy.budget_s - (time.monotonic() - self.started)
-        ranked = sorted(diagnosis.remediations, key=lambda r: -r.confidence)
         reason = f"no allowed action applies to a {diagnosis.category.value} failure"
-        for rem in ranked:
-            action = rem.action
-            if action not in policy.allowed and action in _SUBSTITUTES:
-                action = _SUBSTITUTES[action]
-            # The allowlist is the policy's; a diagnosis (an LLM's too) only ranks within it.
-            if action not in policy.allowed:
-                continue
+        for choice in rank(self._candidates(diagnosis), self._history()):
+            action, rem = choice.action, choice.remediation
+            why = {"chosen_by": choice.chosen_by, "reason": choice.reason}
             params = rem.parameters if isinstance(rem.parameters, Mapping) else {}
             if action in _TERMINAL:
-                return _Plan(action), ""
+                return _Plan(action, parameters=why), ""
             if self.attempt >= policy.max_attempts:
                 return None, f"max_attempts ({policy.max_attempts}) reached"
             if action is Action.retry:
-                return _Plan(action), ""
+                return _Plan(action, parameters=why), ""
             if action is Action.retry_with_backoff:
                 # The policy's own backoff wins; without one, the diagnosis may suggest it.
                 base = (
@@ -332,13 +352,15 @@ class _Episode:
                     )
                     continue
                 self.backoffs += 1
-                return _Plan(action, delay_s=delay, parameters={"delay_s": round(delay, 4)}), ""
+                return _Plan(
+                    action, delay_s=delay, parameters={"delay_s": round(delay, 4), **why}
+                ), ""
             if action is Action.fallback_tool:
                 tool = policy.fallbacks.get("tool")
                 if tool is None or action in self.used:
                     continue
                 name = getattr(tool, "__name__", type(tool).__name__)
-                return _Plan(action, call=tool, parameters={"fallback": name}), ""
+                return _Plan(action, call=tool, parameters={"fallback": name, **why}), ""
             if action is Action.fallback_model:
                 model = policy.fallbacks.get("model")
                 if model is None or action in self.used:
@@ -347,10 +369,10 @@ class _Episode:
                     return _Plan(
                         action,
                         kwargs={**kwargs, **model},
-                        parameters={"fallback": {k: str(v) for k, v in model.items()}},
+                        parameters={"fallback": {k: str(v) for k, v in model.items()}, **why},
                     ), ""
                 name = getattr(model, "__name__", type(model).__name__)
-                return _Plan(action, call=model, parameters={"fallback": name}), ""
+                return _Plan(action, call=model, parameters={"fallback": name, **why}), ""
             if action is Action.increase_timeout:
                 cap = policy.timeout_cap_s
                 current = self._current_timeout(kwargs)
@@ -361,7 +383,7 @@ class _Episode:
                 return _Plan(
                     action,
                     kwargs={**kwargs, policy.timeout_param: new},
-                    parameters={"timeout_s": new, "previous_timeout_s": current},
+                    parameters={"timeout_s": new, "previous_timeout_s": current, **why},
                 ), ""
         return None, reason
 
@@ -411,10 +433,6 @@ def _record(
     error: BaseException | str | None,
     span: trace.Span | None,
 ) -> None:
-    from semtrace.diagnose._redact import redact_text
-    from semtrace.store.model import LogRecord
-    from semtrace.tracer.setup import STATE, emit_log
-
     err_text = ""
     if isinstance(error, BaseException):
         err_text = redact_text(f"{type(error).__name__}: {error}")[:500]
@@ -433,6 +451,8 @@ def _record(
         attrs[sc.SEMTRACE_HEAL_FINGERPRINT] = fp
     if diagnosis is not None:
         attrs[sc.SEMTRACE_HEAL_CATEGORY] = diagnosis.category.value
+    if parameters.get("reason"):  # why this action was tried now (history or diagnosis)
+        attrs[sc.SEMTRACE_HEAL_REASON] = str(parameters["reason"])[:500]
     own_span = span is None
     if span is None:
         span = trace.get_tracer("semtrace").start_span(f"heal {ep.step}", attributes=attrs)
@@ -468,8 +488,8 @@ def _record(
     settings = STATE.settings
     if settings is None:
         return
-    from semtrace.diagnose import _attempts
-
+    if fp:
+        HISTORY.note(settings.db, fp, action, outcome, elapsed_ms)
     row = {
         "time": time.time_ns() // 1000,  # µs since the epoch (no tz conversion, no pandas)
         "trace_id": trace_id,
@@ -478,7 +498,9 @@ def _record(
         "step": ep.step,
         "attempt": ep.attempt,
         "action": action,
-        "parameters": json.dumps({"episode_id": ep.id, **parameters}, default=str),
+        "parameters": json.dumps(
+            {"episode_id": ep.id, "run_id": RUN_ID, **parameters}, default=str
+        ),
         "outcome": outcome,
         "error": err_text or None,
         "duration_ms": elapsed_ms,
@@ -491,10 +513,6 @@ def _record(
 
 
 def _escalate(ep: _Episode, diagnosis: Diagnosis) -> str:
-    try:
-        from semtrace.tracer.tasks import current_task
-    except ImportError:
-        return "no_task"
     task = current_task()
     if task is None:
         return "no_task"

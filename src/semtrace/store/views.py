@@ -343,6 +343,8 @@ register_view(
 # Mean time to recovery per failure fingerprint, from the heal policy's attempts. One episode
 # is one failing call healed (parameters.episode_id); duration_ms on a row is the time from
 # the call's first failure to that row's outcome, so a recovered row's value is the recovery.
+# ``runs`` shows the learning: per run (a process, parameters.run_id), in order, the action
+# heal tried first and how long recovery took.
 register_view(
     "recoveries",
     """
@@ -350,31 +352,53 @@ register_view(
         SELECT json_extract_string(parameters, '$.episode_id') AS episode_id,
                any_value(fingerprint) AS fingerprint,
                any_value(step) AS step,
+               any_value(json_extract_string(parameters, '$.run_id')) AS run_id,
                min(time) AS started_at,
                max(time) AS ended_at,
                bool_or(outcome = 'recovered') AS recovered,
                max(duration_ms) FILTER (WHERE outcome = 'recovered') AS recovery_ms,
                count(*) FILTER (WHERE outcome IN ('recovered', 'failed')) AS attempts,
+               arg_min(action, time) AS first_action,
                arg_max(action, time) AS last_action,
                arg_max(outcome, time) AS last_outcome
         FROM heal_attempts
         WHERE json_extract_string(parameters, '$.episode_id') IS NOT NULL
         GROUP BY 1
+    ),
+    runs AS (
+        SELECT fingerprint, coalesce(run_id, episode_id) AS run_id,
+               min(started_at) AS started_at, count(*) AS episodes,
+               count(*) FILTER (WHERE recovered) AS recovered,
+               avg(recovery_ms) AS recovery_ms,
+               avg(attempts) AS attempts,
+               arg_min(first_action, started_at) AS first_action
+        FROM episodes
+        GROUP BY 1, 2
+    ),
+    by_run AS (
+        SELECT fingerprint,
+               list({'run_id': run_id, 'started_at': started_at, 'episodes': episodes,
+                     'recovered': recovered, 'recovery_ms': recovery_ms, 'attempts': attempts,
+                     'first_action': first_action} ORDER BY started_at) AS runs
+        FROM runs
+        GROUP BY fingerprint
     )
-    SELECT fingerprint,
-           any_value(step) AS step,
+    SELECT e.fingerprint,
+           any_value(e.step) AS step,
            count(*) AS episodes,
-           count(*) FILTER (WHERE recovered) AS recovered,
-           count(*) FILTER (WHERE NOT recovered) AS not_recovered,
-           count(*) FILTER (WHERE recovered) / count(*) AS recovery_rate,
-           avg(recovery_ms) AS mttr_ms,
-           quantile_cont(recovery_ms, 0.95) AS p95_recovery_ms,
-           avg(attempts) AS avg_attempts,
-           mode(last_action) FILTER (WHERE recovered) AS usual_fix,
-           count(*) FILTER (WHERE last_outcome = 'escalated') AS escalated,
-           min(started_at) AS first_seen,
-           max(ended_at) AS last_seen
-    FROM episodes
-    GROUP BY fingerprint
+           count(*) FILTER (WHERE e.recovered) AS recovered,
+           count(*) FILTER (WHERE NOT e.recovered) AS not_recovered,
+           count(*) FILTER (WHERE e.recovered) / count(*) AS recovery_rate,
+           avg(e.recovery_ms) AS mttr_ms,
+           quantile_cont(e.recovery_ms, 0.95) AS p95_recovery_ms,
+           avg(e.attempts) AS avg_attempts,
+           mode(e.last_action) FILTER (WHERE e.recovered) AS usual_fix,
+           count(*) FILTER (WHERE e.last_outcome = 'escalated') AS escalated,
+           min(e.started_at) AS first_seen,
+           max(e.ended_at) AS last_seen,
+           any_value(b.runs) AS runs
+    FROM episodes e
+    LEFT JOIN by_run b ON b.fingerprint IS NOT DISTINCT FROM e.fingerprint
+    GROUP BY e.fingerprint
     """,
 )
