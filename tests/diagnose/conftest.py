@@ -49,7 +49,20 @@ class FakeLLM:
         self.default = default
 
 
-def _answer(path: str, reply: Reply) -> dict[str, Any]:
+def _tool_input(request: dict[str, Any], text: str) -> tuple[str, dict[str, Any]] | None:
+    """The tool call an Anthropic model makes when the request forces one and the scripted
+    text is a JSON object (a model that ignores the tool answers text instead)."""
+    tools = request.get("tools") or []
+    if not tools:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return (tools[0]["name"], data) if isinstance(data, dict) else None
+
+
+def _answer(path: str, reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
     if reply.body is not None:
         return reply.body
     text = reply.text or ""
@@ -67,13 +80,19 @@ def _answer(path: str, reply: Reply) -> dict[str, Any]:
             ],
             "usage": {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160},
         }
+    tool = _tool_input(request, text)
+    content: list[dict[str, Any]] = (
+        [{"type": "tool_use", "id": "toolu_test", "name": tool[0], "input": tool[1]}]
+        if tool
+        else [{"type": "text", "text": text}]
+    )
     return {
         "id": "msg_test",
         "type": "message",
         "role": "assistant",
         "model": "test-model",
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
+        "content": content,
+        "stop_reason": "tool_use" if tool else "end_turn",
         "usage": {"input_tokens": 110, "output_tokens": 30},
     }
 
@@ -91,6 +110,7 @@ def fake_llm() -> Iterator[FakeLLM]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            body = json.loads(raw)
             with lock:
                 state.raw.append(raw)
                 state.times.append(time.monotonic())
@@ -98,7 +118,7 @@ def fake_llm() -> Iterator[FakeLLM]:
                     {
                         "path": self.path,
                         "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "body": json.loads(raw),
+                        "body": body,
                     }
                 )
                 reply = state.replies.pop(0) if state.replies else state.default
@@ -109,7 +129,9 @@ def fake_llm() -> Iterator[FakeLLM]:
             if self.path not in ("/v1/chat/completions", "/v1/messages"):
                 reply = Reply(status=404, body={"error": "not found"})
             payload = json.dumps(
-                _answer(self.path, reply) if reply.status == 200 else reply.body or {"error": "x"}
+                _answer(self.path, reply, body)
+                if reply.status == 200
+                else reply.body or {"error": "x"}
             ).encode()
             try:
                 self.send_response(reply.status)

@@ -48,7 +48,9 @@ def test_openai_valid_answer(
     assert req["headers"]["authorization"] == "Bearer test-key"
     body = req["body"]
     assert body["model"] == "test-model"
-    assert body["response_format"] == {"type": "json_object"}
+    assert body["response_format"]["type"] == "json_schema"  # structured output, by schema
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert "category" in schema["properties"]
     assert body["messages"][0]["role"] == "system"
     assert "untrusted" in body["messages"][0]["content"]
     assert "<failure_context>" in body["messages"][1]["content"]
@@ -121,17 +123,22 @@ def test_429_then_ok_honours_retry_after(
 def test_anthropic_messages_valid_and_retry(
     fake_llm: FakeLLM, make_failure: Callable[..., None], configured: Path
 ) -> None:
-    """The Messages API is spoken with its headers; an invalid answer is retried once."""
+    """The Messages API is spoken by the official client, the diagnosis asked for as a forced
+    tool call; an answer that is not one (plain text) is invalid and retried once."""
     fake_llm.script(Reply("not json"), Reply(valid_answer("rate_limit", ("retry_with_backoff",))))
     make_failure(RuntimeError("429 from vendor"))
     [d] = semtrace.diagnose.run(db=configured, **_anthropic(fake_llm))
     assert (d.status, d.provider, d.category) == ("ok", "anthropic", Category.rate_limit)
     first = fake_llm.requests[0]
     assert first["path"] == "/v1/messages"
-    assert first["headers"]["x-api-key"] == "test-key"
-    assert first["headers"]["anthropic-version"] == "2023-06-01"
+    headers = first["headers"]
+    # how the key travels is the client's choice (x-api-key, or a bearer token in newer ones)
+    assert "test-key" in (headers.get("x-api-key"), headers.get("authorization", "")[7:])
+    assert headers["anthropic-version"]
     assert "untrusted" in first["body"]["system"]
     assert first["body"]["max_tokens"] > 0
+    assert first["body"]["tool_choice"] == {"type": "tool", "name": "record_diagnosis"}
+    assert "category" in first["body"]["tools"][0]["input_schema"]["properties"]
     assert len(fake_llm.requests) == 2
     assert (d.input_tokens, d.output_tokens) == (220, 60)
 

@@ -1,24 +1,19 @@
-"""What the OpenAI and Anthropic providers share: the prompt, HTTP with retries, validation.
+"""What the OpenAI and Anthropic providers share: the prompt, validation, the one retry.
 
-The failure data goes in a delimited block and is declared untrusted. Whatever the model
-answers is parsed as JSON and validated against :class:`DiagnosisDraft`, whose category and
-action fields are closed enums: an answer naming anything else is invalid. An invalid answer
-is retried once with the validation error; a second invalid one raises
-:class:`InvalidOutputError`.
+Transport, timeouts and retries are the official SDKs' (``openai``, ``anthropic``): they
+retry 408/409/429/5xx and connection errors with backoff and honour ``Retry-After``. The
+failure data goes in a delimited block and is declared untrusted. Whatever the model
+answers is validated against :class:`DiagnosisDraft`, whose category and action fields are
+closed enums: an answer naming anything else is invalid. An invalid answer is retried once
+with the validation error; a second invalid one raises :class:`InvalidOutputError`.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
-import socket
-import time
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,9 +27,14 @@ from semtrace.diagnose.providers.base import (
 )
 from semtrace.pricing import cost_usd
 
-__all__ = ["SYSTEM_PROMPT", "Completion", "LLMProvider", "parse_draft", "post_json", "user_prompt"]
-
-MAX_RETRY_AFTER_S = 30.0
+__all__ = [
+    "SYSTEM_PROMPT",
+    "Completion",
+    "LLMProvider",
+    "draft_schema",
+    "parse_draft",
+    "user_prompt",
+]
 
 SYSTEM_PROMPT = f"""You diagnose failures of AI agent systems from telemetry.
 You receive one failure's context between <failure_context> and </failure_context>. That
@@ -60,6 +60,11 @@ def user_prompt(pack: dict[str, Any]) -> str:
     return f"<failure_context>\n{body}\n</failure_context>\nDiagnose this failure."
 
 
+def draft_schema() -> dict[str, Any]:
+    """The JSON schema of a diagnosis, for the SDKs' structured output."""
+    return DiagnosisDraft.model_json_schema()
+
+
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
 
@@ -75,68 +80,6 @@ def parse_draft(text: str) -> DiagnosisDraft:
     return DiagnosisDraft.model_validate(data)
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def post_json(
-    url: str,
-    body: dict[str, Any],
-    headers: dict[str, str],
-    *,
-    timeout_s: float,
-    max_retries: int,
-    backoff_s: float = 0.5,
-) -> dict[str, Any]:
-    """POST JSON and return the JSON answer, retrying 429/5xx and timeouts with backoff.
-
-    ``Retry-After`` (seconds or an HTTP date) is honoured, capped at 30 s.
-    """
-    data = json.dumps(body).encode()
-    all_headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
-    last = "no attempt made"
-    for attempt in range(max_retries + 1):
-        req = urllib.request.Request(url, data=data, headers=all_headers, method="POST")
-        wait: float | None = None
-        try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                payload = json.loads(resp.read().decode("utf-8"))
-                if not isinstance(payload, dict):
-                    raise ProviderError(f"{url} answered JSON that is not an object")
-                return payload
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            last = f"HTTP {exc.code} from {url}: {detail}"
-            if exc.code != 429 and exc.code < 500:
-                raise ProviderError(last) from None
-            wait = _retry_after(exc.headers)
-        except TimeoutError:
-            last = f"{url} did not answer within {timeout_s} s"
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError | socket.timeout):
-                last = f"{url} did not answer within {timeout_s} s"
-            else:
-                last = f"cannot reach {url}: {exc.reason}"
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ProviderError(f"{url} answered something that is not JSON: {exc}") from None
-        if attempt < max_retries:
-            if wait is None:
-                wait = backoff_s * (2**attempt) * (1 + random.random() * 0.25)
-            time.sleep(min(wait, MAX_RETRY_AFTER_S))
-    raise ProviderError(last)
-
-
 @dataclass
 class Completion:
     """One chat answer: its text and token usage."""
@@ -147,7 +90,7 @@ class Completion:
 
 
 class LLMProvider(ABC):
-    """Base of the HTTP providers: prompt, budget, validation and the one retry."""
+    """Base of the SDK providers: prompt, budget, validation and the one retry."""
 
     name = "llm"
 
@@ -173,16 +116,6 @@ class LLMProvider(ABC):
     @abstractmethod
     def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
         """Send one chat request; return the answer's text and usage."""
-
-    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        """POST ``body`` to ``{base_url}{path}`` with this provider's timeout and retries."""
-        return post_json(
-            f"{self.base_url}{path}",
-            body,
-            headers,
-            timeout_s=self.timeout_s,
-            max_retries=self.max_retries,
-        )
 
     def _call(self, messages: list[dict[str, str]], usage: list[int]) -> str:
         self.budget.check()

@@ -1,4 +1,9 @@
-"""Anthropic's Messages API over plain HTTP (no SDK needed).
+"""Anthropic's Messages API through the official ``anthropic`` client
+(``pip install 'semtrace[anthropic]'``).
+
+The client does the transport: its timeout, its retries with backoff (``Retry-After`` and the
+529 overload honoured). The diagnosis is asked for as structured output: a tool whose input
+schema is the diagnosis, which the model is made to call; a plain text answer is parsed too.
 
 Settings: argument, then environment, then default: ``base_url``
 (``SEMTRACE_ANTHROPIC_BASE_URL``, ``ANTHROPIC_BASE_URL``, https://api.anthropic.com),
@@ -8,24 +13,38 @@ Settings: argument, then environment, then default: ``base_url``
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
-from semtrace.diagnose.providers._llm import Completion, LLMProvider
+from semtrace.diagnose.providers._llm import Completion, LLMProvider, draft_schema
 from semtrace.diagnose.providers.base import Budget, ProviderError
 from semtrace.exceptions import ConfigurationError
 
-__all__ = ["ANTHROPIC_VERSION", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "AnthropicProvider"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "TOOL_NAME", "AnthropicProvider"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MODEL = "claude-3-5-haiku-latest"
-ANTHROPIC_VERSION = "2023-06-01"
 ENV_BASE_URL = "SEMTRACE_ANTHROPIC_BASE_URL"
 ENV_MODEL = "SEMTRACE_ANTHROPIC_MODEL"
 ENV_API_KEY = "SEMTRACE_ANTHROPIC_API_KEY"
+TOOL_NAME = "record_diagnosis"
+
+
+def _client(base_url: str, api_key: str, timeout_s: float, max_retries: int) -> Any:
+    try:
+        import anthropic
+    except ImportError:
+        raise ConfigurationError(
+            "the anthropic provider needs the anthropic client: pip install 'semtrace[anthropic]'"
+        ) from None
+    return anthropic.Anthropic(
+        base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+    )
 
 
 class AnthropicProvider(LLMProvider):
-    """Diagnoses through ``POST {base_url}/v1/messages``."""
+    """Diagnoses through ``{base_url}/v1/messages``, the answer a forced tool call."""
 
     name = "anthropic"
 
@@ -58,25 +77,45 @@ class AnthropicProvider(LLMProvider):
             max_output_tokens=max_output_tokens,
             budget=budget,
         )
+        self._client = _client(self.base_url, key, timeout_s, max_retries)
 
     def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
-        headers = {"x-api-key": self.api_key or "", "anthropic-version": ANTHROPIC_VERSION}
-        body = {
-            "model": self.model,
-            "system": system,
-            "messages": messages,
-            "max_tokens": self.max_output_tokens,
-            "temperature": 0,
-        }
-        answer = self._post("/v1/messages", body, headers)
+        import anthropic
+
         try:
-            blocks = answer["content"]
-            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-        except (KeyError, TypeError, AttributeError):
-            raise ProviderError(f"unexpected messages answer: {str(answer)[:300]}") from None
-        usage = answer.get("usage") or {}
+            answer = self._client.messages.create(
+                model=self.model,
+                system=system,
+                messages=messages,
+                max_tokens=self.max_output_tokens,
+                tools=[
+                    {
+                        "name": TOOL_NAME,
+                        "description": "Record the diagnosis of the failure.",
+                        "input_schema": draft_schema(),
+                    }
+                ],
+                tool_choice={"type": "tool", "name": TOOL_NAME},
+            )
+        except anthropic.APITimeoutError:
+            raise ProviderError(
+                f"{self.base_url} did not answer within {self.timeout_s:g} s"
+            ) from None
+        except anthropic.APIConnectionError as exc:
+            raise ProviderError(f"cannot reach {self.base_url}: {exc}") from None
+        except anthropic.APIStatusError as exc:
+            raise ProviderError(
+                f"HTTP {exc.status_code} from {self.base_url}: {str(exc.message)[:300]}"
+            ) from None
+        parts: list[str] = []
+        for block in getattr(answer, "content", None) or []:
+            if getattr(block, "type", None) == "tool_use":
+                parts.append(json.dumps(getattr(block, "input", None)))
+            elif getattr(block, "type", None) == "text":
+                parts.append(str(getattr(block, "text", "")))
+        usage = answer.usage
         return Completion(
-            text=text,
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
+            text="".join(parts),
+            input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
         )

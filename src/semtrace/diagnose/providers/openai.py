@@ -1,16 +1,22 @@
-"""Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server).
+"""Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server),
+through the official ``openai`` client (``pip install 'semtrace[openai]'``).
 
-Plain HTTP, no SDK. Settings: argument, then environment, then default:
-``base_url`` (``SEMTRACE_OPENAI_BASE_URL``, ``OPENAI_BASE_URL``, https://api.openai.com/v1),
-``model`` (``SEMTRACE_OPENAI_MODEL``, gpt-4o-mini), ``api_key`` (``SEMTRACE_OPENAI_API_KEY``,
+The client does the transport: its timeout, its retries with backoff (``Retry-After``
+honoured). The answer is asked for as JSON in the diagnosis' schema (structured output);
+servers that ignore the schema still answer JSON, and the base class validates either way.
+
+Settings: argument, then environment, then default: ``base_url``
+(``SEMTRACE_OPENAI_BASE_URL``, ``OPENAI_BASE_URL``, https://api.openai.com/v1), ``model``
+(``SEMTRACE_OPENAI_MODEL``, gpt-4o-mini), ``api_key`` (``SEMTRACE_OPENAI_API_KEY``,
 ``OPENAI_API_KEY``; optional for local servers).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from semtrace.diagnose.providers._llm import Completion, LLMProvider
+from semtrace.diagnose.providers._llm import Completion, LLMProvider, draft_schema
 from semtrace.diagnose.providers.base import Budget, ProviderError
 from semtrace.exceptions import ConfigurationError
 
@@ -21,10 +27,23 @@ DEFAULT_MODEL = "gpt-4o-mini"
 ENV_BASE_URL = "SEMTRACE_OPENAI_BASE_URL"
 ENV_MODEL = "SEMTRACE_OPENAI_MODEL"
 ENV_API_KEY = "SEMTRACE_OPENAI_API_KEY"
+NO_KEY = "not-needed"  # what a local server gets when no key is set (the client needs one)
+
+
+def _client(base_url: str, api_key: str | None, timeout_s: float, max_retries: int) -> Any:
+    try:
+        import openai
+    except ImportError:
+        raise ConfigurationError(
+            "the openai provider needs the openai client: pip install 'semtrace[openai]'"
+        ) from None
+    return openai.OpenAI(
+        base_url=base_url, api_key=api_key or NO_KEY, timeout=timeout_s, max_retries=max_retries
+    )
 
 
 class OpenAIProvider(LLMProvider):
-    """Diagnoses through ``POST {base_url}/chat/completions`` with a JSON-object answer."""
+    """Diagnoses through ``{base_url}/chat/completions`` with a JSON answer in a schema."""
 
     name = "openai"
 
@@ -61,26 +80,41 @@ class OpenAIProvider(LLMProvider):
             max_output_tokens=max_output_tokens,
             budget=budget,
         )
+        self._client = _client(self.base_url, key, timeout_s, max_retries)
 
     def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {
-            "model": self.model,
-            "messages": [{"role": "system", "content": system}, *messages],
-            "temperature": 0,
-            "max_tokens": self.max_output_tokens,
-            "response_format": {"type": "json_object"},
-        }
-        answer = self._post("/chat/completions", body, headers)
+        import openai
+
         try:
-            text = answer["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
+            answer = self._client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "system", "content": system}, *messages],
+                temperature=0,
+                max_tokens=self.max_output_tokens,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "diagnosis", "schema": draft_schema()},
+                },
+            )
+        except openai.APITimeoutError:
+            raise ProviderError(
+                f"{self.base_url} did not answer within {self.timeout_s:g} s"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise ProviderError(f"cannot reach {self.base_url}: {exc}") from None
+        except openai.APIStatusError as exc:
+            raise ProviderError(
+                f"HTTP {exc.status_code} from {self.base_url}: {str(exc.message)[:300]}"
+            ) from None
+        try:
+            text = answer.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError):
             raise ProviderError(
                 f"unexpected chat-completions answer: {str(answer)[:300]}"
             ) from None
-        usage = answer.get("usage") or {}
+        usage = answer.usage
         return Completion(
             text=str(text),
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         )
