@@ -404,6 +404,8 @@ def test_attempt_and_chained_cause_are_in_the_sentence(con: Callable[[], Any]) -
         " on attempt 3, because it raised RuntimeError: payment failed (caused by "
         "ConnectionError: gateway refused)."
     )
+    (log,) = _rows(con, "select template from logs where event_name = 'exception'")
+    assert "attempt" not in log["template"]  # attempts 1 and 3 are one kind of failure
 
 
 def test_durations_below_a_millisecond_read_in_under_1_ms() -> None:

@@ -244,8 +244,7 @@ def describe_failure(call: CallInfo, exc: BaseException) -> FailureText:
     text = f"{subject}{doing} failed in {duration_text(elapsed)}"
     tmpl = f"{subject_t}{doing} failed in {{duration}}"
     if call.attempt is not None:
-        text += f" on attempt {call.attempt}"
-        tmpl += " on attempt {attempt}"
+        text += f" on attempt {call.attempt}"  # not in the template: one kind of failure
     input_text = call.input()
     if input_text:
         text += f", called with {input_text}"
