@@ -87,7 +87,8 @@ def test_rate_limited_calls_are_recorded_as_429_errors(
     demo_con: duckdb.DuckDBPyConnection,
 ) -> None:
     """The broker's contracts specialist gets four HTTP 429s from its large model, each an
-    ERROR LLM span saying so, and the fallback model answers once."""
+    ERROR LLM span saying so, and the fallback model answers twice (the second time chosen
+    first, from what heal learned)."""
     errors = _rows(
         demo_con,
         "SELECT model, agent_name, error_type, status_message FROM spans "
@@ -104,12 +105,12 @@ def test_rate_limited_calls_are_recorded_as_429_errors(
         "SELECT count(*) AS n FROM llm_calls WHERE agent_name = 'contracts_agent' "
         "AND model = 'claude-haiku-4-5' AND status_code <> 'ERROR'",
     )
-    assert fallback[0]["n"] == 1
+    assert fallback[0]["n"] == 2
 
 
 def test_heal_attempts_show_retries_then_fallback(demo_con: duckdb.DuckDBPyConnection) -> None:
-    """heal retried with backoff twice in vain, then the fallback model recovered; a second
-    episode recovered on its first retry."""
+    """heal retried with backoff twice in vain, then the fallback model recovered; the second
+    episode, having learned, used the fallback model first."""
     rows = _rows(
         demo_con,
         "SELECT step, attempt, action, outcome, parameters FROM heal_attempts "
@@ -119,10 +120,14 @@ def test_heal_attempts_show_retries_then_fallback(demo_con: duckdb.DuckDBPyConne
         ("review_contract", 2, "retry_with_backoff", "failed"),
         ("review_contract", 3, "retry_with_backoff", "failed"),
         ("review_contract", 4, "fallback_model", "recovered"),
-        ("review_contract", 2, "retry_with_backoff", "recovered"),
+        ("review_contract", 2, "fallback_model", "recovered"),
     ]
     fallback = json.loads(rows[2]["parameters"])
     assert fallback["fallback"] == {"model": "claude-haiku-4-5"}
+    assert json.loads(rows[0]["parameters"])["chosen_by"] == "diagnosis"
+    learned = json.loads(rows[3]["parameters"])
+    assert learned["chosen_by"] == "history"
+    assert "retry_with_backoff recovered 0 of 2 earlier tries" in learned["reason"]
 
 
 def test_offline_rules_diagnose_each_kind_of_failure(demo_con: duckdb.DuckDBPyConnection) -> None:
@@ -243,7 +248,7 @@ def test_summary_tells_the_story(demo_run: tuple[Path, str]) -> None:
     assert "[rate_limit] 4x" in flat
     assert "what to do: retry_with_backoff (85%), fallback_model (60%)" in flat
     assert "task compliance review (compliance): working -> input_required -> working" in flat
-    assert "heal: fallback_model -> recovered (1x)" in flat
+    assert "heal: fallback_model -> recovered (2x)" in flat
     assert f'semtrace sql --db {db} "select agent_name, message, category, diagnosis' in flat
     assert f"semtrace dashboard --db {db}" in flat
 

@@ -9,7 +9,8 @@ The contracts specialist uses a large model that the provider rate-limits (HTTP 
 a traffic spike. Its LLM call is wrapped in ``@semtrace.heal``: the runtime retries with
 backoff, and when the provider keeps refusing, switches to the fallback model. Every attempt
 is recorded (``heal_attempts`` table), so you can see what was tried and what worked, and
-how long recovery took.
+how long recovery took; and heal ranks by that record, so the next refusal of the same kind
+goes to the fallback model first.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """What healing tried before for one failure, and how it went: what ``heal`` ranks by.
 
-The history is the ``heal_attempts`` table, read through :func:`semtrace.connect` (the file
-itself in embedded mode, the process that owns the file otherwise), so it spans runs and
-processes. It is cached per fingerprint for ``ttl_s`` and brought up to date in-process as
-this process records attempts: learning is immediate here and reaches other processes when
-their cache expires.
+Other runs' attempts are the ``heal_attempts`` table, read through :func:`semtrace.connect`
+(the file itself in embedded mode, the process that owns the file otherwise), so history
+spans runs and processes; that read is cached per fingerprint for ``ttl_s``. This run's own
+attempts are counted in memory as they are recorded (and left out of the read, whether or
+not they reached the file yet): learning is immediate here, exact whatever the write queue
+holds, and reaches other processes when their cache expires.
 
 Ranking: each allowed action scores its recovery rate, smoothed toward the diagnosis'
 confidence in it (``(recoveries + w * confidence) / (tries + w)``), so an action that never
@@ -21,6 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -29,17 +31,19 @@ from semtrace.diagnose.models import Action, Remediation
 from semtrace.exceptions import SemtraceError
 from semtrace.store.queries import arrow
 
-__all__ = ["HISTORY", "RUN_ID", "Choice", "History", "Tally", "rank"]
+__all__ = ["HISTORY", "Choice", "History", "Tally", "rank"]
 
 _log = logging.getLogger("semtrace.heal")
 PRIOR_WEIGHT = 1.0  # how many tries the diagnosis' confidence counts for
-RUN_ID = uuid.uuid4().hex[:12]  # this process' run: the recoveries view groups by it
 _SQL = """
     SELECT action,
            count(*) FILTER (WHERE outcome IN ('recovered', 'failed')) AS tries,
            count(*) FILTER (WHERE outcome = 'recovered') AS recoveries,
            coalesce(sum(duration_ms) FILTER (WHERE outcome = 'recovered'), 0) AS recovery_ms
-    FROM heal_attempts WHERE fingerprint = ? GROUP BY action
+    FROM heal_attempts
+    WHERE fingerprint = ?
+      AND coalesce(json_extract_string(parameters, '$.run_id'), '') <> ?
+    GROUP BY action
 """
 
 
@@ -63,7 +67,8 @@ class _Entry:
 
 
 class History:
-    """Per (database, fingerprint): the tallies of each action, read at most every ``ttl_s``."""
+    """Per (database, fingerprint): the tallies of each action, other runs' read at most
+    every ``ttl_s``, this run's counted as they happen."""
 
     def __init__(
         self,
@@ -74,51 +79,76 @@ class History:
         self.ttl_s = ttl_s
         self.clock = clock
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._read: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._own: OrderedDict[tuple[str, str], dict[str, Tally]] = OrderedDict()
         self._lock = threading.Lock()
+        self._session: object | None = None
+        self.run_id = uuid.uuid4().hex[:12]
+
+    def session(self, settings: object) -> str:
+        """This run's id (the recoveries view groups by it). A run is one ``configure()``:
+        a new one starts a new run, whose history is read again from the store (the earlier
+        run's attempts were written there by its shutdown, or the file was replaced)."""
+        with self._lock:
+            if settings is not self._session:
+                self._session = settings
+                self.run_id = uuid.uuid4().hex[:12]
+                self._own.clear()
+                self._read.clear()
+            return self.run_id
 
     def clear(self) -> None:
         """Forget what was read (tests; or to see another process' attempts at once)."""
         with self._lock:
-            self._entries.clear()
+            self._read.clear()
 
     def tallies(self, db: str, fingerprint: str) -> dict[str, Tally]:
         """The tallies of each action tried on ``fingerprint`` in ``db``, across runs."""
         key = (db, fingerprint)
         now = self.clock()
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and now - entry.loaded_at < self.ttl_s:
-                return dict(entry.tallies)
-        tallies = _read(db, fingerprint)
+            entry = self._read.get(key)
+        if entry is None or now - entry.loaded_at >= self.ttl_s:
+            entry = _Entry(now, _read(db, fingerprint, self.run_id))
+            with self._lock:
+                self._read[key] = entry
+                _bound(self._read, key, self.max_entries)
         with self._lock:
-            self._entries[key] = _Entry(now, tallies)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-        return dict(tallies)
+            own = self._own.get(key, {})
+            out = {a: Tally(t.tries, t.recoveries, t.recovery_ms) for a, t in entry.tallies.items()}
+            for action, t in own.items():
+                total = out.setdefault(action, Tally())
+                total.tries += t.tries
+                total.recoveries += t.recoveries
+                total.recovery_ms += t.recovery_ms
+        return out
 
     def note(self, db: str, fingerprint: str, action: str, outcome: str, ms: float) -> None:
-        """Count an attempt this process just recorded (it reaches the file later)."""
+        """Count an attempt this run just recorded."""
         if outcome not in ("recovered", "failed"):
             return
+        key = (db, fingerprint)
         with self._lock:
-            entry = self._entries.get((db, fingerprint))
-            if entry is None:
-                return  # read in full on next use
-            tally = entry.tallies.setdefault(action, Tally())
+            tally = self._own.setdefault(key, {}).setdefault(action, Tally())
+            _bound(self._own, key, self.max_entries)
             tally.tries += 1
             if outcome == "recovered":
                 tally.recoveries += 1
                 tally.recovery_ms += ms
 
 
-def _read(db: str, fingerprint: str) -> dict[str, Tally]:
+def _bound(entries: OrderedDict[tuple[str, str], Any], key: tuple[str, str], most: int) -> None:
+    entries.move_to_end(key)
+    while len(entries) > most:
+        entries.popitem(last=False)
+
+
+def _read(db: str, fingerprint: str, run_id: str) -> dict[str, Tally]:
     """The tallies from the store; none when it cannot be read (healing goes on without)."""
     try:
         con = connect(db)
         try:
-            rows = arrow(con, _SQL, [fingerprint]).to_pylist()
+            rows = arrow(con, _SQL, [fingerprint, run_id]).to_pylist()
         finally:
             con.close()
     except (duckdb.Error, SemtraceError, OSError) as exc:

@@ -35,7 +35,7 @@ from opentelemetry import trace
 from semtrace import semconv as sc
 from semtrace._errors import error_type, handle_internal_errors
 from semtrace.diagnose import _attempts
-from semtrace.diagnose._history import HISTORY, RUN_ID, Tally, rank
+from semtrace.diagnose._history import HISTORY, Tally, rank
 from semtrace.diagnose._redact import redact_text
 from semtrace.diagnose.context import context_from_exception
 from semtrace.diagnose.fingerprint import fingerprint
@@ -223,6 +223,7 @@ class _Episode:
         self.first_fingerprint: str | None = None
         self.errors: list[BaseException] = []  # each failure of the step in this episode
         self.kwargs: dict[str, Any] | None = None  # set once a larger timeout was given
+        self.tallies: dict[str, Tally] | None = None  # what worked before this episode
         try:
             self.signature: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -307,11 +308,16 @@ class _Episode:
         return out
 
     def _history(self) -> dict[str, Tally]:
-        """What healing this failure achieved before, in this database (none if unknown)."""
-        settings = STATE.settings
-        if settings is None or self.first_fingerprint is None:
-            return {}
-        return HISTORY.tallies(settings.db, self.first_fingerprint)
+        """What healing this failure achieved before this episode, in this database (none if
+        unknown). Read once: within an episode the order it gives stands, so a policy's
+        retries with backoff still run their course before its fallback."""
+        if self.tallies is None:
+            settings = STATE.settings
+            if settings is None or self.first_fingerprint is None:
+                return {}
+            HISTORY.session(settings)
+            self.tallies = HISTORY.tallies(settings.db, self.first_fingerprint)
+        return self.tallies
 
     def plan(
         self, diagnosis: Diagnosis, exc: BaseException, kwargs: dict[str, Any]
@@ -488,6 +494,7 @@ def _record(
     settings = STATE.settings
     if settings is None:
         return
+    run_id = HISTORY.session(settings)
     if fp:
         HISTORY.note(settings.db, fp, action, outcome, elapsed_ms)
     row = {
@@ -499,7 +506,7 @@ def _record(
         "attempt": ep.attempt,
         "action": action,
         "parameters": json.dumps(
-            {"episode_id": ep.id, "run_id": RUN_ID, **parameters}, default=str
+            {"episode_id": ep.id, "run_id": run_id, **parameters}, default=str
         ),
         "outcome": outcome,
         "error": err_text or None,

@@ -343,7 +343,7 @@ register_view(
 # Mean time to recovery per failure fingerprint, from the heal policy's attempts. One episode
 # is one failing call healed (parameters.episode_id); duration_ms on a row is the time from
 # the call's first failure to that row's outcome, so a recovered row's value is the recovery.
-# ``runs`` shows the learning: per run (a process, parameters.run_id), in order, the action
+# ``runs`` shows the learning: per run (a configure(), parameters.run_id), in order, the action
 # heal tried first and how long recovery took.
 register_view(
     "recoveries",
