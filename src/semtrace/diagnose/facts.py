@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from semtrace import semconv as sc
+from semtrace.telemetry.errors import as_int
 
 __all__ = ["GRPC_CODES", "Facts", "facts_from_pack", "where_of"]
 
@@ -116,16 +117,6 @@ class Facts:
         return self.error_type.rpartition(".")[0]
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
 def where_of(operation: Any) -> str:
     """tool, llm, agent or step for a ``gen_ai.operation.name``; "" when unknown."""
     return _WHERE.get(str(operation or ""), "")
@@ -139,7 +130,7 @@ def _first(pattern: re.Pattern[str], text: str) -> str | None:
 
 
 def _grpc_name(value: Any) -> str | None:
-    number = _int(value)
+    number = as_int(value)
     if number is not None:
         return GRPC_CODES.get(number)
     name = str(value or "").upper().removeprefix("STATUSCODE.")
@@ -149,11 +140,11 @@ def _grpc_name(value: Any) -> str | None:
 def _from_message(text: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for pattern in _STATUS_PATTERNS:
-        code = _int(_first(pattern, text))
+        code = as_int(_first(pattern, text))
         if code is not None:
             found["status_code"] = code
             break
-    errno = _int(_first(_ERRNO, text))
+    errno = as_int(_first(_ERRNO, text))
     if errno is None and (name := _first(_ERRNO_NAME, text)):
         errno = _ERRNO_NAMES[name]
     found["errno"] = errno
@@ -198,7 +189,7 @@ def facts_from_pack(pack: Mapping[str, Any]) -> Facts:
     provider_code = attrs.get(sc.SEMTRACE_ERROR_CODE)
     if provider_code is None and attrs.get(sc.ERROR_TYPE) == "tool_error":  # MCP's isError
         provider_code = "tool_error"
-    status = _int(attrs.get(sc.HTTP_RESPONSE_STATUS_CODE) or attrs.get(sc.HTTP_STATUS_CODE))
+    status = as_int(attrs.get(sc.HTTP_RESPONSE_STATUS_CODE) or attrs.get(sc.HTTP_STATUS_CODE))
     return Facts(
         kind=str(failure.get("kind") or "error"),
         where=where,
@@ -206,7 +197,7 @@ def facts_from_pack(pack: Mapping[str, Any]) -> Facts:
         message=message or sentence,
         text=text,
         status_code=status if status is not None else said.get("status_code"),
-        errno=_int(attrs.get(sc.SEMTRACE_ERROR_ERRNO)) or said.get("errno"),
+        errno=as_int(attrs.get(sc.SEMTRACE_ERROR_ERRNO)) or said.get("errno"),
         grpc_code=_grpc_name(attrs.get(sc.RPC_GRPC_STATUS_CODE)) or said.get("grpc_code"),
         sql_state=str(attrs.get(sc.DB_RESPONSE_STATUS_CODE) or "") or said.get("sql_state"),
         provider_code=str(provider_code or "") or said.get("provider_code"),

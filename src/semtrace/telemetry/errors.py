@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from semtrace import semconv as sc
 
-__all__ = ["MAX_CHAIN", "error_facts", "retry_after_seconds"]
+__all__ = ["MAX_CHAIN", "as_int", "error_facts", "retry_after_seconds"]
 
 MAX_CHAIN = 4  # exceptions followed along __cause__ / __context__
 
@@ -55,7 +55,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """An integer code (``429``, ``"111"``) as an int; None for anything else (bools too)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -79,17 +80,17 @@ def _response_of(exc: BaseException) -> Any:
 
 def _status(exc: BaseException) -> int | None:
     for attr in ("status_code", "http_status", "status"):
-        code = _int(getattr(exc, attr, None))
+        code = as_int(getattr(exc, attr, None))
         if code is not None and 100 <= code <= 599:
             return code
     response = _response_of(exc)
     if isinstance(response, Mapping):  # botocore
         meta = response.get("ResponseMetadata") or {}
-        code = _int(meta.get("HTTPStatusCode")) if isinstance(meta, Mapping) else None
+        code = as_int(meta.get("HTTPStatusCode")) if isinstance(meta, Mapping) else None
     else:
-        code = _int(getattr(response, "status_code", None) or getattr(response, "status", None))
+        code = as_int(getattr(response, "status_code", None) or getattr(response, "status", None))
     if code is None and type(exc).__name__ == "HTTPError":  # urllib.error.HTTPError.code
-        code = _int(getattr(exc, "code", None))
+        code = as_int(getattr(exc, "code", None))
     return code if code is not None and 100 <= code <= 599 else None
 
 
@@ -176,7 +177,7 @@ def error_facts(exc: BaseException) -> dict[str, Any]:
             put(sc.RPC_GRPC_STATUS_CODE, _grpc_code(link))
             put(sc.DB_RESPONSE_STATUS_CODE, _sqlstate(link))
             put(sc.SEMTRACE_ERROR_CODE, _provider_code(link))
-            errno = _int(getattr(link, "errno", None))
+            errno = as_int(getattr(link, "errno", None))
             put(sc.SEMTRACE_ERROR_ERRNO, errno)
             put(sc.SERVER_ADDRESS, _host(link))
             wait = getattr(link, "retry_after", None)

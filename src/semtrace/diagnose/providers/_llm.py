@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ __all__ = [
     "LLMProvider",
     "draft_schema",
     "parse_draft",
+    "sdk_errors",
     "user_prompt",
 ]
 
@@ -63,6 +66,22 @@ def user_prompt(pack: dict[str, Any]) -> str:
 def draft_schema() -> dict[str, Any]:
     """The JSON schema of a diagnosis, for the SDKs' structured output."""
     return DiagnosisDraft.model_json_schema()
+
+
+@contextmanager
+def sdk_errors(sdk: Any, base_url: str, timeout_s: float) -> Iterator[None]:
+    """The errors of an official client (``openai`` or ``anthropic``, which name them alike)
+    as :class:`ProviderError`, once its own retries are spent."""
+    try:
+        yield
+    except sdk.APITimeoutError:
+        raise ProviderError(f"{base_url} did not answer within {timeout_s:g} s") from None
+    except sdk.APIConnectionError as exc:
+        raise ProviderError(f"cannot reach {base_url}: {exc}") from None
+    except sdk.APIStatusError as exc:
+        raise ProviderError(
+            f"HTTP {exc.status_code} from {base_url}: {str(exc.message)[:300]}"
+        ) from None
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)

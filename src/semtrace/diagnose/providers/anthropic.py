@@ -17,8 +17,8 @@ import json
 import os
 from typing import Any
 
-from semtrace.diagnose.providers._llm import Completion, LLMProvider, draft_schema
-from semtrace.diagnose.providers.base import Budget, ProviderError
+from semtrace.diagnose.providers._llm import Completion, LLMProvider, draft_schema, sdk_errors
+from semtrace.diagnose.providers.base import Budget
 from semtrace.exceptions import ConfigurationError
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "TOOL_NAME", "AnthropicProvider"]
@@ -82,7 +82,7 @@ class AnthropicProvider(LLMProvider):
     def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
         import anthropic
 
-        try:
+        with sdk_errors(anthropic, self.base_url, self.timeout_s):
             answer = self._client.messages.create(
                 model=self.model,
                 system=system,
@@ -97,16 +97,6 @@ class AnthropicProvider(LLMProvider):
                 ],
                 tool_choice={"type": "tool", "name": TOOL_NAME},
             )
-        except anthropic.APITimeoutError:
-            raise ProviderError(
-                f"{self.base_url} did not answer within {self.timeout_s:g} s"
-            ) from None
-        except anthropic.APIConnectionError as exc:
-            raise ProviderError(f"cannot reach {self.base_url}: {exc}") from None
-        except anthropic.APIStatusError as exc:
-            raise ProviderError(
-                f"HTTP {exc.status_code} from {self.base_url}: {str(exc.message)[:300]}"
-            ) from None
         parts: list[str] = []
         for block in getattr(answer, "content", None) or []:
             if getattr(block, "type", None) == "tool_use":

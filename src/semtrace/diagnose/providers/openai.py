@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from semtrace.diagnose.providers._llm import Completion, LLMProvider, draft_schema
+from semtrace.diagnose.providers._llm import Completion, LLMProvider, draft_schema, sdk_errors
 from semtrace.diagnose.providers.base import Budget, ProviderError
 from semtrace.exceptions import ConfigurationError
 
@@ -85,7 +85,7 @@ class OpenAIProvider(LLMProvider):
     def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
         import openai
 
-        try:
+        with sdk_errors(openai, self.base_url, self.timeout_s):
             answer = self._client.chat.completions.create(
                 model=self.model,
                 messages=[{"role": "system", "content": system}, *messages],
@@ -96,16 +96,6 @@ class OpenAIProvider(LLMProvider):
                     "json_schema": {"name": "diagnosis", "schema": draft_schema()},
                 },
             )
-        except openai.APITimeoutError:
-            raise ProviderError(
-                f"{self.base_url} did not answer within {self.timeout_s:g} s"
-            ) from None
-        except openai.APIConnectionError as exc:
-            raise ProviderError(f"cannot reach {self.base_url}: {exc}") from None
-        except openai.APIStatusError as exc:
-            raise ProviderError(
-                f"HTTP {exc.status_code} from {self.base_url}: {str(exc.message)[:300]}"
-            ) from None
         try:
             text = answer.choices[0].message.content or ""
         except (AttributeError, IndexError, TypeError):
