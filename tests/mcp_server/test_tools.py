@@ -56,7 +56,8 @@ def test_the_trace_tree_shows_spans_under_their_parents_with_sentences(
     assert SENTENCE_PART in lines[3]
     assert lines[4].startswith("  ✗ execute_tool lookup_vendor_id [procurement] ")
     assert f"({telemetry.failed_span}) ERROR: " in lines[4]
-    assert len(lines) == 5
+    assert "so the procurement agent went on without its result" in lines[4]  # the impact
+    assert len(lines) == 5  # the failure log adding the impact is folded into the ✗ line
 
 
 def test_max_spans_cuts_the_tree_and_says_how_to_see_the_rest(telemetry: Telemetry) -> None:

@@ -16,6 +16,7 @@ from semtrace.cli import app
 from semtrace.cli._common import DbOption, Format, console, fail, print_arrow
 from semtrace.exceptions import QueryError, SemtraceError
 from semtrace.store import queries
+from semtrace.telemetry.sentences import fold_failure_logs
 
 
 def _open(db: str | None) -> Any:
@@ -164,14 +165,8 @@ def show(
     for s in spans:
         parent = s["parent_span_id"] if s["parent_span_id"] in ids else None
         children[parent].append((s["start_time_ns"] or 0, True, s))
-    by_id = {s["span_id"]: s for s in spans}
-    for log in log_rows:
+    for log in fold_failure_logs(spans, log_rows):  # a failure and its impact: one ✗ line
         span_id = log["span_id"] if log["span_id"] in ids else None
-        said = by_id[span_id]["status_message"] if span_id is not None else None
-        if said and (log["message"] or "").startswith(said.removesuffix(".")):
-            # the span's failure sentence, with its impact added by the ERROR log: one ✗ line
-            by_id[span_id]["status_message"] = log["message"]
-            continue
         children[span_id].append((log["time_ns"] or 0, False, log))
     for items in children.values():
         items.sort(key=lambda item: (item[0], item[1]))

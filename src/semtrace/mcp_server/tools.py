@@ -20,6 +20,7 @@ from semtrace.integrations.query import Trace
 from semtrace.mcp_server._reads import Reader
 from semtrace.mcp_server._text import MAX_CHARS, cell, clip, count, duration, rows_text, table_text
 from semtrace.store import queries
+from semtrace.telemetry.sentences import fold_failure_logs
 from semtrace.tracer.inbox import AnswerRefused, answer_task, cancel_task
 
 __all__ = ["RELATIONS", "TelemetryTools", "ToolInputError"]
@@ -359,8 +360,10 @@ def _trace_text(trace: Trace, max_spans: int) -> str:
     )
     logs_by_span: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     ids = {s["span_id"] for s in spans}
-    for log in trace.logs.to_pylist():
+    # a failure's sentence and the ERROR log adding its impact: one ✗ line
+    for log in fold_failure_logs(spans, trace.logs.to_pylist()):
         logs_by_span[log["span_id"] if log["span_id"] in ids else None].append(log)
+    folded = {s["span_id"]: s for s in spans}
     lines = [head]
     used = len(head)
     shown = 0
@@ -368,12 +371,10 @@ def _trace_text(trace: Trace, max_spans: int) -> str:
         if shown >= max_spans or used > MAX_CHARS:
             break
         shown += 1
-        r = node.row
+        r = folded.get(node.row["span_id"], node.row)
         pad = "  " * depth
         entry = [_span_line(pad, r)]
         for log in logs_by_span.get(r["span_id"], []):
-            if r["status_code"] == "ERROR" and log["message"] == r["status_message"]:
-                continue  # the ✗ line already says it
             entry.append(f"{pad}  > {log['severity']}: {clip(log['message'] or '', 300)}")
         lines += entry
         used += sum(len(e) + 1 for e in entry)

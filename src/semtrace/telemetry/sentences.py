@@ -24,6 +24,7 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "Rendered",
     "agent_phrase",
+    "fold_failure_logs",
     "json_safe",
     "render_failure",
     "render_message",
@@ -190,3 +191,22 @@ def render_message(
         except (ValueError, KeyError, IndexError, AttributeError, TypeError):
             pass
     return Rendered(truncate(event, MAX_MESSAGE_CHARS), truncate(template, MAX_TEMPLATE_CHARS))
+
+
+def fold_failure_logs(
+    spans: list[dict[str, Any]], logs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """For a trace view: a failed span's status says its failure sentence, and the ERROR log
+    written for it says the same sentence with its impact. Each such log becomes the span's
+    ``status_message`` (so one line says all of it); the other logs are returned."""
+    by_id = {s["span_id"]: s for s in spans}
+    rest = []
+    for log in logs:
+        span = by_id.get(log.get("span_id"))
+        said = (span or {}).get("status_message")
+        message = log.get("message") or ""
+        if span is not None and said and message.startswith(said.removesuffix(".")):
+            span["status_message"] = message
+            continue
+        rest.append(log)
+    return rest
