@@ -7,6 +7,7 @@ import json
 from semtrace.telemetry.sentences import (
     MAX_VALUE_CHARS,
     Rendered,
+    fold_failure_logs,
     json_safe,
     render_failure,
     render_message,
@@ -121,3 +122,28 @@ def test_json_safe_truncates_huge_values_with_a_marker() -> None:
     assert safe["items"][:3] == [0, 1, 2]
     assert safe["items"][-1] == "…[truncated 50 items]"
     assert len(safe["items"]) == 101
+
+
+def test_a_failure_log_folds_into_its_span_even_when_the_store_cut_the_status() -> None:
+    """The ERROR log restating a span's failure (with the impact) replaces the span's status
+    in trace views, also when the store cut a long status; other logs stay."""
+    sentence = "The billing agent's tool charge failed in 3 ms, because " + "x" * 400 + "."
+    cut = sentence[:300] + "…[truncated 108 chars]"
+    spans = [
+        {"span_id": "a", "status_message": cut},
+        {"span_id": "b", "status_message": "The step b failed in 1 ms."},
+    ]
+    with_impact = sentence.removesuffix(".") + ", so the billing agent failed at its purpose."
+    logs = [
+        {"span_id": "a", "message": with_impact},
+        {"span_id": "a", "message": "retrying the charge"},
+        {"span_id": "b", "message": "The step c failed in 1 ms."},
+        {"span_id": None, "message": "The step b failed in 1 ms."},
+    ]
+    rest = fold_failure_logs(spans, logs)
+    assert spans[0]["status_message"] == with_impact
+    assert [r["message"] for r in rest] == [
+        "retrying the charge",
+        "The step c failed in 1 ms.",
+        "The step b failed in 1 ms.",
+    ]

@@ -98,7 +98,8 @@ def test_a_tool_failure_says_who_what_with_what_why_and_the_impact(
 
 def test_failures_view_shows_each_failure_once_with_its_sentence(con: Callable[[], Any]) -> None:
     """The failures view has one row for the failure, where it started (the tool), its
-    message the sentence; the agent it took down is its impact, not another failure."""
+    message the sentence with its impact; the agent it took down is its impact, not another
+    failure."""
     with pytest.raises(KeyError):
         procure({"id": "V-1"})
     rows = _rows(
@@ -108,8 +109,11 @@ def test_failures_view_shows_each_failure_once_with_its_sentence(con: Callable[[
     assert [(r["name"], r["impact_count"], r["ended_in"]) for r in spans] == [
         ("execute_tool lookup_vendor", 1, "invoke_agent procurement")
     ]
-    for row in spans:
-        assert row["message"] == row["status_message"]
+    for row in spans:  # the sentence, with its impact (the span's status is without)
+        assert row["message"] == row["status_message"].removesuffix(".") + (
+            ', so the procurement agent failed at "Match each invoice to its vendor".'
+        )
+    assert not [r for r in rows if r["source"] == "log"]  # the error logs belong to the spans
 
 
 def test_the_outer_agent_says_which_inner_call_raised(con: Callable[[], Any]) -> None:
@@ -334,22 +338,6 @@ def test_a_step_outside_any_agent_is_logged_at_once_without_impact(
         ", called with ledger=[], because it raised ZeroDivisionError: division by zero."
     )
     assert log["impact"] is None
-
-
-def test_failures_view_shows_each_failed_span_with_its_whole_sentence(
-    con: Callable[[], Any],
-) -> None:
-    """The failures view has one span row per failed span, its message the log's sentence
-    (impact included)."""
-    with pytest.raises(KeyError):
-        procure({"id": "INV-7"})
-    rows = _rows(con, "select source, name, message from failures")
-    spans = {r["name"]: r for r in rows if r["source"] == "span"}
-    assert sorted(spans) == ["execute_tool lookup_vendor", "invoke_agent procurement"]
-    assert spans["execute_tool lookup_vendor"]["message"].endswith(
-        'so the procurement agent failed at "Match each invoice to its vendor".'
-    )
-    assert not [r for r in rows if r["source"] == "log"]  # the error logs belong to the spans
 
 
 async def test_async_step_timeout_says_it_was_cancelled_and_the_agent_timed_out(

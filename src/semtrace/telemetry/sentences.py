@@ -12,6 +12,7 @@ message gets the values. Error sentences written by hand get the same masking.
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -193,6 +194,9 @@ def render_message(
     return Rendered(truncate(event, MAX_MESSAGE_CHARS), truncate(template, MAX_TEMPLATE_CHARS))
 
 
+_CUT_MARK = re.compile(r"…\[truncated \d+ chars\]$")  # the store's cut of a long status
+
+
 def fold_failure_logs(
     spans: list[dict[str, Any]], logs: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -203,9 +207,9 @@ def fold_failure_logs(
     rest = []
     for log in logs:
         span = by_id.get(log.get("span_id"))
-        said = (span or {}).get("status_message")
+        said = _CUT_MARK.sub("", (span or {}).get("status_message") or "").removesuffix(".")
         message = log.get("message") or ""
-        if span is not None and said and message.startswith(said.removesuffix(".")):
+        if span is not None and said and message.startswith(said):
             span["status_message"] = message
             continue
         rest.append(log)
