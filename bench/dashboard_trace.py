@@ -165,7 +165,7 @@ def build_db(path: Path, spans: int = SPANS) -> tuple[str, str]:
 
 def first_view(con: Any, trace_id: str) -> int:
     """Everything the trace page reads on its first run; returns the rows it would draw."""
-    from semtrace.store import ui_queries as q
+    from semtrace.dashboard import queries as q
 
     overview = q.trace_overview(con, trace_id)
     assert overview is not None
@@ -279,7 +279,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         rows = first_view(con, big)  # warm DuckDB's caches once, as a page left open would
         t_view = _median_s(lambda: first_view(con, big), rounds)
         t_all = _median_s(lambda: load_everything(con, big), rounds)
-        from semtrace.store import ui_queries as q
+        from semtrace.dashboard import queries as q
 
         skeleton = q.trace_skeleton(con, big)
         t_skel = _median_s(lambda: q.trace_skeleton(con, big), rounds)

@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 
 __all__ = [
     "ENV_DB",

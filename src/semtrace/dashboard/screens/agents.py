@@ -10,7 +10,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data, charts
 from semtrace.dashboard._widgets import empty_state, refresh_every
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 
 # Label and number format of the latency, error-rate and cost columns the tables share.
 _FORMATS = {

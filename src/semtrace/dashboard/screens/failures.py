@@ -11,7 +11,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data
 from semtrace.dashboard._widgets import empty_state, refresh_every
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 
 
 def _remediations(value: Any) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data
 from semtrace.exceptions import QueryError
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 from semtrace.store.queries import run_sql
 
 MAX_ROWS = 10_000

@@ -7,7 +7,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data, charts
 from semtrace.dashboard._widgets import empty_state, fmt_ms, refresh_every
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 
 
 @st.fragment(run_every=refresh_every())

@@ -9,7 +9,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data, charts
 from semtrace.dashboard._widgets import empty_state, fmt_cost, fmt_ms
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 
 MAX_ROWS = 300
 

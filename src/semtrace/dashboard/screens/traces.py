@@ -8,7 +8,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data
 from semtrace.dashboard._widgets import empty_state, fmt_cost, refresh_every
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 
 RANGES = {
     "Last 15 minutes": timedelta(minutes=15),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from semtrace.store import ui_queries as q
+from semtrace.dashboard import queries as q
 from tests.dashboard.scenario import DIAGNOSIS, FAILURE_SENTENCE_PART, LOG_SENTENCE, Scenario
 
 

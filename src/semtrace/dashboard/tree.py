@@ -1,6 +1,6 @@
 """The shape of one trace, for the trace page: collapsed subtrees, focus ranges and the
 critical path, computed from the narrow skeleton columns only (see
-:func:`semtrace.store.ui_queries.trace_skeleton`)."""
+:func:`semtrace.dashboard.queries.trace_skeleton`)."""
 
 from __future__ import annotations
 

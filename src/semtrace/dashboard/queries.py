@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from semtrace import semconv as sc
-from semtrace.store._trace_tree import TraceTree
+from semtrace.dashboard.tree import TraceTree
 from semtrace.store.queries import arrow, recent_traces
 
 __all__ = [
