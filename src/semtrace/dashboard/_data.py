@@ -15,8 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
 
 __all__ = [
     "ENV_DB",

@@ -9,8 +9,8 @@ import pyarrow as pa
 import streamlit as st
 
 from semtrace.dashboard import _data, charts
-from semtrace.dashboard._widgets import empty_state, refresh_every
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._widgets import empty_state, refresh_every
 
 # Label and number format of the latency, error-rate and cost columns the tables share.
 _FORMATS = {

@@ -10,8 +10,8 @@ from typing import Any
 import streamlit as st
 
 from semtrace.dashboard import _data
-from semtrace.dashboard._widgets import empty_state, refresh_every
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._widgets import empty_state, refresh_every
 
 
 def _remediations(value: Any) -> list[dict[str, Any]]:

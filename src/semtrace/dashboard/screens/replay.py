@@ -9,8 +9,8 @@ from typing import Any
 import streamlit as st
 
 from semtrace.dashboard import _data, charts
-from semtrace.dashboard._widgets import empty_state, fmt_ms
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._widgets import empty_state, fmt_ms
 
 MAX_EVENTS = 20_000
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from semtrace.dashboard import _data
-from semtrace.exceptions import QueryError
 from semtrace.dashboard import queries as q
+from semtrace.exceptions import QueryError
 from semtrace.store.queries import run_sql
 
 MAX_ROWS = 10_000

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from semtrace.dashboard import _data, charts
-from semtrace.dashboard._widgets import empty_state, fmt_ms, refresh_every
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._widgets import empty_state, fmt_ms, refresh_every
 
 
 @st.fragment(run_every=refresh_every())

@@ -8,8 +8,8 @@ from typing import Any
 import streamlit as st
 
 from semtrace.dashboard import _data, charts
-from semtrace.dashboard._widgets import empty_state, fmt_cost, fmt_ms
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._widgets import empty_state, fmt_cost, fmt_ms
 
 MAX_ROWS = 300
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from semtrace.dashboard import _data
-from semtrace.dashboard._widgets import empty_state, fmt_cost, refresh_every
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._widgets import empty_state, fmt_cost, refresh_every
 
 RANGES = {
     "Last 15 minutes": timedelta(minutes=15),
