@@ -9,6 +9,7 @@ DuckDB file between reruns, so agents can keep writing to it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,12 +22,18 @@ from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
 __all__ = [
     "ENV_DB",
     "ENV_SERVER",
+    "RUNNING_WITHIN_S",
     "connection",
     "critical_path",
+    "database_missing",
     "describe_target",
     "filter_options",
+    "is_running",
     "trace_tree",
 ]
+
+# A trace whose root has not arrived counts as running while its newest span is this recent.
+RUNNING_WITHIN_S = 600
 
 
 def describe_target() -> str:
@@ -37,6 +44,21 @@ def describe_target() -> str:
     from semtrace._connect import default_db
 
     return os.environ.get(ENV_DB) or default_db()
+
+
+def database_missing() -> str | None:
+    """The database file the dashboard waits for, when it does not exist yet (else None)."""
+    if os.environ.get(ENV_SERVER):
+        return None
+    path = describe_target()
+    return None if os.path.exists(path) else path
+
+
+def is_running(tree: q.TraceTree) -> bool:
+    """Whether a trace is still running: some of its spans wait for a parent that has not
+    ended (spans are stored when they end, so an open root is missing), and its newest span
+    ended recently."""
+    return bool(tree.open_parents) and time.time() - tree.bounds[1] / 1e9 < RUNNING_WITHIN_S
 
 
 def _open() -> Any:

@@ -1,4 +1,4 @@
-"""Small layout helpers the pages share (formatting, empty states, links, refresh)."""
+"""Small layout helpers the pages share (formatting, empty states, badges, refresh)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,24 @@ from typing import Any
 
 import streamlit as st
 
-__all__ = ["empty_state", "fmt_cost", "fmt_ms", "refresh_every", "short_id"]
+from semtrace.dashboard.charts.waterfall import fmt_duration
+
+__all__ = [
+    "RUNNING",
+    "empty_state",
+    "fmt_cost",
+    "fmt_ms",
+    "fmt_tokens",
+    "refresh_every",
+    "short_id",
+    "status_badge",
+    "status_icon",
+]
 
 
 def refresh_every() -> timedelta | None:
     """The auto-refresh interval chosen in the sidebar, or None when it is off."""
-    if not st.session_state.get("auto_refresh"):
+    if not st.session_state.get("refresh"):
         return None
     return timedelta(seconds=int(st.session_state.get("refresh_s", 5)))
 
@@ -23,15 +35,34 @@ def empty_state(title: str, hint: str) -> None:
 
 
 def fmt_ms(value: Any) -> str:
-    if value is None:
-        return "-"
-    v = float(value)
-    return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.1f} ms"
+    """A duration in milliseconds for people ("-" when unknown)."""
+    return "-" if value is None else fmt_duration(float(value))
 
 
 def fmt_cost(value: Any) -> str:
     return "-" if value is None else f"${float(value):.4f}"
 
 
+def fmt_tokens(value: Any) -> str:
+    return "-" if not value else f"{int(value):,}"
+
+
 def short_id(value: str | None) -> str:
     return (value or "")[:12]
+
+
+def status_badge(status: str | None, *, running: bool = False) -> str:
+    """A coloured markdown badge for a status: failed, ok, running."""
+    if running:
+        return ":orange-badge[:material/progress_activity: running]"
+    if status == "ERROR":
+        return ":red-badge[:material/error: failed]"
+    return ":green-badge[:material/check: ok]"
+
+
+def status_icon(status: str | None) -> str:
+    """A status as a cell of a table: the failed ones stand out."""
+    return "✗ failed" if status == "ERROR" else "✓ ok"
+
+
+RUNNING = "◔ running"

@@ -1,18 +1,35 @@
-"""The shape of one trace, for the trace page: collapsed subtrees, focus ranges and the
-critical path, computed from the narrow skeleton columns only (see
-:func:`semtrace.dashboard.queries.trace_skeleton`)."""
+"""The shape of one trace, for the trace page: collapsed subtrees, focus ranges, the
+critical path and the gaps between steps, computed from the narrow skeleton columns only
+(see :func:`semtrace.dashboard.queries.trace_skeleton`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TraceTree"]
+__all__ = ["Gap", "TraceTree"]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Time inside a span when none of its (visible) children ran: the span waited, or
+    worked without a traced step. ``before`` is the child that ran next (None: the time
+    after the last child, until the span ended)."""
+
+    parent: str
+    before: str | None
+    start_ns: int
+    end_ns: int
+
+    @property
+    def ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
 
 
 @dataclass
@@ -36,6 +53,7 @@ class TraceTree:
     first: list[int] = field(default_factory=list)
     kids: list[int] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)  # failed spans in each subtree
+    open_parents: int = 0  # spans whose parent has not arrived (yet): a running trace
 
     @classmethod
     def from_table(cls, table: pa.Table) -> TraceTree:
@@ -72,8 +90,12 @@ class TraceTree:
                 chunk = chunk[par[chunk] >= 0]
                 np.add.at(size, par[chunk], size[chunk])
                 np.add.at(failed, par[chunk], failed[chunk])
+        named_parent = np.asarray(
+            table.column("parent_span_id").is_valid().to_numpy(zero_copy_only=False), dtype=bool
+        )
         return cls(
             table,
+            open_parents=int((named_parent & ~has_parent).sum()) if n else 0,
             ids=[str(v) for v in ids.to_pylist()],
             start=table.column("start_time_ns").to_numpy().tolist(),
             end=table.column("end_time_ns").to_numpy().tolist(),
@@ -88,6 +110,11 @@ class TraceTree:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """The row index of each span id."""
+        return {span_id: i for i, span_id in enumerate(self.ids)}
 
     def children(self, i: int) -> list[int]:
         """Row indices of span ``i``'s children, by start time."""
@@ -140,9 +167,8 @@ class TraceTree:
 
     def path_to(self, span_id: str) -> list[str]:
         """Ids of a span's ancestors, root first (to expand down to a span)."""
-        try:
-            i = self.ids.index(span_id)
-        except ValueError:
+        i = self.position.get(span_id)
+        if i is None:
             return []
         chain: list[str] = []
         p = self.parent[i]
@@ -182,17 +208,53 @@ class TraceTree:
 
     def rows(self, indices: Sequence[int], expanded: Iterable[str]) -> list[dict[str, Any]]:
         """Display rows for ``indices``: the skeleton columns plus depth, child count,
-        hidden descendants (and how many of them failed) and whether the row is collapsed."""
+        hidden descendants (and how many of them failed), whether the row is collapsed, and
+        ``agent``: the span's agent, else its nearest ancestor's (``agent_inherited`` says
+        which)."""
         opened = set(expanded)
         picked = self.table.take(pa.array(list(indices), pa.int64())).to_pylist()
         for i, row in zip(indices, picked, strict=True):
             count = self.child_count(i)
             collapsed = bool(count) and self.ids[i] not in opened
+            agent = row.get("agent_name")
+            if agent is None:
+                agent = self._ancestor_agent(i)
             row.update(
                 depth=self.depth[i],
                 children=count,
                 hidden=self.size[i] - 1 if collapsed else 0,
                 hidden_errors=self.errors[i] - (row["status_code"] == "ERROR") if collapsed else 0,
                 collapsed=collapsed,
+                agent=agent,
+                agent_inherited=agent is not None and row.get("agent_name") is None,
             )
         return picked
+
+    def _ancestor_agent(self, i: int) -> str | None:
+        agents = self.table.column("agent_name")
+        p = self.parent[i]
+        while p >= 0:
+            value = agents[p].as_py()
+            if value is not None:
+                return str(value)
+            p = self.parent[p]
+        return None
+
+    def gaps(self, indices: Sequence[int], *, min_ms: float) -> list[Gap]:
+        """The gaps inside the shown spans whose children are shown too: stretches of at
+        least ``min_ms`` when none of the span's children ran (before a child starts, or
+        after the last one until the span ends)."""
+        shown = set(indices)
+        out: list[Gap] = []
+        for i in indices:
+            kids = [c for c in self.children(i) if c in shown]
+            if not kids:
+                continue
+            cursor = self.start[i]
+            for c in sorted(kids, key=self.start.__getitem__):
+                if (self.start[c] - cursor) / 1e6 >= min_ms:
+                    out.append(Gap(self.ids[i], self.ids[c], cursor, self.start[c]))
+                cursor = max(cursor, self.end[c])
+            if (self.end[i] - cursor) / 1e6 >= min_ms:
+                out.append(Gap(self.ids[i], None, cursor, self.end[i]))
+        return out

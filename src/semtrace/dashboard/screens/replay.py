@@ -10,6 +10,7 @@ import streamlit as st
 
 from semtrace.dashboard import _data, charts
 from semtrace.dashboard import queries as q
+from semtrace.dashboard._pick import NOT_FOUND, trace_from_url
 from semtrace.dashboard._widgets import empty_state, fmt_ms
 
 MAX_EVENTS = 20_000
@@ -30,42 +31,76 @@ def _describe(e: dict[str, Any]) -> str:
         return f"**{agent}** task `{e['name']}` is now **{e['status']}**" + (
             f" ({e['text'].split(': ', 1)[1]})" if ": " in (e["text"] or "") else ""
         )
-    return f"**{agent}** says: {e['text']}"
+    level = "" if e["status"] == "INFO" else f" ({str(e['status']).lower()})"
+    return f"**{agent}** logs{level}: {e['text']}"
+
+
+def _known(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What had been said up to a step, each thing once: sentences, messages and task
+    states; a failed span only when no error sentence on that span already told it."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    told: set[str] = set()  # spans an error sentence was logged in
+    for e in events:
+        if e["kind"] == "log" and e["status"] in ("ERROR", "CRITICAL"):
+            told.add(e["span_id"])
+        if e["kind"] == "span_end":
+            if e["status"] != "ERROR" or e["span_id"] in told:
+                continue
+        elif e["kind"] not in ("log", "task_state", "message"):
+            continue
+        key = f"{e['kind']}|{e['span_id']}|{e['text']}" if e["kind"] != "log" else e["text"]
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(e)
+    return out
 
 
 def main() -> None:
-    st.title("Replay")
     with _data.connection() as con:
-        recent = q.trace_list(con, limit=50).to_pylist()
-        wanted = st.query_params.get("trace", "")
-        trace_id = q.resolve_trace(con, wanted) if wanted else None
-        ids = [r["trace_id"] for r in recent]
-        if trace_id and trace_id not in ids:
-            ids.insert(0, trace_id)
-        if not ids:
+        trace_id = trace_from_url(con, page="screens/replay.py")
+        if trace_id == NOT_FOUND:
+            return
+        st.title("Replay")
+        if trace_id is None:
             empty_state(
                 "Nothing to replay yet.", "Run an instrumented agent or `semtrace demo` first."
             )
             return
-        labels = {r["trace_id"]: f"{r['trace_id'][:12]} · {r['root_name']}" for r in recent}
-        c1, c2 = st.columns([3, 1])
-        trace_id = c1.selectbox(
-            "Run",
+        recent = q.trace_list(con, limit=50).to_pylist()
+        ids = [r["trace_id"] for r in recent]
+        if trace_id not in ids:
+            ids.insert(0, trace_id)
+        labels = {r["trace_id"]: f"{r['root_name']} · {r['trace_id'][:12]}" for r in recent}
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        choice = c1.selectbox(
+            "Trace to replay",
             ids,
-            index=ids.index(trace_id) if trace_id in ids else 0,
+            index=ids.index(trace_id),
             format_func=lambda t: labels.get(t, t),
-            key="rp_trace",
+            key=f"rp_trace:{trace_id}",
         )
-        follow = c2.toggle("Follow linked traces", value=True, key="rp_follow")
-        traces = q.linked_trace_ids(con, trace_id) if follow else [trace_id]
-        events = q.replay_events(con, traces, max_events=MAX_EVENTS).to_pylist()
+        if choice != trace_id:
+            st.query_params.clear()
+            st.query_params["trace"] = choice
+            st.rerun()
+        follow = c2.toggle(
+            "Follow links",
+            value=True,
+            key="rp_follow",
+            help="Also replay what caused this trace and what it caused, across message "
+            "hops: only the spans on that causal path, not everything a batch touched.",
+        )
+        scope = (
+            q.causal_scope(con, trace_id) if follow else q.CausalScope(trace_id, (trace_id,), {})
+        )
+        traces = [*scope.whole, *scope.partial]
+        events = q.replay_events(con, scope, max_events=MAX_EVENTS).to_pylist()
         edges = q.agent_edges(con, trace_ids=traces).to_pylist()
     if not events:
         empty_state("This run has no events.", "")
         return
-    if st.query_params.get("trace") != trace_id:
-        st.query_params["trace"] = trace_id
-        st.query_params["step"] = "0"
     lanes = sorted({e["agent"] or "(no agent)" for e in events})
     origin = events[0]["time_ns"]
     last = len(events) - 1
@@ -135,12 +170,7 @@ def main() -> None:
             )
         with right:
             st.markdown("#### Known at this moment")
-            said = [
-                e
-                for e in events[: step + 1]
-                if e["kind"] in ("log", "task_state", "message")
-                or (e["kind"] == "span_end" and e["status"] == "ERROR")
-            ]
+            said = _known(events[: step + 1])
             if not said:
                 st.caption("Nothing said yet.")
             for e in said[-12:]:
@@ -149,13 +179,29 @@ def main() -> None:
                     st.error(line)
                 else:
                     st.markdown(line)
-            st.markdown(
-                f"**Current span** `{current['name']}` in trace `{current['trace_id'][:12]}`"
+            where = f"span `{current['span_name']}` of trace `{current['trace_id'][:12]}`"
+            if current["kind"] == "log":
+                st.markdown(
+                    f"**This step is a log sentence** ({current['status']}), "
+                    f"written inside {where}."
+                )
+            elif current["kind"] == "task_state":
+                st.markdown(f"**This step is a task state change**, recorded on {where}.")
+            elif current["kind"] == "message":
+                st.markdown(f"**This step is a message** consumed by {where}.")
+            else:
+                st.markdown(f"**This step is in {where}.**")
+            st.page_link(
+                "screens/trace.py",
+                label="Open it on the trace page",
+                icon=":material/open_in_new:",
+                query_params={"trace": current["trace_id"], "span": current["span_id"]},
             )
             with _data.connection() as con:
                 detail = q.span_detail(con, current["trace_id"], current["span_id"])
             if detail:
-                st.json(detail["span"]["attributes"], expanded=True)
+                with st.expander("The span's attributes"):
+                    st.json(detail["span"]["attributes"], expanded=True)
 
     view()
 

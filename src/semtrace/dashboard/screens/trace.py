@@ -1,5 +1,7 @@
-"""Trace: waterfall with the critical path, a collapsible span tree, one span's details
-loaded on demand, sentences interleaved, failures with their diagnosis."""
+"""Trace: built for debugging one run. The waterfall comes first (the span tree beside a
+timeline: durations on the bars, sentences and events as markers, gaps named, the critical
+path outlined), the failures and their diagnosis in a compact panel beside it, then the
+selected span: input and output, a readable stack trace, sentences, events, attributes."""
 
 from __future__ import annotations
 
@@ -7,104 +9,214 @@ from typing import Any
 
 import streamlit as st
 
-from semtrace.dashboard import _data, charts
+from semtrace.dashboard import _data, charts, gaps
 from semtrace.dashboard import queries as q
-from semtrace.dashboard._widgets import empty_state, fmt_cost, fmt_ms
+from semtrace.dashboard._failure_panel import show_failures
+from semtrace.dashboard._pick import NOT_FOUND, trace_from_url
+from semtrace.dashboard._span_panel import show_span
+from semtrace.dashboard._widgets import (
+    empty_state,
+    fmt_cost,
+    fmt_ms,
+    fmt_tokens,
+    refresh_every,
+    status_badge,
+)
 
 MAX_ROWS = 300
 
 
-def _pick_trace(con: Any) -> str | None:
-    wanted = st.query_params.get("trace", "")
-    recent = q.trace_list(con, limit=50).to_pylist()
-    ids = [r["trace_id"] for r in recent]
-    resolved = q.resolve_trace(con, wanted) if wanted else None
-    if resolved and resolved not in ids:
-        ids.insert(0, resolved)
-    if not ids:
-        return None
-    labels = {
-        r["trace_id"]: f"{r['trace_id'][:12]} · {r['root_name']} · {r['status']}" for r in recent
-    }
-    choice = st.selectbox(
-        "Trace",
-        ids,
-        index=ids.index(resolved) if resolved in ids else 0,
-        format_func=lambda t: labels.get(t, t),
-        key="trace_pick",
-    )
-    if choice != wanted:
-        st.query_params["trace"] = choice
-    return str(choice)
-
-
-def _failures(con: Any, trace_id: str) -> None:
-    failures = q.trace_failures(con, trace_id).to_pylist()
-    _show_failures(failures[:3])
-    if len(failures) > 3:
-        with st.expander(f"{len(failures) - 3} more failures in this trace"):
-            _show_failures(failures[3:50])
-
-
-def _show_failures(failures: list[dict[str, Any]]) -> None:
-    for f in failures:
-        st.error(
-            f"**{f['agent_name'] or 'unknown agent'}** · {f['name']}\n\n{f['message']}",
-            icon=":material/error:",
+def _header(con: Any, overview: dict[str, Any], running: bool) -> None:
+    trace_id = overview["trace_id"]
+    left, right = st.columns([4, 1.4], vertical_alignment="bottom")
+    with left:
+        st.markdown(
+            f"### {overview['root_name']} {status_badge(overview['status'], running=running)}"
         )
-        if f["diagnosis"]:
-            st.success(
-                f"**Diagnosis** ({f['category'] or 'uncategorised'}): {f['diagnosis']}"
-                + (f"\n\nRoot cause: {f['root_cause']}" if f["root_cause"] else ""),
-                icon=":material/medical_services:",
-            )
-
-
-def _span_panel(con: Any, trace_id: str, span_id: str) -> None:
-    detail = q.span_detail(con, trace_id, span_id)
-    if detail is None:
-        st.caption("Select a span to see its attributes.")
-        return
-    span = detail["span"]
-    st.markdown(f"#### {span['name']}")
-    st.caption(
-        f"span `{span_id}` · agent **{span['agent_name'] or '-'}** · {fmt_ms(span['duration_ms'])}"
-        f" · {span['status_code']}"
-    )
-    if span["status_message"]:
-        st.error(span["status_message"])
-    tabs = st.tabs(
-        [
-            "Attributes",
-            f"Sentences ({len(detail['logs'])})",
-            f"Events ({len(detail['events'])})",
-            f"Links ({len(detail['links'])})",
-            "Resource",
+        tokens = int(overview["input_tokens"] or 0) + int(overview["output_tokens"] or 0)
+        agents = overview["agents"] or []
+        facts = [
+            fmt_ms(overview["duration_ms"]),
+            f"{overview['span_count']:,} spans",
+            f"{overview['error_count']} failed",
+            f"{len(agents)} agent{'s' if len(agents) != 1 else ''}",
+            f"{fmt_tokens(tokens)} tokens",
+            fmt_cost(overview["cost_usd"]),
+            f"`{trace_id}`",
         ]
+        if overview.get("session_id"):
+            facts.append(f"session `{overview['session_id']}`")
+        st.caption(" · ".join(facts))
+    with right:
+        recent = q.trace_list(con, limit=50).to_pylist()
+        ids = [r["trace_id"] for r in recent]
+        if trace_id not in ids:
+            ids.insert(0, trace_id)
+        labels = {r["trace_id"]: f"{r['root_name']} · {r['trace_id'][:8]}" for r in recent}
+        labels[trace_id] = f"{overview['root_name']} · {trace_id[:8]}"
+        choice = st.selectbox(
+            "Trace",
+            ids,
+            index=ids.index(trace_id),
+            format_func=lambda t: labels.get(t, t),
+            key=f"trace_pick:{trace_id}",
+            label_visibility="collapsed",
+        )
+        if choice != trace_id:
+            st.query_params.clear()
+            st.query_params["trace"] = choice
+            st.rerun()
+        links = st.columns(2)
+        links[0].page_link(
+            "screens/replay.py",
+            label="Replay",
+            icon=":material/play_circle:",
+            query_params={"trace": trace_id},
+        )
+        links[1].page_link(
+            "screens/compare.py",
+            label="Compare",
+            icon=":material/compare_arrows:",
+            query_params={"a": trace_id},
+        )
+
+
+def _selected(tree: q.TraceTree, failures: list[dict[str, Any]]) -> str:
+    """The span the URL names, else the first failure's span, else the root."""
+    wanted = st.query_params.get("span")
+    if wanted and wanted in tree.ids:
+        return str(wanted)
+    for f in failures:
+        if f.get("span_id") in tree.ids:
+            return str(f["span_id"])
+    return tree.ids[tree.roots[0]] if tree.roots else tree.ids[0]
+
+
+def _waterfall(
+    con: Any, trace_id: str, tree: q.TraceTree, critical: frozenset[str], selected: str
+) -> None:
+    key = f"expanded:{trace_id}"
+    if key not in st.session_state:
+        st.session_state[key] = tree.default_expanded()
+    expanded: set[str] = st.session_state[key]
+    first, last = tree.bounds
+    total_ms = max((last - first) / 1e6, 0.001)
+    focus_ms = st.session_state.get(f"focus:{trace_id}", (0.0, round(total_ms, 3)))
+    whole = focus_ms[0] <= 0 and focus_ms[1] >= round(total_ms, 3)
+    focus = (first + int(focus_ms[0] * 1e6), first + int(focus_ms[1] * 1e6))
+    if not expanded.issuperset(path := tree.path_to(selected)):
+        expanded.update(path)  # the selected span is always in view
+    visible = tree.visible(expanded, focus=None if whole else focus, max_rows=MAX_ROWS)
+    rows = tree.rows(visible, expanded)
+    if not rows:
+        empty_state("No span in this range.", "Widen the focus range.")
+        return
+    ids = [r["span_id"] for r in rows]
+    markers = q.trace_markers(con, trace_id, ids)
+    found = tree.gaps(visible, min_ms=gaps.min_gap_ms(total_ms))
+    consumers = [r["span_id"] for r in rows if r.get("kind") == "CONSUMER"]
+    hints = q.span_hints(con, trace_id, [g.before for g in found if g.before] + consumers)
+    human = gaps.human_waits(markers)
+    labelled = gaps.explain_gaps(found, hints, human) + human + gaps.queue_waits(rows, hints)
+    fig = charts.waterfall(
+        rows,
+        origin_ns=first,
+        critical=critical,
+        selected=selected,
+        markers=markers,
+        gaps=labelled,
     )
-    with tabs[0]:
-        st.json(span["attributes"], expanded=True)
-    with tabs[1]:
-        for log in detail["logs"]:
-            st.markdown(f"`{log['severity']}` {log['message']}")
-    with tabs[2]:
-        for e in detail["events"]:
-            st.markdown(
-                f"**{e['name']}** {e['exception_type'] or ''} {e['exception_message'] or ''}"
-            )
-            if e["exception_stacktrace"]:
-                st.code(e["exception_stacktrace"], language="text")
-            elif e["attributes"]:
-                st.json(e["attributes"], expanded=False)
-    with tabs[3]:
-        for link in detail["links"]:
-            st.page_link(
-                "screens/trace.py",
-                label=f"linked trace {link['linked_trace_id'][:12]} span {link['linked_span_id']}",
-                query_params={"trace": link["linked_trace_id"]},
-            )
-    with tabs[4]:
-        st.json(span["resource"], expanded=False)
+    event = st.plotly_chart(
+        fig,
+        key=f"waterfall:{trace_id}",
+        config={"displaylogo": False, "displayModeBar": False},
+        on_select="rerun",
+        selection_mode="points",
+    )
+    clicked = _clicked_span(event, rows)
+    if clicked and clicked != st.session_state.get(f"clicked:{trace_id}"):
+        # A click selects its span once; the picker below takes it on the rerun.
+        st.session_state[f"clicked:{trace_id}"] = clicked
+        _select(trace_id, clicked)
+        st.rerun()
+    st.caption(
+        f"{len(rows)} of {len(tree):,} spans shown · critical path ({len(critical)} spans) "
+        "outlined in black · ● sentence ▲ warning ✕ exception ◆ task state · hatched: "
+        "waiting, backoff, queue or human wait · click a bar to select its span"
+    )
+    _controls(trace_id, tree, rows, expanded, critical, total_ms, selected)
+
+
+def _select(trace_id: str, span_id: str) -> None:
+    st.query_params["span"] = span_id
+
+
+def _controls(
+    trace_id: str,
+    tree: q.TraceTree,
+    rows: list[dict[str, Any]],
+    expanded: set[str],
+    critical: frozenset[str],
+    total_ms: float,
+    selected: str,
+) -> None:
+    by_id = {r["span_id"]: r for r in rows}
+    ids = [r["span_id"] for r in rows]
+    if selected not in by_id:
+        ids.insert(0, selected)
+    c = st.columns([4, 0.5, 0.5, 0.5, 0.5, 1.6], vertical_alignment="bottom")
+    # The picker is keyed by the selection: a new selection (a click, a link) shows afresh.
+    picked = c[0].selectbox(
+        "Span",
+        ids,
+        index=ids.index(selected),
+        format_func=lambda s: (
+            f"{'  ' * by_id[s]['depth']}{by_id[s]['name']} · {by_id[s]['agent'] or '-'} · "
+            f"{fmt_ms(by_id[s]['duration_ms'])}" + (" ▸" if by_id[s]["collapsed"] else "")
+            if s in by_id
+            else s
+        ),
+        key=f"span_pick:{trace_id}:{selected}",
+    )
+    if picked != selected:
+        _select(trace_id, str(picked))
+        st.rerun()
+    row = by_id.get(selected)
+    if c[1].button(
+        "",
+        icon=":material/unfold_more:",
+        help="Expand the selected span: show its children",
+        key="tr_expand",
+        disabled=not (row and row["collapsed"]),
+    ):
+        expanded.add(selected)
+        st.rerun()
+    if c[2].button(
+        "",
+        icon=":material/unfold_less:",
+        help="Collapse the selected span: hide its children",
+        key="tr_collapse",
+        disabled=selected not in expanded,
+    ):
+        expanded.discard(selected)
+        st.rerun()
+    if c[3].button(
+        "", icon=":material/route:", help="Open every span on the critical path", key="tr_path"
+    ):
+        expanded.update(critical)
+        st.rerun()
+    if c[4].button("", icon=":material/restart_alt:", help="Reset the view", key="tr_reset"):
+        st.session_state[f"expanded:{trace_id}"] = tree.default_expanded()
+        st.session_state.pop(f"focus:{trace_id}", None)
+        st.rerun()
+    with c[5].popover("Focus range", icon=":material/timeline:"):
+        st.slider(
+            "ms since the trace started",
+            0.0,
+            float(round(total_ms, 3)),
+            (0.0, float(round(total_ms, 3))),
+            key=f"focus:{trace_id}",
+        )
 
 
 def _clicked_span(event: Any, rows: list[dict[str, Any]]) -> str | None:
@@ -119,150 +231,42 @@ def _clicked_span(event: Any, rows: list[dict[str, Any]]) -> str | None:
 
 
 def main() -> None:
-    st.title("Trace")
     with _data.connection() as con:
-        trace_id = _pick_trace(con)
+        trace_id = trace_from_url(con)
         if trace_id is None:
+            st.title("Trace")
             empty_state("No traces yet.", "Run an instrumented agent or `semtrace demo` first.")
             return
-        overview = q.trace_overview(con, trace_id)
-        if overview is None:
-            empty_state("Trace not found.", f"No spans with trace id {trace_id}.")
+        if trace_id == NOT_FOUND:
             return
-        st.subheader(overview["root_name"])
-        m = st.columns(6)
-        m[0].metric("Duration", fmt_ms(overview["duration_ms"]))
-        m[1].metric("Spans", f"{overview['span_count']:,}")
-        m[2].metric("Errors", overview["error_count"])
-        m[3].metric("Agents", len(overview["agents"] or []))
-        m[4].metric(
-            "Tokens",
-            f"{int(overview['input_tokens'] or 0) + int(overview['output_tokens'] or 0):,}",
-        )
-        m[5].metric("Cost", fmt_cost(overview["cost_usd"]))
-        agents = overview["agents"] or []
-        more = f" and {len(agents) - 12} more" if len(agents) > 12 else ""
-        st.caption(f"Agents: {', '.join(agents[:12])}{more} · trace `{trace_id}`")
-        st.page_link(
-            "screens/replay.py",
-            label="Replay this run",
-            icon=":material/play_circle:",
-            query_params={"trace": trace_id},
-        )
-        _failures(con, trace_id)
 
-        tree = _data.trace_tree(trace_id, overview["span_count"])
-        critical = _data.critical_path(trace_id, overview["span_count"])
-        key = f"expanded:{trace_id}"
-        if key not in st.session_state:
-            st.session_state[key] = tree.default_expanded()
-        expanded: set[str] = st.session_state[key]
-        first, last = tree.bounds
-        total_ms = max((last - first) / 1e6, 0.001)
+    @st.fragment(run_every=refresh_every())
+    def body() -> None:
+        with _data.connection() as con:
+            overview = q.trace_overview(con, trace_id)
+            if overview is None:
+                empty_state("Trace not found.", f"No spans with trace id {trace_id}.")
+                return
+            tree = _data.trace_tree(trace_id, overview["span_count"])
+            _header(con, overview, _data.is_running(tree))
+            failures = q.trace_failures(con, trace_id)
+            selected = _selected(tree, failures)
+            critical = _data.critical_path(trace_id, overview["span_count"])
+            if failures:
+                left, right = st.columns([3.3, 1], gap="medium")
+                with right:
+                    show_failures(failures, tree, trace_id)
+            else:
+                left = st.container()
+            with left:
+                _waterfall(con, trace_id, tree, critical, selected)
+            detail = q.span_detail(con, trace_id, selected)
+        if detail is not None:
+            st.divider()
+            row = tree.rows([tree.position[selected]], [])[0]
+            show_span(detail, agent=row["agent"], inherited=bool(row["agent_inherited"]))
 
-        c1, c2 = st.columns([3, 2])
-        focus_ms = c1.slider(
-            "Focus range (ms since start)",
-            0.0,
-            float(round(total_ms, 3)),
-            (0.0, float(round(total_ms, 3))),
-            key=f"focus:{trace_id}",
-        )
-        focus = (first + int(focus_ms[0] * 1e6), first + int(focus_ms[1] * 1e6))
-        whole = focus_ms[0] <= 0 and focus_ms[1] >= round(total_ms, 3)
-        visible = tree.visible(expanded, focus=None if whole else focus, max_rows=MAX_ROWS)
-        rows = tree.rows(visible, expanded)
-        if not rows:
-            empty_state("No span in this range.", "Widen the focus range.")
-            return
-        by_id = {r["span_id"]: r for r in rows}
-        wanted = st.query_params.get("span")
-        ids = [r["span_id"] for r in rows]
-        if wanted and wanted not in by_id and wanted in tree.ids:
-            expanded.update(tree.path_to(wanted))
-            st.rerun()
-        selected = c2.selectbox(
-            "Span",
-            ids,
-            index=ids.index(wanted) if wanted in by_id else 0,
-            format_func=lambda s: (
-                f"{'  ' * by_id[s]['depth']}{by_id[s]['name']} · {by_id[s]['agent_name'] or '-'} · {fmt_ms(by_id[s]['duration_ms'])}"
-                + (" ▸" if by_id[s]["collapsed"] else "")
-            ),
-            key=f"span_pick:{trace_id}",
-        )
-        b = st.columns(5)
-        if b[0].button(
-            "Expand span", icon=":material/unfold_more:", disabled=not by_id[selected]["collapsed"]
-        ):
-            expanded.add(selected)
-            st.rerun()
-        if b[1].button(
-            "Collapse span", icon=":material/unfold_less:", disabled=selected not in expanded
-        ):
-            expanded.discard(selected)
-            st.rerun()
-        if b[2].button("Open critical path", icon=":material/route:"):
-            expanded.update(critical)
-            st.rerun()
-        if b[3].button("Reset view", icon=":material/restart_alt:"):
-            st.session_state[key] = tree.default_expanded()
-            st.rerun()
-        b[4].caption(
-            f"{len(rows)} of {len(tree):,} spans shown · critical path: {len(critical)} spans"
-        )
-        if selected != wanted:
-            st.query_params["span"] = selected
-
-        fig = charts.waterfall(rows, origin_ns=first, critical=critical, selected=selected)
-        event = st.plotly_chart(
-            fig,
-            key=f"waterfall:{trace_id}",
-            config={"displaylogo": False},
-            on_select="rerun",
-            selection_mode="points",
-        )
-        clicked = _clicked_span(event, rows)
-        if clicked and clicked != st.session_state.get(f"clicked:{trace_id}"):
-            # Clicking a bar selects its span (once per click): the picker above takes it
-            # from the URL on the rerun.
-            st.session_state[f"clicked:{trace_id}"] = clicked
-            st.query_params["span"] = clicked
-            st.session_state.pop(f"span_pick:{trace_id}", None)
-            st.rerun()
-
-        left, right = st.columns([3, 2])
-        with right:
-            _span_panel(con, trace_id, selected)
-        with left:
-            st.markdown("#### Timeline")
-            logs = q.trace_log_window(con, trace_id, start_ns=focus[0], end_ns=focus[1]).to_pylist()
-            names = {r["span_id"]: r["name"] for r in rows}
-            timeline = [
-                {
-                    "ms": round((r["start_time_ns"] - first) / 1e6, 2),
-                    "what": "▶ " + r["name"],
-                    "agent": r["agent_name"],
-                    "text": f"{fmt_ms(r['duration_ms'])} · {r['status_code'].lower()}",
-                }
-                for r in rows
-            ] + [
-                {
-                    "ms": round((g["time_ns"] - first) / 1e6, 2),
-                    "what": f"✎ {g['severity']}",
-                    "agent": g["agent_name"],
-                    "text": g["message"]
-                    + (f"  [{names[g['span_id']]}]" if g["span_id"] in names else ""),
-                }
-                for g in logs
-            ]
-            timeline.sort(key=lambda r: r["ms"])
-            st.dataframe(
-                timeline,
-                hide_index=True,
-                height=min(400, 35 * len(timeline) + 40),
-                column_config={"text": st.column_config.TextColumn(width="large")},
-            )
+    body()
 
 
 main()

@@ -1,0 +1,82 @@
+"""The trace page's failure panel: one compact entry per failure with its sentence, the
+spans it took down, and its diagnosis, beside the waterfall."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from semtrace.dashboard.tree import TraceTree
+
+__all__ = ["actions", "impact_chain", "show_failures"]
+
+
+def actions(remediations: Any) -> list[str]:
+    """The remediation actions of a diagnosis, most confident first, as short labels."""
+    if isinstance(remediations, str):
+        try:
+            remediations = json.loads(remediations)
+        except ValueError:
+            return []
+    items = [r for r in remediations or [] if isinstance(r, dict) and r.get("action")]
+    items.sort(key=lambda r: -float(r.get("confidence") or 0))
+    return [
+        str(r["action"]).replace("_", " ")
+        + (f" ({float(r['confidence']):.0%})" if r.get("confidence") is not None else "")
+        for r in items
+    ]
+
+
+def impact_chain(tree: TraceTree, span_id: str | None) -> list[str]:
+    """The names of the failed ancestors of a span, nearest first: what its failure took
+    down on the way to the root."""
+    i = tree.position.get(span_id or "")
+    if i is None:
+        return []
+    names = tree.table.column("name")
+    status = tree.table.column("status_code")
+    out: list[str] = []
+    p = tree.parent[i]
+    while p >= 0:
+        if status[p].as_py() == "ERROR":
+            out.append(str(names[p].as_py()))
+        p = tree.parent[p]
+    return out
+
+
+def _step(failure: dict[str, Any], tree: TraceTree) -> str:
+    """Where the failure happened, named by its span (never a log template)."""
+    i = tree.position.get(failure.get("span_id") or "")
+    if i is not None:
+        return str(tree.table.column("name")[i].as_py())
+    return str(failure.get("tool_name") or failure.get("operation") or "a step")
+
+
+def show_failures(failures: list[dict[str, Any]], tree: TraceTree, trace_id: str) -> None:
+    """One bordered entry per failure row, newest last; a button selects its span."""
+    st.markdown(f"**{len(failures)} failure{'s' if len(failures) != 1 else ''}**")
+    with st.container(height=min(620, 170 * len(failures) + 20), border=False):
+        for n, f in enumerate(failures):
+            with st.container(border=True):
+                agent = f.get("agent_name") or "unknown agent"
+                st.markdown(f":red[:material/error: **{agent}** · {_step(f, tree)}]")
+                st.markdown(f.get("message") or f.get("status_message") or "(no sentence)")
+                chain = impact_chain(tree, f.get("span_id"))
+                if chain:
+                    st.caption("Took down: " + " → ".join(chain))
+                if f.get("diagnosis"):
+                    st.markdown(
+                        f":green-badge[{f.get('category') or 'diagnosed'}] {f['diagnosis']}"
+                    )
+                    todo = actions(f.get("remediations"))
+                    if todo:
+                        st.caption("What to do: " + ", ".join(todo))
+                else:
+                    st.caption("Not diagnosed yet (Failures page: Diagnose now).")
+                if f.get("span_id") and st.button(
+                    "Select span", key=f"fail_pick:{trace_id}:{n}", icon=":material/my_location:"
+                ):
+                    st.query_params["span"] = f["span_id"]
+                    st.rerun()
