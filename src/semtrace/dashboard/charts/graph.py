@@ -1,4 +1,6 @@
-"""The agent graph: who calls or messages whom."""
+"""The agent graph: who calls or messages whom, laid out in layers (callers left of whom
+they reach, each group of connected agents in its own band). Nodes are sized by calls and
+coloured by error rate; each edge is labelled on the edge itself with its count."""
 
 from __future__ import annotations
 
@@ -8,133 +10,209 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from semtrace.dashboard.charts._base import agent_colours, layout
+from semtrace.dashboard.charts._base import ERROR, SELECTED, layout
+from semtrace.dashboard.graph_layout import layered_layout
 
 __all__ = ["agent_graph"]
 
+_CALL = "#8A8A8A"
+_MESSAGE = "#7F3C8D"
+_RADIUS = 0.13  # how far from a node's centre an edge stops (data units)
+_HEALTH = [[0.0, "#54A24B"], [0.35, "#EECA3B"], [1.0, ERROR]]  # error rate 0 .. 30%
 
-def _graph_order(agents: Sequence[str], edges: Sequence[Mapping[str, Any]]) -> list[str]:
-    # Callers first, each followed by whom it reaches, so connected agents sit side by side
-    # on the circle and edges rarely cross.
-    names = sorted({*agents, *(e["source"] for e in edges), *(e["target"] for e in edges)})
-    out_edges: dict[str, list[str]] = {n: [] for n in names}
-    has_in: set[str] = set()
+
+def _curve(
+    p0: tuple[float, float], p1: tuple[float, float], bulge: float, n: int = 24
+) -> list[tuple[float, float]]:
+    """Points of a quadratic curve from p0 to p1, bent sideways by ``bulge`` (a fraction of
+    its length, to the left of the direction of travel), trimmed at both nodes."""
+    (x0, y0), (x1, y1) = p0, p1
+    dx, dy = x1 - x0, y1 - y0
+    length = math.hypot(dx, dy) or 1.0
+    cx, cy = (x0 + x1) / 2 - dy * bulge, (y0 + y1) / 2 + dx * bulge
+    pts = []
+    for i in range(n + 1):
+        t = i / n
+        x = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t**2 * x1
+        y = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * cy + t**2 * y1
+        pts.append((x, y))
+    keep = [
+        p
+        for p in pts
+        if math.hypot(p[0] - x0, p[1] - y0) > _RADIUS and math.hypot(p[0] - x1, p[1] - y1) > _RADIUS
+    ]
+    return keep if len(keep) >= 2 else [pts[0], pts[-1]] if length else pts
+
+
+def _keep_busiest(
+    every: set[str], edges: Sequence[Mapping[str, Any]], active: set[str] | None, limit: int
+) -> set[str]:
+    weight: dict[str, int] = {}
     for e in edges:
-        out_edges[e["source"]].append(e["target"])
-        has_in.add(e["target"])
-    order: list[str] = []
-    for start in [n for n in names if n not in has_in] + names:
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            if node in order:
-                continue
-            order.append(node)
-            stack.extend(sorted(set(out_edges[node]) - set(order), reverse=True))
-    return order
+        for a in (e["source"], e["target"]):
+            weight[a] = weight.get(a, 0) + int(e.get("count") or 1)
+    for a in active or ():  # in a replay, what is happening now matters most
+        weight[a] = weight.get(a, 0) + 1_000_000
+    return set(sorted(every, key=lambda a: (-weight.get(a, 0), a))[:limit])
 
 
 def agent_graph(
     edges: Sequence[Mapping[str, Any]],
     *,
     agents: Sequence[str] = (),
+    stats: Mapping[str, Mapping[str, Any]] | None = None,
     highlight_agent: str | None = None,
     highlight_edge: tuple[str, str] | None = None,
     active: set[str] | None = None,
-    max_agents: int = 16,
+    max_agents: int = 40,
 ) -> go.Figure:
-    """Agents on a circle, arrows for calls (grey) and messages (purple) labelled with counts;
-    the current agent and edge highlighted, agents not ``active`` yet dimmed.
+    """The agents and the calls (grey) and messages (purple) between them.
 
-    Past ``max_agents`` the graph keeps the busiest agents (and the highlighted one) so it
-    stays readable; the title says how many were left out.
+    ``stats`` (agent -> calls, error_rate) sizes and colours the nodes; ``highlight_agent``
+    and ``highlight_edge`` are drawn in amber; agents not in ``active`` are dimmed. Past
+    ``max_agents`` the busiest are kept and the title says how many were left out.
     """
-    title = None
+    stats = stats or {}
     every = {*agents, *(e["source"] for e in edges), *(e["target"] for e in edges)}
+    title = None
     if len(every) > max_agents:
-        weight: dict[str, int] = {}
-        for e in edges:
-            for a in (e["source"], e["target"]):
-                weight[a] = weight.get(a, 0) + int(e.get("count") or 1)
-        if active is not None:  # in a replay, what is happening now matters most
-            for a in active:
-                weight[a] = weight.get(a, 0) + 1_000_000
-        keep = set(sorted(every, key=lambda a: -weight.get(a, 0))[:max_agents])
+        keep = _keep_busiest(every, edges, active, max_agents)
         if highlight_agent:
             keep.add(highlight_agent)
-        edges = [e for e in edges if e["source"] in keep and e["target"] in keep]
-        agents = [a for a in agents if a in keep]
         title = f"{len(keep)} of {len(every)} agents shown (the busiest)"
-    names = _graph_order(agents, edges)
-    n = max(len(names), 1)
-    pos = {
-        name: (
-            math.cos(2 * math.pi * i / n + math.pi / 2),
-            math.sin(2 * math.pi * i / n + math.pi / 2),
-        )
-        for i, name in enumerate(names)
-    }
-    colours = agent_colours(names)
+        every = keep
+    edges = [e for e in edges if e["source"] in every and e["target"] in every]
+    weight: dict[tuple[str, str], float] = {}
+    for e in edges:
+        key = (e["source"], e["target"])
+        weight[key] = weight.get(key, 0.0) + float(e.get("count") or 1)
+    pos = layered_layout(every, list(weight), weight)
     fig = go.Figure()
     notes: list[dict[str, Any]] = []
+    pairs = {(e["source"], e["target"]) for e in edges}
+    lines: dict[str, tuple[list[float | None], list[float | None]]] = {
+        "call": ([], []),
+        "message": ([], []),
+        "hot": ([], []),
+    }
     for e in edges:
-        (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
-        hot = highlight_edge == (e["source"], e["target"])
+        a, b = e["source"], e["target"]
+        if a == b:
+            continue
+        x0, x1 = pos[a][0], pos[b][0]
+        span = abs(x1 - x0)
+        bulge = 0.0
+        if (b, a) in pairs or any(e2 is not e and _same(e2, a, b) for e2 in edges):
+            bulge = 0.18 if e["kind"] == "message" else -0.18
+        if x1 <= x0 or span > 1.01:
+            bulge = 0.3  # backwards or over a layer: bend around the agents in between
+        pts = _curve(pos[a], pos[b], bulge)
+        hot = highlight_edge == (a, b)
+        xs, ys = lines["hot" if hot else e["kind"] if e["kind"] in lines else "call"]
+        xs += [p[0] for p in pts] + [None]
+        ys += [p[1] for p in pts] + [None]
+        colour = SELECTED if hot else _MESSAGE if e["kind"] == "message" else _CALL
         notes.append(
             {
-                "x": x1 * 0.85 + x0 * 0.15,
-                "y": y1 * 0.85 + y0 * 0.15,
-                "ax": x0 * 0.85 + x1 * 0.15,
-                "ay": y0 * 0.85 + y1 * 0.15,
+                "x": pts[-1][0],
+                "y": pts[-1][1],
+                "ax": pts[-2][0],
+                "ay": pts[-2][1],
                 "xref": "x",
                 "yref": "y",
                 "axref": "x",
                 "ayref": "y",
                 "showarrow": True,
-                "arrowhead": 3,
-                "arrowwidth": 4 if hot else 2,
-                "arrowcolor": "#FFB000"
-                if hot
-                else ("#7F3C8D" if e["kind"] == "message" else "#888"),
+                "arrowhead": 2,
+                "arrowsize": 1.3,
+                "arrowwidth": 2,
+                "arrowcolor": colour,
                 "text": "",
             }
         )
-        label = f"{e['kind']} x{e['count']}"
+        mid = pts[len(pts) // 2]
+        label = f"{e['count']}x"
         if e.get("errors"):
-            label += f", {e['errors']} err"
+            label += f" · {e['errors']} failed"
         notes.append(
             {
-                "x": x0 * 0.45 + x1 * 0.55,
-                "y": y0 * 0.45 + y1 * 0.55,
+                "x": mid[0],
+                "y": mid[1],
                 "text": label,
                 "showarrow": False,
-                "font": {"size": 11},
-                "bgcolor": "rgba(255,255,255,0.8)",
+                "font": {"size": 10, "color": ERROR if e.get("errors") else colour},
+                "bgcolor": "rgba(255,255,255,0.9)",
+                "borderpad": 1,
             }
         )
-    fig.updatelayout(annotations=notes)  # at once: add_annotation per edge is slow
+    for kind, (xs, ys) in lines.items():
+        if xs:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line={
+                        "color": SELECTED
+                        if kind == "hot"
+                        else _MESSAGE
+                        if kind == "message"
+                        else _CALL,
+                        "width": 4 if kind == "hot" else 1.6,
+                        "dash": "dot" if kind == "message" else "solid",
+                    },
+                    hoverinfo="skip",
+                    name={"call": "calls", "message": "messages", "hot": "current"}[kind],
+                )
+            )
+    names = sorted(every)
+    calls = [int((stats.get(a) or {}).get("calls") or 0) for a in names]
+    rates = [float((stats.get(a) or {}).get("error_rate") or 0.0) for a in names]
+    biggest = max([*calls, 1])
     fig.add_trace(
         go.Scatter(
             mode="markers+text",
             x=[pos[a][0] for a in names],
             y=[pos[a][1] for a in names],
             text=names,
-            textposition="top center",
+            textposition="bottom center",
+            textfont={"size": 11},
+            customdata=[[c, r] for c, r in zip(calls, rates, strict=True)],
             marker={
-                "size": [38 if a == highlight_agent else 26 for a in names],
-                "color": [colours[a] for a in names],
+                "size": [16 + 22 * math.sqrt(c / biggest) for c in calls],
+                "color": rates,
+                "cmin": 0.0,
+                "cmax": 0.3,
+                "colorscale": _HEALTH,
+                "colorbar": {"title": {"text": "error rate"}, "tickformat": ".0%", "len": 0.5},
                 "opacity": [1.0 if active is None or a in active else 0.3 for a in names],
                 "line": {
-                    "color": ["#FFB000" if a == highlight_agent else "white" for a in names],
-                    "width": [5 if a == highlight_agent else 1 for a in names],
+                    "color": [SELECTED if a == highlight_agent else "white" for a in names],
+                    "width": [5 if a == highlight_agent else 1.5 for a in names],
                 },
             },
-            hovertemplate="%{text}<extra></extra>",
+            hovertemplate="<b>%{text}</b><br>%{customdata[0]} calls<br>"
+            "error rate %{customdata[1]:.0%}<extra></extra>",
             showlegend=False,
         )
     )
+    fig.update_layout(annotations=notes)  # at once: add_annotation per edge is slow
     if title:
-        fig.updatelayout(title={"text": title, "font": {"size": 12}})
-    fig.update_xaxes(visible=False, range=[-1.4, 1.4])
-    fig.update_yaxes(visible=False, range=[-1.35, 1.45], scaleanchor="x")
-    return layout(fig, 420)
+        fig.update_layout(title={"text": title, "font": {"size": 12}})
+    xs_all = [p[0] for p in pos.values()] or [0.0]
+    ys_all = [p[1] for p in pos.values()] or [0.0]
+    fig.update_xaxes(visible=False, range=[min(xs_all) - 0.4, max(xs_all) + 0.4])
+    fig.update_yaxes(visible=False, range=[max(ys_all) + 0.6, min(ys_all) - 0.5])
+    rows = max(ys_all) - min(ys_all) + 1
+    fig = layout(fig, int(max(300, 75 * rows + 60)))
+    fig.update_layout(
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
+def _same(e: Mapping[str, Any], a: str, b: str) -> bool:
+    """Whether ``e`` runs between the same agents in the same direction (a call and a
+    message between one pair are drawn apart)."""
+    return bool(e["source"] == a and e["target"] == b)

@@ -146,7 +146,7 @@ def swimlane(
             )
         )
     x_now = (now - origin_ns) / 1e6
-    fig.updatelayout(
+    fig.update_layout(
         annotations=arrows,  # set at once: add_annotation per arrow is slow
         shapes=[
             {

@@ -48,5 +48,5 @@ def task_timeline(changes: Sequence[Mapping[str, Any]], *, now_ns: int | None = 
             )
             seen.add(state)
     fig.update_xaxes(title="ms since the first task started")
-    fig.updatelayout(barmode="overlay")
+    fig.update_layout(barmode="overlay")
     return layout(fig, max(200, 50 * len(by_task) + 90))

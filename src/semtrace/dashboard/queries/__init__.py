@@ -21,6 +21,7 @@ from semtrace.dashboard.queries.agents import (
     orchestration_pattern,
     orchestration_patterns,
 )
+from semtrace.dashboard.queries.compare import MAX_COMPARED_SPANS, run_spans, similar_traces
 from semtrace.dashboard.queries.failures import (
     FINDING_KINDS,
     diagnosis_detail,
@@ -63,6 +64,7 @@ from semtrace.dashboard.tree import TraceTree
 __all__ = [
     "EXAMPLE_QUERIES",
     "FINDING_KINDS",
+    "MAX_COMPARED_SPANS",
     "SKELETON_COLUMNS",
     "CausalScope",
     "Run",
@@ -85,11 +87,13 @@ __all__ = [
     "replay_events",
     "run_keys",
     "run_list",
+    "run_spans",
     "running_traces",
     "runs_of",
     "schema_catalog",
     "session_list",
     "session_turns",
+    "similar_traces",
     "span_detail",
     "span_hints",
     "task_list",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
 from semtrace.dashboard import _data, charts
 from semtrace.dashboard import queries as q
-from semtrace.dashboard._widgets import empty_state, refresh_every
+from semtrace.dashboard._widgets import empty_state, fmt_cost, fmt_ms, fmt_tokens, refresh_every
 
 # Label and number format of the latency, error-rate and cost columns the tables share.
 _FORMATS = {
@@ -30,6 +31,27 @@ def _number_columns(*names: str) -> dict[str, Any]:
     }
 
 
+_TEXT = {
+    "p50_ms": fmt_ms,
+    "p95_ms": fmt_ms,
+    "p99_ms": fmt_ms,
+    "error_rate": lambda v: "-" if v is None else f"{float(v):.1%}",
+    "cost_usd": fmt_cost,
+    "input_tokens": fmt_tokens,
+    "output_tokens": fmt_tokens,
+}
+
+
+def _readable(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows with latencies, rates, tokens and cost as text ("-" when unknown, never a
+    grey None)."""
+    df = pd.DataFrame(rows)
+    for column, fmt in _TEXT.items():
+        if column in df.columns:
+            df[column] = [fmt(None if pd.isna(v) else v) for v in df[column]]
+    return df.rename(columns={k: v[0] for k, v in _FORMATS.items() if k in df.columns})
+
+
 @st.fragment(run_every=refresh_every())
 def main() -> None:
     st.title("Agents")
@@ -45,12 +67,24 @@ def main() -> None:
     pattern, _ = q.orchestration_pattern(table)
     groups = q.orchestration_patterns(table)
     lines = "\n".join(f"- **{name}**: {why}" for name, why in groups) or "- no agent calls another"
-    st.success(f"**Orchestration: {pattern}.**\n\n{lines}", icon=":material/hub:")
-    st.plotly_chart(
-        charts.agent_graph(edges, agents=[s["agent_name"] for s in stats]),
-        key="agents_graph",
-        config={"displaylogo": False},
-    )
+    left, right = st.columns([2.6, 1], gap="medium")
+    with right:
+        st.success(f"**Orchestration: {pattern}.**\n\n{lines}", icon=":material/hub:")
+        st.caption(
+            "Node size: calls · colour: error rate · grey arrows: calls (parent span to "
+            "child span) · purple dotted: messages (span links) · labels: how many, how "
+            "many failed"
+        )
+    with left:
+        st.plotly_chart(
+            charts.agent_graph(
+                edges,
+                agents=[s["agent_name"] for s in stats],
+                stats={s["agent_name"]: s for s in stats},
+            ),
+            key="agents_graph",
+            config={"displaylogo": False, "displayModeBar": False},
+        )
     st.markdown("#### Edges: who calls or messages whom")
     if edges:
         st.dataframe(
@@ -62,9 +96,8 @@ def main() -> None:
         st.caption("No agent calls or messages another one.")
     st.markdown("#### Per agent")
     st.dataframe(
-        stats,
+        _readable(stats),
         hide_index=True,
-        column_config=_number_columns("p50_ms", "p95_ms", "p99_ms", "error_rate", "cost_usd"),
     )
     st.markdown("#### Tokens and cost by model")
     if models:
