@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,10 +18,10 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def _check_readable(path: str) -> None:
     """Raise the SemtraceError saying why ``path`` cannot be read (a folder, not DuckDB, ...)
     before Streamlit starts; a file a writer holds is fine (the dashboard goes through it)."""
-    from semtrace.store.database import connect_readonly
+    import semtrace
 
     with contextlib.suppress(DatabaseLockedError):
-        connect_readonly(path).close()
+        semtrace.connect(path).close()
 
 
 @app.command()
@@ -31,8 +32,15 @@ def dashboard(
         typer.Option("--server", help="Read through a collector at this URL instead of a file."),
     ] = None,
     port: Annotated[
-        int, typer.Option("--port", min=1, max=65535, help="Port to serve the dashboard on.")
-    ] = 8501,
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="Port to serve the dashboard on (default: 8501, or the next free one).",
+            show_default=False,
+        ),
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     collector: Annotated[
         bool,
@@ -52,7 +60,7 @@ def dashboard(
     ] = False,
 ) -> None:
     """Browse traces, replay runs, see failures and their diagnoses (Streamlit)."""
-    from semtrace.dashboard import launch, resolve_db
+    from semtrace.dashboard import DEFAULT_PORT, choose_port, launch, resolve_db
 
     if db and server:
         raise fail("give either --db or --server, not both")
@@ -66,14 +74,22 @@ def dashboard(
         )
     try:
         target = server or resolve_db(db)
-        if not server:
+        if not server and Path(target).exists():
             _check_readable(target)
-    except (SemtraceError, FileNotFoundError) as exc:
+        chosen = choose_port(port, host)
+    except SemtraceError as exc:
         raise fail(str(exc)) from None
+    if not server and not Path(target).exists():
+        console.print(
+            f"No database at {target} yet: the dashboard waits for the first spans an agent "
+            "writes there (or run `semtrace demo`)."
+        )
+    if port is None and chosen != DEFAULT_PORT:
+        console.print(f"Port {DEFAULT_PORT} is in use; serving on {chosen} instead.")
     console.print(
-        f"semtrace dashboard for {target} on [bold]http://{host}:{port}[/] (Ctrl+C stops)"
+        f"semtrace dashboard for {target} on [bold]http://{host}:{chosen}[/] (Ctrl+C stops)"
     )
     code = launch(
-        db=None if server else target, server=server, port=port, host=host, collector=collector
+        db=None if server else target, server=server, port=chosen, host=host, collector=collector
     )
     raise typer.Exit(code)

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from semtrace.cli import app
 from semtrace.cli._common import console, fail, progress_bar
 from semtrace.exceptions import SemtraceError
-
-# The dashboard's launcher, imported only when the dashboard is served (it pulls in more).
-_DASHBOARD_LAUNCHER = ("semtrace.dashboard", "launch")
 
 
 @app.command()
@@ -36,7 +32,15 @@ def demo(
     no_dashboard: Annotated[
         bool, typer.Option("--no-dashboard", help="Stop after the summary.")
     ] = False,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for the dashboard.")] = 8501,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Port for the dashboard (default: 8501, or the next free one).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run built-in multi-agent scenarios offline, diagnose their failures, serve the dashboard."""
     from semtrace.demo.runner import run_demo
@@ -73,29 +77,22 @@ class _progress:
         self.bar.stop()
 
 
-def _find_launcher() -> Callable[..., Any] | None:
-    module_name, attr = _DASHBOARD_LAUNCHER
+def _serve_dashboard(db: str, port: int | None) -> None:
+    from semtrace.dashboard import DEFAULT_PORT, choose_port, launch
+
     try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    launcher = getattr(module, attr, None)
-    return launcher if callable(launcher) else None
-
-
-def _serve_dashboard(db: str, port: int) -> None:
-    launcher = _find_launcher()
-    if launcher is None:
-        console.print(
-            "The dashboard is not available in this installation; open it later with "
-            f"[bold]semtrace dashboard --db {db}[/]"
-        )
-        return
+        chosen = choose_port(port)
+    except SemtraceError as exc:
+        raise fail(
+            f"{exc}\nOr open the dashboard later with: semtrace dashboard --db {db}"
+        ) from None
+    if port is None and chosen != DEFAULT_PORT:
+        console.print(f"Port {DEFAULT_PORT} is in use; serving on {chosen} instead.")
     console.print(
-        f"Serving the dashboard for {db} on [bold]http://127.0.0.1:{port}[/] (Ctrl+C stops)"
+        f"Serving the dashboard for {db} on [bold]http://127.0.0.1:{chosen}[/] (Ctrl+C stops)"
     )
     code = 0
     with contextlib.suppress(KeyboardInterrupt):
-        code = launcher(db=db, port=port) or 0
+        code = launch(db=db, port=chosen) or 0
     if code:
         raise typer.Exit(code)

@@ -5,6 +5,13 @@
 
 from __future__ import annotations
 
-from semtrace.dashboard._launch import APP, launch, resolve_db, streamlit_command
+from semtrace.dashboard._launch import (
+    APP,
+    DEFAULT_PORT,
+    choose_port,
+    launch,
+    resolve_db,
+    streamlit_command,
+)
 
-__all__ = ["APP", "launch", "resolve_db", "streamlit_command"]
+__all__ = ["APP", "DEFAULT_PORT", "choose_port", "launch", "resolve_db", "streamlit_command"]

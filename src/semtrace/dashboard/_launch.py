@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -11,10 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from semtrace.exceptions import ConfigurationError
+
 __all__ = [
     "APP",
+    "DEFAULT_PORT",
     "ENV_DB",
     "ENV_SERVER",
+    "choose_port",
     "launch",
     "resolve_db",
     "start_collector",
@@ -26,6 +31,35 @@ ENV_DB = "SEMTRACE_DASHBOARD_DB"
 ENV_SERVER = "SEMTRACE_DASHBOARD_SERVER"
 
 APP = Path(__file__).with_name("app.py")
+DEFAULT_PORT = 8501  # Streamlit's own default
+_TRIES = 20  # ports after the default tried before asking the system for any free one
+
+
+def _free(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(port: int | None, host: str = "127.0.0.1") -> int:
+    """The port to serve on: ``port`` when given (a :class:`ConfigurationError` saying what
+    to do when it is taken); otherwise the default when free, else the next free one."""
+    if port is not None:
+        if not _free(port, host):
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use (another dashboard?). Pass another "
+                "--port, or leave --port out to let semtrace pick a free one."
+            )
+        return port
+    for candidate in range(DEFAULT_PORT, DEFAULT_PORT + _TRIES):
+        if _free(candidate, host):
+            return candidate
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def streamlit_command(*, port: int = 8501, host: str = "127.0.0.1") -> list[str]:
@@ -47,15 +81,17 @@ def streamlit_command(*, port: int = 8501, host: str = "127.0.0.1") -> list[str]
 
 
 def resolve_db(db: str | os.PathLike[str] | None) -> str:
-    """The database file the dashboard will read; raises if it does not exist."""
+    """The database file the dashboard will read. It need not exist yet (the dashboard
+    waits for the first spans), but its folder must: a :class:`ConfigurationError` says so."""
     from semtrace._connect import default_db
     from semtrace.store.database import resolve_path
 
     path = resolve_path(db) if db is not None else default_db()
-    if not Path(path).exists():
-        from semtrace.store.database import missing_database_message
-
-        raise FileNotFoundError(missing_database_message(path))
+    if not Path(path).parent.is_dir():
+        raise ConfigurationError(
+            f"the folder of {path} does not exist: check the --db path (or create the folder "
+            "the agents will write to)."
+        )
     return path
 
 
@@ -88,11 +124,14 @@ def launch(
     *,
     db: str | os.PathLike[str] | None = None,
     server: str | None = None,
-    port: int = 8501,
+    port: int | None = None,
     host: str = "127.0.0.1",
     collector: bool = False,
 ) -> int:
     """Run the dashboard until interrupted; returns Streamlit's exit code.
+
+    ``port`` None serves on the default port when it is free, else on the next free one
+    (see :func:`choose_port`).
 
     ``db`` is read directly (read-only), or through the collector that owns it; with
     ``collector=True`` one is started for it first when none owns it (stopped on exit), so
@@ -114,7 +153,8 @@ def launch(
     # too, not orphan them: turn it into the same path as Ctrl+C.
     previous = _on_sigterm(_interrupt)
     try:
-        app = subprocess.Popen(streamlit_command(port=port, host=host), env=env)
+        chosen = choose_port(port, host)
+        app = subprocess.Popen(streamlit_command(port=chosen, host=host), env=env)
         children.insert(0, app)
         return app.wait()
     except KeyboardInterrupt:

@@ -11,32 +11,37 @@ from semtrace.dashboard.queries._common import Con, arrow, parse_json, rows
 __all__ = ["FINDING_KINDS", "diagnosis_detail", "failure_groups", "findings"]
 
 
-def failure_groups(con: Con, *, limit: int = 200) -> pa.Table:
-    """Failures grouped by fingerprint (or by agent, step and error when not fingerprinted
-    yet): occurrences, traces, last seen, an example sentence and trace, and the diagnosis."""
+def failure_groups(con: Con, *, since: str | None = None, limit: int = 200) -> pa.Table:
+    """Failures (rows of the ``failures`` view, since a time when given) grouped by
+    fingerprint (or by agent, step and error when not fingerprinted yet): occurrences,
+    traces, last seen, an example sentence and trace, and the diagnosis. ``step`` is the
+    name of the span the failure happened in."""
+    where, params = ("WHERE f.time >= ?::TIMESTAMPTZ", [since]) if since else ("", [])
     return arrow(
         con,
-        """
-        SELECT coalesce(fingerprint,
-                        concat_ws(' / ', agent_name, name, error_type)) AS failure,
-               any_value(fingerprint) AS fingerprint,
-               count(*) AS occurrences, count(DISTINCT trace_id) AS traces,
-               max(time) AS last_seen,
-               arg_max(agent_name, time) AS agent_name,
-               arg_max(name, time) AS step,
-               arg_max(error_type, time) AS error_type,
-               arg_max(message, time) AS example_sentence,
-               arg_max(trace_id, time) AS example_trace,
-               arg_max(span_id, time) AS example_span,
-               any_value(diagnosis) AS diagnosis,
-               any_value(root_cause) AS root_cause,
-               any_value(category) AS category,
-               any_value(remediations) AS remediations
-        FROM failures
+        f"""
+        SELECT coalesce(f.fingerprint,
+                        concat_ws(' / ', f.agent_name, f.name, f.error_type)) AS failure,
+               any_value(f.fingerprint) AS fingerprint,
+               count(*) AS occurrences, count(DISTINCT f.trace_id) AS traces,
+               max(f.time) AS last_seen,
+               arg_max(f.agent_name, f.time) AS agent_name,
+               arg_max(coalesce(s.name, f.name), f.time) AS step,
+               arg_max(f.error_type, f.time) AS error_type,
+               arg_max(f.message, f.time) AS example_sentence,
+               arg_max(f.trace_id, f.time) AS example_trace,
+               arg_max(f.span_id, f.time) AS example_span,
+               any_value(f.diagnosis) AS diagnosis,
+               any_value(f.root_cause) AS root_cause,
+               any_value(f.category) AS category,
+               any_value(f.remediations) AS remediations
+        FROM failures f
+        LEFT JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
+        {where}
         GROUP BY 1
         ORDER BY last_seen DESC LIMIT ?
         """,
-        [int(limit)],
+        [*params, int(limit)],
     )
 
 
@@ -66,12 +71,17 @@ def diagnosis_detail(con: Con, fingerprint: str) -> dict[str, Any] | None:
 FINDING_KINDS = {"slow": "slow step", "loop": "loop", "stuck_task": "stuck task"}
 
 
-def findings(con: Con, *, trace_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+def findings(
+    con: Con, *, trace_id: str | None = None, since: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
     """Diagnosed findings that are not failures (slow steps, loops, stuck tasks), newest
     first, each with its span, agent and latest diagnosis."""
     kinds = list(FINDING_KINDS)
     where = "f.failure_kind IN (SELECT unnest(?::VARCHAR[]))"
     params: list[Any] = [kinds]
+    if since is not None:
+        where += " AND f.time >= ?::TIMESTAMPTZ"
+        params.append(since)
     if trace_id is not None:
         where += " AND f.trace_id = ?"
         params.append(trace_id)

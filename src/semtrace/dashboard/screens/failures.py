@@ -1,112 +1,161 @@
-"""Failures: fingerprints with counts, an example sentence, the diagnosis and its
-remediations, and a button to diagnose now with the chosen provider."""
+"""Failures: what failed, grouped by fingerprint, each with its sentence and diagnosis; slow
+steps (and loops, stuck tasks) as findings of their own kind. "Diagnose now" diagnoses what
+the page shows (the chosen time range) and the page updates."""
 
 from __future__ import annotations
 
-import json
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import streamlit as st
 
 from semtrace.dashboard import _data
 from semtrace.dashboard import queries as q
-from semtrace.dashboard._widgets import empty_state, refresh_every
+from semtrace.dashboard._failure_panel import actions
+from semtrace.dashboard._widgets import empty_state, fmt_ms, refresh_every
+
+RANGES = {
+    "All time": None,
+    "Last hour": timedelta(hours=1),
+    "Last 24 hours": timedelta(days=1),
+    "Last 7 days": timedelta(days=7),
+}
 
 
-def _remediations(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    return [r for r in value or [] if isinstance(r, dict)]
-
-
-def _diagnose_now() -> None:
-    c1, c2 = st.columns([1, 3])
-    provider = c1.selectbox("Provider", ["rules", "openai", "anthropic"], key="fl_provider")
-    if not c2.button("Diagnose now", icon=":material/medical_services:", key="fl_diagnose"):
-        return
-    try:
-        from semtrace.diagnose import run
-    except ImportError:
-        st.warning("Diagnosis is not available in this semtrace build yet.")
-        return
+def _diagnose_now(since: datetime | None, provider: str) -> None:
+    """Diagnose the failures and findings of the page's time range; the page then reruns
+    and shows the diagnoses (the outcome stays on screen after the rerun)."""
     if os.environ.get(_data.ENV_SERVER):
-        st.warning("Run `semtrace diagnose` next to the collector to diagnose its database.")
-        return
-    with st.spinner(f"Diagnosing with {provider}…"):
-        try:
-            found = run(db=_data.describe_target(), provider=provider)
-        except Exception as exc:  # shown, never a crash of the page
-            st.error(f"Diagnosis failed: {exc}")
-            return
-    st.toast(f"{len(found)} diagnosis(es) written")
-    st.rerun()
-
-
-@st.fragment(run_every=refresh_every())
-def main() -> None:
-    st.title("Failures")
-    _diagnose_now()
-    with _data.connection() as con:
-        groups = q.failure_groups(con).to_pylist()
-    if not groups:
-        empty_state(
-            "No failures recorded.",
-            "Error spans and ERROR sentences show up here, grouped by fingerprint.",
+        st.session_state["fl_outcome"] = (
+            "warning",
+            "This dashboard reads a collector by URL: run `semtrace diagnose --db FILE` "
+            "where the database is.",
         )
         return
-    m = st.columns(3)
-    m[0].metric("Distinct failures", len(groups))
-    m[1].metric("Occurrences", sum(g["occurrences"] for g in groups))
-    m[2].metric("Diagnosed", sum(1 for g in groups if g["diagnosis"]))
-    for g in groups:
-        title = f"{g['agent_name'] or '-'} · {g['step']} · {g['error_type'] or 'error'} - x{g['occurrences']} in {g['traces']} trace(s)"
-        with st.expander(title, expanded=True):
-            st.error(g["example_sentence"] or "(no sentence)", icon=":material/error:")
-            if g["diagnosis"]:
-                st.success(
-                    f"**Diagnosis** ({g['category'] or 'uncategorised'}): {g['diagnosis']}",
-                    icon=":material/medical_services:",
+    from semtrace.diagnose import run
+
+    with st.spinner(f"Diagnosing with {provider}…"):
+        try:
+            found = run(db=_data.describe_target(), since=since, provider=provider)
+        except Exception as exc:  # shown, never a crash of the page
+            st.session_state["fl_outcome"] = ("error", f"Diagnosis failed: {exc}")
+            return
+    if not getattr(found, "stored", True):
+        reason = getattr(found, "not_stored_reason", None) or "the database is not writable"
+        st.session_state["fl_outcome"] = ("warning", f"Diagnosed, but not stored: {reason}")
+        return
+    st.session_state["fl_outcome"] = (
+        "success",
+        f"Diagnosed {len(found)} kind{'s' if len(found) != 1 else ''} of failure or finding "
+        "shown on this page.",
+    )
+
+
+def _group(g: dict[str, Any]) -> None:
+    with st.container(border=True):
+        head, where = st.columns([4, 1.3])
+        head.markdown(
+            f":red[:material/error: **{g['agent_name'] or 'unknown agent'}** · {g['step']}]"
+            f" · {g['error_type'] or 'error'}"
+        )
+        where.caption(
+            f"{g['occurrences']}x in {g['traces']} trace{'s' if g['traces'] != 1 else ''} · "
+            f"last {g['last_seen']:%Y-%m-%d %H:%M:%S}"
+        )
+        st.markdown(g["example_sentence"] or "(no sentence)")
+        _diagnosis(g)
+        c = st.columns([3, 1.3])
+        c[0].caption(f"fingerprint `{g['fingerprint'] or '-'}`")
+        c[1].page_link(
+            "screens/trace.py",
+            label="Open the latest trace",
+            icon=":material/open_in_new:",
+            query_params={
+                k: v for k, v in (("trace", g["example_trace"]), ("span", g["example_span"])) if v
+            },
+        )
+
+
+def _diagnosis(item: dict[str, Any]) -> None:
+    if not item.get("diagnosis"):
+        st.caption("Not diagnosed yet: press **Diagnose now**.")
+        return
+    text = f"**Diagnosis** ({item['category'] or 'uncategorised'}): {item['diagnosis']}"
+    if item.get("root_cause"):
+        text += f"\n\n**Root cause:** {item['root_cause']}"
+    todo = actions(item.get("remediations"))
+    if todo:
+        text += "\n\n**What to do:** " + ", ".join(todo)
+    st.success(text, icon=":material/medical_services:")
+
+
+def _finding(f: dict[str, Any]) -> None:
+    with st.container(border=True):
+        kind = q.FINDING_KINDS.get(f["kind"], f["kind"])
+        st.markdown(
+            f":orange-badge[{kind}] **{f['agent_name'] or 'unknown agent'}** · "
+            f"{f['name'] or 'a step'} · {fmt_ms(f['duration_ms'])}"
+        )
+        _diagnosis(f)
+        st.page_link(
+            "screens/trace.py",
+            label="Open the trace",
+            icon=":material/open_in_new:",
+            query_params={k: v for k, v in (("trace", f["trace_id"]), ("span", f["span_id"])) if v},
+        )
+
+
+def main() -> None:
+    st.title("Failures")
+    c = st.columns([1.2, 1, 1.2, 3], vertical_alignment="bottom")
+    window = c[0].selectbox("Time range", list(RANGES), key="fl_range")
+    provider = c[1].selectbox("Provider", ["rules", "openai", "anthropic"], key="fl_provider")
+    span = RANGES[window]
+    since = datetime.now(UTC) - span if span else None
+    if c[2].button("Diagnose now", icon=":material/medical_services:", key="fl_diagnose"):
+        _diagnose_now(since, provider)
+    outcome = st.session_state.pop("fl_outcome", None)
+    if outcome:
+        kind, text = outcome
+        getattr(st, kind)(text)
+
+    @st.fragment(run_every=refresh_every())
+    def body() -> None:
+        iso = since.isoformat() if since else None
+        with _data.connection() as con:
+            groups = q.failure_groups(con, since=iso).to_pylist()
+            found = q.findings(con, since=iso)
+        diagnosed = sum(1 for g in groups if g["diagnosis"])
+        occurrences = sum(g["occurrences"] for g in groups)
+        st.caption(
+            f"**{len(groups)} failure{'s' if len(groups) != 1 else ''}** ({occurrences} "
+            f"occurrence{'s' if occurrences != 1 else ''}), {diagnosed} diagnosed · "
+            f"**{len(found)} finding{'s' if len(found) != 1 else ''}** (slow steps, loops, "
+            "stuck tasks)"
+        )
+        tabs = st.tabs(
+            [f"Failures ({len(groups)})", f"Slow steps and other findings ({len(found)})"]
+        )
+        with tabs[0]:
+            if not groups:
+                empty_state(
+                    "No failures recorded.",
+                    "Error spans and ERROR sentences show up here, grouped by fingerprint.",
                 )
-                if g["root_cause"]:
-                    st.markdown(f"**Root cause:** {g['root_cause']}")
-                rem = _remediations(g["remediations"])
-                if rem:
-                    st.dataframe(
-                        [
-                            {
-                                "action": r.get("action"),
-                                "confidence": r.get("confidence"),
-                                "rationale": r.get("rationale"),
-                                "parameters": json.dumps(r.get("parameters") or {}),
-                            }
-                            for r in rem
-                        ],
-                        hide_index=True,
-                        column_config={
-                            "confidence": st.column_config.ProgressColumn(
-                                "confidence", min_value=0.0, max_value=1.0, format="%.2f"
-                            )
-                        },
-                    )
-            else:
-                st.caption("Not diagnosed yet: press **Diagnose now**.")
-            c = st.columns(3)
-            c[0].caption(f"last seen {g['last_seen']}")
-            c[1].caption(f"fingerprint `{g['fingerprint'] or '-'}`")
-            c[2].page_link(
-                "screens/trace.py",
-                label="Open example trace",
-                icon=":material/open_in_new:",
-                query_params={
-                    k: v
-                    for k, v in (("trace", g["example_trace"]), ("span", g["example_span"]))
-                    if v
-                },
-            )
+            for g in groups:
+                _group(g)
+        with tabs[1]:
+            if not found:
+                empty_state(
+                    "No slow steps or other findings.",
+                    "Diagnose finds a step that held up its whole trace, a loop, a task "
+                    "stuck waiting: press **Diagnose now**.",
+                )
+            for f in found:
+                _finding(f)
+
+    body()
 
 
 main()
