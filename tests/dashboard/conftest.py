@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -53,6 +55,61 @@ def wait_ok(url: str, proc: subprocess.Popen[bytes], *, text: str | None = None)
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> scenario_mod.Scenario:
     """The multi-agent scenario written once for every dashboard test."""
     return scenario_mod.build(tmp_path_factory.mktemp("dash") / "semtrace.duckdb")
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The database ``semtrace demo`` wrote, and the traces the tests look at."""
+
+    db: Path
+    failing_trip: str  # the trip whose hotel API timed out (supervisor, failed)
+    vendor_failure: str  # procurement's trace that failed on the null Last-updated field
+    rate_limited: str  # the contracts trace healed by retries, then a fallback model
+
+
+@pytest.fixture(scope="package")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """The default demo story, written once by the real command (a separate process)."""
+    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "semtrace.cli", "demo", "--no-dashboard", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    con = semtrace.connect(db)
+    try:
+
+        def one(sql: str) -> str:
+            return str(con.sql(sql).fetchall()[0][0])
+
+        return Demo(
+            db,
+            failing_trip=one(
+                "SELECT trace_id FROM traces WHERE root_agent = 'travel_supervisor' "
+                "AND error_count > 0 ORDER BY start_time LIMIT 1"
+            ),
+            vendor_failure=one(
+                "SELECT trace_id FROM logs WHERE action = 'retrieve the vendor ID' LIMIT 1"
+            ),
+            rate_limited=one(
+                "SELECT trace_id FROM spans WHERE name LIKE 'heal %' "
+                "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+            ),
+        )
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def dcon(demo: Demo) -> Iterator[object]:
+    """A read-only query connection to the demo's database."""
+    con = semtrace.connect(demo.db)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 @pytest.fixture

@@ -1,25 +1,39 @@
-"""End to end: ``semtrace dashboard`` served on a free port, driven in headless Chromium."""
+"""End to end: ``semtrace dashboard`` on the demo's database, driven in headless Chromium at
+1440x900 (a laptop screen). One server and one browser for the whole module.
+
+Every page is also saved as a screenshot under ``test-artifacts/dashboard/``; with
+``SEMTRACE_DOCS_SCREENSHOTS=1`` they are written to ``docs/img/`` (what docs/dashboard.md
+shows).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.dashboard.conftest import free_port, needs_chromium, wait_ok
-from tests.dashboard.scenario import DIAGNOSIS, FAILURE_SENTENCE_PART, Scenario
+import semtrace
+from tests.dashboard.conftest import Demo, free_port, needs_chromium, wait_ok
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = (
+    ROOT / "docs" / "img"
+    if os.environ.get("SEMTRACE_DOCS_SCREENSHOTS")
+    else ROOT / "test-artifacts" / "dashboard"
+)
+WIDTH, HEIGHT = 1440, 900
 
 pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def server(scenario: Scenario) -> Iterator[str]:
+def server(demo: Demo) -> Iterator[str]:
     """`semtrace dashboard --db FILE --port N` running until the module's tests are done."""
     port = free_port()
     proc = subprocess.Popen(
@@ -27,7 +41,7 @@ def server(scenario: Scenario) -> Iterator[str]:
             str(Path(sys.executable).with_name("semtrace")),
             "dashboard",
             "--db",
-            str(scenario.db),
+            str(demo.db),
             "--port",
             str(port),
         ],
@@ -44,130 +58,230 @@ def server(scenario: Scenario) -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(5)
 
 
 @pytest.fixture
 def page(browser, server):  # type: ignore[no-untyped-def]
-    """A fresh 1600x1000 page."""
-    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    """A fresh page of a laptop's size."""
+    ctx = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     pg = ctx.new_page()
     pg.set_default_timeout(30_000)
     yield pg
     ctx.close()
 
 
-def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1600, "height": 2000})
-    page.wait_for_timeout(1000)  # let plotly and the grids redraw at the new size
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _settle(page) -> None:  # type: ignore[no-untyped-def]
+def settle(page: Any) -> None:
+    """Wait until the app is drawn and no script run is in progress."""
     page.wait_for_selector('[data-testid="stApp"]')
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText"
+        ".includes('Running')"
     )
 
 
-def test_trace_page_shows_failure_and_diagnosis(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
-    """A shared trace URL, as the server's very first request, opens our trace page (with the
-    app's navigation, not Streamlit's file list) showing the failure and its diagnosis; a
-    click on a bar selects that span."""
-    page.goto(f"{server}/trace?trace={scenario.travel_trace}")
-    _settle(page)
-    nav = page.locator('[data-testid="stSidebarNav"]')
-    nav.get_by_text("Failures", exact=True).wait_for()
-    assert nav.get_by_text("app", exact=True).count() == 0
-    page.get_by_text(FAILURE_SENTENCE_PART).first.wait_for()
-    page.get_by_text(DIAGNOSIS).first.wait_for()
-    page.locator(".js-plotly-plot").first.wait_for()
-    assert page.get_by_text("invoke_agent supervisor").count() > 0
-    _shot(page, "02-trace")
-    # Clicking the failed tool's bar (the last row) selects it: its panel shows its exception.
-    bar = page.locator(".js-plotly-plot .bars .point").nth(6).bounding_box()
-    assert bar is not None
-    page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
-    page.wait_for_function("id => location.search.includes('span=' + id)", arg=scenario.failed_span)
-    page.get_by_role("heading", name="execute_tool lookup_vendor").wait_for()
-    # Picking another span afterwards sticks (the old click does not win it back).
-    page.locator('[data-testid="stSelectbox"]').nth(1).click()
-    page.get_by_role("option", name=re.compile("invoke_agent flight")).click()
-    page.get_by_role("heading", name="invoke_agent flight").wait_for()
-    page.wait_for_timeout(1000)
-    assert page.get_by_role("heading", name="invoke_agent flight").count() == 1
+def shot(page: Any, name: str) -> None:
+    """The first screen of the page, as a user sees it."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)  # plotly and the grids finish drawing
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def test_traces_page_shows_trace_ids(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
-    """The landing page shows the traces table with a known trace id; selecting a row opens
-    that trace."""
+def sql(demo: Demo, query: str) -> Any:
+    con = semtrace.connect(demo.db)
+    try:
+        return con.sql(query).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def text_of(page: Any) -> str:
+    return str(page.locator('[data-testid="stMain"]').inner_text())
+
+
+def test_counts_on_the_pages_equal_sql(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
+    """The runs, traces, failed traces, failures, diagnoses and agents each page counts are
+    what SQL counts on the same database."""
+    traces = sql(demo, "SELECT count(*) FROM traces")
+    failed = sql(demo, "SELECT count(*) FROM traces WHERE error_count > 0")
+    agents = sql(demo, "SELECT count(*) FROM agents")
+    failures = sql(
+        demo,
+        "SELECT count(DISTINCT coalesce(fingerprint, concat_ws(' / ', agent_name, name, "
+        "error_type))) FROM failures",
+    )
+    diagnosed = sql(
+        demo,
+        "SELECT count(DISTINCT fingerprint) FROM failures WHERE diagnosis IS NOT NULL",
+    )
+    page.goto(f"{server}/traces?view=Traces")
+    settle(page)
+    page.get_by_text(f"{traces} traces, {failed} failed").wait_for()
     page.goto(server)
-    _settle(page)
-    page.get_by_role("heading", name="Traces").wait_for()
-    page.get_by_text("With errors").wait_for()
-    grid = page.locator('[data-testid="stDataFrame"]')
-    grid.wait_for()
-    _shot(page, "01-traces")
-    # The grid draws on a canvas; its accessible copy carries the cell text.
-    page.wait_for_function(
-        "id => document.body.innerText.includes(id)"
-        " || [...document.querySelectorAll('[data-testid=\"stDataFrame\"] *')]"
-        ".some(e => (e.textContent || '').includes(id))",
-        arg=scenario.travel_trace,
+    settle(page)
+    page.get_by_text("16 runs, ").wait_for()
+    shot(page, "01-runs")
+    page.goto(f"{server}/failures")
+    settle(page)
+    page.get_by_text(f"{failures} failures ").wait_for()
+    assert f"{diagnosed} diagnosed" in text_of(page)
+    shot(page, "06-failures")
+    page.goto(f"{server}/agents")
+    settle(page)
+    page.get_by_text(f"{agents} agents").first.wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    shot(page, "05-agents")
+
+
+def test_waterfall_is_on_the_first_screen_of_a_failing_trace(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
+    """On the failing trip, the whole waterfall (with its durations) and the failure panel
+    are on the first screen at 1440x900; clicking a bar selects that span."""
+    page.goto(f"{server}/trace?trace={demo.failing_trip}")
+    settle(page)
+    page.locator(".js-plotly-plot .bars").first.wait_for()
+    chart = page.locator(".js-plotly-plot").first.bounding_box()
+    assert chart is not None
+    assert chart["y"] >= 0 and chart["y"] + chart["height"] <= HEIGHT, chart
+    labels = page.eval_on_selector_all(
+        ".js-plotly-plot .textpoint text", "els => els.map(e => e.textContent.trim())"
     )
-    # Selecting a row (its checkbox, left of the first cell) opens that trace.
-    box = grid.bounding_box()
+    assert any(re.fullmatch(r"[\d.]+ (ms|s|µs)", t or "") for t in labels), labels
+    panel = page.get_by_text(re.compile(r"^\d+ failures?$")).bounding_box()
+    assert panel is not None and panel["y"] < HEIGHT
+    shot(page, "02-trace")
+    # Clicking the bar of the failed hotel tool selects it.
+    tool = sql(
+        demo,
+        f"SELECT span_id FROM spans WHERE trace_id = '{demo.failing_trip}' "
+        "AND name = 'execute_tool search_hotels'",
+    )
+    names = page.eval_on_selector_all(
+        ".js-plotly-plot .yaxislayer-above .ytick text", "els => els.map(e => e.textContent)"
+    )
+    row = next(i for i, n in enumerate(names) if "search_hotels" in (n or ""))
+    bars = page.locator(".js-plotly-plot .bars").first.locator(".point")
+    box = bars.nth(len(names) - 1 - row).bounding_box()
     assert box is not None
-    page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
-    page.wait_for_url("**/trace?trace=*")
-    assert scenario.extraction_trace in page.url  # the newest trace is the first row
-    page.get_by_role("heading", name="Trace", exact=True).wait_for()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("id => location.search.includes('span=' + id)", arg=tool)
+    page.get_by_role("heading", name=re.compile("execute_tool search_hotels")).wait_for()
 
 
-def test_replay_shows_agent_lanes_and_steps_forward(page, server, scenario: Scenario) -> None:  # type: ignore[no-untyped-def]
-    """Replay shows one lane per agent, moves to the next step (and URL) on click, and
-    advances by itself while playing."""
-    page.goto(f"{server}/replay?trace={scenario.intake_trace}&step=6")
-    _settle(page)
-    page.get_by_text("Step 6 of 16").wait_for()
+def test_stack_trace_is_readable(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
+    """A failed LLM call's stack trace shows the demo's frame and the exception, not
+    semtrace's own decorator frame."""
+    span = sql(
+        demo,
+        f"SELECT span_id FROM spans WHERE trace_id = '{demo.rate_limited}' "
+        "AND status_code = 'ERROR' ORDER BY start_time_ns LIMIT 1",
+    )
+    page.goto(f"{server}/trace?trace={demo.rate_limited}&span={span}")
+    settle(page)
+    page.locator(".js-plotly-plot .bars").first.wait_for()
+    page.get_by_text("backoff").first.wait_for()
+    shot(page, "03-trace-backoff")
+    page.get_by_role("tab", name="Stack trace").click()
+    page.get_by_text("llm_sim.py:").first.wait_for()
+    tab = page.get_by_role("tabpanel").filter(has_text="llm_sim.py")
+    assert "decorators.py" not in tab.inner_text()
+    assert "frame(s) of semtrace's own instrumentation left out" in tab.inner_text()
+    page.get_by_text("RateLimitError: Error code: 429").first.wait_for()
+    page.get_by_role("tab", name="Stack trace").scroll_into_view_if_needed()
+    shot(page, "03-stack-trace")
+
+
+def test_an_unknown_or_ambiguous_id_is_explained(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
+    """/trace?trace=deadbeef says no trace has that id and shows no trace; an ambiguous
+    prefix lists the traces it matches, and picking one opens it."""
+    page.goto(f"{server}/trace?trace=deadbeef")
+    settle(page)
+    page.get_by_role("heading", name="Trace not found").wait_for()
+    page.get_by_text("No trace has the id").wait_for()
+    assert page.locator(".js-plotly-plot").count() == 0
+    shot(page, "09-trace-not-found")
+    prefix = sql(
+        demo,
+        "SELECT left(trace_id, 1) FROM traces GROUP BY 1 HAVING count(*) > 1 "
+        "ORDER BY count(*) DESC, 1 LIMIT 1",
+    )
+    page.goto(f"{server}/trace?trace={prefix}")
+    settle(page)
+    page.get_by_text("pick one").wait_for()
+    choices = page.locator('[data-testid="stPageLink"]').filter(
+        has_text=re.compile(f"{prefix}[0-9a-f]{{31}} · ")
+    )
+    choices.nth(1).wait_for()
+    chosen = re.findall(f"{prefix}[0-9a-f]{{31}}", choices.first.inner_text())[0]
+    choices.first.click()
+    page.wait_for_function("id => location.search.includes('trace=' + id)", arg=chosen)
+    page.locator(".js-plotly-plot .bars").first.wait_for()
+
+
+def test_replay_of_one_invoice_stays_in_its_run(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
+    """Replaying procurement's failure on one invoice covers that invoice's traces only:
+    its lanes are the agents that handled it, and each sentence is told once."""
+    page.goto(f"{server}/replay?trace={demo.vendor_failure}")
+    settle(page)
+    page.get_by_text("4 trace(s)").wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     lanes = page.eval_on_selector_all(
         ".js-plotly-plot .ytick text", "els => els.map(e => e.textContent)"
     )
-    assert {"intake", "extraction", "compliance"} <= set(lanes)
-    _shot(page, "03-replay-step6")
-    page.set_viewport_size({"width": 1600, "height": 1000})
-    page.get_by_role("button", name="Step", exact=True).click()
-    page.get_by_text("Step 7 of 16").wait_for()
-    page.wait_for_function("() => location.search.includes('step=7')")
-    _shot(page, "04-replay-step7")
-    page.get_by_text("Play", exact=True).click()
-    # Playing moves on by itself (each step shows for half a second: check it got past 8).
+    assert {"intake", "extraction", "procurement"} <= set(lanes)
+    assert not {"compliance", "payments"} & set(lanes)
+    page.get_by_role("button", name="Last").click()
+    page.wait_for_function("() => /Step (\\d+) of \\1\\b/.test(document.body.innerText)")
+    settle(page)
+    said = page.locator('[data-testid="stMain"]').inner_text()
+    sentence = "failed to retrieve the vendor ID because the Last-updated field was null"
+    assert said.count(sentence) == 1
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot(page, "04-replay")
+
+
+def test_compare_two_demo_runs(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
+    """Comparing the failing trip with a good one: another trip is chosen as run B, the
+    steps line up, the hotel step's outcome differs and the car booking is added in B."""
+    page.goto(f"{server}/compare?a={demo.failing_trip}")
+    settle(page)
+    page.get_by_role("heading", name="Compare two runs").wait_for()
+    page.wait_for_function("() => location.search.includes('b=')")
+    summary = page.get_by_text(re.compile("^Run B took")).inner_text()
+    assert (
+        re.search(r"\d+ added", summary) and "1 with another outcome" in summary.replace("**", "")
+    ) or "2 with another outcome" in summary
+    grid = page.locator('[data-testid="stDataFrame"]')
+    grid.wait_for()
     page.wait_for_function(
-        "() => { const m = document.body.innerText.match(/Step (\\d+) of 16/);"
-        " return m && Number(m[1]) >= 9; }"
+        "() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] *')]"
+        ".some(e => (e.textContent || '').includes('failed in A, ok in B'))"
     )
-    page.get_by_text("Play", exact=True).click()
+    page.locator(".js-plotly-plot .bars").first.wait_for()
+    shot(page, "07-compare")
 
 
-def test_other_pages_render_their_content(page, server) -> None:  # type: ignore[no-untyped-def]
-    """Agents, failures, tasks and SQL each render what they are for."""
-    page.goto(f"{server}/agents")
-    _settle(page)
-    page.get_by_text("Orchestration: mixed.").wait_for()
+def test_sessions_view_shows_threads(page, server) -> None:  # type: ignore[no-untyped-def]
+    """The Sessions view lists the trips as sessions and shows one as a chat thread; /traces
+    (the URL the docs give) is the same page."""
+    page.goto(f"{server}/traces?view=Sessions")
+    settle(page)
+    page.get_by_text("4 sessions").wait_for()
+    page.locator('[data-testid="stChatMessage"]').first.wait_for()
     page.locator('[data-testid="stDataFrame"] canvas').first.wait_for()
-    _shot(page, "05-agents")
-    page.goto(f"{server}/failures")
-    _settle(page)
-    page.get_by_text(DIAGNOSIS).first.wait_for()
-    _shot(page, "06-failures")
+    settle(page)
+    shot(page, "08-sessions")
+
+
+def test_other_pages_render(page, server) -> None:  # type: ignore[no-untyped-def]
+    """Tasks and SQL each render what they are for."""
     page.goto(f"{server}/tasks")
-    _settle(page)
+    settle(page)
     page.get_by_text("Total human wait").wait_for()
-    _shot(page, "07-tasks")
+    page.locator(".js-plotly-plot").first.wait_for()
+    shot(page, "10-tasks")
     page.goto(f"{server}/sql")
-    _settle(page)
+    settle(page)
     page.get_by_role("button", name="Run").click()
     page.get_by_text("row(s)").wait_for()
-    _shot(page, "08-sql")
+    shot(page, "11-sql")

@@ -18,7 +18,7 @@ from semtrace.store.ownership import read_announcement
 from semtrace.tracer.setup import STATE
 from tests.dashboard.conftest import free_port, needs_chromium, wait_ok
 from tests.dashboard.scenario import Scenario
-from tests.dashboard.test_browser import _settle, _shot
+from tests.dashboard.test_browser import settle, shot
 
 pytestmark = needs_chromium
 
@@ -56,11 +56,9 @@ def test_auto_refresh_shows_a_new_run_without_reload(live, browser) -> None:  # 
     url, db = live
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.set_default_timeout(30_000)
-    page.goto(url)
-    _settle(page)
-    page.get_by_text("With errors").wait_for()
-    page.locator('[data-testid="stSidebar"]').get_by_text("Auto-refresh").click()
-    page.wait_for_timeout(500)
+    page.goto(f"{url}/traces?view=Traces&refresh=true")
+    settle(page)
+    page.get_by_text("3 traces, 1 failed").wait_for()
 
     semtrace.configure(service_name="late-service", db=db)  # routed to the collector
     try:
@@ -75,11 +73,7 @@ def test_auto_refresh_shows_a_new_run_without_reload(live, browser) -> None:  # 
         semtrace.shutdown()
         STATE.settings = None
 
-    # The metrics above the table count the traces: 3 before, 4 once the fragment reran.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
-        ".some(e => e.innerText.trim() === '4')",
-        timeout=30_000,
-    )
-    _shot(page, "09-live")
+    # The caption above the table counts the traces: 3 before, 4 once the fragment reran.
+    page.get_by_text("4 traces, 1 failed").wait_for(timeout=30_000)
+    shot(page, "12-live")
     page.close()

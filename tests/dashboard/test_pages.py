@@ -39,61 +39,78 @@ def _texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-def test_traces_page_lists_every_trace(app: AppTest, scenario: Scenario) -> None:
-    """The landing page lists the three traces with their root names and error counts."""
+def test_traces_page_groups_traces_into_runs(app: AppTest, scenario: Scenario) -> None:
+    """The landing page shows runs: the producer's and the consumer's traces are one run,
+    the travel trace another, failed first in red; the Traces view lists every trace."""
     app.run()
     assert not app.exception
     assert [t.value for t in app.title] == ["Traces"]
+    runs = app.dataframe[0].value
+    assert sorted(runs["traces"]) == [1, 2]
+    travel = runs[runs["open"] == f"/trace?trace={scenario.travel_trace}"].iloc[0]
+    assert travel["run"] == "invoke_agent supervisor" and travel["errors"] == 1
+    assert travel["status"] == "✗ failed"
+    assert "2 runs" in _texts(app)
+    app.button_group[0].set_value("Traces").run()
     df = app.dataframe[0].value
     assert set(df["trace_id"]) == {
         scenario.travel_trace,
         scenario.intake_trace,
         scenario.extraction_trace,
     }
-    travel = df[df["trace_id"] == scenario.travel_trace].iloc[0]
-    assert travel["root_name"] == "invoke_agent supervisor" and travel["error_count"] == 1
-    assert travel["open"] == f"/trace?trace={scenario.travel_trace}"
 
 
-def test_traces_page_searches_sentences(app: AppTest, scenario: Scenario) -> None:
-    """Typing in the search box keeps only the trace whose sentences match, showing the hit."""
+def test_traces_page_search_shows_the_whole_sentence(app: AppTest, scenario: Scenario) -> None:
+    """Typing in the search box keeps only the run whose sentences match, and lists the
+    whole matching sentence under the table."""
     app.run()
     app.text_input(key="tr_text").input("Lisbon").run()
     df = app.dataframe[0].value
-    assert list(df["trace_id"]) == [scenario.travel_trace]
-    assert list(df["matched_sentence"]) == [LOG_SENTENCE]
+    assert list(df["open"]) == [f"/trace?trace={scenario.travel_trace}"]
+    assert list(df["said"]) == [LOG_SENTENCE]
+    assert "Sentences matching “Lisbon”" in _texts(app)
     app.text_input(key="tr_text").input("no such words anywhere").run()
     assert "No trace matches these filters." in _texts(app)
 
 
-def test_trace_page_shows_failure_diagnosis_and_critical_path(
+def test_trace_page_shows_failure_diagnosis_and_the_selected_span(
     app: AppTest, scenario: Scenario
 ) -> None:
-    """The trace page for the URL's trace shows its root, the failure sentence, the diagnosis,
-    a waterfall, and the span the URL names with its attributes."""
+    """The trace page for the URL's trace shows its root, the failure sentence with its
+    diagnosis beside the waterfall, and the span the URL names with its details."""
     at = _open(app, "trace", trace=scenario.travel_trace, span=scenario.failed_span)
-    assert at.selectbox(key="trace_pick").value == scenario.travel_trace
-    assert at.subheader[0].value == "invoke_agent supervisor"
-    assert any(FAILURE_SENTENCE_PART in e.value for e in at.error)
-    assert any(DIAGNOSIS in s.value for s in at.success)
-    assert at.selectbox(key=f"span_pick:{scenario.travel_trace}").value == scenario.failed_span
-    assert "execute_tool lookup_vendor" in _texts(at)
-    assert "critical path: 7 spans" in _texts(at)
+    texts = _texts(at)
+    assert "### invoke_agent supervisor" in texts
+    assert FAILURE_SENTENCE_PART in texts and DIAGNOSIS in texts
+    assert at.selectbox(key=f"span_pick:{scenario.travel_trace}:{scenario.failed_span}")
+    assert "#### execute_tool lookup_vendor" in texts
+    assert "critical path (7 spans)" in texts
     assert at.get("plotly_chart")
+
+
+def test_trace_page_without_a_span_selects_the_failure(app: AppTest, scenario: Scenario) -> None:
+    """With no span in the URL the failed span is selected, so its error is on screen."""
+    at = _open(app, "trace", trace=scenario.travel_trace)
+    assert "#### execute_tool lookup_vendor" in _texts(at)
 
 
 def test_trace_page_collapses_and_expands_a_span(app: AppTest, scenario: Scenario) -> None:
     """Collapsing a span hides its children from the waterfall; expanding brings them back."""
-    hotel = "invoke_agent hotel"
-    at = _open(app, "trace", trace=scenario.travel_trace)
+    hotel = _span_id(scenario, "invoke_agent hotel")
+    at = _open(app, "trace", trace=scenario.travel_trace, span=hotel)
     assert "7 of 7 spans shown" in _texts(at)
-    at.selectbox(key=f"span_pick:{scenario.travel_trace}").set_value(
-        _span_id(scenario, hotel)
-    ).run()
-    at.button[1].click().run()  # Collapse span
+    at.button(key="tr_collapse").click().run()
     assert "5 of 7 spans shown" in _texts(at)
-    at.button[0].click().run()  # Expand span
+    at.button(key="tr_expand").click().run()
     assert "7 of 7 spans shown" in _texts(at)
+
+
+def test_an_unknown_trace_id_says_so_instead_of_showing_another(app: AppTest) -> None:
+    """/trace?trace=deadbeef names no trace: the page says so and shows no trace."""
+    at = _open(app, "trace", trace="deadbeef")
+    assert [t.value for t in at.title] == ["Trace not found"]
+    assert "No trace has the id `deadbeef`" in at.error[0].value
+    assert not at.get("plotly_chart")
 
 
 def _span_id(scenario: Scenario, name: str) -> str:
@@ -126,6 +143,22 @@ def test_replay_steps_through_a_linked_run(app: AppTest, scenario: Scenario) -> 
     assert "task `task-42` is now **completed**" in _texts(at)
 
 
+def test_replay_says_a_log_step_is_a_log_step(app: AppTest, scenario: Scenario) -> None:
+    """A step that is a sentence says so (and which span it was written in)."""
+    import semtrace
+    from semtrace.dashboard import queries as q
+
+    con = semtrace.connect(scenario.db)
+    try:
+        events = q.replay_events(con, q.causal_scope(con, scenario.intake_trace)).to_pylist()
+    finally:
+        con.close()
+    step = next(e["step"] for e in events if e["kind"] == "log")
+    at = _open(app, "replay", trace=scenario.intake_trace, step=str(step))
+    assert "logs: the intake agent received invoice INV-7" in at.info[0].value
+    assert "**This step is a log sentence** (INFO)" in _texts(at)
+
+
 def test_agents_page_shows_topology_and_stats(app: AppTest) -> None:
     """The agents page names the orchestration and lists edges, per-agent stats, tokens and
     cost per model, and the messages between agents."""
@@ -145,23 +178,26 @@ def test_agents_page_shows_topology_and_stats(app: AppTest) -> None:
         "extraction",
         "compliance",
     }
+    assert "None" not in stats.astype(str).to_numpy().ravel().tolist()
     models = at.dataframe[2].value
     assert set(models["model"]) == {"gpt-4o-mini"} and models["calls"].sum() == 3
-    if len(at.dataframe) > 3:  # the messages view, when this semtrace has it
-        messages = at.dataframe[3].value
-        assert list(messages["topic"]) == ["invoice.received"]
-        assert list(messages["producer_agent"]) == ["intake"]
+    messages = at.dataframe[3].value
+    assert list(messages["topic"]) == ["invoice.received"]
+    assert list(messages["producer_agent"]) == ["intake"]
 
 
 def test_failures_page_shows_sentence_diagnosis_and_remediation(
     app: AppTest, scenario: Scenario
 ) -> None:
-    """Each failure group shows its example sentence, diagnosis and remediation actions."""
+    """Each failure group shows its sentence (headed by its span, never a template), the
+    diagnosis and what to do."""
     at = _open(app, "failures")
-    assert any(FAILURE_SENTENCE_PART in e.value for e in at.error)
-    assert any(DIAGNOSIS in s.value for s in at.success)
-    assert list(at.dataframe[0].value["action"]) == ["fix_input"]
-    assert at.metric[0].value == "1"
+    texts = _texts(at)
+    assert FAILURE_SENTENCE_PART in texts
+    assert "**hotel** · execute_tool lookup_vendor" in texts
+    assert "{agent}" not in texts  # no raw template where a sentence belongs
+    assert any(DIAGNOSIS in s.value and "fix input (80%)" in s.value for s in at.success)
+    assert "**1 failure** (1 occurrence), 1 diagnosed" in texts
 
 
 def test_tasks_page_shows_states_and_human_wait(app: AppTest) -> None:
@@ -196,6 +232,7 @@ def test_pages_on_an_empty_database_say_what_to_do(
     for page, expected in [
         ("trace", "No traces yet."),
         ("replay", "Nothing to replay yet."),
+        ("compare", "Nothing to compare yet."),
         ("agents", "No agents yet."),
         ("failures", "No failures recorded."),
         ("tasks", "No long-running tasks yet."),
@@ -206,14 +243,20 @@ def test_pages_on_an_empty_database_say_what_to_do(
         assert expected in _texts(at), page
 
 
-def test_missing_database_is_reported_on_the_page(
+def test_a_database_not_written_yet_shows_the_waiting_page(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A database path that does not exist gives an error telling how to create one."""
-    monkeypatch.setenv(ENV_DB, str(tmp_path / "missing.duckdb"))
+    """A database path that does not exist yet shows "waiting for the first spans" (with how
+    to get some), on every page, instead of failing."""
+    monkeypatch.setenv(ENV_DB, str(tmp_path / "later.duckdb"))
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
-    assert "semtrace demo" in at.error[0].value
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Waiting for the first spans"]
+    assert "semtrace demo" in at.info[0].value
+    at.switch_page("screens/trace.py")
+    at.run()
+    assert [t.value for t in at.title] == ["Waiting for the first spans"]
 
 
 def test_diagnose_now_writes_diagnoses_the_page_then_shows(
@@ -245,6 +288,7 @@ def test_diagnose_now_writes_diagnoses_the_page_then_shows(
     assert not at.exception, at.exception
     assert not at.warning, [w.value for w in at.warning]
     assert count() > before
+    assert any("shown on this page" in s.value for s in at.success)
 
 
 def test_a_file_another_process_writes_is_explained(

@@ -41,10 +41,25 @@ def test_filter_options_list_services_and_agents(qcon) -> None:
     assert opts["agents"] == ["compliance", "extraction", "flight", "hotel", "intake", "supervisor"]
 
 
-def test_resolve_trace_accepts_a_unique_prefix(qcon, scenario: Scenario) -> None:
-    """A pasted prefix resolves to the full id; nonsense resolves to None."""
-    assert q.resolve_trace(qcon, scenario.travel_trace[:10].upper()) == scenario.travel_trace
-    assert q.resolve_trace(qcon, "zzzz") is None
+def test_find_trace_accepts_an_id_a_prefix_or_a_span_id(qcon, scenario: Scenario) -> None:
+    """A full id, a unique pasted prefix (any case) or the id of one of its spans names the
+    trace."""
+    assert q.find_trace(qcon, scenario.travel_trace).trace_id == scenario.travel_trace
+    assert q.find_trace(qcon, scenario.travel_trace[:10].upper()).trace_id == scenario.travel_trace
+    assert q.find_trace(qcon, scenario.failed_span).trace_id == scenario.travel_trace
+
+
+def test_find_trace_says_why_an_id_names_no_trace(qcon, scenario: Scenario) -> None:
+    """An unknown id, a non-hex string and an ambiguous prefix name no trace; each says why,
+    and offers the traces it could mean."""
+    unknown = q.find_trace(qcon, "deadbeef")
+    assert unknown.trace_id is None and unknown.candidates == []
+    assert unknown.problem == "No trace has the id `deadbeef` (nor a span with that id)."
+    assert "not a trace id" in (q.find_trace(qcon, "zzzz").problem or "")
+    inner = scenario.travel_trace[5:15]
+    near = q.find_trace(qcon, inner)
+    assert near.trace_id is None
+    assert [c["trace_id"] for c in near.candidates] == [scenario.travel_trace]
 
 
 def _skeleton(
@@ -119,6 +134,7 @@ def test_trace_skeleton_has_no_attributes_and_span_detail_has_them(
     the failure sentence."""
     skeleton = q.trace_skeleton(qcon, scenario.travel_trace)
     assert skeleton.num_rows == 7 and "attributes" not in skeleton.column_names
+    assert skeleton.column_names == list(q.SKELETON_COLUMNS)
     detail = q.span_detail(qcon, scenario.travel_trace, scenario.failed_span)
     assert detail is not None
     assert detail["span"]["attributes"]["gen_ai.tool.name"] == "lookup_vendor"
@@ -128,24 +144,31 @@ def test_trace_skeleton_has_no_attributes_and_span_detail_has_them(
 
 def test_trace_failures_carry_the_diagnosis(qcon, scenario: Scenario) -> None:
     """A failed span of the trace comes with its sentence and stored diagnosis."""
-    rows = q.trace_failures(qcon, scenario.travel_trace).to_pylist()
+    rows = q.trace_failures(qcon, scenario.travel_trace)
     assert [(r["span_id"], r["diagnosis"], r["category"]) for r in rows] == [
         (scenario.failed_span, DIAGNOSIS, "missing_data")
     ]
 
 
-def test_linked_traces_are_found_from_either_end(qcon, scenario: Scenario) -> None:
-    """The producer's and the consumer's traces are one run, whichever one is asked for."""
-    expected = [scenario.intake_trace, scenario.extraction_trace]
-    assert q.linked_trace_ids(qcon, scenario.extraction_trace) == expected
-    assert q.linked_trace_ids(qcon, scenario.intake_trace) == expected
-    assert q.linked_trace_ids(qcon, scenario.travel_trace) == [scenario.travel_trace]
+def test_causal_scope_follows_links_both_ways(qcon, scenario: Scenario) -> None:
+    """From the consumer: the producer's span path is what caused it; from the producer: the
+    consumer's trace is what it caused; the ambient link to the travel trace is no cause."""
+    back = q.causal_scope(qcon, scenario.extraction_trace)
+    assert back.whole == (scenario.extraction_trace,)
+    assert set(back.partial) == {scenario.intake_trace}
+    assert len(back.partial[scenario.intake_trace]) == 2  # the producer span and its agent
+    ahead = q.causal_scope(qcon, scenario.intake_trace)
+    assert ahead.whole == (scenario.intake_trace, scenario.extraction_trace)
+    assert ahead.partial == {}
+    alone = q.causal_scope(qcon, scenario.travel_trace)
+    assert (alone.whole, alone.partial) == ((scenario.travel_trace,), {})
 
 
 def test_replay_events_tell_the_run_in_order(qcon, scenario: Scenario) -> None:
     """Replay events interleave span starts/ends, sentences, the message between agents and
     the task's state changes, numbered by step in time order."""
-    events = q.replay_events(qcon, [scenario.intake_trace, scenario.extraction_trace]).to_pylist()
+    scope = q.causal_scope(qcon, scenario.intake_trace)
+    events = q.replay_events(qcon, scope).to_pylist()
     assert [e["step"] for e in events] == list(range(len(events)))
     assert [e["time_ns"] for e in events] == sorted(e["time_ns"] for e in events)
     message = next(e for e in events if e["kind"] == "message")

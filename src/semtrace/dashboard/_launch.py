@@ -37,6 +37,9 @@ _TRIES = 20  # ports after the default tried before asking the system for any fr
 
 def _free(port: int, host: str) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # As servers bind: a port a closed server left in TIME_WAIT is free, one that
+        # something listens on is not.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

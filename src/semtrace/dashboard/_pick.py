@@ -28,8 +28,9 @@ def trace_from_url(con: Any, param: str = "trace", *, page: str = "screens/trace
         return str(newest[0]["trace_id"])
     found = q.find_trace(con, wanted)
     if found.trace_id is not None:
-        if found.trace_id != wanted:
-            st.query_params[param] = found.trace_id
+        # Written even when unchanged: a link to this same page leaves the browser's URL
+        # as it was until the app sets it.
+        st.query_params[param] = found.trace_id
         return found.trace_id
     st.title("Trace not found")
     st.error(found.problem or f"No trace `{wanted}`.", icon=":material/search_off:")

@@ -100,9 +100,7 @@ def waterfall(
             base=[(r["start_time_ns"] - origin_ns) / 1e6 for r in rows],
             x=[max(m, 0.01) for m in ms],
             text=[fmt_duration(m) for m in ms],
-            textposition="outside",
-            textfont={"size": 10, "color": "#444"},
-            cliponaxis=False,
+            textposition="none",
             marker={
                 "color": [
                     ERROR if r["status_code"] == "ERROR" else agent_colour(r.get("agent"))
@@ -150,6 +148,21 @@ def waterfall(
             showlegend=False,
         )
     )
+    # Durations right of the bars, as their own text trace: bar text drawn outside its
+    # bar keeps clicks from selecting the bar.
+    fig.add_trace(
+        go.Scatter(
+            mode="text",
+            y=labels,
+            x=[(r["end_time_ns"] - origin_ns) / 1e6 for r in rows],
+            text=["\u2002" + fmt_duration(m) for m in ms],
+            textposition="middle right",
+            textfont={"size": 10, "color": "#444"},
+            hoverinfo="skip",
+            showlegend=False,
+            cliponaxis=False,
+        )
+    )
     _add_gaps(fig, gaps, row_of, origin_ns)
     _add_markers(fig, markers, row_of, origin_ns)
     _add_agent_legend(fig, rows)
@@ -163,7 +176,7 @@ def waterfall(
         automargin=True,
     )
     fig.update_xaxes(title=None, ticksuffix=" ms", side="top")
-    fig.update_layout(barmode="overlay", bargap=0.3, hovermode="closest", dragmode="zoom")
+    fig.update_layout(barmode="overlay", bargap=0.3, hovermode="closest")
     fig = layout(fig, max(160, ROW_PX * len(rows) + 80))
     fig.update_layout(
         margin={"l": 10, "r": 60, "t": 30, "b": 10},

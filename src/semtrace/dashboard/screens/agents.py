@@ -69,6 +69,7 @@ def main() -> None:
     lines = "\n".join(f"- **{name}**: {why}" for name, why in groups) or "- no agent calls another"
     left, right = st.columns([2.6, 1], gap="medium")
     with right:
+        st.caption(f"**{len(stats)} agents** · {len(edges)} edges between them")
         st.success(f"**Orchestration: {pattern}.**\n\n{lines}", icon=":material/hub:")
         st.caption(
             "Node size: calls · colour: error rate · grey arrows: calls (parent span to "

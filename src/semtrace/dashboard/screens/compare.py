@@ -74,13 +74,12 @@ def _table(pairs: list[align.Pair]) -> pd.DataFrame:
         [
             {
                 "step": "\u00a0\u00a0" * min(p.step.depth, 10) + p.step.name,
-                "agent": p.step.agent or "",
                 "A": fmt_ms(p.a.duration_ms) if p.a else "—",
                 "B": fmt_ms(p.b.duration_ms) if p.b else "—",
                 "change": "" if p.delta_ms is None else _delta(p),
-                "A status": _status(p.a),
-                "B status": _status(p.b),
+                "outcome": _outcome(p),
                 "differences": ", ".join(p.differences),
+                "agent": p.step.agent or "",
             }
             for p in pairs
         ]
@@ -92,6 +91,11 @@ def _delta(p: align.Pair) -> str:
     d = p.b.duration_ms - p.a.duration_ms
     pct = f" ({d / p.a.duration_ms:+.0%})" if p.a.duration_ms > 0 else ""
     return f"{'+' if d >= 0 else '-'}{fmt_ms(abs(d))}{pct}"
+
+
+def _outcome(p: align.Pair) -> str:
+    a, b = _status(p.a), _status(p.b)
+    return a if a == b else f"{a} → {b}"
 
 
 def _status(step: align.Step | None) -> str:
@@ -119,7 +123,11 @@ def _style(df: pd.DataFrame) -> Any:
 
 
 def _chart(pairs: list[align.Pair]) -> go.Figure:
-    labels = [f"{'  ' * min(p.step.depth, 10)}{p.step.name}\u2009#{i}" for i, p in enumerate(pairs)]
+    labels = [
+        f"{'  ' * min(p.step.depth, 10)}{p.step.name}"[:40].ljust(40).replace(" ", "\u00a0")
+        + f"\u2009#{i}"
+        for i, p in enumerate(pairs)
+    ]
     fig = go.Figure()
     for side in ("A", "B"):
         steps = [p.a if side == "A" else p.b for p in pairs]
@@ -143,7 +151,7 @@ def _chart(pairs: list[align.Pair]) -> go.Figure:
         categoryorder="array",
         categoryarray=ordered,
         tickvals=ordered,
-        ticktext=[lbl.rsplit("\u2009#", 1)[0].replace(" ", "\u00a0") for lbl in ordered],
+        ticktext=[lbl.rsplit("\u2009#", 1)[0] for lbl in ordered],
         tickfont={"family": "monospace", "size": 11},
         automargin=True,
     )

@@ -119,7 +119,7 @@ def main() -> None:
             f"{MAX_EVENTS:,}. Open the trace page to explore the rest with a focus range."
         )
 
-    b = st.columns([1, 1, 1, 1, 2, 2])
+    b = st.columns([0.7, 0.7, 0.7, 0.7, 0.8, 2.4], vertical_alignment="bottom")
     if b[0].button("First", icon=":material/first_page:", key="rp_first"):
         st.session_state["rp_step"] = 0
     if b[1].button("Back", icon=":material/chevron_left:", key="rp_back"):
@@ -169,16 +169,17 @@ def main() -> None:
                 config={"displaylogo": False},
             )
         with right:
-            st.markdown("#### Known at this moment")
+            st.markdown("#### Known at this moment (newest first)")
             said = _known(events[: step + 1])
             if not said:
                 st.caption("Nothing said yet.")
-            for e in said[-12:]:
+            box = st.container(height=min(420, 38 * len(said) + 20), border=False)
+            for e in reversed(said[-40:]):  # the newest first
                 line = f"`{fmt_ms((e['time_ns'] - origin) / 1e6)}` " + _describe(e)
                 if e["status"] in ("ERROR", "CRITICAL", "failed"):
-                    st.error(line)
+                    box.error(line)
                 else:
-                    st.markdown(line)
+                    box.markdown(line)
             where = f"span `{current['span_name']}` of trace `{current['trace_id'][:12]}`"
             if current["kind"] == "log":
                 st.markdown(

@@ -35,7 +35,7 @@ def main() -> None:
             charts.task_timeline(changes), key="tasks_timeline", config={"displaylogo": False}
         )
         st.dataframe(
-            summary,
+            [{k: "-" if v is None else v for k, v in row.items()} for row in summary],
             hide_index=True,
             column_order=[
                 c

@@ -239,10 +239,13 @@ def _thread(session: str) -> None:
     st.markdown(f"#### Session `{session}` · {len(turns)} turn{'s' if len(turns) != 1 else ''}")
     for n, turn in enumerate(turns, start=1):
         root = {"attributes": turn["root_attributes"]}
-        asked = as_text(span_input(root)) or turn["first_sentence"] or turn["root_name"]
+        asked = as_text(span_input(root))
         with st.chat_message("user", avatar=":material/person:"):
             st.caption(f"turn {n} · {turn['start_time']:%Y-%m-%d %H:%M:%S}")
-            st.markdown(asked)
+            if asked:
+                st.markdown(asked)
+            else:
+                st.markdown(f"`{turn['root_name']}` (its input was not recorded)")
         with st.chat_message("assistant", avatar=":material/smart_toy:"):
             st.caption(
                 f"{turn['root_agent'] or turn['root_name']} · {fmt_ms(turn['duration_ms'])} · "
