@@ -53,20 +53,13 @@ def _run_agent(db: Path) -> None:
     def bill() -> None:
         with semtrace.step(f"notify {SECRETS['email']}") as span:
             span.set_attribute("aws.key", SECRETS["aws"])
-            span.set_attribute(
-                "gen_ai.input.messages",
-                f'[{{"role":"user","content":"my key is {SECRETS["anthropic"]}"}}]',
-            )
+            span.set_attribute("gen_ai.input.messages", f'[{{"role":"user","content":"my key is {SECRETS["anthropic"]}"}}]')
         log.info(f"charging {SECRETS['email']}", card=SECRETS["card"], github=SECRETS["github"])
         with log.bind(dsn=DSN):
             log.warning("retrying with the backup DSN", attempt=2)
         std.error("stdlib says the token %s leaked for %s", SECRETS["github"], SECRETS["email"])
-        log.failure(
-            action="charge the card",
-            cause=f"the gateway rejected {SECRETS['card']}",
-            impact="the invoice stays unpaid",
-            bearer=f"Bearer {SECRETS['bearer']}",
-        )
+        log.failure(action="charge the card", cause=f"the gateway rejected {SECRETS['card']}",
+                    impact="the invoice stays unpaid", bearer=f"Bearer {SECRETS['bearer']}")
         charge_card(SECRETS["card"], DSN, SECRETS["bearer"])
 
     with pytest.raises(PermissionError):
@@ -93,18 +86,12 @@ def test_seeded_secrets_are_absent_from_the_database_file(db_path: Path) -> None
     assert _leaks(data) == []
 
 
-def test_seeded_secrets_are_absent_from_the_diagnosis_prompt(
-    db_path: Path, fake_llm: FakeLLM
-) -> None:
+def test_seeded_secrets_are_absent_from_the_diagnosis_prompt(db_path: Path, fake_llm: FakeLLM) -> None:
     """The context pack sent to an LLM provider carries the failure but none of the secrets."""
     _run_agent(db_path)
     fake_llm.script(default=Reply(text=valid_answer("auth", ("escalate_to_human",))))
     diagnoses = semtrace.diagnose.run(
-        db=db_path,
-        provider="openai",
-        base_url=fake_llm.openai_base,
-        api_key="test-key",
-        model="test-model",
+        db=db_path, provider="openai", base_url=fake_llm.openai_base, api_key="test-key", model="test-model"
     )
     semtrace.shutdown()
     assert diagnoses, "the failure should have been diagnosed"

@@ -62,9 +62,8 @@ def test_soak_with_a_flapping_lock(tmp_path: Path) -> None:
     every span the agent made is in the file at the end, or counted as dropped."""
     db = tmp_path / "soak.duckdb"
     Store(db).close()
-    agent = subprocess.Popen(
-        [sys.executable, "-c", AGENT, str(db), str(SOAK_SECONDS)], stdout=subprocess.PIPE, text=True
-    )
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, str(db), str(SOAK_SECONDS)],
+                             stdout=subprocess.PIPE, text=True)
     end = time.monotonic() + SOAK_SECONDS
     while time.monotonic() < end - 5:
         time.sleep(3)

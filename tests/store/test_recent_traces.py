@@ -62,8 +62,7 @@ def test_filters_agree_with_the_view(runs) -> None:  # type: ignore[no-untyped-d
     """Status, agent and text filters pick the same traces as the equivalent view query."""
     errors = queries.recent_traces(runs, status="ERROR", limit=100)
     expected = queries.arrow(
-        runs,
-        "select trace_id from traces where status = 'ERROR' order by start_time desc, trace_id",
+        runs, "select trace_id from traces where status = 'ERROR' order by start_time desc, trace_id"
     )
     assert _ids(errors) == _ids(expected) and len(_ids(errors)) == 4  # i = 0, 3, 6, 9
     ok = queries.recent_traces(runs, status="ok", limit=100)
