@@ -165,6 +165,7 @@ def build_db(path: Path, spans: int = SPANS) -> tuple[str, str]:
 
 def first_view(con: Any, trace_id: str) -> int:
     """Everything the trace page reads on its first run; returns the rows it would draw."""
+    from semtrace.dashboard import gaps
     from semtrace.dashboard import queries as q
 
     overview = q.trace_overview(con, trace_id)
@@ -172,12 +173,17 @@ def first_view(con: Any, trace_id: str) -> int:
     tree = q.TraceTree.from_table(q.trace_skeleton(con, trace_id))
     critical = tree.critical_path()
     opened = tree.default_expanded()
-    rows = tree.rows(tree.visible(opened, max_rows=300), opened)
-    q.trace_failures(con, trace_id)
+    visible = tree.visible(opened, max_rows=300)
+    rows = tree.rows(visible, opened)
+    failures = q.trace_failures(con, trace_id)
     first, last = tree.bounds
-    q.trace_log_window(con, trace_id, start_ns=first, end_ns=last)
-    q.span_detail(con, trace_id, rows[0]["span_id"])
-    assert critical
+    ids = [r["span_id"] for r in rows]
+    markers = q.trace_markers(con, trace_id, ids)
+    found = tree.gaps(visible, min_ms=gaps.min_gap_ms((last - first) / 1e6))
+    q.span_hints(con, trace_id, [g.before for g in found if g.before])
+    selected = next((f["span_id"] for f in failures if f.get("span_id")), ids[0])
+    q.span_detail(con, trace_id, selected)
+    assert critical and markers is not None
     return len(rows)
 
 

@@ -187,7 +187,9 @@ def test_stack_trace_is_readable(page, server, demo: Demo) -> None:  # type: ign
     assert "decorators.py" not in tab.inner_text()
     assert "frame(s) of semtrace's own instrumentation left out" in tab.inner_text()
     page.get_by_text("RateLimitError: Error code: 429").first.wait_for()
-    page.get_by_role("tab", name="Stack trace").scroll_into_view_if_needed()
+    page.get_by_role("tab", name="Stack trace").evaluate(
+        "el => el.scrollIntoView({block: 'start'})"
+    )
     shot(page, "03-stack-trace")
 
 

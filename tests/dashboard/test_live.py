@@ -54,7 +54,7 @@ def live(scenario: Scenario, tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_auto_refresh_shows_a_new_run_without_reload(live, browser) -> None:  # type: ignore[no-untyped-def]
     """With auto-refresh on, a run an agent sends while the page is open appears in the list."""
     url, db = live
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.set_default_timeout(30_000)
     page.goto(f"{url}/traces?view=Traces&refresh=true")
     settle(page)

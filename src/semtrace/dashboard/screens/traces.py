@@ -42,7 +42,12 @@ def _highlight_failed(df: pd.DataFrame) -> Any:
     def style(row: pd.Series) -> list[str]:
         return [_FAILED_ROW if failed.loc[row.name] else ""] * len(row)
 
-    return df.style.apply(style, axis=1)
+    # A Styler shows numbers as they are, not as the column_config formats them: tokens are
+    # integers (missing ones "-").
+    tokens = [c for c in ("input_tokens", "output_tokens", "tokens") if c in df.columns]
+    for column in tokens:
+        df[column] = df[column].astype("Int64")
+    return df.style.apply(style, axis=1).format(na_rep="-", subset=tokens)
 
 
 def _height(rows: int) -> int:
