@@ -62,6 +62,7 @@ class Demo:
     """The database ``semtrace demo`` wrote, and the traces the tests look at."""
 
     db: Path
+    story: str  # what `semtrace demo` printed
     failing_trip: str  # the trip whose hotel API timed out (supervisor, failed)
     vendor_failure: str  # procurement's trace that failed on the null Last-updated field
     rate_limited: str  # the contracts trace healed by retries, then a fallback model
@@ -76,6 +77,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         capture_output=True,
         text=True,
         timeout=240,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert proc.returncode == 0, proc.stderr
     con = semtrace.connect(db)
@@ -86,6 +88,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
         return Demo(
             db,
+            story=" ".join(proc.stdout.replace("│", " ").split()),
             failing_trip=one(
                 "SELECT trace_id FROM traces WHERE root_agent = 'travel_supervisor' "
                 "AND error_count > 0 ORDER BY start_time LIMIT 1"

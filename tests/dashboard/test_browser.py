@@ -101,20 +101,21 @@ def text_of(page: Any) -> str:
 
 
 def test_counts_on_the_pages_equal_sql(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
-    """The runs, traces, failed traces, failures, diagnoses and agents each page counts are
-    what SQL counts on the same database."""
+    """The traces, failed traces, failures, kinds of failure, diagnosed failures, slow steps
+    and agents the pages count are what SQL counts on the same database, and what the demo's
+    story said."""
     traces = sql(demo, "SELECT count(*) FROM traces")
     failed = sql(demo, "SELECT count(*) FROM traces WHERE error_count > 0")
     agents = sql(demo, "SELECT count(*) FROM agents")
-    failures = sql(
-        demo,
-        "SELECT count(DISTINCT coalesce(fingerprint, concat_ws(' / ', agent_name, name, "
-        "error_type))) FROM failures",
-    )
-    diagnosed = sql(
-        demo,
-        "SELECT count(DISTINCT fingerprint) FROM failures WHERE diagnosis IS NOT NULL",
-    )
+    failures = sql(demo, "SELECT count(*) FROM failures")
+    kinds = sql(demo, "SELECT count(DISTINCT fingerprint) FROM failures")
+    diagnosed = sql(demo, "SELECT count(*) FROM failures WHERE diagnosis IS NOT NULL")
+    slow = sql(demo, "SELECT count(*) FROM failure_fingerprints WHERE failure_kind = 'slow'")
+    assert (failures, kinds, slow) == (8, 5, 1)  # the story: one failure where it started
+    assert (
+        f"{failures} failures of {kinds} kinds and {slow} slow step; {diagnosed} of the "
+        "failures diagnosed offline"
+    ) in demo.story
     page.goto(f"{server}/traces?view=Traces")
     settle(page)
     page.get_by_text(f"{traces} traces, {failed} failed").wait_for()
@@ -124,8 +125,8 @@ def test_counts_on_the_pages_equal_sql(page, server, demo: Demo) -> None:  # typ
     shot(page, "01-runs")
     page.goto(f"{server}/failures")
     settle(page)
-    page.get_by_text(f"{failures} failures ").wait_for()
-    assert f"{diagnosed} diagnosed" in text_of(page)
+    page.get_by_text(f"{failures} failures of {kinds} kinds, {diagnosed} diagnosed").wait_for()
+    page.get_by_text(f"{slow} finding ").wait_for()
     shot(page, "06-failures")
     page.goto(f"{server}/agents")
     settle(page)

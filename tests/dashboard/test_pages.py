@@ -197,7 +197,7 @@ def test_failures_page_shows_sentence_diagnosis_and_remediation(
     assert "**hotel** · execute_tool lookup_vendor" in texts
     assert "{agent}" not in texts  # no raw template where a sentence belongs
     assert any(DIAGNOSIS in s.value and "fix input (80%)" in s.value for s in at.success)
-    assert "**1 failure** (1 occurrence), 1 diagnosed" in texts
+    assert "**1 failure** of 1 kind, 1 diagnosed" in texts
 
 
 def test_tasks_page_shows_states_and_human_wait(app: AppTest) -> None:

@@ -233,7 +233,7 @@ def test_orchestration_patterns_name_each_group_of_agents() -> None:
 
 def test_failure_groups_show_counts_example_and_diagnosis(qcon, scenario: Scenario) -> None:
     """Failures group by fingerprint with an example sentence, trace and diagnosis."""
-    (group,) = q.failure_groups(qcon).to_pylist()
+    (group,) = q.failure_groups(qcon)
     assert group["fingerprint"] == scenario.fingerprint
     assert (group["occurrences"], group["traces"], group["agent_name"]) == (1, 1, "hotel")
     assert FAILURE_SENTENCE_PART in group["example_sentence"]

@@ -29,21 +29,13 @@ def actions(remediations: Any) -> list[str]:
     ]
 
 
-def impact_chain(tree: TraceTree, span_id: str | None) -> list[str]:
-    """The names of the failed ancestors of a span, nearest first: what its failure took
-    down on the way to the root."""
-    i = tree.position.get(span_id or "")
-    if i is None:
-        return []
+def impact_chain(tree: TraceTree, failure: dict[str, Any]) -> list[str]:
+    """The names of the spans a failure took down (``impacted_span_ids`` of the failures
+    view), nearest first."""
     names = tree.table.column("name")
-    status = tree.table.column("status_code")
-    out: list[str] = []
-    p = tree.parent[i]
-    while p >= 0:
-        if status[p].as_py() == "ERROR":
-            out.append(str(names[p].as_py()))
-        p = tree.parent[p]
-    return out
+    ids = [i for i in failure.get("impacted_span_ids") or [] if i in tree.position]
+    ids.sort(key=lambda i: -tree.depth[tree.position[i]])
+    return [str(names[tree.position[i]].as_py()) for i in ids]
 
 
 def _step(failure: dict[str, Any], tree: TraceTree) -> str:
@@ -63,7 +55,7 @@ def show_failures(failures: list[dict[str, Any]], tree: TraceTree, trace_id: str
                 agent = f.get("agent_name") or "unknown agent"
                 st.markdown(f":red[:material/error: **{agent}** · {_step(f, tree)}]")
                 st.markdown(f.get("message") or f.get("status_message") or "(no sentence)")
-                chain = impact_chain(tree, f.get("span_id"))
+                chain = impact_chain(tree, f)
                 if chain:
                     st.caption("Took down: " + " → ".join(chain))
                 if f.get("diagnosis"):

@@ -197,9 +197,8 @@ def run_demo(
                     progress(done, len(runs))
         semtrace.force_flush()
         generated_s = time.perf_counter() - started
-        diagnoses = (
-            _diagnose(path, limit=None if story else SCALE_DIAGNOSE_LIMIT) if diagnose else []
-        )
+        if diagnose:
+            _diagnose(path, limit=None if story else SCALE_DIAGNOSE_LIMIT)
         semtrace.force_flush()
         con = semtrace.connect(path)
         try:
@@ -210,7 +209,6 @@ def run_demo(
                 runs=len(runs),
                 generated_s=generated_s,
                 elapsed_s=time.perf_counter() - started,
-                diagnosed=len(diagnoses),
                 time_scale=pace.scale,
             )
         finally:

@@ -1,8 +1,10 @@
 """What the demo tells the user when it is done, read back from the database it wrote.
 
 Everything here is a query over the SQL contract (tables and views), so what the summary says
-is exactly what ``semtrace sql`` and the dashboard will show; the queries it prints at the end
-are the ones to start from.
+is exactly what ``semtrace sql`` and the dashboard will show: failures, their kinds and the
+slow-step findings are counted by the store's named queries (:mod:`semtrace.store.queries`)
+that the dashboard's pages use too. The queries it prints at the end are the ones to start
+from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from semtrace import semconv as sc
+from semtrace.store import queries as store
 
 __all__ = ["PATTERN_AGENTS", "DemoSummary", "build_summary", "pattern_sql"]
 
@@ -50,7 +53,7 @@ class PatternStats:
     pattern: str
     traces: int
     spans: int
-    errors: int
+    failures: int
     p50_ms: float
     max_ms: float
     tokens: int
@@ -89,7 +92,11 @@ class DemoSummary:
     runs: int
     generated_s: float
     elapsed_s: float
-    diagnosed: int = 0  # distinct failures (fingerprints) the offline rules diagnosed
+    failure_count: int = 0  # failures, each counted where it started (store.queries)
+    failure_kinds: int = 0  # kinds of failure among them (fingerprints)
+    diagnosed: int = 0  # failures with a diagnosis
+    findings: int = 0  # slow steps, loops, stuck tasks (not failures)
+    diagnosis_count: int = 0  # stored diagnoses: one per kind of failure or finding
     time_scale: float = 0.0  # real seconds per simulated second (0: nothing waited)
     traces: int = 0
     spans: int = 0
@@ -125,10 +132,11 @@ class DemoSummary:
             f" wrote {self.traces:,} traces, {self.spans:,} spans and {self.logs:,} log sentences"
             f" to {self.db} in {self.generated_s:.1f} s"
         )
+        found = f" and {_n(self.findings, 'slow step')}" if self.findings else ""
         text.append(
-            f" (seed {self.seed}); {self.diagnosed} distinct failure"
-            f"{'s' if self.diagnosed != 1 else ''} (fingerprints) diagnosed offline, "
-            f"{self.elapsed_s:.1f} s in all."
+            f" (seed {self.seed}): {_n(self.failure_count, 'failure')} of "
+            f"{_n(self.failure_kinds, 'kind')}{found}; {self.diagnosed} of the failures "
+            f"diagnosed offline, {self.elapsed_s:.1f} s in all."
         )
         if self.time_scale > 0:
             text.append(
@@ -149,14 +157,14 @@ class DemoSummary:
             title_justify="left",
         )
         t.add_column("pattern")
-        for col in ("traces", "spans", "errors", "p50 ms", "max ms", "tokens", "cost"):
+        for col in ("traces", "spans", "failures", "p50 ms", "max ms", "tokens", "cost"):
             t.add_column(col, justify="right")
         for p in self.patterns:
             t.add_row(
                 p.pattern,
                 f"{p.traces:,}",
                 f"{p.spans:,}",
-                Text(str(p.errors), style="red" if p.errors else ""),
+                Text(str(p.failures), style="red" if p.failures else ""),
                 f"{p.p50_ms:,.0f}",
                 f"{p.max_ms:,.0f}",
                 f"{p.tokens:,}",
@@ -214,15 +222,16 @@ class DemoSummary:
         # different places (a tool timing out and the supervisor waiting on it are two).
         shown = len(self.diagnoses)
         more = (
-            f"; {shown} of {self.diagnosed} shown, `semtrace diagnose --db {self.db}` lists all"
-            if self.diagnosed > shown
+            f"; {shown} of {self.diagnosis_count} shown, `semtrace diagnose --db {self.db}` "
+            "lists all"
+            if self.diagnosis_count > shown
             else ""
         )
         return Panel(
             Group(*lines),
             title="Diagnoses (offline rules) and what to do",
             title_align="left",
-            subtitle=f"one per distinct failure (fingerprint){more}",
+            subtitle=f"one per kind of failure or slow step (fingerprint){more}",
             subtitle_align="left",
             border_style="yellow",
         )
@@ -250,6 +259,11 @@ class DemoSummary:
         return Panel(
             Group(*parts), title="Look further with SQL", title_align="left", border_style="cyan"
         )
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 failure``, ``3 failures``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _task_line(task: dict[str, Any]) -> str:
@@ -299,10 +313,18 @@ def _actions(remediations: Any) -> list[str]:
 
 def _pattern_stats(con: duckdb.DuckDBPyConnection) -> list[PatternStats]:
     case = pattern_sql("t.agents")
+    of_trace = {
+        row["trace_id"]: row["pattern"]
+        for row in _rows(con, f"SELECT trace_id, {case} AS pattern FROM traces t")
+    }
+    failures: dict[str, int] = {}
+    for trace_id in store.failures(con).column("trace_id").to_pylist():
+        pattern = of_trace.get(trace_id, "other")
+        failures[pattern] = failures.get(pattern, 0) + 1
     totals = _rows(
         con,
         f"""SELECT {case} AS pattern, count(*) AS traces, sum(span_count) AS spans,
-                   sum(error_count) AS errors, median(duration_ms) AS p50_ms,
+                   median(duration_ms) AS p50_ms,
                    max(duration_ms) AS max_ms,
                    coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
                    coalesce(sum(cost_usd), 0) AS cost_usd
@@ -330,7 +352,7 @@ def _pattern_stats(con: duckdb.DuckDBPyConnection) -> list[PatternStats]:
             pattern=row["pattern"],
             traces=int(row["traces"]),
             spans=int(row["spans"] or 0),
-            errors=int(row["errors"] or 0),
+            failures=failures.get(row["pattern"], 0),
             p50_ms=float(row["p50_ms"] or 0),
             max_ms=float(row["max_ms"] or 0),
             tokens=int(row["tokens"] or 0),
@@ -342,27 +364,17 @@ def _pattern_stats(con: duckdb.DuckDBPyConnection) -> list[PatternStats]:
 
 
 def _failure_groups(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[FailureGroup]:
-    rows = _rows(
-        con,
-        """SELECT coalesce(fingerprint, coalesce(agent_name, '') || '|' || name || '|'
-                          || coalesce(error_type, '')) AS grp,
-                  count(*) AS occurrences, any_value(agent_name) AS agent,
-                  arg_min(message, time) AS sentence, any_value(category) AS category,
-                  any_value(diagnosis) AS diagnosis, any_value(remediations) AS remediations,
-                  min(time) AS first
-           FROM failures GROUP BY grp ORDER BY first LIMIT ?""",
-        [limit],
-    )
+    kinds = sorted(store.failure_kinds(con), key=lambda k: k["first_seen"])[:limit]
     return [
         FailureGroup(
-            agent=row["agent"],
-            sentence=row["sentence"] or "",
-            occurrences=int(row["occurrences"]),
-            category=row["category"],
-            diagnosis=row["diagnosis"],
-            actions=_actions(row["remediations"]),
+            agent=k["agent_name"],
+            sentence=k["example_sentence"] or "",
+            occurrences=int(k["occurrences"]),
+            category=k["category"],
+            diagnosis=k["diagnosis"],
+            actions=_actions(k["remediations"]),
         )
-        for row in rows
+        for k in kinds
     ]
 
 
@@ -420,7 +432,6 @@ def build_summary(
     runs: int,
     generated_s: float,
     elapsed_s: float,
-    diagnosed: int = 0,
     time_scale: float = 0.0,
 ) -> DemoSummary:
     """Read the summary of a demo run from its database."""
@@ -430,7 +441,6 @@ def build_summary(
         runs=runs,
         generated_s=generated_s,
         elapsed_s=elapsed_s,
-        diagnosed=diagnosed,
         time_scale=time_scale,
     )
     counts = _rows(
@@ -446,9 +456,15 @@ def build_summary(
     summary.patterns = _pattern_stats(con)
     summary.failures = _failure_groups(con)
     summary.diagnoses = _diagnosis_lines(con)
-    # Count what the panel lists (one diagnosis per fingerprint), so the two always agree.
-    stored = int(_rows(con, "SELECT count(DISTINCT fingerprint) AS n FROM diagnoses")[0]["n"])
-    summary.diagnosed = stored or diagnosed
+    # The counts the dashboard shows, from the same named queries.
+    kinds = store.failure_kinds(con)
+    summary.failure_count = store.failure_count(con)
+    summary.failure_kinds = len(kinds)
+    summary.diagnosed = sum(k["diagnosed"] for k in kinds)
+    summary.findings = store.findings(con).num_rows
+    summary.diagnosis_count = int(
+        _rows(con, "SELECT count(DISTINCT fingerprint) AS n FROM diagnoses")[0]["n"]
+    )
     if _has(con, "tasks"):
         summary.tasks = _rows(con, "SELECT * FROM tasks LIMIT 10")
     if _has(con, "messages"):

@@ -19,11 +19,14 @@ from semtrace.store.schema import TABLES
 from semtrace.store.views import TRACES_SELECT, VIEWS
 
 __all__ = [
+    "FINDING_KINDS",
     "answers_since",
     "arrow",
     "failure",
     "failure_count",
+    "failure_kinds",
     "failures",
+    "findings",
     "fingerprint_occurrences",
     "latest_diagnosis",
     "list_relations",
@@ -34,6 +37,7 @@ __all__ = [
     "recent_traces",
     "resolve_trace_id",
     "run_sql",
+    "span_names",
     "task_state",
     "tasks",
     "trace_logs",
@@ -493,3 +497,112 @@ def pending_answers(con: duckdb.DuckDBPyConnection, task_ids: Sequence[str]) -> 
            ORDER BY answered_at, answer_id""",
         [list(task_ids)],
     )
+
+
+# What diagnose finds besides failures (failure_fingerprints.failure_kind): a step its whole
+# trace waited on, a loop, a task stuck waiting. Each a finding of its own kind.
+FINDING_KINDS = {"slow": "slow step", "loop": "loop", "stuck_task": "stuck task"}
+
+
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    trace_id: str | None = None,
+    limit: int | None = None,
+) -> pa.Table:
+    """Diagnosed findings that are not failures (see :data:`FINDING_KINDS`), newest first,
+    each with its span, agent and latest diagnosis. The dashboard and the demo story count
+    them through this."""
+    where = ["f.failure_kind IN (SELECT unnest(?::VARCHAR[]))"]
+    params: list[Any] = [list(FINDING_KINDS)]
+    if since is not None:
+        where.append("f.time >= ?")
+        params.append(since)
+    if trace_id is not None:
+        where.append("f.trace_id = ?")
+        params.append(trace_id)
+    return arrow(
+        con,
+        f"""
+        WITH latest AS (
+            SELECT * FROM diagnoses QUALIFY row_number() OVER (
+                PARTITION BY fingerprint ORDER BY created_at DESC) = 1
+        )
+        SELECT f.failure_kind AS kind, f.fingerprint, f.trace_id, f.span_id, f.time,
+               s.name, s.agent_name, s.duration_ms, d.summary AS diagnosis, d.root_cause,
+               d.category, d.remediations
+        FROM failure_fingerprints f
+        LEFT JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
+        LEFT JOIN latest d ON d.fingerprint = f.fingerprint
+        WHERE {" AND ".join(where)}
+        ORDER BY f.time DESC{f" LIMIT {int(limit)}" if limit is not None else ""}
+        """,
+        params,
+    )
+
+
+def failure_kinds(
+    con: duckdb.DuckDBPyConnection, *, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The failures of :func:`failures` grouped by fingerprint (or by agent, step and error
+    when not fingerprinted yet), the most recent kind first: occurrences, how many are
+    diagnosed, traces, last seen, the latest sentence, trace and span, what it took down,
+    and the diagnosis. ``step`` names the span the failure happened in, never a log's
+    template. The dashboard's Failures page and the demo story list failures through this."""
+    rows = failures(con, since=since).to_pylist()
+    steps = span_names(con, [(f["trace_id"], f["span_id"]) for f in rows if f["span_id"]])
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for f in rows:
+        key = f["fingerprint"] or " / ".join(
+            str(v) for v in (f["agent_name"], f["name"], f["error_type"]) if v
+        )
+        groups.setdefault(key, []).append(f)
+    out: list[dict[str, Any]] = []
+    for key, items in groups.items():
+        latest = max(items, key=lambda f: f["time"])
+        diagnosed = next((f for f in items if f["diagnosis"]), latest)
+        out.append(
+            {
+                "failure": key,
+                "fingerprint": latest["fingerprint"],
+                "occurrences": len(items),
+                "diagnosed": sum(1 for f in items if f["diagnosis"]),
+                "traces": len({f["trace_id"] for f in items}),
+                "first_seen": min(f["time"] for f in items),
+                "last_seen": latest["time"],
+                "agent_name": latest["agent_name"],
+                "step": steps.get((latest["trace_id"], latest["span_id"] or ""))
+                or latest["tool_name"]
+                or latest["operation"]
+                or "a step",
+                "error_type": latest["error_type"],
+                "example_sentence": latest["message"],
+                "example_trace": latest["trace_id"],
+                "example_span": latest["span_id"],
+                "impact_count": latest["impact_count"] or 0,
+                "ended_in": latest["ended_in"],
+                "diagnosis": diagnosed["diagnosis"],
+                "root_cause": diagnosed["root_cause"],
+                "category": diagnosed["category"],
+                "remediations": diagnosed["remediations"],
+            }
+        )
+    out.sort(key=lambda g: g["last_seen"], reverse=True)
+    return out
+
+
+def span_names(
+    con: duckdb.DuckDBPyConnection, pairs: Sequence[tuple[str, str | None]]
+) -> dict[tuple[str, str], str]:
+    """The name of each (trace id, span id) given (pairs without a span are skipped)."""
+    pairs = [(t, s) for t, s in pairs if s]
+    if not pairs:
+        return {}
+    table = arrow(
+        con,
+        """SELECT trace_id, span_id, name FROM spans
+           WHERE list_contains(?, trace_id) AND list_contains(?, span_id)""",
+        [sorted({t for t, _ in pairs}), sorted({s for _, s in pairs})],
+    )
+    return {(r["trace_id"], r["span_id"]): r["name"] for r in table.to_pylist()}

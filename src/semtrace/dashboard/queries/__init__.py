@@ -27,6 +27,7 @@ from semtrace.dashboard.queries.failures import (
     diagnosis_detail,
     failure_groups,
     findings,
+    trace_failures,
 )
 from semtrace.dashboard.queries.replay import replay_events
 from semtrace.dashboard.queries.runs import (
@@ -45,7 +46,6 @@ from semtrace.dashboard.queries.trace import (
     SKELETON_COLUMNS,
     span_detail,
     span_hints,
-    trace_failures,
     trace_log_window,
     trace_markers,
     trace_overview,

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from semtrace import semconv as sc
-from semtrace.store.queries import arrow
+from semtrace.store.queries import arrow, span_names
 
 __all__ = [
     "NOT_AMBIENT",
@@ -19,6 +19,7 @@ __all__ = [
     "parse_json",
     "relation_exists",
     "rows",
+    "span_names",
 ]
 
 Con = Any  # a DuckDB connection or the collector's client: both answer .sql(q, params=...)

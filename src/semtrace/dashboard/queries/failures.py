@@ -1,48 +1,43 @@
-"""Failures: grouped by fingerprint with their diagnosis."""
+"""Failures: the failures the store counts (:func:`semtrace.store.queries.failures`, one
+per failure where it started), grouped by fingerprint with their diagnosis, and the
+findings that are not failures (slow steps, loops, stuck tasks)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
-
 from semtrace.dashboard.queries._common import Con, arrow, parse_json, rows
+from semtrace.store import queries as store
 
-__all__ = ["FINDING_KINDS", "diagnosis_detail", "failure_groups", "findings"]
+__all__ = [
+    "FINDING_KINDS",
+    "diagnosis_detail",
+    "failure_groups",
+    "findings",
+    "trace_failures",
+]
+
+FINDING_KINDS = store.FINDING_KINDS
 
 
-def failure_groups(con: Con, *, since: str | None = None, limit: int = 200) -> pa.Table:
-    """Failures (rows of the ``failures`` view, since a time when given) grouped by
-    fingerprint (or by agent, step and error when not fingerprinted yet): occurrences,
-    traces, last seen, an example sentence and trace, and the diagnosis. ``step`` is the
-    name of the span the failure happened in."""
-    where, params = ("WHERE f.time >= ?::TIMESTAMPTZ", [since]) if since else ("", [])
-    return arrow(
-        con,
-        f"""
-        SELECT coalesce(f.fingerprint,
-                        concat_ws(' / ', f.agent_name, f.name, f.error_type)) AS failure,
-               any_value(f.fingerprint) AS fingerprint,
-               count(*) AS occurrences, count(DISTINCT f.trace_id) AS traces,
-               max(f.time) AS last_seen,
-               arg_max(f.agent_name, f.time) AS agent_name,
-               arg_max(coalesce(s.name, f.name), f.time) AS step,
-               arg_max(f.error_type, f.time) AS error_type,
-               arg_max(f.message, f.time) AS example_sentence,
-               arg_max(f.trace_id, f.time) AS example_trace,
-               arg_max(f.span_id, f.time) AS example_span,
-               any_value(f.diagnosis) AS diagnosis,
-               any_value(f.root_cause) AS root_cause,
-               any_value(f.category) AS category,
-               any_value(f.remediations) AS remediations
-        FROM failures f
-        LEFT JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
-        {where}
-        GROUP BY 1
-        ORDER BY last_seen DESC LIMIT ?
-        """,
-        [*params, int(limit)],
-    )
+def trace_failures(con: Con, trace_id: str) -> list[dict[str, Any]]:
+    """The failures of one trace, oldest first, each with the spans it took down
+    (``impacted_span_ids``, ``ended_in``) and its diagnosis."""
+    return rows(store.failures(con, trace_id=trace_id))
+
+
+def failure_groups(con: Con, *, since: datetime | None = None) -> list[dict[str, Any]]:
+    """The failures since a time (all when None) by kind (see
+    :func:`semtrace.store.queries.failure_kinds`)."""
+    return store.failure_kinds(con, since=since)
+
+
+def findings(
+    con: Con, *, since: datetime | None = None, trace_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Findings that are not failures (slow steps, loops, stuck tasks), newest first."""
+    return rows(store.findings(con, since=since, trace_id=trace_id))
 
 
 def diagnosis_detail(con: Con, fingerprint: str) -> dict[str, Any] | None:
@@ -61,48 +56,3 @@ def diagnosis_detail(con: Con, fingerprint: str) -> dict[str, Any] | None:
     for key in ("evidence", "remediations", "context"):
         row[key] = parse_json(row.get(key))
     return row
-
-
-# -- tasks -----------------------------------------------------------------------------------
-
-
-# What diagnose finds besides errors: a step that held up its trace, a loop, a task stuck
-# waiting. Each is its own kind of finding, not a failure.
-FINDING_KINDS = {"slow": "slow step", "loop": "loop", "stuck_task": "stuck task"}
-
-
-def findings(
-    con: Con, *, trace_id: str | None = None, since: str | None = None, limit: int = 200
-) -> list[dict[str, Any]]:
-    """Diagnosed findings that are not failures (slow steps, loops, stuck tasks), newest
-    first, each with its span, agent and latest diagnosis."""
-    kinds = list(FINDING_KINDS)
-    where = "f.failure_kind IN (SELECT unnest(?::VARCHAR[]))"
-    params: list[Any] = [kinds]
-    if since is not None:
-        where += " AND f.time >= ?::TIMESTAMPTZ"
-        params.append(since)
-    if trace_id is not None:
-        where += " AND f.trace_id = ?"
-        params.append(trace_id)
-    params.append(int(limit))
-    return rows(
-        arrow(
-            con,
-            f"""
-            WITH latest AS (
-                SELECT * FROM diagnoses QUALIFY row_number() OVER (
-                    PARTITION BY fingerprint ORDER BY created_at DESC) = 1
-            )
-            SELECT f.failure_kind AS kind, f.fingerprint, f.trace_id, f.span_id, f.time,
-                   s.name, s.agent_name, s.duration_ms, d.summary AS diagnosis, d.root_cause,
-                   d.category, d.remediations
-            FROM failure_fingerprints f
-            LEFT JOIN spans s ON s.trace_id = f.trace_id AND s.span_id = f.span_id
-            LEFT JOIN latest d ON d.fingerprint = f.fingerprint
-            WHERE {where}
-            ORDER BY f.time DESC LIMIT ?
-            """,
-            params,
-        )
-    )

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from semtrace.dashboard.queries._common import NOT_AMBIENT, Con, arrow, rows
+from semtrace.dashboard.queries._common import NOT_AMBIENT, Con, arrow, rows, span_names
 from semtrace.dashboard.queries.traces import trace_list, trace_summaries
 from semtrace.store.views import TRACES_SELECT
 
@@ -193,7 +193,7 @@ def run_list(
     members = {t for run in runs for t in run.traces}
     by_id = {t["trace_id"]: t for t in trace_summaries(con, sorted(members))}
     matched = {m["trace_id"]: m.get("matched_sentence") for m in matches}
-    vias = _span_names(con, [(r.origin, r.via_span) for r in runs if r.via_span])
+    vias = span_names(con, [(r.origin, r.via_span) for r in runs if r.via_span])
     out = [_run_row(run, by_id, matched, vias) for run in runs if run.origin in by_id]
     out.sort(key=lambda r: (r["start_time"], r["key"]), reverse=True)
     return out[:limit]
@@ -233,18 +233,6 @@ def _run_row(
         "trace_ids": [t["trace_id"] for t in traces],
         "matched_sentence": next((matched[t] for t in run.traces if matched.get(t)), None),
     }
-
-
-def _span_names(con: Con, pairs: Sequence[tuple[str, str | None]]) -> dict[tuple[str, str], str]:
-    if not pairs:
-        return {}
-    table = arrow(
-        con,
-        """SELECT trace_id, span_id, name FROM spans
-           WHERE list_contains(?, trace_id) AND list_contains(?, span_id)""",
-        [sorted({p[0] for p in pairs}), sorted({str(p[1]) for p in pairs})],
-    )
-    return {(r["trace_id"], r["span_id"]): r["name"] for r in rows(table)}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from semtrace.dashboard.queries._common import (
     Con,
     arrow,
     parse_json,
-    relation_exists,
     rows,
 )
 
@@ -26,7 +25,6 @@ __all__ = [
     "SKELETON_COLUMNS",
     "span_detail",
     "span_hints",
-    "trace_failures",
     "trace_log_window",
     "trace_markers",
     "trace_overview",
@@ -206,11 +204,3 @@ def trace_log_window(
             FROM logs WHERE {" AND ".join(where)} ORDER BY time_ns LIMIT ?""",
         params,
     )
-
-
-def trace_failures(con: Con, trace_id: str) -> list[dict[str, Any]]:
-    """The failures of one trace (rows of the ``failures`` view) with their diagnosis, the
-    slow-step findings among them marked, in time order."""
-    if not relation_exists(con, "failures"):
-        return []
-    return rows(arrow(con, "SELECT * FROM failures WHERE trace_id = ? ORDER BY time", [trace_id]))

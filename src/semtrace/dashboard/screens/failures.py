@@ -64,6 +64,11 @@ def _group(g: dict[str, Any]) -> None:
             f"last {g['last_seen']:%Y-%m-%d %H:%M:%S}"
         )
         st.markdown(g["example_sentence"] or "(no sentence)")
+        if g["impact_count"]:
+            st.caption(
+                f"Took down {g['impact_count']} more span{'s' if g['impact_count'] != 1 else ''}"
+                f", up to `{g['ended_in']}`."
+            )
         _diagnosis(g)
         c = st.columns([3, 1.3])
         c[0].caption(f"fingerprint `{g['fingerprint'] or '-'}`")
@@ -122,20 +127,23 @@ def main() -> None:
 
     @st.fragment(run_every=refresh_every())
     def body() -> None:
-        iso = since.isoformat() if since else None
         with _data.connection() as con:
-            groups = q.failure_groups(con, since=iso).to_pylist()
-            found = q.findings(con, since=iso)
-        diagnosed = sum(1 for g in groups if g["diagnosis"])
-        occurrences = sum(g["occurrences"] for g in groups)
+            groups = q.failure_groups(con, since=since)
+            found = q.findings(con, since=since)
+        failures = sum(g["occurrences"] for g in groups)
+        diagnosed = sum(g["diagnosed"] for g in groups)
         st.caption(
-            f"**{len(groups)} failure{'s' if len(groups) != 1 else ''}** ({occurrences} "
-            f"occurrence{'s' if occurrences != 1 else ''}), {diagnosed} diagnosed · "
+            f"**{failures} failure{'s' if failures != 1 else ''}** of {len(groups)} "
+            f"kind{'s' if len(groups) != 1 else ''}, {diagnosed} diagnosed · "
             f"**{len(found)} finding{'s' if len(found) != 1 else ''}** (slow steps, loops, "
-            "stuck tasks)"
+            "stuck tasks) · a failure is counted where it started; the steps it took down "
+            "are its impact"
         )
         tabs = st.tabs(
-            [f"Failures ({len(groups)})", f"Slow steps and other findings ({len(found)})"]
+            [
+                f"Failures ({failures}, {len(groups)} kinds)",
+                f"Slow steps and other findings ({len(found)})",
+            ]
         )
         with tabs[0]:
             if not groups:
