@@ -57,7 +57,7 @@ def _group(g: dict[str, Any]) -> None:
         head, where = st.columns([4, 1.3])
         head.markdown(
             f":red[:material/error: **{g['agent_name'] or 'unknown agent'}** · {g['step']}]"
-            f" · {g['error_type'] or 'error'}"
+            f" · {str(g['error_type'] or 'error').rsplit('.', 1)[-1]}"
         )
         where.caption(
             f"{g['occurrences']}x in {g['traces']} trace{'s' if g['traces'] != 1 else ''} · "
