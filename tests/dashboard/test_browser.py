@@ -111,10 +111,12 @@ def test_counts_on_the_pages_equal_sql(page, server, demo: Demo) -> None:  # typ
     kinds = sql(demo, "SELECT count(DISTINCT fingerprint) FROM failures")
     diagnosed = sql(demo, "SELECT count(*) FROM failures WHERE diagnosis IS NOT NULL")
     slow = sql(demo, "SELECT count(*) FROM failure_fingerprints WHERE failure_kind = 'slow'")
-    assert (failures, kinds, slow) == (8, 5, 1)  # the story: one failure where it started
+    # How many steps were slow depends on the machine's load; failures do not.
+    assert (failures, kinds) == (8, 5)  # counted where they started, not where they ended
+    steps = f" and {slow} slow step{'' if slow == 1 else 's'}" if slow else ""
     assert (
-        f"{failures} failures of {kinds} kinds and {slow} slow step; {diagnosed} of the "
-        "failures diagnosed offline"
+        f"{failures} failures of {kinds} kinds{steps}; {diagnosed} of the failures "
+        "diagnosed offline"
     ) in demo.story
     page.goto(f"{server}/traces?view=Traces")
     settle(page)
@@ -126,7 +128,7 @@ def test_counts_on_the_pages_equal_sql(page, server, demo: Demo) -> None:  # typ
     page.goto(f"{server}/failures")
     settle(page)
     page.get_by_text(f"{failures} failures of {kinds} kinds, {diagnosed} diagnosed").wait_for()
-    page.get_by_text(f"{slow} finding ").wait_for()
+    page.get_by_text(f"{slow} finding{'' if slow == 1 else 's'} ").wait_for()
     shot(page, "06-failures")
     page.goto(f"{server}/agents")
     settle(page)
