@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +28,17 @@ import duckdb
 
 from semtrace._connect import connect
 from semtrace.exceptions import ConfigurationError
+from semtrace.lake.layout import (
+    DATE_KEY,
+    LAYOUTS,
+    SERVICE_KEY,
+    PartitionedWriter,
+    TableLayout,
+    day_dir,
+    day_sql,
+    publish,
+    select_sql,
+)
 from semtrace.store import schema
 from semtrace.store.database import open_store, resolve_path
 
@@ -41,51 +53,8 @@ __all__ = [
 ]
 
 MANIFEST = "_semtrace.json"
-DATE_KEY = "date"
-SERVICE_KEY = "service_name"
-
-
-@dataclass(frozen=True)
-class TableLayout:
-    """How one table is partitioned on disk and what identifies a row on import."""
-
-    table: str
-    time_sql: str  # a TIMESTAMPTZ expression over the table's alias ``t``
-    by_service: bool
-    keys: tuple[str, ...]
-    source_sql: str = ""  # FROM clause when the day comes from a join; default the table
-
-    def source(self) -> str:
-        return self.source_sql or f"{self.table} AS t"
-
-
-TABLE_LAYOUT: tuple[TableLayout, ...] = (
-    TableLayout(schema.SPANS, "t.start_time", True, ("trace_id", "span_id")),
-    TableLayout(schema.LOGS, "t.time", True, ("log_id",)),
-    TableLayout(schema.SPAN_EVENTS, "t.time", False, ("trace_id", "span_id", "time_ns", "name")),
-    TableLayout(
-        schema.SPAN_LINKS,
-        "s.start_time",
-        False,
-        ("trace_id", "span_id", "linked_trace_id", "linked_span_id"),
-        source_sql=(
-            f"{schema.SPAN_LINKS} AS t LEFT JOIN (SELECT trace_id, span_id, "
-            f"min(start_time) AS start_time FROM {schema.SPANS} GROUP BY ALL) AS s "
-            "USING (trace_id, span_id)"
-        ),
-    ),
-    TableLayout(schema.DIAGNOSES, "t.created_at", False, ("fingerprint", "created_at")),
-    TableLayout(
-        schema.FAILURE_FINGERPRINTS,
-        "t.time",
-        False,
-        ("fingerprint", "trace_id", "span_id", "log_id"),
-    ),
-    TableLayout(
-        schema.HEAL_ATTEMPTS, "t.time", False, ("time", "trace_id", "span_id", "attempt", "action")
-    ),
-    TableLayout(schema.SEMTRACE_STATS, "t.time", False, ("time", "pid", "component")),
-)
+# The layout is the lake's (semtrace.lake.layout): an export is a lake written in one go.
+TABLE_LAYOUT: tuple[TableLayout, ...] = tuple(LAYOUTS.values())
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -113,10 +82,6 @@ def parse_since(since: str | datetime | date | timedelta | None) -> datetime | N
             f"since={since!r} is not a duration like 1d, 12h, 30m, 2w nor an ISO date/time"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _day_sql(time_sql: str) -> str:
-    return f"CAST(timezone('UTC', {time_sql}) AS DATE)"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
@@ -153,7 +118,7 @@ def plan_export(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -
     plan = ExportPlan()
     first = _since_day(since)
     for layout in TABLE_LAYOUT:
-        day = _day_sql(layout.time_sql)
+        day = day_sql(layout.time_sql)
         where = f"WHERE {day} >= ?" if first is not None else ""
         rows = con.execute(
             f"SELECT {day} AS d, count(*) FROM {layout.source()} {where} GROUP BY d ORDER BY d",
@@ -162,25 +127,6 @@ def plan_export(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -
         if rows:
             plan.days[layout.table] = {r[0]: int(r[1]) for r in rows}
     return plan
-
-
-def _select_list(con: duckdb.DuckDBPyConnection, layout: TableLayout) -> str:
-    parts: list[str] = []
-    for name, kind in _columns(con, layout.table):
-        expr = f't."{name}"'
-        # JSON travels as plain text: every Parquet reader knows strings.
-        parts.append(f'CAST({expr} AS VARCHAR) AS "{name}"' if kind == "JSON" else expr)
-    parts.append(f'{_day_sql(layout.time_sql)} AS "{DATE_KEY}"')
-    return ", ".join(parts)
-
-
-def _partition_dir(out: Path, table: str, day: date | None) -> Path:
-    value = day.isoformat() if day is not None else "__HIVE_DEFAULT_PARTITION__"
-    return out / table / f"{DATE_KEY}={value}"
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def export_parquet(
@@ -210,24 +156,30 @@ def export_parquet(
             days = the_plan.days.get(layout.table)
             if not days:
                 continue
-            select = _select_list(con, layout)
-            keys = f"{DATE_KEY}, {SERVICE_KEY}" if layout.by_service else DATE_KEY
             for day, rows in days.items():
-                target = _partition_dir(out, layout.table, day)
+                target = day_dir(out, layout.table, day)
                 if target.exists():
                     shutil.rmtree(target)
                 cond = (
-                    f"{_day_sql(layout.time_sql)} = ?"
+                    f"{day_sql(layout.time_sql)} = ?"
                     if day is not None
                     else f"{layout.time_sql} IS NULL"
                 )
-                con.execute(
-                    f"COPY (SELECT {select} FROM {layout.source()} WHERE {cond}) "
-                    f"TO {_sql_str(str(out / layout.table))} (FORMAT parquet, "
-                    f"PARTITION_BY ({keys}), FILENAME_PATTERN 'part-{{uuid}}', "
-                    "OVERWRITE_OR_IGNORE true, COMPRESSION zstd)",
-                    [day] if day is not None else [],
+                run = uuid.uuid4().hex
+                writer = PartitionedWriter(
+                    out, layout.table, lambda n, r=run: f"part-{r}-{n}.parquet"
                 )
+                try:
+                    params = [day] if day is not None else None
+                    reader = con.sql(select_sql(layout, cond), params=params).to_arrow_reader(
+                        65_536
+                    )
+                    for batch in reader:
+                        writer.write(batch)
+                    publish(writer.close())
+                except BaseException:
+                    writer.abort()
+                    raise
                 written[layout.table] = written.get(layout.table, 0) + rows
                 if progress is not None:
                     progress(layout.table, day, rows)
@@ -252,6 +204,10 @@ def _hive_types(layout: TableLayout) -> str:
     if layout.by_service:
         types += f", '{SERVICE_KEY}': 'VARCHAR'"
     return "{" + types + "}"
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def import_parquet(
