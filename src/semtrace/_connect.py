@@ -11,6 +11,8 @@ import duckdb
 
 from semtrace.collector.client import CollectorConnection
 from semtrace.config import DEFAULT_DB, ENV_DB, resolve_mode
+from semtrace.exceptions import ConfigurationError
+from semtrace.lake.read import connect_lake
 from semtrace.store.database import connect_readonly, get_open_store, resolve_path
 from semtrace.store.ownership import Announcement, OwnerUnavailable, ensure_owner, read_announcement
 from semtrace.tracer.setup import STATE, force_flush
@@ -48,15 +50,22 @@ def find_owner(path: str, *, start: bool | None = None) -> Announcement | None:
         return None
 
 
-def connect(db: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    db: str | os.PathLike[str] | None = None, *, lake: str | os.PathLike[str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open ``db`` for queries (``.df()``, ``.pl()``, ``.arrow()`` work as usual).
 
     In the process that writes the file, everything queued is flushed first so the query
     sees it. In owner mode (the default) queries go to the process that owns the file,
     started on demand, so they run while agents write; they see rows committed up to about
     one batch interval ago. In embedded mode the file is opened read-only (or queried
-    through an owner that already serves it).
+    through an owner that already serves it). With ``lake=DIR``, the same tables and views
+    over a Parquet lake instead (read-only).
     """
+    if lake is not None:
+        if db is not None:
+            raise ConfigurationError("give either db= or lake=, not both")
+        return connect_lake(lake)
     path = resolve_path(db) if db is not None else default_db()
     if STATE.settings is not None and STATE.settings.db == path:
         force_flush()

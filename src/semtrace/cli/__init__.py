@@ -54,6 +54,7 @@ _COMMAND_MODULES = (
     "doctor",
     "mcp",
     "tasks",
+    "lake",
 )
 
 for _name in _COMMAND_MODULES:

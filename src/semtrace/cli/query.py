@@ -18,10 +18,19 @@ from semtrace.exceptions import QueryError, SemtraceError
 from semtrace.store import queries
 from semtrace.telemetry.sentences import fold_failure_logs
 
+LakeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lake",
+        help="Query a Parquet lake folder (semtrace serve --lake) instead of a database file.",
+        show_default=False,
+    ),
+]
 
-def _open(db: str | None) -> Any:
+
+def _open(db: str | None, lake: str | None = None) -> Any:
     try:
-        return connect(db)
+        return connect(db, lake=lake)
     except (SemtraceError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
     except (duckdb.Error, OSError) as exc:  # a folder, no permission, ...: say which file
@@ -34,11 +43,12 @@ def sql(
     db: DbOption = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     out: Annotated[str | None, typer.Option(help="Output file for --format parquet.")] = None,
+    lake: LakeOption = None,
 ) -> None:
     """Run SQL against the store (tables: spans, logs, ...; views: traces, failures, agents, ...)."""
     if not query.strip():
         raise fail('the query is empty; try semtrace sql "select * from traces limit 10"')
-    con = _open(db)
+    con = _open(db, lake)
     try:
         table = queries.run_sql(con, query)
     except QueryError as exc:
@@ -105,9 +115,10 @@ def traces(
         typer.Option("--format", "-f", help="Output format (csv and json keep every column)."),
     ] = Format.table,
     out: Annotated[str | None, typer.Option(help="Output file for --format parquet.")] = None,
+    lake: LakeOption = None,
 ) -> None:
     """Recent traces, newest first."""
-    con = _open(db)
+    con = _open(db, lake)
     table = queries.list_traces(
         con, limit=limit, status=status.value if status else None, service=service, agent=agent
     )
@@ -147,9 +158,10 @@ def show(
         bool, typer.Option("--logs/--no-logs", help="Interleave log sentences.")
     ] = True,
     max_spans: Annotated[int, typer.Option(help="Show at most this many spans.", min=1)] = 2000,
+    lake: LakeOption = None,
 ) -> None:
     """The span tree of one trace, errors highlighted, log sentences under their spans."""
-    con = _open(db)
+    con = _open(db, lake)
     try:
         full = queries.resolve_trace_id(con, trace_id)
     except QueryError as exc:

@@ -34,6 +34,13 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option(help="Largest request body, after decompression (MiB).")
     ] = 64.0,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="Also publish every commit to this Parquet lake folder (shared by many owners).",
+            envvar="SEMTRACE_LAKE",
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(help="Processes decoding requests (0: in the collector; try cores - 1)."),
@@ -71,7 +78,7 @@ def serve(
     if stop:
         _stop(path)
         return
-    _serve(path, host, port, token, max_body_mb, workers, idle_timeout, on_demand)
+    _serve(path, host, port, token, max_body_mb, workers, idle_timeout, on_demand, lake)
 
 
 def _status(path: str) -> None:
@@ -107,6 +114,7 @@ def _serve(
     workers: int,
     idle_timeout: float | None,
     on_demand: bool,
+    lake: str | None = None,
 ) -> None:
     from semtrace.collector.server import Collector, CollectorConfig
     from semtrace.config import DEFAULT_IDLE_TIMEOUT_S
@@ -135,6 +143,7 @@ def _serve(
         decode_workers=max(0, workers),
         idle_timeout_s=idle_timeout if idle_timeout and idle_timeout > 0 else None,
         on_demand=on_demand,
+        lake=lake or None,
     )
     try:
         collector = Collector(config)
@@ -146,7 +155,12 @@ def _serve(
     err_console.print(
         f"semtrace collector on {collector.url}{auth} owns {path} (pid {os.getpid()}){idle}\n"
         f"  OTLP/HTTP: {collector.url}/v1/traces, {collector.url}/v1/logs; "
-        f"SQL: {collector.url}/v1/query",
+        f"SQL: {collector.url}/v1/query"
+        + (
+            f"\n  lake: {collector.lake.lake} (owner {collector.lake.owner})"
+            if collector.lake
+            else ""
+        ),
         highlight=False,
     )
     collector.serve_until_signal()

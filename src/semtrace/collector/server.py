@@ -49,6 +49,7 @@ from semtrace.collector.ingest import IngestClosed, IngestQueue, QueueFull, Tick
 from semtrace.collector.records import records_route
 from semtrace.collector.sql import SqlSandbox, lock_down
 from semtrace.config import ENV_TOKEN
+from semtrace.lake.sink import LakeSink
 from semtrace.store import schema
 from semtrace.store.database import Store, resolve_path
 from semtrace.store.ownership import Announcement, remove_announcement, write_announcement
@@ -79,6 +80,7 @@ class CollectorConfig:
     # Stop after this long with no connection, no request and nothing pending (None: never).
     idle_timeout_s: float | None = None
     on_demand: bool = False  # started by ensure_owner for a process that needed the file
+    lake: str | None = None  # a Parquet lake folder every commit is published to
 
 
 class Collector:
@@ -93,7 +95,14 @@ class Collector:
         # last, partly filled row group each time: at 64 MB ingest costs ~2 us/span less CPU.
         self.store.execute("SET checkpoint_threshold = '64MB'")
         lock_down(self.store.cursor())
+        try:  # recovers the lake's last cycle; its thread starts with the collector
+            self.lake = LakeSink(self.store, config.lake) if config.lake else None
+        except BaseException:
+            self.store.close()
+            raise
         self.hooks = CommitHooks(registered_commit_hooks())
+        if self.lake is not None:
+            self.hooks.add(self.lake.notify)  # wakes the sink early on a file's worth of rows
         self.routes = registered_routes()
         for method, path, route in [
             *BUILTIN_ROUTES,
@@ -164,6 +173,8 @@ class Collector:
             daemon=True,
         )
         self._thread.start()
+        if self.lake is not None:
+            self.lake.start()
         write_announcement(
             Announcement(
                 url=self.url,
@@ -235,6 +246,8 @@ class Collector:
             self.hooks.close()
             if self.pool is not None:
                 self.pool.shutdown()
+            if self.lake is not None:
+                self.lake.close()  # publish the last commits before the file closes
             remove_announcement(self.db, pid=os.getpid())
             with contextlib.suppress(Exception):
                 self.store.checkpoint()  # the next opener finds a clean file, no WAL to replay
@@ -289,6 +302,7 @@ class Collector:
             "hooks_pending": self.hooks.pending,
             "hooks_dropped": self.hooks.dropped,
             "hook_errors": self.hooks.errors,
+            **({"lake": self.lake.health()} if self.lake is not None else {}),
         }
 
     @contextmanager

@@ -165,10 +165,7 @@ def export_parquet(
                     if day is not None
                     else f"{layout.time_sql} IS NULL"
                 )
-                run = uuid.uuid4().hex
-                writer = PartitionedWriter(
-                    out, layout.table, lambda n, r=run: f"part-{r}-{n}.parquet"
-                )
+                writer = PartitionedWriter(out, layout.table, f"part-{uuid.uuid4().hex}")
                 try:
                     params = [day] if day is not None else None
                     reader = con.sql(select_sql(layout, cond), params=params).to_arrow_reader(

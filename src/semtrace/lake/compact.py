@@ -208,22 +208,20 @@ def _partition_day(folder: Path) -> date | None:
 def compact(
     lake: str | os.PathLike[str],
     *,
-    retention_days: float | None = None,
+    retention: timedelta | None = None,
     target_rows: int = DEFAULT_TARGET_ROWS,
     small_bytes: int = 64 * 1024 * 1024,
     grace_s: float = DEFAULT_GRACE_S,
     now: datetime | None = None,
 ) -> CompactionReport:
     """Merge each partition's small files (under ``small_bytes``) into files of up to
-    ``target_rows`` rows; delete partitions whose day is more than ``retention_days`` old."""
+    ``target_rows`` rows; delete the partitions of days wholly older than ``retention``."""
     root = Path(lake).expanduser().resolve()
     if not is_lake(root):
         raise ConfigurationError(f"{root} is not a semtrace lake (no spans/, logs/, ... folders)")
     moment = now or datetime.now(UTC)
     report = CompactionReport()
-    cutoff = (
-        (moment - timedelta(days=retention_days)).date() if retention_days is not None else None
-    )
+    cutoff = (moment - retention).date() if retention is not None else None
     with _lock(root):
         for table in LAYOUTS:
             for folder in list(partition_dirs(root, table)):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -216,8 +216,8 @@ class PartitionedWriter:
     """Writes record batches of one table (with its partition keys as columns) into Hive
     partitions, as hidden temporary files of at most ``max_rows`` rows each.
 
-    ``name(n)`` gives the final file name of the ``n``-th file (unique per writer); the
-    temporary name is derived from it. :meth:`close` closes and ``fsync`` s every file and
+    The ``n``-th file is named ``{prefix}-{n:04d}.parquet`` (so ``prefix`` makes names
+    unique); its temporary name is derived from it. :meth:`close` closes and ``fsync`` s every file and
     returns the ``(temporary, final)`` pairs for :func:`publish`. Rows are buffered per
     partition into row groups of ``row_group_rows``, so many small batches still make a
     file that reads fast.
@@ -227,7 +227,7 @@ class PartitionedWriter:
         self,
         root: Path,
         table: str,
-        name: Callable[[int], str],
+        prefix: str,
         *,
         max_rows: int = 1_000_000,
         row_group_rows: int = 131_072,
@@ -237,7 +237,7 @@ class PartitionedWriter:
         self.table = table
         self.layout = LAYOUTS[table]
         self.schema = file_schema(table)
-        self._name = name
+        self._prefix = prefix
         self._max_rows = max_rows
         self._row_group = min(row_group_rows, max_rows)
         self._compression = compression
@@ -303,7 +303,7 @@ class PartitionedWriter:
         if handle is None:
             folder = partition_dir(self.root, self.table, key)
             folder.mkdir(parents=True, exist_ok=True)
-            final = folder / self._name(self._count)
+            final = folder / f"{self._prefix}-{self._count:04d}{PARQUET}"
             self._count += 1
             tmp = folder / f".{final.name}{TMP_SUFFIX}"
             writer = pq.ParquetWriter(tmp, self.schema, compression=self._compression)

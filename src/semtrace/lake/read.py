@@ -55,15 +55,15 @@ def table_sql(con: duckdb.DuckDBPyConnection, lake: Path, table: str) -> str:
         f"hive_types = {{{types}}})"
     )
     present = {str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    cols = []
+    select: list[str] = []
     for c in declared:
         if c.name not in present:
-            cols.append(f'NULL::{c.type.sql} AS "{c.name}"')
+            select.append(f'NULL::{c.type.sql} AS "{c.name}"')
         elif c.type is schema.JSON:
-            cols.append(f'CAST("{c.name}" AS JSON) AS "{c.name}"')
+            select.append(f'CAST("{c.name}" AS JSON) AS "{c.name}"')
         else:
-            cols.append(f'"{c.name}"')
-    return f"SELECT {', '.join(cols)} FROM {source}"
+            select.append(f'"{c.name}"')
+    return f"SELECT {', '.join(select)} FROM {source}"
 
 
 def connect_lake(lake: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:

@@ -39,7 +39,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,7 @@ class LakeSink:
         max_file_rows: int = 1_000_000,
         owner: str | None = None,
         tables: Sequence[str] = schema.TABLES,
+        publisher: Callable[[Iterable[tuple[Path, Path]]], None] = publish,
     ) -> None:
         self.store = store
         self.lake = Path(lake).expanduser().resolve()
@@ -180,6 +181,7 @@ class LakeSink:
         self.max_file_rows = max_file_rows
         self.tables = tuple(t for t in tables if t in LAYOUTS)
         self.stats = SinkStats()
+        self._publish = publisher  # how a cycle's files are renamed into place (a test seam)
         self._state = _State(
             state_dir(self.lake) / "owners" / f"{self.owner}.json", self.owner, store.path
         )
@@ -201,7 +203,7 @@ class LakeSink:
             publish(files)
             state.watermarks.update({k: int(v) for k, v in state.pending["to"].items()})
             state.pending = None
-            state.save()
+        state.save()  # also marks the folder as a lake from the first moment
         prefix = f".part-{self.owner}-"
         for table in self.tables:
             top = self.lake / table
@@ -289,7 +291,7 @@ class LakeSink:
                 writer = PartitionedWriter(
                     self.lake,
                     table,
-                    lambda n, c=cycle: f"part-{self.owner}-{c:010d}-{n:04d}.parquet",
+                    f"part-{self.owner}-{cycle:010d}",
                     max_rows=self.max_file_rows,
                 )
                 writers.append(writer)
@@ -317,7 +319,7 @@ class LakeSink:
             ],
         }
         state.save()
-        publish(files)
+        self._publish(files)
         state.watermarks.update({t: high for t, (_, high) in ranges.items()})
         state.pending = None
         state.save()
@@ -327,6 +329,21 @@ class LakeSink:
         for table, (low, high) in ranges.items():
             st.rows[table] = st.rows.get(table, 0) + high - low
         return sum(high - low for low, high in ranges.values())
+
+    def health(self) -> dict[str, Any]:
+        """The sink's counters, as ``/health`` shows them."""
+        st = self.stats
+        return {
+            "dir": str(self.lake),
+            "owner": self.owner,
+            "cycles": st.cycles,
+            "files": st.files,
+            "rows": dict(st.rows),
+            "errors": st.errors,
+            "last_error": st.last_error,
+            "seconds": round(st.seconds, 6),
+            "published": self.watermarks,
+        }
 
     @property
     def watermarks(self) -> dict[str, int]:

@@ -1,0 +1,89 @@
+"""A demo database (every table and view has rows) and helpers comparing query results."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from semtrace.store.model import SpanRecord
+
+DAY = int(datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp() * 1e9)
+
+
+@pytest.fixture(scope="session")
+def demo_db_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`semtrace demo` written once per session (embedded, no dashboard)."""
+    path = tmp_path_factory.mktemp("lake-demo") / "demo.duckdb"
+    env = {**os.environ, "SEMTRACE_MODE": "embedded"}
+    subprocess.run(
+        [sys.executable, "-m", "semtrace.cli", "demo", "--no-dashboard", "--db", str(path)],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_db_master: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo database (a test may open it for writing)."""
+    copy = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db_master, copy)
+    key = demo_db_master.with_name(demo_db_master.name + ".redact-key")
+    if key.exists():
+        shutil.copy(key, copy.with_name(copy.name + ".redact-key"))
+    return copy
+
+
+def span(i: int, start_ns: int = DAY, service: str | None = "svc", **kw: Any) -> SpanRecord:
+    """One agent span with its own trace (ids from ``i``)."""
+    return SpanRecord(
+        trace_id=f"{i:032x}",
+        span_id=f"{i:016x}",
+        parent_span_id=None,
+        name=f"invoke_agent a{i % 7}",
+        kind="INTERNAL",
+        start_ns=start_ns + i * 1000,
+        end_ns=start_ns + i * 1000 + 2_000_000,
+        status_code="ERROR" if i % 11 == 0 else "OK",
+        service_name=service,
+        scope_name="semtrace",
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": f"a{i % 7}"},
+        resource={"service.name": service} if service else {},
+        **kw,
+    )
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else float(f"{value:.9g}")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _norm(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_norm(v) for v in value)
+    return value
+
+
+def normalised(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows as comparable tuples (floats to 9 digits, times in UTC), in a stable order."""
+    out = [tuple((k, _norm(v)) for k, v in sorted(r.items())) for r in rows]
+    return sorted(out, key=repr)
+
+
+def dict_rows(con: Any, sql: str) -> list[dict[str, Any]]:
+    return con.sql(sql).to_arrow_table().to_pylist()
+
+
+Rows = Callable[[Any, str], list[dict[str, Any]]]
