@@ -50,6 +50,10 @@ def dashboard(
             "writing to the file while you watch.",
         ),
     ] = False,
+    lake: Annotated[
+        str | None,
+        typer.Option("--lake", help="Read a Parquet lake folder (semtrace serve --lake)."),
+    ] = None,
     public: Annotated[
         bool,
         typer.Option(
@@ -64,6 +68,8 @@ def dashboard(
 
     if db and server:
         raise fail("give either --db or --server, not both")
+    if lake and (db or server):
+        raise fail("give either --lake or --db/--server, not both")
     if host not in _LOOPBACK and not public:
         err_console.print(
             f"[bold yellow]warning:[/] serving the dashboard on {host} without authentication: "
@@ -73,13 +79,17 @@ def dashboard(
             highlight=False,
         )
     try:
-        target = server or resolve_db(db)
-        if not server and Path(target).exists():
+        if lake:
+            from semtrace.lake import connect_lake
+
+            connect_lake(lake).close()  # says what is wrong before Streamlit starts
+        target = lake or server or resolve_db(db)
+        if not server and not lake and Path(target).exists():
             _check_readable(target)
         chosen = choose_port(port, host)
     except SemtraceError as exc:
         raise fail(str(exc)) from None
-    if not server and not Path(target).exists():
+    if not server and not lake and not Path(target).exists():
         console.print(
             f"No database at {target} yet: the dashboard waits for the first spans an agent "
             "writes there (or run `semtrace demo`)."
@@ -90,6 +100,11 @@ def dashboard(
         f"semtrace dashboard for {target} on [bold]http://{host}:{chosen}[/] (Ctrl+C stops)"
     )
     code = launch(
-        db=None if server else target, server=server, port=chosen, host=host, collector=collector
+        db=None if server or lake else target,
+        server=server,
+        port=chosen,
+        host=host,
+        collector=collector,
+        lake=lake,
     )
     raise typer.Exit(code)

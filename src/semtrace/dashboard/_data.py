@@ -17,10 +17,11 @@ from typing import Any
 import streamlit as st
 
 from semtrace.dashboard import queries as q
-from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
+from semtrace.dashboard._launch import ENV_DB, ENV_LAKE, ENV_SERVER
 
 __all__ = [
     "ENV_DB",
+    "ENV_LAKE",
     "ENV_SERVER",
     "RUNNING_WITHIN_S",
     "connection",
@@ -38,6 +39,8 @@ RUNNING_WITHIN_S = 600
 
 def describe_target() -> str:
     """What the dashboard reads, for the sidebar."""
+    if lake := os.environ.get(ENV_LAKE):
+        return f"lake {lake}"
     server = os.environ.get(ENV_SERVER)
     if server:
         return f"collector {server}"
@@ -48,7 +51,7 @@ def describe_target() -> str:
 
 def database_missing() -> str | None:
     """The database file the dashboard waits for, when it does not exist yet (else None)."""
-    if os.environ.get(ENV_SERVER):
+    if os.environ.get(ENV_SERVER) or os.environ.get(ENV_LAKE):
         return None
     path = describe_target()
     return None if os.path.exists(path) else path
@@ -62,6 +65,10 @@ def is_running(tree: q.TraceTree) -> bool:
 
 
 def _open() -> Any:
+    if lake := os.environ.get(ENV_LAKE):  # reopened each run: sees files published since
+        import semtrace
+
+        return semtrace.connect(lake=lake)
     server = os.environ.get(ENV_SERVER)
     if server:
         from semtrace.collector.client import CollectorConnection

@@ -18,6 +18,7 @@ __all__ = [
     "APP",
     "DEFAULT_PORT",
     "ENV_DB",
+    "ENV_LAKE",
     "ENV_SERVER",
     "choose_port",
     "launch",
@@ -29,6 +30,7 @@ __all__ = [
 # How `semtrace dashboard` tells the Streamlit script what to read.
 ENV_DB = "SEMTRACE_DASHBOARD_DB"
 ENV_SERVER = "SEMTRACE_DASHBOARD_SERVER"
+ENV_LAKE = "SEMTRACE_DASHBOARD_LAKE"
 
 APP = Path(__file__).with_name("app.py")
 DEFAULT_PORT = 8501  # Streamlit's own default
@@ -130,6 +132,7 @@ def launch(
     port: int | None = None,
     host: str = "127.0.0.1",
     collector: bool = False,
+    lake: str | os.PathLike[str] | None = None,
 ) -> int:
     """Run the dashboard until interrupted; returns Streamlit's exit code.
 
@@ -139,11 +142,16 @@ def launch(
     ``db`` is read directly (read-only), or through the collector that owns it; with
     ``collector=True`` one is started for it first when none owns it (stopped on exit), so
     agents can keep writing to the file while the dashboard reads. ``server`` names a
-    collector by URL instead.
+    collector by URL instead, ``lake`` a Parquet lake folder (read-only).
     """
     env = dict(os.environ)
     owned: subprocess.Popen[bytes] | None = None
-    if server:
+    env.pop(ENV_LAKE, None)
+    if lake:
+        env[ENV_LAKE] = str(lake)
+        env.pop(ENV_DB, None)
+        env.pop(ENV_SERVER, None)
+    elif server:
         env[ENV_SERVER] = server
         env.pop(ENV_DB, None)
     else:
