@@ -64,21 +64,23 @@ def span(i: int, start_ns: int = DAY, service: str | None = "svc", **kw: Any) ->
     )
 
 
-def _norm(value: Any) -> Any:
+def _norm(value: Any, sort_lists: bool) -> Any:
     if isinstance(value, float):
         return None if math.isnan(value) else float(f"{value:.9g}")
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, dict):
-        return tuple(sorted((k, _norm(v)) for k, v in value.items()))
+        return tuple(sorted((k, _norm(v, sort_lists)) for k, v in value.items()))
     if isinstance(value, list | tuple):
-        return tuple(_norm(v) for v in value)
+        items = tuple(_norm(v, sort_lists) for v in value)
+        return tuple(sorted(items, key=repr)) if sort_lists else items
     return value
 
 
-def normalised(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Rows as comparable tuples (floats to 9 digits, times in UTC), in a stable order."""
-    out = [tuple((k, _norm(v)) for k, v in sorted(r.items())) for r in rows]
+def normalised(rows: list[dict[str, Any]], *, sort_lists: bool = False) -> list[tuple[Any, ...]]:
+    """Rows as comparable tuples (floats to 9 digits, times in UTC), in a stable order;
+    ``sort_lists`` for lists whose order a query leaves unspecified (``list(DISTINCT x)``)."""
+    out = [tuple((k, _norm(v, sort_lists)) for k, v in sorted(r.items())) for r in rows]
     return sorted(out, key=repr)
 
 

@@ -1,0 +1,129 @@
+"""semtrace.spark: the same tables, views and README queries in Spark as in DuckDB, one lake.
+
+One SparkSession (local mode, UI off, few shuffle partitions) serves the whole module: a
+JVM takes tens of seconds to start on a busy machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from semtrace import connect
+from semtrace.lake import LakeSink
+from semtrace.spark import SPARK_VIEWS, register
+from semtrace.store import schema
+from semtrace.store.database import Store
+from semtrace.store.views import VIEWS
+from tests.lake.conftest import dict_rows, normalised
+
+ROOT = Path(__file__).resolve().parents[2]
+README_SQL = re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+_SCALING = (ROOT / "docs" / "scaling.md").read_text()
+SPARK_SQL = re.findall(
+    r"```sql\n(.*?)```", _SCALING.split("The README's example queries, in Spark SQL")[1], flags=re.S
+)
+
+pytest.importorskip("pyspark", reason="pip install 'semtrace[spark]'")
+_JAVA_17 = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
+if not os.environ.get("JAVA_HOME") and _JAVA_17.is_dir():
+    os.environ["JAVA_HOME"] = str(_JAVA_17)
+if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+    pytest.skip("Spark needs Java 17 or newer (make java installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("semtrace-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "1")
+        .config("spark.sql.adaptive.enabled", "false")  # plans faster on data this small
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "1g")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture(scope="module")
+def lake(demo_db_master: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo database published to a lake, in two owners' files (two copies, two ids)."""
+    root = tmp_path_factory.mktemp("spark-lake")
+    copy = root / "demo.duckdb"
+    shutil.copy(demo_db_master, copy)
+    store = Store(copy)
+    LakeSink(store, root / "lake").flush()
+    store.close()
+    return root / "lake"
+
+
+@pytest.fixture(scope="module")
+def engines(spark: Any, lake: Path) -> tuple[Any, Any]:
+    register(spark, lake)
+    duck = connect(lake=lake)
+    duck.execute("SET TimeZone = 'UTC'")
+    return spark, duck
+
+
+def _spark_rows(spark: Any, sql: str) -> list[dict[str, Any]]:
+    return [r.asDict(recursive=True) for r in spark.sql(sql).collect()]
+
+
+def test_spark_has_every_relation_with_the_contract_columns(engines: tuple[Any, Any]) -> None:
+    """Every table and view exists in Spark with DuckDB's column names, in DuckDB's order."""
+    spark, duck = engines
+    assert list(SPARK_VIEWS) == list(VIEWS)
+    for name in (*schema.TABLES, *VIEWS):
+        spark_cols = spark.table(name).columns
+        duck_cols = [d[0] for d in duck.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()]
+        assert spark_cols == duck_cols, name
+
+
+# Columns where both engines may pick either of several equal answers (a tie in mode()).
+_TIES = {"recoveries": "usual_fix"}
+# Open tasks run their duration to now(): compare the columns that do not move.
+_MOVING = {"tasks": "history, duration_ms, working_ms, input_required_ms, human_wait_ms"}
+
+
+@pytest.mark.parametrize("name", [*schema.TABLES, *VIEWS])
+def test_every_relation_gives_the_same_rows(engines: tuple[Any, Any], name: str) -> None:
+    """Spark and DuckDB over one lake: the same rows, column by column."""
+    spark, duck = engines
+    skip = ", ".join(c for c in (_TIES.get(name), _MOVING.get(name)) if c)
+    duck_sql = f"SELECT * EXCLUDE ({skip}) FROM {name}" if skip else f"SELECT * FROM {name}"
+    spark_sql = f"SELECT * EXCEPT ({skip}) FROM {name}" if skip else f"SELECT * FROM {name}"
+    expected = dict_rows(duck, duck_sql)
+    assert expected or name == schema.SEMTRACE_STATS, f"the demo lake has no {name} rows"
+    assert normalised(_spark_rows(spark, spark_sql)) == normalised(expected)
+
+
+def test_the_readme_queries_give_the_same_rows(engines: tuple[Any, Any]) -> None:
+    """Each README example query (DuckDB) and its Spark SQL twin in docs/scaling.md return
+    the same rows over the same lake; a README query without a twin fails here."""
+    spark, duck = engines
+    assert len(SPARK_SQL) == len(README_SQL), (
+        "docs/scaling.md lists one Spark query per README query"
+    )
+    for duck_sql, spark_sql in zip(README_SQL, SPARK_SQL, strict=True):
+        expected = dict_rows(duck, duck_sql)
+        assert expected, duck_sql
+        got = _spark_rows(spark, spark_sql)
+        assert normalised(got, sort_lists=True) == normalised(expected, sort_lists=True), spark_sql
