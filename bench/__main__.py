@@ -28,6 +28,7 @@ SUITE = {
     "redaction": "redaction on the store's write path: 10k spans + 10k logs, on vs off",
     "dashboard_trace": "dashboard trace page on a 100,000-span trace",
     "diagnosis": "offline diagnosis on a labelled corpus of real failures, dev and held-out halves",
+    "lake": "Parquet lake: the sink's cost to an owner, the traces view over a 10M-span lake",
 }
 
 RESULTS_MD = Path(__file__).with_name("RESULTS.md")
