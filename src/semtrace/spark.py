@@ -62,6 +62,8 @@ SPARK_VIEWS["traces"] = """
         (max(end_time_ns) - min(start_time_ns)) / 1e6 AS duration_ms,
         count(*) AS span_count,
         count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
+        count(*) FILTER (WHERE status_code = 'ERROR' AND error_origin = span_id)
+            AS failure_count,
         CASE WHEN count(*) FILTER (WHERE status_code = 'ERROR') > 0 THEN 'ERROR' ELSE 'OK' END
             AS status,
         CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
@@ -75,8 +77,10 @@ SPARK_VIEWS["traces"] = """
 SPARK_VIEWS["llm_calls"] = f"""
     SELECT trace_id, span_id, parent_span_id, name, start_time, duration_ms, status_code,
            agent_name, operation, provider, model, input_tokens, output_tokens,
-           coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS total_tokens,
-           cost_usd, error_type, session_id, service_name
+           CASE WHEN input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+                THEN coalesce(input_tokens, 0) + coalesce(output_tokens, 0) END AS total_tokens,
+           cost_usd, error_type, session_id, service_name,
+           input AS prompt, output AS response
     FROM spans
     WHERE operation IN {_LLM_OPS}
 """
@@ -84,7 +88,8 @@ SPARK_VIEWS["llm_calls"] = f"""
 SPARK_VIEWS["tool_calls"] = f"""
     SELECT trace_id, span_id, parent_span_id, name, start_time, duration_ms, status_code,
            status_message, agent_name, tool_name, error_type, session_id, service_name,
-           {_json("attributes", "gen_ai.tool.call.arguments")} AS arguments
+           coalesce(input, {_json("attributes", "gen_ai.tool.call.arguments")}) AS arguments,
+           coalesce(output, {_json("attributes", "gen_ai.tool.call.result")}) AS result
     FROM spans
     WHERE operation = 'execute_tool'
 """
@@ -92,15 +97,16 @@ SPARK_VIEWS["tool_calls"] = f"""
 SPARK_VIEWS["agents"] = f"""
     SELECT
         agent_name,
-        count(*) FILTER (WHERE operation = 'invoke_agent') AS calls,
+        count(*) FILTER (WHERE agent_call) AS calls,
         count(DISTINCT trace_id) AS traces,
-        percentile(duration_ms, 0.5) FILTER (WHERE operation = 'invoke_agent') AS p50_ms,
-        percentile(duration_ms, 0.95) FILTER (WHERE operation = 'invoke_agent') AS p95_ms,
-        percentile(duration_ms, 0.99) FILTER (WHERE operation = 'invoke_agent') AS p99_ms,
-        count(*) FILTER (WHERE operation = 'invoke_agent' AND status_code = 'ERROR') AS errors,
+        percentile(duration_ms, 0.5) FILTER (WHERE agent_call) AS p50_ms,
+        percentile(duration_ms, 0.95) FILTER (WHERE agent_call) AS p95_ms,
+        percentile(duration_ms, 0.99) FILTER (WHERE agent_call) AS p99_ms,
+        count(*) FILTER (WHERE status_code = 'ERROR' AND error_origin = span_id) AS errors,
+        count(*) FILTER (WHERE agent_call AND status_code = 'ERROR') AS failed_calls,
         coalesce(
-            count(*) FILTER (WHERE operation = 'invoke_agent' AND status_code = 'ERROR')
-                / nullif(count(*) FILTER (WHERE operation = 'invoke_agent'), 0),
+            count(*) FILTER (WHERE agent_call AND status_code = 'ERROR')
+                / nullif(count(*) FILTER (WHERE agent_call), 0),
             0.0) AS error_rate,
         count(*) FILTER (WHERE operation = 'execute_tool') AS tool_calls,
         count(*) FILTER (WHERE operation IN {_LLM_OPS}) AS llm_calls,
@@ -113,7 +119,26 @@ SPARK_VIEWS["agents"] = f"""
 """
 
 SPARK_VIEWS["failures"] = f"""
-    WITH error_sentences AS (
+    WITH errored AS (
+        SELECT trace_id, span_id, parent_span_id, name, start_time, start_time_ns,
+               end_time_ns, service_name, agent_name, operation, tool_name, error_type,
+               duration_ms, status_message, task_id, coalesce(error_origin, span_id) AS origin
+        FROM spans WHERE status_code = 'ERROR'
+    ),
+    chains AS (
+        SELECT trace_id, origin,
+               count(*) - 1 AS impact_count,
+               CASE WHEN count(*) FILTER (WHERE span_id <> origin) > 0 THEN transform(
+                   array_sort(collect_list(named_struct('k', start_time_ns, 'v', span_id))
+                       FILTER (WHERE span_id <> origin)),
+                   x -> x.v) END AS impacted_span_ids,
+               min_by(span_id, start_time_ns) FILTER (WHERE span_id IS NOT NULL)
+                   AS ended_in_span_id,
+               min_by(name, start_time_ns) FILTER (WHERE name IS NOT NULL) AS ended_in,
+               bool_or(parent_span_id IS NULL) AS reached_root
+        FROM errored GROUP BY trace_id, origin
+    ),
+    error_sentences AS (
         -- a semantic failure (log.failure) explains best; else the latest error sentence
         SELECT trace_id, span_id,
                max_by(message, named_struct('failure', event_name <=> 'failure',
@@ -122,22 +147,38 @@ SPARK_VIEWS["failures"] = f"""
         WHERE severity IN ('ERROR', 'CRITICAL') AND message IS NOT NULL
         GROUP BY trace_id, span_id
     ),
+    exceptions AS (
+        SELECT trace_id, span_id,
+               min_by(exception_message, time_ns) FILTER (WHERE exception_message IS NOT NULL)
+                   AS exception_message
+        FROM span_events WHERE name = 'exception'
+        GROUP BY trace_id, span_id
+    ),
     span_failures AS (
         SELECT 'span' AS source, s.trace_id, s.span_id, CAST(NULL AS STRING) AS log_id,
                s.start_time AS time, s.service_name, s.agent_name, s.name, s.operation,
-               s.tool_name, s.error_type, s.duration_ms,
-               coalesce(e.message, s.status_message) AS message, s.status_message
-        FROM spans s
-        LEFT JOIN error_sentences e ON e.trace_id = s.trace_id AND e.span_id = s.span_id
-        WHERE s.status_code = 'ERROR'
+               s.tool_name, s.error_type, s.duration_ms, s.task_id,
+               coalesce(m.message, s.status_message) AS message, s.status_message,
+               x.exception_message,
+               c.impact_count, c.impacted_span_ids, c.ended_in_span_id, c.ended_in,
+               c.reached_root
+        FROM errored s
+        JOIN chains c ON c.trace_id = s.trace_id AND c.origin = s.span_id
+        LEFT JOIN error_sentences m ON m.trace_id = s.trace_id AND m.span_id = s.span_id
+        LEFT JOIN exceptions x ON x.trace_id = s.trace_id AND x.span_id = s.span_id
+        WHERE s.origin = s.span_id
     ),
     log_failures AS (
         SELECT 'log' AS source, l.trace_id, l.span_id, l.log_id, l.time, l.service_name,
                l.agent_name, coalesce(l.template, l.message) AS name,
                CAST(NULL AS STRING) AS operation, CAST(NULL AS STRING) AS tool_name,
                {_json("l.attributes", "error.type")} AS error_type,
-               CAST(NULL AS DOUBLE) AS duration_ms, l.message,
-               CAST(NULL AS STRING) AS status_message
+               CAST(NULL AS DOUBLE) AS duration_ms, CAST(NULL AS STRING) AS task_id,
+               l.message, CAST(NULL AS STRING) AS status_message,
+               CAST(NULL AS STRING) AS exception_message, CAST(0 AS BIGINT) AS impact_count,
+               CAST(NULL AS ARRAY<STRING>) AS impacted_span_ids,
+               CAST(NULL AS STRING) AS ended_in_span_id, CAST(NULL AS STRING) AS ended_in,
+               CAST(NULL AS BOOLEAN) AS reached_root
         FROM logs l
         LEFT ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE status_code = 'ERROR') s
           ON s.trace_id = l.trace_id AND s.span_id = l.span_id

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from semtrace.lake import LakeSink, connect_lake
-from semtrace.lake.layout import publish
+from semtrace.lake.layout import LAYOUTS, publish
 from semtrace.store import schema
 from semtrace.store.database import Store, connect_readonly
+from semtrace.store.model import SpanRecord
 from tests.lake.conftest import DAY, dict_rows, normalised, span
 
 NS_PER_DAY = 86_400 * 10**9
@@ -37,7 +39,7 @@ def test_every_table_and_view_reads_the_same_over_the_lake(demo_db: Path, tmp_pa
     db = connect_readonly(demo_db)
     from semtrace.store.views import VIEWS
 
-    for name in (*schema.TABLES, *VIEWS):
+    for name in (*LAYOUTS, *VIEWS):  # task_answers is a mailbox, not telemetry: not in a lake
         if name == "tasks":  # open tasks' durations run to now(): compare the settled columns
             sql = "SELECT * EXCLUDE (history, duration_ms, working_ms, input_required_ms, human_wait_ms) FROM tasks"
         else:
@@ -173,3 +175,42 @@ def test_files_are_bounded_in_rows(tmp_path: Path) -> None:
         for p in (tmp_path / "lake" / "spans").rglob("*.parquet")
     )
     assert sizes == [500, 1000, 1000]
+
+
+def test_background_cycles_wait_for_rows_to_settle(tmp_path: Path) -> None:
+    """The thread's cycles publish a row once it is settle_s old, so the fix the writer makes
+    when a late parent arrives (its child inherits the parent's agent) reaches the lake; a
+    row published at once keeps the value it was committed with."""
+    parent = span(1)  # agent a1
+    child = SpanRecord(
+        trace_id=parent.trace_id,
+        span_id=f"{2:016x}",
+        parent_span_id=parent.span_id,
+        name="execute_tool lookup",
+        kind="INTERNAL",
+        start_ns=parent.start_ns + 10,
+        end_ns=parent.start_ns + 20,
+        service_name="svc",
+        attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup"},
+    )
+    store = Store(tmp_path / "a.duckdb")
+    settled = LakeSink(store, tmp_path / "settled", settle_s=0.3)
+    at_once = LakeSink(store, tmp_path / "at-once")
+    store.write_spans([child])  # the child ends first, with no agent of its own
+    assert settled.flush(settled=True) == 0  # nothing is 0.3 s old yet
+    assert at_once.flush() == 1
+    time.sleep(0.35)
+    store.write_spans([parent])  # the writer fixes the child: it inherits a1
+    assert settled.flush(settled=True) == 1  # the child, as fixed; the parent is too young
+    settled.flush()
+    at_once.flush()
+    store.close()
+    sql = "SELECT span_id, agent_name FROM spans ORDER BY span_id"
+    assert connect_lake(tmp_path / "settled").execute(sql).fetchall() == [
+        (f"{1:016x}", "a1"),
+        (f"{2:016x}", "a1"),
+    ]
+    assert connect_lake(tmp_path / "at-once").execute(sql).fetchall() == [
+        (f"{1:016x}", "a1"),
+        (f"{2:016x}", None),
+    ]

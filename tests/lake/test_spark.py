@@ -17,6 +17,7 @@ import pytest
 
 from semtrace import connect
 from semtrace.lake import LakeSink
+from semtrace.lake.layout import LAYOUTS
 from semtrace.spark import SPARK_VIEWS, register
 from semtrace.store import schema
 from semtrace.store.database import Store
@@ -103,7 +104,7 @@ _TIES = {"recoveries": "usual_fix"}
 _MOVING = {"tasks": "history, duration_ms, working_ms, input_required_ms, human_wait_ms"}
 
 
-@pytest.mark.parametrize("name", [*schema.TABLES, *VIEWS])
+@pytest.mark.parametrize("name", [*LAYOUTS, *VIEWS])
 def test_every_relation_gives_the_same_rows(engines: tuple[Any, Any], name: str) -> None:
     """Spark and DuckDB over one lake: the same rows, column by column."""
     spark, duck = engines

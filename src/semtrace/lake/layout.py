@@ -71,6 +71,9 @@ class TableLayout:
         return (DATE_KEY, SERVICE_KEY) if self.by_service else (DATE_KEY,)
 
 
+# Every append-only table of the contract. ``task_answers`` is not here: it is the owner's
+# mailbox for waiting tasks, updated in place as answers are delivered, not telemetry; over a
+# lake it reads as an empty table.
 LAYOUTS: dict[str, TableLayout] = {
     layout.table: layout
     for layout in (

@@ -39,6 +39,7 @@ import re
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ from semtrace.store.database import Store
 
 __all__ = [
     "DEFAULT_FLUSH_INTERVAL_S",
+    "DEFAULT_SETTLE_S",
     "ENV_LAKE_OWNER",
     "LakeSink",
     "SinkStats",
@@ -71,6 +73,10 @@ _log = logging.getLogger("semtrace.lake")
 
 ENV_LAKE_OWNER = "SEMTRACE_LAKE_OWNER"
 DEFAULT_FLUSH_INTERVAL_S = 5.0
+# The writer fixes a few rows already written when a late parent span arrives (inherited
+# agent, agent_call, error_origin: semtrace.store.lineage). The background cycles publish a
+# row once it is this old, so fixes within that time reach the lake with it.
+DEFAULT_SETTLE_S = 30.0
 STATE_DIR = "_semtrace"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _READ_BATCH = 65_536
@@ -158,8 +164,8 @@ class LakeSink:
     """Publishes every row committed to ``store`` into the lake at ``lake``, exactly once.
 
     ``start()`` runs cycles on a thread every ``flush_interval_s`` (sooner once ``notify``
-    reports ``max_file_rows`` new rows); ``flush()`` runs one now; ``close()`` runs a last one
-    and stops. The sink never raises into the owner: a failed cycle is counted, logged and
+    reports ``max_file_rows`` new rows), each publishing the rows committed ``settle_s`` ago
+    or more; ``flush()`` publishes everything committed now; ``close()`` flushes and stops. The sink never raises into the owner: a failed cycle is counted, logged and
     retried at the next interval.
     """
 
@@ -173,6 +179,7 @@ class LakeSink:
         owner: str | None = None,
         tables: Sequence[str] = schema.TABLES,
         publisher: Callable[[Iterable[tuple[Path, Path]]], None] = publish,
+        settle_s: float = DEFAULT_SETTLE_S,
     ) -> None:
         self.store = store
         self.lake = Path(lake).expanduser().resolve()
@@ -182,6 +189,8 @@ class LakeSink:
         self.tables = tuple(t for t in tables if t in LAYOUTS)
         self.stats = SinkStats()
         self._publish = publisher  # how a cycle's files are renamed into place (a test seam)
+        self.settle_s = settle_s
+        self._marks: deque[tuple[float, dict[str, int]]] = deque()  # (when, rows per table)
         self._state = _State(
             state_dir(self.lake) / "owners" / f"{self.owner}.json", self.owner, store.path
         )
@@ -233,7 +242,7 @@ class LakeSink:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            self.flush()
+            self.flush(settled=True)
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Publish what is committed, then stop the thread."""
@@ -243,12 +252,13 @@ class LakeSink:
             self._thread.join(timeout_s)
         self.flush()
 
-    def flush(self) -> int:
-        """One cycle now: publish every row committed so far; the rows published."""
+    def flush(self, *, settled: bool = False) -> int:
+        """One cycle now: publish every row committed so far (``settled``: only rows
+        committed ``settle_s`` ago or more); the rows published."""
         with self._cycle_lock:
             started = time.perf_counter()
             try:
-                return self._cycle()
+                return self._cycle(settled)
             except Exception as exc:  # the owner goes on; the next cycle retries these rows
                 self.stats.errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -259,7 +269,18 @@ class LakeSink:
             finally:
                 self.stats.seconds += time.perf_counter() - started
 
-    def _cycle(self) -> int:
+    def _settled(self, tops: dict[str, int]) -> dict[str, int] | None:
+        """The tables' row counts as of ``settle_s`` ago (None: no cycle that old yet)."""
+        now = time.monotonic()
+        self._marks.append((now, tops))
+        ripe = None
+        while self._marks and self._marks[0][0] <= now - self.settle_s:
+            ripe = self._marks.popleft()
+        if ripe is not None:
+            self._marks.appendleft(ripe)  # still the newest ripe mark next time
+        return ripe[1] if ripe is not None else None
+
+    def _cycle(self, settled: bool) -> int:
         state = self._state
         self._notified = 0
         con = self.store.cursor()
@@ -272,11 +293,15 @@ class LakeSink:
                     "semtrace lake sink: %s is a new database; starting over", self.store.path
                 )
                 state.watermarks = {}
+                self._marks.clear()
             state.identity.update({k: v for k, v in identity.items() if v is not None})
-            ranges: dict[str, tuple[int, int]] = {}
+            tops: dict[str, int] = {}
             for table in self.tables:
                 ((top,),) = con.execute(f"SELECT max(rowid) FROM {table}").fetchall()
-                high = int(top) + 1 if top is not None else 0
+                tops[table] = int(top) + 1 if top is not None else 0
+            highs = self._settled(tops) if settled else tops
+            ranges: dict[str, tuple[int, int]] = {}
+            for table, high in (highs or {}).items():
                 low = state.watermarks.get(table, 0)
                 if low > high:  # fewer rows than published: a new file at this path
                     low = 0
