@@ -152,28 +152,13 @@ def _median_s(fn: Any, runs: int) -> float:
 
 def _spark_seconds(lake: Path, runs: int) -> tuple[float | None, str]:
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401
     except ImportError:
         return None, "pyspark is not installed (pip install 'semtrace[spark]')"
     import semtrace.spark
 
-    java = Path("/usr/lib/jvm/java-17-openjdk-amd64")
-    if not os.environ.get("JAVA_HOME") and java.is_dir():
-        os.environ["JAVA_HOME"] = str(java)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     start = time.perf_counter()
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("semtrace-bench")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", "4g")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = semtrace.spark.local_session(cores=2, memory="4g", name="semtrace-bench")
     started = time.perf_counter() - start
     try:
         semtrace.spark.register(spark, lake)
@@ -261,7 +246,9 @@ def _big_lake(tmp: Path, quick: bool) -> list[Result]:
             )
         )
     else:
-        results.append(Result("lake", f"traces view, {size} lake, Spark", 0.0, "s", note=spark_note))
+        results.append(
+            Result("lake", f"traces view, {size} lake, Spark", 0.0, "s", note=spark_note)
+        )
     return results
 
 

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from semtrace import semconv as sc
 from semtrace.exceptions import ConfigurationError
 from semtrace.lake.files import visible_files
 from semtrace.lake.layout import DATE_KEY
@@ -31,9 +32,9 @@ from semtrace.store import schema
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SPARK_VIEWS", "register", "spark_schema"]
+__all__ = ["SPARK_VIEWS", "local_session", "register", "spark_schema"]
 
-_LLM_OPS = "('chat', 'text_completion', 'generate_content', 'embeddings')"
+_LLM_OPS = sc.LLM_OPERATIONS_SQL
 
 
 def _json(column: str, key: str) -> str:
@@ -416,6 +417,39 @@ def spark_schema(table: str, *, with_partitions: bool = False) -> Any:
     if with_partitions:
         fields.append(types["_field"](DATE_KEY, types["DATE"], True))
     return types["_struct"](fields)
+
+
+_DEBIAN_JAVA_17 = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+
+
+def local_session(
+    *, cores: int = 2, memory: str = "2g", shuffle_partitions: int = 4, name: str = "semtrace"
+) -> SparkSession:
+    """A SparkSession in local mode for trying the contract on one machine: loopback only,
+    no UI, UTC (timestamps print as stored), Debian's Java 17 when ``JAVA_HOME`` is unset."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigurationError(
+            "semtrace.spark needs pyspark: pip install 'semtrace[spark]' (and Java 17 or newer)"
+        ) from None
+    if not os.environ.get("JAVA_HOME") and _DEBIAN_JAVA_17.is_dir():
+        os.environ["JAVA_HOME"] = str(_DEBIAN_JAVA_17)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (
+        SparkSession.builder.master(f"local[{cores}]")
+        .appName(name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.default.parallelism", str(shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", memory)
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def register(spark: SparkSession, lake: str | os.PathLike[str]) -> list[str]:

@@ -89,3 +89,31 @@ def dict_rows(con: Any, sql: str) -> list[dict[str, Any]]:
 
 
 Rows = Callable[[Any, str], list[dict[str, Any]]]
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-7, abs_tol=1e-9)
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _coarse(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, tuple):
+        return tuple(_coarse(v) for v in value)
+    return value
+
+
+def assert_same_rows(
+    got: list[dict[str, Any]], expected: list[dict[str, Any]], *, sort_lists: bool = False
+) -> None:
+    """The same rows in any order; floats equal to 7 significant digits (two engines may sum
+    or interpolate in another order)."""
+    a = sorted(normalised(got, sort_lists=sort_lists), key=lambda r: repr(_coarse(r)))
+    b = sorted(normalised(expected, sort_lists=sort_lists), key=lambda r: repr(_coarse(r)))
+    assert len(a) == len(b), (len(a), len(b))
+    for x, y in zip(a, b, strict=True):
+        assert _close(x, y), f"\n{x}\n!=\n{y}"
