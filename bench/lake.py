@@ -41,7 +41,7 @@ class _Owner:
     """`semtrace serve` on a free port, optionally with a lake."""
 
     def __init__(self, db: Path, lake: Path | None) -> None:
-        from semtrace.collector.announce import read_announcement
+        from semtrace.store.ownership import read_announcement
 
         extra = ["--lake", str(lake)] if lake is not None else []
         self.proc = subprocess.Popen(
