@@ -177,7 +177,16 @@ def _big_lake(tmp: Path, quick: bool) -> list[Result]:
     total = 1_000_000 if quick else 10_000_000
     runs = 3
     db = tmp / "big.duckdb"
-    build(db, total, seed_runs=300 if quick else 1000)
+    # The seed runs in a child process: embedded, so no on-demand owner keeps the file.
+    mode = os.environ.get("SEMTRACE_MODE")
+    os.environ["SEMTRACE_MODE"] = "embedded"
+    try:
+        build(db, total, seed_runs=300 if quick else 1000)
+    finally:
+        if mode is None:
+            os.environ.pop("SEMTRACE_MODE", None)
+        else:
+            os.environ["SEMTRACE_MODE"] = mode
     store = Store(db)
     ((spans,),) = store.cursor().execute("select count(*) from spans").fetchall()
     start = time.perf_counter()
