@@ -55,6 +55,14 @@ def run(quick: bool = False) -> list[Result]:
     def traced(origin: str, dest: str) -> int:
         return 1
 
+    # The same tool recording no content (its arguments and return value): the cost of
+    # inputs and outputs on every span, which configure() records by default.
+    @semtrace.tool(
+        "search_flights", attributes={"gen_ai.provider.name": "openai"}, capture_input=False
+    )
+    def traced_no_content(origin: str, dest: str) -> int:
+        return 1
+
     raw_provider, raw_tracer = raw_sdk_tracer()
 
     def raw(origin: str, dest: str) -> int:
@@ -69,6 +77,10 @@ def run(quick: bool = False) -> list[Result]:
         for _ in range(calls):
             raw("SFO", "JFK")
 
+    def run_no_content() -> None:
+        for _ in range(calls):
+            traced_no_content("SFO", "JFK")
+
     def run_plain() -> None:
         for _ in range(calls):
             _plain("SFO", "JFK")
@@ -79,6 +91,7 @@ def run(quick: bool = False) -> list[Result]:
         raw_provider.force_flush()
 
     t_traced, t_raw = interleaved(run_traced, run_raw, rounds, settle)
+    t_content, t_no_content = interleaved(run_traced, run_no_content, rounds, settle)
     _, t_plain = interleaved(run_plain, run_plain, 1)
     semtrace.shutdown()
     raw_provider.shutdown()
@@ -100,6 +113,20 @@ def run(quick: bool = False) -> list[Result]:
             "rounds (untimed), so neither side pays for the other's background thread",
         )
     ]
+    us_content, us_no_content = t_content / calls * 1e6, t_no_content / calls * 1e6
+    results.append(
+        Result(
+            "overhead",
+            "semtrace.tool call, inputs and outputs recorded (default)",
+            round(us_content, 2),
+            "µs/call",
+            baseline="the same tool with capture_input=False (no content)",
+            baseline_value=round(us_no_content, 2),
+            ratio=round(us_content / us_no_content, 2),
+            note="arguments and return value as JSON, redacted, on input.value/output.value "
+            "and gen_ai.tool.call.arguments/result",
+        )
+    )
     results.extend(_log_overhead(calls, rounds, tmp))
     return results
 

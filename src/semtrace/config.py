@@ -19,17 +19,20 @@ __all__ = [
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MODE",
     "DEFAULT_SERVICE",
+    "ENV_CAPTURE_CONTENT",
     "ENV_CAPTURE_INPUTS",
     "ENV_DB",
     "ENV_ENDPOINT",
     "ENV_IDLE_TIMEOUT",
     "ENV_MODE",
+    "ENV_OTEL_GENAI_CAPTURE_CONTENT",
     "ENV_OTEL_RESOURCE_ATTRIBUTES",
     "ENV_OTEL_SERVICE_NAME",
     "ENV_TOKEN",
     "MODES",
     "Mode",
     "Settings",
+    "capture_content_default",
     "env_bool",
     "resolve_mode",
 ]
@@ -37,6 +40,8 @@ __all__ = [
 ENV_DB = "SEMTRACE_DB"
 ENV_ENDPOINT = "SEMTRACE_ENDPOINT"
 ENV_CAPTURE_INPUTS = "SEMTRACE_CAPTURE_INPUTS"
+ENV_CAPTURE_CONTENT = "SEMTRACE_CAPTURE_CONTENT"
+ENV_OTEL_GENAI_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_MODE = "SEMTRACE_MODE"
 ENV_TOKEN = "SEMTRACE_TOKEN"
 ENV_IDLE_TIMEOUT = "SEMTRACE_OWNER_IDLE_TIMEOUT"
@@ -64,6 +69,8 @@ class Settings:
     capture_logging: bool = True
     capture_inputs: bool = True
     max_input_chars: int = 500
+    capture_content: bool = True  # inputs and outputs on every span (tracer/_content.py)
+    max_content_chars: int = 4_096
     batch_interval_s: float = 1.0
     resource_attributes: Mapping[str, Any] = field(default_factory=dict)
     log_level: int = logging.INFO  # records below it are dropped before any work
@@ -77,6 +84,15 @@ def env_bool(name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def capture_content_default() -> bool:
+    """Whether spans record inputs and outputs when ``configure()`` is not told:
+    ``SEMTRACE_CAPTURE_CONTENT``, else the GenAI conventions' switch
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else on."""
+    if os.environ.get(ENV_CAPTURE_CONTENT) is not None:
+        return env_bool(ENV_CAPTURE_CONTENT, True)
+    return env_bool(ENV_OTEL_GENAI_CAPTURE_CONTENT, True)
 
 
 def resolve_mode(mode: str | None) -> Mode:

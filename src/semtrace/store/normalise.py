@@ -146,8 +146,8 @@ _CHAINS: tuple[tuple[str, ...], ...] = (
     (sc.PYDANTIC_AI_AGENT_NAME,),  # 20 agent, legacy key
     (sc.OI_METADATA,),  # 21 LangGraph node or graph
     (
-        sc.OI_INPUT_VALUE,
         sc.GEN_AI_INPUT_MESSAGES,
+        sc.OI_INPUT_VALUE,
         sc.GEN_AI_TOOL_CALL_ARGUMENTS,
         sc.PYDANTIC_AI_TOOL_ARGUMENTS,
         sc.TRACELOOP_ENTITY_INPUT,
@@ -155,8 +155,8 @@ _CHAINS: tuple[tuple[str, ...], ...] = (
         sc.PYDANTIC_AI_ALL_MESSAGES,
     ),  # 22 input
     (
-        sc.OI_OUTPUT_VALUE,
         sc.GEN_AI_OUTPUT_MESSAGES,
+        sc.OI_OUTPUT_VALUE,
         sc.GEN_AI_TOOL_CALL_RESULT,
         sc.PYDANTIC_AI_TOOL_RESPONSE,
         sc.PYDANTIC_AI_FINAL_RESULT,

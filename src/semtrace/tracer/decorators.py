@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
-from semtrace.tracer import _failures
+from semtrace.tracer import _content, _failures
 from semtrace.tracer._context import current_agent, current_attempt
 from semtrace.tracer._lifecycle import ActiveSpan, start_span
 from semtrace.tracer._usage import record_llm_chunk, record_llm_result
@@ -168,6 +168,7 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
         signature: inspect.Signature | None = inspect.signature(fn)
     except (TypeError, ValueError):
         signature = None
+    names = _content.parameter_names(signature)
 
     def call_info(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _failures.CallInfo:
         agent = inst.name or fallback if inst.role == "agent" else current_agent()
@@ -195,10 +196,18 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
             call.lazy_arguments = lambda: _failures.bound_arguments(signature, args, kwargs)
         return call
 
+    def start_ok(span: Span, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        if _records_content(inst):
+            with handle_internal_errors("record input"):
+                _content.record_input(span, inst.role, names, args, kwargs)
+
     def finish_ok(span: Span, result: Any) -> None:
         if inst.role == "llm":
             with handle_internal_errors("record llm usage"):
                 record_llm_result(span, result)
+        if _records_content(inst):
+            with handle_internal_errors("record output"):
+                _content.record_output(span, inst.role, result)
 
     if inspect.isasyncgenfunction(fn):
 
@@ -206,7 +215,14 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
         def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
             call = call_info(args, kwargs)
             parent = otel_context.get_current()
-            return _traced_agen(inst, fallback, parent, call, fn(*args, **kwargs))
+            return _traced_agen(
+                inst,
+                fallback,
+                parent,
+                call,
+                fn(*args, **kwargs),
+                lambda s: start_ok(s, args, kwargs),
+            )
 
         return cast(F, agen_wrapper)
 
@@ -216,7 +232,14 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
             call = call_info(args, kwargs)
             parent = otel_context.get_current()
-            return _traced_gen(inst, fallback, parent, call, fn(*args, **kwargs))
+            return _traced_gen(
+                inst,
+                fallback,
+                parent,
+                call,
+                fn(*args, **kwargs),
+                lambda s: start_ok(s, args, kwargs),
+            )
 
         return cast(F, gen_wrapper)
 
@@ -225,6 +248,7 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             with inst._start(fallback, None, call_info(args, kwargs)) as span:
+                start_ok(span, args, kwargs)
                 result = await fn(*args, **kwargs)
                 finish_ok(span, result)
                 return result
@@ -234,6 +258,7 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
     @functools.wraps(fn)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
         with inst._start(fallback, None, call_info(args, kwargs)) as span:
+            start_ok(span, args, kwargs)
             result = fn(*args, **kwargs)
             finish_ok(span, result)
             return result
@@ -247,12 +272,15 @@ def _traced_gen(
     parent: otel_context.Context,
     call: _failures.CallInfo,
     gen: Generator[Any, Any, Any],
+    on_start: Callable[[Span], None],
 ) -> Generator[Any, Any, Any]:
     # The span starts at the first next() and ends when the generator is exhausted, closed
     # or fails; the consumer's own context is never touched between items.
     call.started = time.perf_counter()
     active = inst._start(fallback, parent, call)
     span = active.span
+    on_start(span)
+    first: list[Any] = []  # the first few items, for the span's output
     items = 0
     send_value: Any = None
     throw: BaseException | None = None
@@ -266,11 +294,13 @@ def _traced_gen(
                 else:
                     item = gen.send(send_value)
             except StopIteration as stop:
-                span.set_attribute("semtrace.items", items)
+                _summarise(inst, span, items, first)
                 return stop.value
             finally:
                 active.detach()
             items += 1
+            if len(first) < _FIRST_ITEMS:
+                first.append(item)
             if inst.role == "llm":
                 with handle_internal_errors("record llm usage"):
                     record_llm_chunk(span, item)
@@ -278,7 +308,7 @@ def _traced_gen(
                 send_value = yield item
             except GeneratorExit:
                 gen.close()
-                span.set_attribute("semtrace.items", items)
+                _summarise(inst, span, items, first)
                 raise
             except BaseException as exc:  # thrown in by the consumer: pass it on
                 throw = exc
@@ -297,10 +327,13 @@ async def _traced_agen(
     parent: otel_context.Context,
     call: _failures.CallInfo,
     agen: AsyncGenerator[Any, Any],
+    on_start: Callable[[Span], None],
 ) -> AsyncGenerator[Any, Any]:
     call.started = time.perf_counter()
     active = inst._start(fallback, parent, call)
     span = active.span
+    on_start(span)
+    first: list[Any] = []  # the first few items, for the span's output
     items = 0
     send_value: Any = None
     throw: BaseException | None = None
@@ -314,11 +347,13 @@ async def _traced_agen(
                 else:
                     item = await agen.asend(send_value)
             except StopAsyncIteration:
-                span.set_attribute("semtrace.items", items)
+                _summarise(inst, span, items, first)
                 return
             finally:
                 active.detach()
             items += 1
+            if len(first) < _FIRST_ITEMS:
+                first.append(item)
             if inst.role == "llm":
                 with handle_internal_errors("record llm usage"):
                     record_llm_chunk(span, item)
@@ -326,7 +361,7 @@ async def _traced_agen(
                 send_value = yield item
             except GeneratorExit:
                 await agen.aclose()
-                span.set_attribute("semtrace.items", items)
+                _summarise(inst, span, items, first)
                 raise
             except BaseException as exc:
                 throw = exc
@@ -337,6 +372,24 @@ async def _traced_agen(
         raise
     finally:
         active.end()
+
+
+_FIRST_ITEMS = 3
+
+
+def _records_content(inst: Instrumentation) -> bool:
+    """Inputs and outputs go on the span unless the decorator said ``capture_input=False``;
+    an LLM call's messages always do (its ``capture_input`` only keeps the prompt out of
+    failure sentences). ``configure(capture_content=False)`` turns both off."""
+    return inst.capture_input or inst.role == "llm"
+
+
+def _summarise(inst: Instrumentation, span: Span, items: int, first: list[Any]) -> None:
+    """A generator's span output: how many items it yielded and the first few."""
+    span.set_attribute("semtrace.items", items)
+    if _records_content(inst):
+        with handle_internal_errors("record output"):
+            _content.summarise_items(span, inst.role, items, first)
 
 
 # -- public factories -----------------------------------------------------------------------

@@ -37,6 +37,7 @@ from semtrace.config import (
     ENV_OTEL_SERVICE_NAME,
     ENV_TOKEN,
     Settings,
+    capture_content_default,
     env_bool,
     resolve_mode,
 )
@@ -234,6 +235,8 @@ def configure(
     capture_logging: bool = True,
     capture_inputs: bool | None = None,
     max_input_chars: int = 500,
+    capture_content: bool | None = None,
+    max_content_chars: int = 4_096,
     batch_interval_s: float = 1.0,
     resource_attributes: Mapping[str, Any] | None = None,
     mode: str | None = None,
@@ -250,6 +253,9 @@ def configure(
     attributes from ``OTEL_RESOURCE_ATTRIBUTES`` are honoured. If the application already
     installed an SDK ``TracerProvider``, semtrace adds its processor to it instead of replacing it.
     ``instrument=["openai", "langchain"]`` turns on those integrations (``semtrace.instrument``).
+    ``capture_content`` (env ``SEMTRACE_CAPTURE_CONTENT``, or the GenAI conventions'
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``; default on): decorated spans record
+    their inputs and outputs (redacted, cut at ``max_content_chars``).
     ``log_level`` (env ``SEMTRACE_LOG_LEVEL``, default ``"info"``): semantic and captured
     ``logging`` records below it are dropped before any work is done on them.
 
@@ -287,6 +293,8 @@ def configure(
         if capture_inputs is None
         else capture_inputs,
         max_input_chars=max_input_chars,
+        capture_content=capture_content_default() if capture_content is None else capture_content,
+        max_content_chars=max_content_chars,
         batch_interval_s=batch_interval_s,
         resource_attributes=dict(resource_attributes or {}),
         log_level=_log_level(log_level),

@@ -1,0 +1,120 @@
+"""Inputs and outputs on every decorated span, by default: arguments and return values, an
+LLM call's messages and response; redacted, cut at a configurable size; one switch off."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import semtrace
+from semtrace.tracer.setup import STATE
+
+KEY = "sk-proj-Abc123DEF456ghi789JKLmno"
+
+
+@semtrace.tool("lookup_vendor")
+def lookup_vendor(vendor_id: str, api_key: str | None = None) -> dict[str, Any]:
+    return {"vendor_id": vendor_id, "name": "Nordwind"}
+
+
+@semtrace.llm(model="gpt-4o-mini", provider="openai")
+def ask(messages: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "model": "gpt-4o-mini",
+        "choices": [{"message": {"content": "Nordwind GmbH"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 3},
+    }
+
+
+@semtrace.step("numbers")
+def numbers(n: int) -> Iterator[int]:
+    yield from range(n)
+
+
+@semtrace.agent("procurement")
+def procure(vendor_id: str) -> str:
+    ask([{"role": "user", "content": f"Who is {vendor_id}?"}])
+    sum(numbers(5))
+    return lookup_vendor(vendor_id, api_key=KEY)["name"]
+
+
+def _run(con: Any) -> dict[str, dict[str, Any]]:
+    assert procure("V-7") == "Nordwind"
+    rows = con().sql("SELECT name, input, output FROM spans").to_arrow_table().to_pylist()
+    return {r["name"]: r for r in rows}
+
+
+def test_every_span_records_its_input_and_output(con: Any) -> None:
+    """Agent, tool and step spans carry their arguments and return value; the tool's appear
+    in tool_calls, the LLM call's messages and response in llm_calls; a secret argument is
+    redacted; a generator's output is its item count and first items."""
+    spans = _run(con)
+    assert json.loads(spans["invoke_agent procurement"]["input"]) == {"vendor_id": "V-7"}
+    assert spans["invoke_agent procurement"]["output"] == "Nordwind"
+    tool_input = spans["execute_tool lookup_vendor"]["input"]
+    assert KEY not in tool_input and json.loads(tool_input)["vendor_id"] == "V-7"
+    assert json.loads(spans["execute_tool lookup_vendor"]["output"]) == {
+        "vendor_id": "V-7",
+        "name": "Nordwind",
+    }
+    assert json.loads(spans["invoke_workflow numbers"]["output"]) == {
+        "items": 5,
+        "first": [0, 1, 2],
+    }
+    (tool,) = con().sql("SELECT arguments, result FROM tool_calls").fetchall()
+    assert tool == (tool_input, spans["execute_tool lookup_vendor"]["output"])
+    (llm,) = con().sql("SELECT prompt, response, total_tokens FROM llm_calls").fetchall()
+    assert json.loads(llm[0]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Who is V-7?"}]}
+    ]
+    assert json.loads(llm[1]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Nordwind GmbH"}]}
+    ]
+    assert llm[2] == 15
+
+
+def test_content_is_cut_at_the_configured_size(db_path: Path) -> None:
+    """max_content_chars bounds what a span records, with a marker saying how much was cut."""
+    semtrace.configure(service_name="t", db=db_path, max_content_chars=20)
+    try:
+        lookup_vendor("V" * 100)
+        semtrace.force_flush()
+        ((text,),) = semtrace.connect(db_path).sql("SELECT input FROM spans").fetchall()
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+    assert text.startswith('{"vendor_id":"VVVVVV') and "…[truncated " in text
+    assert len(text.split("…")[0]) == 20
+
+
+@pytest.mark.parametrize(
+    ("argument", "env"),
+    [
+        (False, {}),
+        (None, {"SEMTRACE_CAPTURE_CONTENT": "false"}),
+        (None, {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false"}),
+    ],
+)
+def test_one_switch_turns_content_off(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, argument: bool | None, env: dict[str, str]
+) -> None:
+    """configure(capture_content=False), SEMTRACE_CAPTURE_CONTENT=false or the GenAI
+    conventions' OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false record no content."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    semtrace.configure(service_name="t", db=db_path, capture_content=argument)
+    try:
+        procure("V-7")
+        semtrace.force_flush()
+        rows = semtrace.connect(db_path).sql("SELECT input, output, attributes FROM spans")
+        got = rows.fetchall()
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+    assert len(got) == 4
+    assert all(i is None and o is None for i, o, _ in got)
+    assert not any("input.value" in (a or "") for _, _, a in got)
