@@ -77,6 +77,22 @@ def test_every_span_records_its_input_and_output(con: Any) -> None:
     assert llm[2] == 15
 
 
+@semtrace.tool("call_gateway")
+def call_gateway(card_last4: str, token: str) -> str:
+    return "accepted"
+
+
+def test_an_argument_under_a_sensitive_name_is_redacted_whatever_it_looks_like(con: Any) -> None:
+    """An opaque value (no secret pattern matches it) passed as ``token`` is replaced whole;
+    the other arguments stay readable."""
+    opaque = "q7Zr2LmX9vT4kP8wN1yB6cH3"
+    call_gateway("4242", token=opaque)
+    ((text,),) = con().sql("SELECT input FROM spans").fetchall()
+    assert opaque not in text
+    arguments = json.loads(text)
+    assert arguments["card_last4"] == "4242" and arguments["token"].startswith("[REDACTED:")
+
+
 def test_content_is_cut_at_the_configured_size(db_path: Path) -> None:
     """max_content_chars bounds what a span records, with a marker saying how much was cut."""
     semtrace.configure(service_name="t", db=db_path, max_content_chars=20)

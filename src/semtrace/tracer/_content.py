@@ -19,7 +19,7 @@ import orjson
 from opentelemetry.trace import Span
 
 from semtrace import semconv as sc
-from semtrace.redaction import redact_text
+from semtrace.redaction import redact_text, redact_value
 from semtrace.tracer.setup import STATE
 
 __all__ = [
@@ -57,13 +57,14 @@ def _jsonable(value: Any) -> Any:
 
 def _text(value: Any, limit: int) -> tuple[str, bool]:
     """(text, is_json) for a value: strings as they are, the rest as JSON; redacted before
-    it is cut, so no secret is cut in half."""
+    it is cut, so no secret is cut in half, and a value under a sensitive key (an argument
+    named ``token`` or ``password``) replaced whole whatever it looks like."""
     if isinstance(value, str):
         text, is_json = value, False
     else:
         try:
             text = orjson.dumps(
-                value,
+                redact_value(value),
                 default=_jsonable,
                 option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
             ).decode()
