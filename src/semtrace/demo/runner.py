@@ -198,7 +198,7 @@ def run_demo(
         semtrace.force_flush()
         generated_s = time.perf_counter() - started
         if diagnose:
-            _diagnose(path, limit=None if story else SCALE_DIAGNOSE_LIMIT)
+            _diagnose(path, pace, limit=None if story else SCALE_DIAGNOSE_LIMIT)
         semtrace.force_flush()
         con = semtrace.connect(path)
         try:
@@ -217,13 +217,26 @@ def run_demo(
         semtrace.shutdown()
 
 
-def _diagnose(db: str, limit: int | None) -> list[object]:
+# The story's hold-up in simulated seconds: the slow hotel API answers after 7 to 9 s, while
+# the other steps of a trip take 1 to 3 s. The story runs at ``pace.scale`` of that time (2 %),
+# so a stall of the process (a busy machine, another agent's coroutine holding the loop)
+# weighs fifty times more than on real work: 40 ms stalled in a 3 s flight booking read as a
+# 5 s hold-up with the default 100 ms floor. The floor is 6 simulated seconds instead (120 ms
+# at 2 %: a normal step needs a stall of 60 ms or more, the hotel's slow answer cannot be
+# quicker than 140 ms). Slow steps stay a judgement on wall-clock time: a long enough stall
+# still reads as one, so they are the one part of the story a seed does not fix.
+SLOW_STEP_S = 6.0
+
+
+def _diagnose(db: str, pace: Pace, limit: int | None) -> list[object]:
     """The offline rule-based diagnosis of every failure the run produced.
 
-    The diagnoser's defaults flag a step that holds most of its trace's time (the slow
-    hotel API the supervisor chain stalls on), not every long run, and never time spent
-    waiting on a human.
+    A step is slow when it holds most of its trace's time (the slow hotel API the supervisor
+    chain stalls on) and at least ``SLOW_STEP_S`` of the story's simulated seconds; never time
+    spent waiting on a human.
     """
     from semtrace import diagnose
+    from semtrace.diagnose.extract import DEFAULT_SLOW_MS
 
-    return list(diagnose.run(db=db, provider="rules", limit=limit))
+    slow_ms = max(DEFAULT_SLOW_MS, SLOW_STEP_S * 1_000 * pace.scale)
+    return list(diagnose.run(db=db, provider="rules", limit=limit, slow_ms=slow_ms))
