@@ -4,7 +4,9 @@ write bench/RESULTS.md. Every figure is compared with a baseline measured in the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import platform
 import sys
 import time
@@ -57,14 +59,38 @@ def _fmt(v: object) -> str:
 COLUMNS = ("benchmark", "metric", "value", "unit", "baseline_value", "ratio", "target", "met", "note")
 
 
-def _markdown(results: list[Result], quick: bool, elapsed: float) -> str:
+def machine() -> str:
+    """What the figures were measured on, read from the machine (not assumed)."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f", {int(line.split()[1]) / 2**20:.1f} GiB RAM"
+    return f"{model}, {cpus} CPUs{memory}, {platform.system()} {platform.machine()}"
+
+
+def _load() -> str:
+    with contextlib.suppress(OSError):
+        return f"{os.getloadavg()[0]:.1f}"
+    return "?"
+
+
+def _markdown(results: list[Result], quick: bool, elapsed: float, load: tuple[str, str]) -> str:
     lines = [
         "# Benchmark results",
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'quick' if quick else 'full'} mode, "
-        f"{elapsed:.0f} s, Python {platform.python_version()}, {platform.machine()}, "
-        "2-core shared machine. Ratios compare with a baseline measured side by side in the "
-        "same run; absolute numbers move with the machine's load.",
+        f"{elapsed:.0f} s, Python {platform.python_version()}, on {machine()}. A shared "
+        f"machine: other work ran alongside (load average {load[0]} at the start, {load[1]} at "
+        "the end), so absolute numbers move with its load; ratios compare with a baseline "
+        "measured side by side in the same run.",
         "",
         "| " + " | ".join(COLUMNS) + " | baseline |",
         "|" + "---|" * (len(COLUMNS) + 1),
@@ -86,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     failed: list[str] = []
     started = time.perf_counter()
+    load_start = _load()
     for name in names:
         console.print(f"[bold]{name}[/]: {SUITE[name]} ...")
         t0 = time.perf_counter()
@@ -113,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     console.print(f"total {elapsed:.0f} s")
     if not args.no_write and not args.only:
-        RESULTS_MD.write_text(_markdown(results, args.quick, elapsed))
+        RESULTS_MD.write_text(_markdown(results, args.quick, elapsed, (load_start, _load())))
         console.print(f"wrote {RESULTS_MD}")
     return 1 if failed else 0
 
