@@ -32,6 +32,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 
+from bench._harness import process_cpu_seconds
+
 SPANS_PER_REQUEST = 512
 TARGET = 100_000  # spans/s, protobuf, acknowledged and committed
 REPEATS = 3  # medians of three rounds: the machine is shared and noisy
@@ -190,17 +192,7 @@ class _Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU the collector process and its decode workers used so far."""
-        pids = [self.proc.pid]
-        for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
-            pids += [int(p) for p in children.read_text().split()]
-        total = 0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -7,11 +7,16 @@ baseline's exporter drops spans, semtrace's writes them to DuckDB. Two figures:
   thread competing for the GIL during the round; what is left queued is drained untimed
   before the next round). Target: <= 1.2x the raw SDK span.
 - the total CPU per span: every thread of the process (agent, exporter, DuckDB) from the
-  first call until the last span is written, so the exporter's own work is counted too.
+  first call until the last span is written, so the exporter's own work is counted too; in
+  owner mode, the agent process's CPU plus the owner process's (which writes the file).
+
+semtrace runs embedded here (it writes the file in-process); ``bench/owner.py`` compares the
+agent thread's cost across the modes.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +24,7 @@ from pathlib import Path
 from opentelemetry.sdk.trace import Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from bench._harness import Result, interleaved
+from bench._harness import Result, interleaved, process_cpu_seconds, timed
 
 ATTRS = {
     "gen_ai.operation.name": "execute_tool",
@@ -54,7 +59,7 @@ def run(quick: bool = False) -> list[Result]:
     # Many short interleaved rounds: the machine is shared, a median of 3 moves by +-30%.
     rounds = 7 if quick else 11
     tmp = Path(tempfile.mkdtemp(prefix="semtrace-bench-"))
-    semtrace.configure(service_name="bench", db=tmp / "overhead.duckdb")
+    semtrace.configure(service_name="bench", db=tmp / "overhead.duckdb", mode="embedded")
 
     @semtrace.tool("search_flights", attributes={"gen_ai.provider.name": "openai"})
     def traced(origin: str, dest: str) -> int:
@@ -154,8 +159,54 @@ def run(quick: bool = False) -> list[Result]:
             "and gen_ai.tool.call.arguments/result",
         )
     )
+    results.append(_owner_total_cpu(calls, rounds, tmp, c_traced))
     results.extend(_log_overhead(calls, rounds, tmp))
     return results
+
+
+def _owner_total_cpu(calls: int, rounds: int, tmp: Path, embedded_cpu: float) -> Result:
+    """Total CPU per span in owner mode: this process (agent thread, exporter building and
+    sending Arrow batches) plus the owner process (appending and committing them)."""
+    import semtrace
+    from semtrace.store.ownership import ensure_owner, stop_owner
+
+    db = tmp / "overhead-owner.duckdb"
+    owner = ensure_owner(db, idle_timeout_s=120)  # started before timing, as a warm agent has it
+    semtrace.configure(service_name="bench", db=db, mode="owner")
+
+    @semtrace.tool("search_flights", attributes={"gen_ai.provider.name": "openai"})
+    def traced(origin: str, dest: str) -> int:
+        return 1
+
+    def all_of_traced() -> None:
+        for _ in range(calls):
+            traced("SFO", "JFK")
+        semtrace.force_flush()  # acknowledged after the owner's commit
+
+    agent: list[float] = []
+    both: list[float] = []
+    try:
+        for _ in range(rounds):
+            semtrace.force_flush()
+            own0 = process_cpu_seconds(owner.pid)
+            cpu = timed(all_of_traced, time.process_time)
+            agent.append(cpu)
+            both.append(cpu + process_cpu_seconds(owner.pid) - own0)
+    finally:
+        semtrace.shutdown()
+        stop_owner(db)
+    total, in_agent = statistics.median(both), statistics.median(agent)
+    return Result(
+        "overhead",
+        "semtrace.tool call, total CPU per span, owner mode (agent + owner processes)",
+        round(total / calls * 1e6, 2),
+        "µs/span",
+        baseline="the same in embedded mode (one process)",
+        baseline_value=round(embedded_cpu / calls * 1e6, 2),
+        ratio=round(total / embedded_cpu, 2),
+        note=f"agent process {in_agent / calls * 1e6:.2f} µs/span, owner process "
+        f"{(total - in_agent) / calls * 1e6:.2f} µs/span (the owner's clock ticks are 10 ms)",
+    )
 
 
 def _plain(origin: str, dest: str) -> int:
@@ -172,7 +223,7 @@ def _log_overhead(calls: int, rounds: int, tmp: Path) -> list[Result]:
 
     if not hasattr(semtrace, "get_logger"):
         return []
-    semtrace.configure(service_name="bench", db=tmp / "logs.duckdb")
+    semtrace.configure(service_name="bench", db=tmp / "logs.duckdb", mode="embedded")
     log = semtrace.get_logger(agent="procurement")
     plain = structlog.wrap_logger(
         structlog.PrintLogger(file=open("/dev/null", "w")),  # noqa: SIM115

@@ -24,7 +24,7 @@ from bench._harness import Result
 _SEED_SCRIPT = textwrap.dedent(
     """
     import sys, semtrace
-    semtrace.configure(service_name="bench-agents", db=sys.argv[1], capture_logging=False)
+    semtrace.configure(service_name="bench-agents", db=sys.argv[1], capture_logging=False, mode="embedded")
     log = semtrace.get_logger(agent="procurement") if hasattr(semtrace, "get_logger") else None
 
     @semtrace.tool("lookup_vendor")

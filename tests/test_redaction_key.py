@@ -21,6 +21,7 @@ import pytest
 import semtrace
 from semtrace import redaction
 from semtrace.redaction import Redactor, database_key, key_path
+from semtrace.store.ownership import stop_owner
 
 EMAIL = "carol.secret-owner@example.org"
 CANDIDATES = ["alice@example.org", EMAIL, "bob@example.org"]
@@ -35,7 +36,7 @@ def _public_salt_guesses(candidate: str) -> set[str]:
     }
 
 
-def _write_in_subprocess(db: Path, text: str) -> None:
+def _write_in_subprocess(db: Path, text: str, mode: str = "embedded") -> None:
     script = textwrap.dedent(
         f"""
         import semtrace
@@ -44,7 +45,7 @@ def _write_in_subprocess(db: Path, text: str) -> None:
         semtrace.shutdown()
         """
     )
-    env = {**os.environ, "SEMTRACE_MODE": "embedded"}
+    env = {**os.environ, "SEMTRACE_MODE": mode}
     env.pop("SEMTRACE_REDACT_SALT", None)
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
 
@@ -99,14 +100,20 @@ def test_the_key_file_is_made_once_owner_only_and_never_stored_in_the_telemetry(
     assert key_hex.encode() not in data and bytes.fromhex(key_hex) not in data
 
 
-def test_processes_writing_the_same_file_make_the_same_marker(tmp_path: Path) -> None:
-    """Two processes writing one database, one after the other, group the same email under one
-    marker; a process writing another database makes a different one."""
+@pytest.mark.parametrize("mode", ["embedded", "owner"])
+def test_processes_writing_the_same_file_make_the_same_marker(tmp_path: Path, mode: str) -> None:
+    """Two processes writing one database, one after the other (in the file directly, or
+    through its owner process), group the same email under one marker; a process writing
+    another database makes a different one."""
     db = tmp_path / "shared.duckdb"
-    _write_in_subprocess(db, f"first write to {EMAIL}")
-    _write_in_subprocess(db, f"second write to {EMAIL}")
     other = tmp_path / "other.duckdb"
-    _write_in_subprocess(other, f"other file, {EMAIL}")
+    try:
+        _write_in_subprocess(db, f"first write to {EMAIL}", mode)
+        _write_in_subprocess(db, f"second write to {EMAIL}", mode)
+        _write_in_subprocess(other, f"other file, {EMAIL}", mode)
+    finally:
+        stop_owner(db)
+        stop_owner(other)
     shared = _markers(db, "select message from logs order by time")
     (elsewhere,) = _markers(other, "select message from logs")
     assert len(shared) == 2 and shared[0] == shared[1]
