@@ -12,6 +12,8 @@ import pytest
 
 from semtrace.exceptions import NotADatabaseError
 from semtrace.store.database import (
+    ENV_MEMORY_LIMIT,
+    SERVER_MEMORY_LIMIT,
     Store,
     batch_tables,
     connect_readonly,
@@ -132,3 +134,27 @@ def test_readonly_on_a_foreign_duckdb_file(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(NotADatabaseError, match=r"other\.duckdb.*no semtrace tables"):
         connect_readonly(path)
+
+
+def test_an_agents_writer_keeps_duckdbs_cache_small(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's in-process writer caps DuckDB's cache at 64 MB (its peak RSS, see
+    bench/memory.py); the process that also serves queries asks for more; the environment
+    variable overrides both."""
+
+    def limit(store: Store) -> str:
+        row = store.cursor().execute("select current_setting('memory_limit')").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    agent = Store(db_path)
+    assert limit(agent) == "61.0 MiB"  # DuckDB prints 64 MB as MiB
+    agent.close()
+    server = Store(db_path, memory_limit=SERVER_MEMORY_LIMIT)
+    assert limit(server) == "244.1 MiB"
+    server.close()
+    monkeypatch.setenv(ENV_MEMORY_LIMIT, "128MB")
+    overridden = Store(db_path, memory_limit=SERVER_MEMORY_LIMIT)
+    assert limit(overridden) == "122.0 MiB"
+    overridden.close()

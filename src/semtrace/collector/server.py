@@ -51,7 +51,7 @@ from semtrace.collector.sql import SqlSandbox, lock_down
 from semtrace.config import ENV_TOKEN
 from semtrace.lake.sink import LakeSink
 from semtrace.store import schema
-from semtrace.store.database import Store, resolve_path
+from semtrace.store.database import SERVER_MEMORY_LIMIT, Store, resolve_path
 from semtrace.store.ownership import Announcement, remove_announcement, write_announcement
 
 __all__ = ["ENV_TOKEN", "Collector", "CollectorConfig"]
@@ -89,7 +89,7 @@ class Collector:
     def __init__(self, config: CollectorConfig) -> None:
         self.config = config
         self.db = resolve_path(config.db)
-        self.store = Store(self.db)
+        self.store = Store(self.db, memory_limit=SERVER_MEMORY_LIMIT)
         redaction.use_database(self.db)  # the key agents writing this file use too
         # DuckDB checkpoints when its WAL reaches 16 MB (~22,000 spans), re-compressing the
         # last, partly filled row group each time: at 64 MB ingest costs ~2 us/span less CPU.
