@@ -42,7 +42,7 @@ def run(quick: bool = False) -> list[Result]:
     off = redaction.Redactor(enabled=False)
 
     def build(r: redaction.Redactor) -> None:
-        redaction._redactor = r
+        redaction.use_redactor(r)
         for i in range(0, n, 2_048):
             spans_tables(records[i : i + 2_048])
             logs_table(logs[i : i + 2_048])
@@ -59,7 +59,7 @@ def run(quick: bool = False) -> list[Result]:
         stores.append(Store(tmp / f"w-{next(counter)}.duckdb"))
 
     def write(r: redaction.Redactor) -> None:
-        redaction._redactor = r
+        redaction.use_redactor(r)
         store = stores[0]
         for i in range(0, n, 2_048):
             store.write_spans(records[i : i + 2_048])
@@ -71,7 +71,7 @@ def run(quick: bool = False) -> list[Result]:
             lambda: write(on), lambda: write(off), max(3, rounds // 2), fresh_store
         )
     finally:
-        redaction._redactor = on
+        redaction.use_redactor(on)
         while stores:
             stores.pop().close()
     return [

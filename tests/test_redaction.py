@@ -112,7 +112,7 @@ def test_module_functions_use_the_configured_redactor() -> None:
         redaction.configure_redaction(enabled=False)
         assert redaction.redact_value({"password": "x"}) == {"password": "x"}
     finally:
-        redaction._redactor = before
+        redaction.use_redactor(before)
 
 
 def test_remembered_clean_values_never_let_a_secret_through() -> None:
@@ -139,7 +139,8 @@ def test_memory_of_clean_values_stays_bounded_under_unique_values() -> None:
     """Maps of ever-new values under plain keys are all returned unchanged, and the set of
     values remembered as clean never grows past its bound (plus one map's values)."""
     r = Redactor()
-    for i in range(3 * redaction._CACHE_MAX):
+    for i in range(3 * redaction.CACHE_MAX):
         attrs = {"call.id": f"call_{i:012x}", "tokens": i, "model": "gpt-4o-mini"}
         assert r.redact_attributes(attrs) is attrs
-        assert len(r._clean) <= redaction._CACHE_MAX + len(attrs)
+        assert r.remembered["clean_values"] <= redaction.CACHE_MAX + len(attrs)
+    assert max(r.remembered.values()) <= redaction.CACHE_MAX + 3

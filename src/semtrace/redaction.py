@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CACHE_MAX",
     "DEFAULT_SENSITIVE_KEYS",
     "ENV_REDACT",
     "ENV_REDACT_SALT",
@@ -51,6 +52,7 @@ __all__ = [
     "redact_text",
     "redact_value",
     "use_database",
+    "use_redactor",
 ]
 
 ENV_REDACT = "SEMTRACE_REDACT"  # "0" turns redaction off (not recommended)
@@ -169,6 +171,16 @@ class Redactor:
         self._plain_keys: set[str] = set()
         self._clean: set[Any] = set()
 
+    @property
+    def remembered(self) -> dict[str, int]:
+        """How many entries each of its memories holds (each is bounded by ``CACHE_MAX``)."""
+        return {
+            "verdicts": len(self._seen),
+            "clean_values": len(self._clean),
+            "key_kinds": len(self._key_kind),
+            "plain_keys": len(self._plain_keys),
+        }
+
     def use_key(self, key: bytes) -> None:
         """Key the hash with ``key`` (a database's), unless this redactor was given its own."""
         if self._fixed_key is None and key != self._key:
@@ -286,14 +298,14 @@ class Redactor:
         seen = self._seen
         plain_keys = self._plain_keys
         clean = self._clean
-        if len(clean) >= _CACHE_MAX:
+        if len(clean) >= CACHE_MAX:
             clean.clear()
         for key, value in attrs.items():
             kind = key_kind.get(key)
             if kind is None:
                 kind = self._classify(str(key))
             if kind == _PLAIN:
-                if type(key) is str and len(plain_keys) < _CACHE_MAX:  # memory stays bounded
+                if type(key) is str and len(plain_keys) < CACHE_MAX:  # memory stays bounded
                     plain_keys.add(key)
                 vtype = type(value)
                 if vtype is str:
@@ -336,7 +348,7 @@ class Redactor:
         """Whether none of ``values`` (found under plain keys) needs redacting; the clean ones
         are remembered as the walk in :meth:`redact_attributes` remembers them."""
         clean = self._clean
-        if len(clean) + len(values) > _CACHE_MAX:
+        if len(clean) + len(values) > CACHE_MAX:
             return False  # the walk clears the set first
         seen = self._seen
         for value in values:
@@ -370,7 +382,7 @@ class Redactor:
             kind = _SENSITIVE
         else:
             kind = _PLAIN
-        if len(self._key_kind) < _CACHE_MAX:
+        if len(self._key_kind) < CACHE_MAX:
             self._key_kind[key] = kind
         return kind
 
@@ -378,7 +390,7 @@ class Redactor:
         redacted = self.redact_text(value)
         verdict = _CLEAN if redacted == value else redacted
         if len(value) <= 256:
-            if len(self._seen) >= _CACHE_MAX:
+            if len(self._seen) >= CACHE_MAX:
                 self._seen.clear()
             self._seen[value] = verdict
         return verdict
@@ -409,7 +421,7 @@ class Redactor:
 
 _ALLOW, _SENSITIVE, _PLAIN = 0, 1, 2
 _CLEAN = "\x00clean"  # the verdict for a value with nothing to redact (compared by identity)
-_CACHE_MAX = 8_192
+CACHE_MAX = 8_192  # entries each of a redactor's memories holds at most
 
 
 def _kind_of_key(key: str) -> str:
@@ -533,6 +545,14 @@ def configure_redaction(
     )
     _redactor.use_key(_key_in_use)
     return _redactor
+
+
+def use_redactor(redactor: Redactor) -> Redactor:
+    """Make ``redactor`` the process-wide one; returns the one it replaces (so a test or a
+    benchmark can put it back)."""
+    global _redactor
+    previous, _redactor = _redactor, redactor
+    return previous
 
 
 def redact_text(text: str) -> str:
