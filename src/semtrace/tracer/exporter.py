@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -19,6 +20,8 @@ from semtrace.store.resilient import get_writer
 from semtrace.tracer.convert import SpanBatch
 
 __all__ = ["DuckDBSpanExporter"]
+
+_ARROW_POOL = pa.default_memory_pool()
 
 
 class DuckDBSpanExporter(SpanExporter):
@@ -35,6 +38,9 @@ class DuckDBSpanExporter(SpanExporter):
             # The writer reads rows straight from the SDK spans (no records, no copies).
             # Spooled batches count as exported: they reach the file when it is back.
             get_writer(self.path).write(spans=SpanBatch(spans))
+            # Arrow's allocator keeps what a batch's tables freed for the next one; inside an
+            # agent that is tens of MB held for good (bench/memory.py): hand it back.
+            _ARROW_POOL.release_unused()
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
 
