@@ -15,13 +15,18 @@ What goes wrong, on purpose:
 - compliance finds one invoice ambiguous and cannot decide alone: it opens a long-running task
   (``semtrace.start_task``), moves it to ``input_required``, waits for a human answer, then
   completes it. The ``tasks`` view shows how long the work waited on the human.
+
+In the scripted story a simulated reviewer answers. :func:`start_inbox_review` runs one more
+invoice whose review waits for a real person: it stays in the dashboard's Inbox until someone
+answers it there (or with ``semtrace tasks answer``), and then the compliance run completes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import semtrace
 from semtrace.bus import EventBus
@@ -35,11 +40,15 @@ __all__ = [
     "SERVICE",
     "VENDORS",
     "HumanReviewer",
+    "InboxReview",
+    "InboxReviewer",
     "Invoice",
     "Ledger",
+    "Reviewer",
     "VendorMaster",
     "make_invoices",
     "process_invoices",
+    "start_inbox_review",
 ]
 
 SERVICE = "invoice-processing"  # the service name this application runs under
@@ -75,6 +84,12 @@ class Invoice:
     po_number: str
 
 
+class Reviewer(Protocol):
+    """Who is asked when compliance cannot decide alone."""
+
+    def notify(self, task: Task, question: str) -> None: ...
+
+
 class HumanReviewer:
     """A simulated finance reviewer: gets a question about a task, answers it a while later.
 
@@ -98,6 +113,19 @@ class HumanReviewer:
             "Confirmed: 'ACME Ltd' is the UK trading name of ACME GmbH (V-1042); approve.",
             by="alice@example.com",
         )
+
+
+class InboxReviewer:
+    """No simulated reviewer: the question waits in the Inbox for a person to answer it."""
+
+    def __init__(self) -> None:
+        self.waiting = threading.Event()  # set once a review waits for its answer
+        self.task_id: str | None = None
+
+    def notify(self, task: Task, question: str) -> None:
+        """The Inbox lists the waiting task by itself; remember which one it is."""
+        self.task_id = task.id
+        self.waiting.set()
 
 
 def make_invoices(seed: int, batch: int, count: int, *, guarantee: bool = True) -> list[Invoice]:
@@ -131,7 +159,7 @@ def make_invoices(seed: int, batch: int, count: int, *, guarantee: bool = True) 
 
 
 async def process_invoices(
-    invoices: list[Invoice], llm: SimulatedLLM, pace: Pace, reviewer: HumanReviewer, seed: int
+    invoices: list[Invoice], llm: SimulatedLLM, pace: Pace, reviewer: Reviewer, seed: int
 ) -> None:
     """Run one batch through the choreography and wait until every message is handled."""
     bus = EventBus(name="invoices")
@@ -199,13 +227,20 @@ async def process_invoices(
             task.set_status("input_required", f"need a human to confirm the vendor: {question}")
             reviewer.notify(task, question)
             answer = await task.wait_for_input()
+            rejected = bool(getattr(answer, "rejected", False))
             await llm.achat(
                 "claude-sonnet-4",
                 f"Reviewer answered: {answer} Decide on invoice {invoice.invoice_id}.",
-                reply="compliant: vendor identity confirmed by the reviewer.",
+                reply="non-compliant: the reviewer rejected the vendor."
+                if rejected
+                else "compliant: vendor identity confirmed by the reviewer.",
             )
-            task.complete(result={"invoice": invoice.invoice_id, "decision": "approved"})
-        compliance_log.info("invoice approved after review", invoice=invoice.invoice_id)
+            decision = "rejected" if rejected else "approved"
+            task.complete(result={"invoice": invoice.invoice_id, "decision": decision})
+        if rejected:
+            compliance_log.warning("invoice rejected after review", invoice=invoice.invoice_id)
+        else:
+            compliance_log.info("invoice approved after review", invoice=invoice.invoice_id)
 
     @bus.subscribe("invoice.matched", agent="payments")
     async def schedule_payment(msg: Any) -> None:
@@ -263,3 +298,68 @@ class VendorMaster:
                 "null, so its ID cannot be trusted for matching"
             )
         return str(record["vendor_id"])
+
+
+class InboxReview:
+    """One invoice whose compliance review waits in the Inbox, run on a thread of its own
+    (see :func:`start_inbox_review`)."""
+
+    def __init__(self, db: str, seed: int) -> None:
+        self.db = db
+        self.seed = seed
+        self.reviewer = InboxReviewer()
+        self.finished = threading.Event()  # the run completed (someone answered)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="semtrace-demo-inbox", daemon=True)
+
+    @property
+    def task_id(self) -> str | None:
+        """The waiting task's id, once it waits."""
+        return self.reviewer.task_id
+
+    def _run(self) -> None:
+        try:
+            semtrace.configure(service_name=SERVICE, db=self.db, capture_logging=False)
+            invoice = Invoice("INV-900-01", "ACME Ltd", 18_450.0, "GBP", "PO-7781")
+            pace = Pace()
+            with asyncio.Runner() as runner:
+                runner.run(
+                    process_invoices(
+                        [invoice], SimulatedLLM(self.seed, pace), pace, self.reviewer, self.seed
+                    )
+                )
+            semtrace.force_flush()
+        except BaseException as exc:  # reported by wait_until_waiting / stop, not lost
+            self.error = exc
+        finally:
+            self.finished.set()
+            self.reviewer.waiting.set()
+
+    def wait_until_waiting(self, timeout_s: float = 60.0) -> str:
+        """Block until the review waits in the Inbox; returns its task id."""
+        self.reviewer.waiting.wait(timeout_s)
+        if self.error is not None:
+            raise self.error
+        if self.task_id is None:
+            raise TimeoutError(f"the Inbox review did not start within {timeout_s:g} s")
+        semtrace.force_flush()  # its question is in the database: the Inbox shows it
+        return self.task_id
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Cancel the review if nobody answered it, and write everything it recorded."""
+        if not self.finished.is_set() and self.task_id is not None:
+            from semtrace.tracer.tasks import get_task
+
+            task = get_task(self.task_id)
+            if task is not None:
+                task.cancel("the demo stopped before anyone answered")
+        self.finished.wait(timeout_s)
+        semtrace.shutdown()
+
+
+def start_inbox_review(db: str, seed: int = 7) -> InboxReview:
+    """Start one invoice (ACME Ltd, ambiguous) whose compliance review waits for a person in
+    the Inbox; the run completes once they answer. ``stop()`` it when the demo ends."""
+    review = InboxReview(db, seed)
+    review._thread.start()
+    return review
