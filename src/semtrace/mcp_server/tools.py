@@ -224,6 +224,9 @@ class TelemetryTools:
             ),
             f"sentence: {clip(row['message'] or row.get('status_message') or '', 600)}",
         ]
+        if row.get("impact_count"):
+            ended = f", up to {row['ended_in']}" if row.get("ended_in") else ""
+            lines.append(f"impact: {count(row['impact_count'], 'span')} failed with it{ended}")
         if fp is None:
             lines.append("fingerprint: none (this failure is not one diagnose() recognises)")
             return "\n".join(lines)

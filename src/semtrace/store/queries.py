@@ -369,25 +369,19 @@ def recent_failures(
     limit: int = 20,
     agent: str | None = None,
     trace_id: str | None = None,
-    since: Any = None,
+    since: datetime | None = None,
 ) -> pa.Table:
-    """Rows of the ``failures`` view, newest first, each with its ``failure_id``."""
-    where: list[str] = []
-    params: list[Any] = []
-    for clause, value in (
-        ("agent_name = ?", agent),
-        ("trace_id = ?", trace_id),
-        ("time >= ?::TIMESTAMPTZ", since),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    filters = f"WHERE {' AND '.join(where)}" if where else ""
+    """The newest failures (those :func:`failures` lists), each with its ``failure_id`` and
+    how many spans it took down (``impact_count``)."""
+    where, params = _failure_filters(since, trace_id, None)
+    if agent is not None:
+        where += f"{' AND' if where else ' WHERE'} agent_name = ?"
+        params.append(agent)
     return arrow(
         con,
         f"""SELECT {_FAILURE_ID} AS failure_id, time, trace_id, agent_name, name, error_type,
-                   message, fingerprint, category, diagnosis
-            FROM failures {filters} ORDER BY time DESC, failure_id LIMIT ?""",
+                   message, impact_count, fingerprint, category, diagnosis
+            FROM failures{where} ORDER BY time DESC, failure_id LIMIT ?""",
         [*params, int(limit)],
     )
 
