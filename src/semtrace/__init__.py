@@ -25,12 +25,12 @@ from semtrace.exceptions import (
     SemtraceError,
     SemtraceWarning,
 )
+from semtrace.inbox import answer_task, cancel_task
 from semtrace.integrations import instrument, query, trace, wrap_anthropic, wrap_openai
 from semtrace.pricing import set_prices
 from semtrace.telemetry.logger import get_logger
 from semtrace.tracer import agent, configure, force_flush, llm, shutdown, step, tool
 from semtrace.tracer.executors import context_executor
-from semtrace.tracer.inbox import answer_task, cancel_task
 from semtrace.tracer.propagation import extract, inject
 from semtrace.tracer.tasks import current_task, resume_task, start_task
 from semtrace.tracer.wrap import wrap

@@ -12,7 +12,7 @@ import pytest
 
 import semtrace
 from semtrace.store import queries
-from semtrace.tracer.inbox import answer_task
+from semtrace.inbox import answer_task
 from semtrace.tracer.mcp import elicitation_content, inbox_elicitation
 
 mcp = pytest.importorskip("mcp")

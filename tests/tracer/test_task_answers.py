@@ -14,7 +14,7 @@ import pytest
 
 import semtrace
 from semtrace.store import queries
-from semtrace.tracer.inbox import AnswerRefused, answer_task, cancel_task
+from semtrace.inbox import AnswerRefused, answer_task, cancel_task
 
 
 @pytest.fixture(autouse=True)

@@ -68,7 +68,7 @@ def answer(
     db: DbOption = None,
 ) -> None:
     """Answer a task waiting for input; its agent takes the answer and continues."""
-    from semtrace.tracer.inbox import AnswerRefused, answer_task
+    from semtrace.inbox import AnswerRefused, answer_task
 
     if approve and reject:
         raise fail("--approve and --reject exclude each other")
@@ -97,7 +97,7 @@ def cancel(
     db: DbOption = None,
 ) -> None:
     """Cancel a task waiting for input (it ends cancelled)."""
-    from semtrace.tracer.inbox import AnswerRefused, cancel_task
+    from semtrace.inbox import AnswerRefused, cancel_task
 
     try:
         cancel_task(task_id, by=_who(by), reason=reason, db=db)

@@ -16,12 +16,12 @@ from typing import Any
 from semtrace import diagnose
 from semtrace.diagnose.extract import extract_failures, parse_since
 from semtrace.exceptions import QueryError, SemtraceError
+from semtrace.inbox import AnswerRefused, answer_task, cancel_task
 from semtrace.integrations.query import Trace
 from semtrace.mcp_server._reads import Reader
 from semtrace.mcp_server._text import MAX_CHARS, cell, clip, count, duration, rows_text, table_text
 from semtrace.store import queries
 from semtrace.telemetry.sentences import fold_failure_logs
-from semtrace.tracer.inbox import AnswerRefused, answer_task, cancel_task
 
 __all__ = ["RELATIONS", "TelemetryTools", "ToolInputError"]
 

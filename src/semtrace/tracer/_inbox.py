@@ -256,14 +256,14 @@ class Poller:
             unsettled = dict(self._unsettled)
         if not tasks and not unsettled:
             return
-        book = self._book_for()
-        if book is None:
-            return
-        for answer_id, outcome in unsettled.items():
-            self._settle(book, answer_id, outcome)
-        if not tasks:
-            return
         try:
+            book = self._book_for()
+            if book is None:
+                return
+            for answer_id, outcome in unsettled.items():
+                self._settle(book, answer_id, outcome)
+            if not tasks:
+                return
             rows = book.take(list(tasks))
         except BookUnavailable as exc:
             self.errors += 1

@@ -23,7 +23,6 @@ work finishes stays cancelled): it returns ``False`` and is recorded as
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import uuid
@@ -45,6 +44,9 @@ from semtrace.exceptions import ConfigurationError
 from semtrace.redaction import redact_text
 from semtrace.store.database import get_open_store
 from semtrace.store.model import LogRecord
+from semtrace.store.ownership import OwnerUnavailable
+from semtrace.store.remote import RemoteWriter
+from semtrace.store.resilient import get_writer
 from semtrace.tracer import _failures, _inbox
 from semtrace.tracer._context import current_agent
 from semtrace.tracer._lifecycle import start_span
@@ -548,12 +550,15 @@ def _book() -> _inbox.Book | None:
     settings = STATE.settings
     if settings is None:
         return None
+    writer = get_writer(settings.db)
+    if isinstance(writer, RemoteWriter):  # the same owner this process's telemetry goes to
+        try:
+            target = writer.resolve()
+        except OwnerUnavailable as exc:
+            raise _inbox.BookUnavailable(str(exc)) from None
+        return _inbox.OwnerBook(target.url, target.token)
     store = get_open_store(settings.db)
-    if store is not None:
-        return _inbox.StoreBook(store)
-    if settings.endpoint:
-        return _inbox.OwnerBook(settings.endpoint, os.environ.get("SEMTRACE_TOKEN"))
-    return None
+    return _inbox.StoreBook(store) if store is not None else None
 
 
 _POLLER = _inbox.Poller(_book)

@@ -13,8 +13,8 @@ import streamlit as st
 from semtrace.dashboard import _data
 from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
 from semtrace.dashboard._widgets import empty_state, fmt_ms, refresh_every
+from semtrace.inbox import AnswerRefused, answer_task, cancel_task
 from semtrace.store import queries
-from semtrace.tracer.inbox import AnswerRefused, answer_task, cancel_task
 
 
 def _default_name() -> str:
@@ -24,24 +24,30 @@ def _default_name() -> str:
         return "dashboard"
 
 
+_NOTES = "inbox-notes"  # what the last answers became, shown once at the top of the page
+
+
+def _note(kind: str, text: str) -> None:
+    st.session_state.setdefault(_NOTES, []).append((kind, text))
+
+
 def _send(task: dict[str, Any], action: str, text: str, by: str) -> None:
     """Answer or cancel ``task`` in the database the dashboard reads; say how it went."""
     target = {"db": os.environ.get(ENV_DB) or None, "url": os.environ.get(ENV_SERVER) or None}
     who = by.strip() or _default_name()
+    name = f"{task.get('name') or 'task'} ({task['task_id']})"
     try:
         if action == "cancel":
             cancel_task(task["task_id"], by=who, reason=text.strip() or None, **target)
-            st.session_state[f"inbox-done-{task['task_id']}"] = "Cancel sent: the task ends."
+            _note("success", f"Cancel sent for {name}: the task ends.")
             return
         decision = action if action in ("approve", "reject") else None
         answer_task(task["task_id"], text.strip() or None, decision=decision, by=who, **target)
-        st.session_state[f"inbox-done-{task['task_id']}"] = (
-            "Answer sent: the agent takes it and continues."
-        )
+        _note("success", f"Answer sent to {name}: its agent takes it and continues.")
     except AnswerRefused as exc:
-        st.session_state[f"inbox-error-{task['task_id']}"] = f"Refused: {exc}"
+        _note("error", f"Refused: {exc}")
     except ValueError as exc:  # no text and no decision
-        st.session_state[f"inbox-error-{task['task_id']}"] = str(exc)
+        _note("error", str(exc))
 
 
 def _task_card(task: dict[str, Any]) -> None:
@@ -61,12 +67,6 @@ def _task_card(task: dict[str, Any]) -> None:
                 icon=":material/open_in_new:",
                 query_params={"trace": task["trace_id"]},
             )
-        done = st.session_state.pop(f"inbox-done-{task_id}", None)
-        if done:
-            st.success(done)
-        error = st.session_state.pop(f"inbox-error-{task_id}", None)
-        if error:
-            st.error(error)
         if task.get("answered_by"):
             kind = "asked to cancel" if task.get("answer_kind") == "cancel" else "answered"
             st.info(
@@ -93,6 +93,8 @@ def _task_card(task: dict[str, Any]) -> None:
 @st.fragment(run_every=refresh_every())
 def main() -> None:
     st.title("Inbox")
+    for kind, text in st.session_state.pop(_NOTES, []):
+        (st.success if kind == "success" else st.error)(text)
     with _data.connection() as con:
         waiting = queries.waiting_tasks(con).to_pylist()
     if not waiting:

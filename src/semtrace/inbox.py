@@ -10,7 +10,7 @@ next poll and continues::
     semtrace.cancel_task(task_id, by="alice")
 
 A refusal raises :class:`AnswerRefused` saying why (unknown task, not waiting, finished,
-already answered). The tasks waiting are ``semtrace.store.queries.waiting_tasks(con)``.
+already answered). :func:`waiting_tasks` lists the tasks waiting.
 """
 
 from __future__ import annotations
@@ -20,44 +20,54 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
+
+from semtrace._connect import connect, default_db, find_owner
+from semtrace.config import ENV_TOKEN
 from semtrace.exceptions import ConfigurationError
+from semtrace.store import queries
 from semtrace.store.answers import AnswerRefused
 from semtrace.store.database import get_open_store, open_store, resolve_path
-from semtrace.tracer import _inbox
-from semtrace.tracer._inbox import Answer
-from semtrace.tracer.setup import DEFAULT_DB, ENV_DB, STATE
+from semtrace.store.ownership import token_for_url
+from semtrace.tracer._inbox import Answer, Book, OwnerBook, StoreBook
 
-__all__ = ["Answer", "AnswerRefused", "answer_task", "cancel_task"]
-
-
-def _default_db() -> str:
-    if STATE.settings is not None:
-        return STATE.settings.db
-    return resolve_path(os.environ.get(ENV_DB, DEFAULT_DB))
+__all__ = ["Answer", "AnswerRefused", "answer_task", "cancel_task", "waiting_tasks"]
 
 
 @contextlib.contextmanager
-def _book(db: str | os.PathLike[str] | None, url: str | None) -> Iterator[_inbox.Book]:
-    """The answer book of ``db`` (or of the owner at ``url``), for one call."""
+def _book(db: str | os.PathLike[str] | None, url: str | None) -> Iterator[Book]:
+    """The answer book of ``db`` for one call: this process's store when it writes the file,
+    else the file's owner (started on demand in owner mode, as :func:`semtrace.connect`
+    does), else the file opened for this one answer (embedded mode, nobody writing it)."""
     if url is not None:
-        yield _inbox.OwnerBook(url, os.environ.get("SEMTRACE_TOKEN"))
+        yield OwnerBook(url, token_for_url(url) or os.environ.get(ENV_TOKEN))
         return
-    path = resolve_path(db) if db is not None else _default_db()
+    path = resolve_path(db) if db is not None else default_db()
     store = get_open_store(path)
     if store is not None:
-        yield _inbox.StoreBook(store)
+        yield StoreBook(store)
         return
-    settings = STATE.settings
-    if settings is not None and settings.db == path and settings.endpoint:
-        yield _inbox.OwnerBook(settings.endpoint, os.environ.get("SEMTRACE_TOKEN"))
+    ann = find_owner(path)
+    if ann is not None:
+        yield OwnerBook(ann.url, ann.token)
         return
     if not os.path.exists(path):
         raise ConfigurationError(f"no semtrace database at {path}: no task waits there")
     store = open_store(path)
     try:
-        yield _inbox.StoreBook(store)
+        yield StoreBook(store)
     finally:
         store.close()
+
+
+def waiting_tasks(db: str | os.PathLike[str] | None = None, *, limit: int = 200) -> pa.Table:
+    """The tasks waiting for a human in ``db``, longest waiting first (see
+    :func:`semtrace.store.queries.waiting_tasks` for the columns)."""
+    con = connect(db)
+    try:
+        return queries.waiting_tasks(con, limit=limit)
+    finally:
+        con.close()
 
 
 def answer_task(
