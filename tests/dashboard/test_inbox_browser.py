@@ -1,15 +1,19 @@
-"""End to end: an agent process waits on its task; a person answers it on the Inbox page of
-``semtrace dashboard`` in headless Chromium; the agent resumes and completes (owner mode)."""
+"""End to end, in headless Chromium (owner mode): an agent process waits on its task and a
+person answers it on the Inbox page of ``semtrace dashboard``; ``semtrace demo`` leaves one
+compliance review waiting there, and approving it completes the compliance run."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import semtrace
+from semtrace.store import queries
 from tests.cli.agents import QUESTION, Agent, owner_env, stop
 from tests.dashboard.conftest import free_port, needs_chromium, wait_ok
 
@@ -70,3 +74,60 @@ def test_an_answer_typed_in_the_inbox_resumes_the_waiting_agent(
             dashboard.wait(10)
         except subprocess.TimeoutExpired:
             dashboard.kill()
+
+
+def _approved(db: Path) -> list[str]:
+    con = semtrace.connect(db)
+    try:
+        return [
+            str(r[0])
+            for r in con.execute(
+                "select json_extract_string(attributes, '$.invoice') from logs "
+                "where message = 'invoice approved after review'"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+
+
+def test_the_demo_review_waits_in_the_inbox_until_answered(browser: object, db: Path) -> None:
+    """The Inbox shows the demo's waiting review; approving it there completes the run: the
+    invoice is approved after review and no task waits any more."""
+    port = free_port()
+    demo = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("semtrace")),
+            "demo",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+        ],
+        env=owner_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    try:
+        wait_ok(f"http://127.0.0.1:{port}/_stcore/health", demo, text="ok")
+        before = _approved(db)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"http://127.0.0.1:{port}/inbox")
+        page.get_by_text("on invoice INV-900-01 the registered vendor ACME GmbH?").wait_for()
+        page.get_by_role("button", name="Approve").click()
+        page.get_by_text("Answer sent to compliance review").wait_for()
+        deadline = time.monotonic() + 60
+        while "INV-900-01" not in _approved(db):
+            assert time.monotonic() < deadline, "the compliance run never completed"
+            time.sleep(0.2)
+        assert "INV-900-01" not in before
+        assert queries.waiting_tasks(semtrace.connect(db)).num_rows == 0
+    finally:
+        context.close()
+        demo.terminate()
+        try:
+            demo.wait(30)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()

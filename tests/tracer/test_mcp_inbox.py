@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import semtrace
-from semtrace.store import queries
 from semtrace.inbox import answer_task
+from semtrace.store import queries
 from semtrace.tracer.mcp import elicitation_content, inbox_elicitation
 
 mcp = pytest.importorskip("mcp")

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import semtrace
-from semtrace.store import queries
 from semtrace.inbox import AnswerRefused, answer_task, cancel_task
+from semtrace.store import queries
 
 
 @pytest.fixture(autouse=True)

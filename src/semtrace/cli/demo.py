@@ -43,6 +43,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run built-in multi-agent scenarios offline, diagnose their failures, serve the dashboard."""
+    from semtrace.demo.choreography import start_inbox_review
     from semtrace.demo.runner import run_demo
 
     try:
@@ -55,7 +56,15 @@ def demo(
     if no_dashboard:
         console.print(f"Open the dashboard with: [bold]semtrace dashboard --db {summary.db}[/]")
         return
-    _serve_dashboard(summary.db, port)
+    # The story leaves one review waiting in the Inbox while the dashboard is served.
+    review = start_inbox_review(summary.db, seed) if traces is None else None
+    try:
+        if review is not None:
+            console.print(review.announce(), highlight=False)
+        _serve_dashboard(summary.db, port)
+    finally:
+        if review is not None:
+            review.stop()
 
 
 class _progress:

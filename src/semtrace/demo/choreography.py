@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import semtrace
 from semtrace.bus import EventBus
+from semtrace.config import resolve_mode
 from semtrace.demo._sim import Pace, rng_for
 from semtrace.demo.llm_sim import SimulatedLLM
 
@@ -345,6 +346,15 @@ class InboxReview:
         semtrace.force_flush()  # its question is in the database: the Inbox shows it
         return self.task_id
 
+    def announce(self) -> str:
+        """What to tell the user once the review waits (blocks until it does)."""
+        task_id = self.wait_until_waiting()
+        return (
+            f"One compliance review waits for you in the dashboard's Inbox (task {task_id}): "
+            "answer it there, or with `semtrace tasks answer "
+            f"{task_id} --approve`, and watch the compliance run complete."
+        )
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Cancel the review if nobody answered it, and write everything it recorded."""
         if not self.finished.is_set() and self.task_id is not None:
@@ -357,9 +367,14 @@ class InboxReview:
         semtrace.shutdown()
 
 
-def start_inbox_review(db: str, seed: int = 7) -> InboxReview:
+def start_inbox_review(db: str, seed: int = 7) -> InboxReview | None:
     """Start one invoice (ACME Ltd, ambiguous) whose compliance review waits for a person in
-    the Inbox; the run completes once they answer. ``stop()`` it when the demo ends."""
+    the Inbox; the run completes once they answer. ``stop()`` it when the demo ends.
+
+    ``None`` in embedded mode: this process would hold the file, so neither the dashboard nor
+    the CLI could answer."""
+    if resolve_mode(None) != "owner":
+        return None
     review = InboxReview(db, seed)
     review._thread.start()
     return review
