@@ -28,17 +28,13 @@ def db(tmp_path: Path) -> Iterator[Path]:
     stop(path)
 
 
-def _dashboard(db: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def _serve(command: str, db: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """``semtrace dashboard`` (or ``semtrace demo``, which serves it) on a free port, in
+    owner mode; returns the dashboard's URL once it answers, and the process."""
     port = free_port()
+    semtrace_cli = str(Path(sys.executable).with_name("semtrace"))
     proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("semtrace")),
-            "dashboard",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-        ],
+        [semtrace_cli, command, "--db", str(db), "--port", str(port)],
         env=owner_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -48,13 +44,22 @@ def _dashboard(db: Path) -> tuple[str, subprocess.Popen[bytes]]:
     return url, proc
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def test_an_answer_typed_in_the_inbox_resumes_the_waiting_agent(
     browser: object, db: Path, tmp_path: Path
 ) -> None:
     """The Inbox shows the waiting task's question; the answer typed there and sent reaches
     the agent process, which completes its task."""
     agent = Agent(tmp_path, db, "wait")
-    url, dashboard = _dashboard(db)
+    url, dashboard = _serve("dashboard", db)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     try:
         page = context.new_page()
@@ -69,11 +74,7 @@ def test_an_answer_typed_in_the_inbox_resumes_the_waiting_agent(
     finally:
         context.close()
         agent.kill()
-        dashboard.terminate()
-        try:
-            dashboard.wait(10)
-        except subprocess.TimeoutExpired:
-            dashboard.kill()
+        _stop(dashboard)
 
 
 def _approved(db: Path) -> list[str]:
@@ -93,27 +94,13 @@ def _approved(db: Path) -> list[str]:
 def test_the_demo_review_waits_in_the_inbox_until_answered(browser: object, db: Path) -> None:
     """The Inbox shows the demo's waiting review; approving it there completes the run: the
     invoice is approved after review and no task waits any more."""
-    port = free_port()
-    demo = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("semtrace")),
-            "demo",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-        ],
-        env=owner_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    url, demo = _serve("demo", db)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     try:
-        wait_ok(f"http://127.0.0.1:{port}/_stcore/health", demo, text="ok")
         before = _approved(db)
         page = context.new_page()
         page.set_default_timeout(60_000)
-        page.goto(f"http://127.0.0.1:{port}/inbox")
+        page.goto(f"{url}/inbox")
         page.get_by_text("on invoice INV-900-01 the registered vendor ACME GmbH?").wait_for()
         page.get_by_role("button", name="Approve").click()
         page.get_by_text("Answer sent to compliance review").wait_for()
@@ -125,9 +112,4 @@ def test_the_demo_review_waits_in_the_inbox_until_answered(browser: object, db: 
         assert queries.waiting_tasks(semtrace.connect(db)).num_rows == 0
     finally:
         context.close()
-        demo.terminate()
-        try:
-            demo.wait(30)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait()
+        _stop(demo)
