@@ -75,5 +75,5 @@ def test_auto_refresh_shows_a_new_run_without_reload(live, browser) -> None:  # 
 
     # The caption above the table counts the traces: 3 before, 4 once the fragment reran.
     page.get_by_text("4 traces, 1 failed").wait_for(timeout=30_000)
-    shot(page, "12-live")
+    shot(page, "live-collector")
     page.close()

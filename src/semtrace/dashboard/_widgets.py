@@ -15,6 +15,7 @@ __all__ = [
     "fmt_cost",
     "fmt_ms",
     "fmt_tokens",
+    "plural",
     "refresh_every",
     "short_id",
     "status_badge",
@@ -45,6 +46,11 @@ def fmt_cost(value: Any) -> str:
 
 def fmt_tokens(value: Any) -> str:
     return "-" if not value else f"{int(value):,}"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 trace``, ``3 traces``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def short_id(value: str | None) -> str:

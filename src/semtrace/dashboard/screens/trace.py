@@ -30,9 +30,12 @@ def _header(con: Any, overview: dict[str, Any], running: bool) -> None:
     trace_id = overview["trace_id"]
     left, right = st.columns([4, 1.4], vertical_alignment="bottom")
     with left:
-        st.markdown(
-            f"### {overview['root_name']} {status_badge(overview['status'], running=running)}"
-        )
+        # A running trace's root has not ended (spans are stored when they end): name it by
+        # its agent rather than by the first span that did end.
+        title = overview["root_name"]
+        if running and overview.get("root_agent"):
+            title = f"{overview['root_agent']} (its root span is still open)"
+        st.markdown(f"### {title} {status_badge(overview['status'], running=running)}")
         tokens = int(overview["input_tokens"] or 0) + int(overview["output_tokens"] or 0)
         agents = overview["agents"] or []
         facts = [

@@ -19,6 +19,7 @@ from semtrace.dashboard._widgets import (
     fmt_cost,
     fmt_ms,
     fmt_tokens,
+    plural,
     refresh_every,
     status_icon,
 )
@@ -85,8 +86,10 @@ def _runs(filters: dict[str, Any], text: str) -> None:
         return
     failed = sum(1 for r in runs if r["status"] == "ERROR")
     traces = len({t for r in runs for t in r["trace_ids"]})
+    live = sum(1 for r in runs if running & set(r["trace_ids"]))
     st.caption(
-        f"**{len(runs)} runs**, {failed} failed · {traces} traces · "
+        f"**{plural(len(runs), 'run')}**, {failed} failed{f', {live} running' if live else ''}"
+        f" · {plural(traces, 'trace')} · "
         f"{fmt_tokens(sum(r['input_tokens'] + r['output_tokens'] for r in runs))} tokens · "
         f"{fmt_cost(sum(r['cost_usd'] for r in runs))} · a run is the trace where the work "
         "started plus every trace its messages caused"
@@ -146,8 +149,9 @@ def _traces(filters: dict[str, Any], text: str) -> None:
         _nothing(filters)
         return
     df = table.to_pandas()
+    live = f", {len(running)} running" if running else ""
     st.caption(
-        f"**{len(df)} traces**, {int((df['error_count'] > 0).sum())} failed · "
+        f"**{plural(len(df), 'trace')}**, {int((df['error_count'] > 0).sum())} failed{live} · "
         f"{fmt_tokens(df['input_tokens'].fillna(0).sum() + df['output_tokens'].fillna(0).sum())}"
         f" tokens · {fmt_cost(df['cost_usd'].fillna(0).sum())}"
     )
@@ -215,7 +219,9 @@ def _sessions() -> None:
         )
         return
     df = pd.DataFrame(sessions).drop(columns=["errors"]).rename(columns={"failed_turns": "errors"})
-    st.caption(f"**{len(df)} sessions**, {int((df['errors'] > 0).sum())} with a failed turn")
+    st.caption(
+        f"**{plural(len(df), 'session')}**, {int((df['errors'] > 0).sum())} with a failed turn"
+    )
     event = st.dataframe(
         _highlight_failed(df),
         hide_index=True,
