@@ -117,6 +117,7 @@ def _spans_table(trace_id: str, n: int, t0: int, *, errors: bool = True) -> pa.T
             ],
             "service_name": ["bench"] * n,
             "agent_name": agent_of,
+            "error_type": [("ValueError" if st == "ERROR" else None) for st in status],
             "operation": ops,
             "input_tokens": [120 if o == "chat" else None for o in ops],
             "output_tokens": [30 if o == "chat" else None for o in ops],

@@ -213,7 +213,8 @@ def test_two_runs_align_step_by_step() -> None:
 
 def test_layered_layout_puts_callers_left_and_groups_in_bands() -> None:
     """Each agent sits one layer right of its furthest caller; a cycle is broken at its
-    lightest edge; separate groups get separate bands; 30 agents get 30 distinct places."""
+    lightest edge; separate groups get separate bands; a hub that sends requests and gets
+    replies stays left of its specialists; 30 agents get 30 distinct places."""
     weight = {
         ("intake", "extraction"): 6.0,
         ("extraction", "procurement"): 6.0,
@@ -229,6 +230,9 @@ def test_layered_layout_puts_callers_left_and_groups_in_bands() -> None:
     assert max(chain) < min(band["flight"], band["hotel"]) or min(chain) > max(
         band["flight"], band["hotel"]
     )
+    hub = {("hub", f"s{i}"): 2.0 for i in range(5)} | {(f"s{i}", "hub"): 3.0 for i in range(5)}
+    around = layered_layout([], list(hub), hub)
+    assert around["hub"][0] == 0.0 and {around[f"s{i}"][0] for i in range(5)} == {1.0}
     many = [f"agent{i:02d}" for i in range(30)]
     edges = [(many[i], many[(i * 7 + 3) % 30]) for i in range(30)]
     spread = layered_layout(many, edges)

@@ -39,7 +39,20 @@ def _acyclic(
     """The edges with the cycles broken at their lightest edges: nodes are put in a line
     (Eades, Lin and Smyth's greedy heuristic: sinks to the end, sources to the front, else
     the node sending most more than it receives), and every edge pointing backwards along
-    that line is reversed."""
+    that line is reversed. A request and its reply between two agents (a -> b and b -> a)
+    count as one edge from the agent with more neighbours: a hub stays left of its
+    specialists."""
+    neighbours: dict[str, set[str]] = {n: set() for n in nodes}
+    for a, b in weight:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    weight = {
+        (a, b): w
+        for (a, b), w in weight.items()
+        if (b, a) not in weight
+        or len(neighbours[a]) > len(neighbours[b])
+        or (len(neighbours[a]) == len(neighbours[b]) and a < b)
+    }
     left = set(nodes)
     head: list[str] = []
     tail: list[str] = []

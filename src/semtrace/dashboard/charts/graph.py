@@ -102,9 +102,11 @@ def agent_graph(
         x0, x1 = pos[a][0], pos[b][0]
         span = abs(x1 - x0)
         bulge = 0.0
-        if (b, a) in pairs or any(e2 is not e and _same(e2, a, b) for e2 in edges):
-            bulge = 0.18 if e["kind"] == "message" else -0.18
-        if x1 <= x0 or span > 1.01:
+        if any(e2 is not e and _same(e2, a, b) for e2 in edges):
+            bulge = 0.18 if e["kind"] == "message" else -0.18  # a call and a message
+        elif (b, a) in pairs:
+            bulge = 0.1  # a request and its reply: each bends to its own side
+        elif x1 <= x0 or span > 1.01:
             bulge = 0.3  # backwards or over a layer: bend around the agents in between
         pts = _curve(pos[a], pos[b], bulge)
         hot = highlight_edge == (a, b)
