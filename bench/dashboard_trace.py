@@ -144,6 +144,20 @@ def _logs_table(trace_id: str, spans: pa.Table, every: int) -> pa.Table:
     )
 
 
+def _full(table: pa.Table, name: str) -> pa.Table:
+    """``table`` with every column the store declares for ``name`` (missing ones null)."""
+    from semtrace.store import schema
+
+    target = schema.table(name).arrow
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in target
+    ]
+    return pa.Table.from_arrays(columns, names=target.names)
+
+
 def build_db(path: Path, spans: int = SPANS) -> tuple[str, str]:
     """A database with one ``spans``-span trace and a 7-span one; returns their ids."""
     from semtrace.store.database import Store
@@ -154,8 +168,8 @@ def build_db(path: Path, spans: int = SPANS) -> tuple[str, str]:
         t0 = 1_790_000_000_000_000_000
         big_t = _spans_table(big, spans, t0)
         small_t = _spans_table(small, 7, t0 + 10**12, errors=False)
-        store.append_arrow("spans", big_t)
-        store.append_arrow("spans", small_t)
+        store.append_arrow("spans", _full(big_t, "spans"))
+        store.append_arrow("spans", _full(small_t, "spans"))
         store.append_arrow("logs", _logs_table(big, big_t, 10))
         store.append_arrow("logs", _logs_table(small, small_t, 1))
         store.checkpoint()
@@ -355,6 +369,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 note=f"skipped: {CHROMIUM} missing",
             )
         )
+    # Reading the file in owner mode started its owner: stop it rather than leave it idling.
+    from semtrace.store.ownership import stop_owner
+
+    stop_owner(db)
     return [r.as_dict() for r in results]
 
 

@@ -279,12 +279,16 @@ def test_sessions_view_shows_threads(page, server) -> None:  # type: ignore[no-u
 
 
 def test_other_pages_render(page, server) -> None:  # type: ignore[no-untyped-def]
-    """Tasks and SQL each render what they are for."""
+    """Tasks, the Inbox and SQL each render what they are for."""
     page.goto(f"{server}/tasks")
     settle(page)
     page.get_by_text("Total human wait").wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     shot(page, "10-tasks")
+    page.goto(f"{server}/inbox")
+    settle(page)
+    page.get_by_role("heading", name="Inbox").wait_for()
+    shot(page, "13-inbox")
     page.goto(f"{server}/sql")
     settle(page)
     page.get_by_role("button", name="Run").click()

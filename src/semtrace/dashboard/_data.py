@@ -30,6 +30,7 @@ __all__ = [
     "describe_target",
     "filter_options",
     "is_running",
+    "recent_traces",
     "trace_tree",
 ]
 
@@ -128,3 +129,14 @@ def _filter_options(target: str) -> dict[str, list[str]]:
 def filter_options() -> dict[str, list[str]]:
     """The services and agents to filter by, read at most every 30 s (a scan of all spans)."""
     return _filter_options(describe_target())
+
+
+@st.cache_data(ttl=15, max_entries=4, show_spinner=False)
+def _recent(target: str, limit: int) -> list[dict[str, Any]]:
+    with connection() as con:
+        return q.trace_list(con, limit=limit).to_pylist()
+
+
+def recent_traces(limit: int = 50) -> list[dict[str, Any]]:
+    """The newest traces for a page's trace picker, read at most every 15 s."""
+    return _recent(describe_target(), limit)

@@ -46,11 +46,15 @@ def _step(failure: dict[str, Any], tree: TraceTree) -> str:
     return str(failure.get("tool_name") or failure.get("operation") or "a step")
 
 
+SHOWN = 8  # failures drawn in full; the others are listed one line each
+
+
 def show_failures(failures: list[dict[str, Any]], tree: TraceTree, trace_id: str) -> None:
-    """One bordered entry per failure row, newest last; a button selects its span."""
+    """One bordered entry per failure (the first :data:`SHOWN`), oldest first, each with a
+    button that selects its span; the others one line each."""
     st.markdown(f"**{len(failures)} failure{'s' if len(failures) != 1 else ''}**")
     with st.container(height=min(620, 170 * len(failures) + 20), border=False):
-        for n, f in enumerate(failures):
+        for n, f in enumerate(failures[:SHOWN]):
             with st.container(border=True):
                 agent = f.get("agent_name") or "unknown agent"
                 st.markdown(f":red[:material/error: **{agent}** · {_step(f, tree)}]")
@@ -72,3 +76,11 @@ def show_failures(failures: list[dict[str, Any]], tree: TraceTree, trace_id: str
                 ):
                     st.query_params["span"] = f["span_id"]
                     st.rerun()
+        if len(failures) > SHOWN:
+            st.caption(f"{len(failures) - SHOWN} more (pick one to select its span):")
+            for f in failures[SHOWN:200]:
+                st.page_link(
+                    "screens/trace.py",
+                    label=f"{_step(f, tree)}: {(f.get('message') or '')[:90]}",
+                    query_params={"trace": trace_id, "span": f.get("span_id") or ""},
+                )

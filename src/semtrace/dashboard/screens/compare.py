@@ -210,7 +210,7 @@ def main() -> None:
         b, similar = _pick_b(con, a)
         if b == NOT_FOUND:
             return
-        recent = q.trace_list(con, limit=50).to_pylist()
+        recent = _data.recent_traces()
         c = st.columns([2, 2, 1], vertical_alignment="bottom")
         _chooser(con, "A", a, recent, c[0])
         if b is None:

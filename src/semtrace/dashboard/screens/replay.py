@@ -68,7 +68,7 @@ def main() -> None:
                 "Nothing to replay yet.", "Run an instrumented agent or `semtrace demo` first."
             )
             return
-        recent = q.trace_list(con, limit=50).to_pylist()
+        recent = _data.recent_traces()
         ids = [r["trace_id"] for r in recent]
         if trace_id not in ids:
             ids.insert(0, trace_id)

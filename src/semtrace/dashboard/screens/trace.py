@@ -51,7 +51,7 @@ def _header(con: Any, overview: dict[str, Any], running: bool) -> None:
             facts.append(f"session `{overview['session_id']}`")
         st.caption(" · ".join(facts))
     with right:
-        recent = q.trace_list(con, limit=50).to_pylist()
+        recent = _data.recent_traces()
         ids = [r["trace_id"] for r in recent]
         if trace_id not in ids:
             ids.insert(0, trace_id)
