@@ -187,6 +187,14 @@ class TraceTree:
         if not self.ids:
             return []
         start, end = self.start, self.end
+        # Every span's children by end time, latest first: one sort for the whole tree (a
+        # sequential trace's path is nearly every span, so sorting per node costs more).
+        par = np.asarray(self.parent, dtype=np.int64)
+        ends = np.asarray(end, dtype=np.int64)
+        order = np.lexsort((-ends, par))
+        order = order[par[order] >= 0]
+        offsets = np.searchsorted(par[order], np.arange(len(self.ids) + 1)).tolist()
+        by_end = order.tolist()
         root = max(self.roots, key=end.__getitem__)
         path: list[int] = []
         stack: list[tuple[int, int]] = [(root, end[root])]
@@ -195,7 +203,7 @@ class TraceTree:
             path.append(node)
             cursor = min(end[node], until)
             chosen: list[tuple[int, int]] = []
-            for c in sorted(self.children(node), key=end.__getitem__, reverse=True):
+            for c in by_end[offsets[node] : offsets[node + 1]]:
                 if start[c] >= cursor:
                     continue
                 chosen.append((c, min(end[c], cursor)))
@@ -203,8 +211,11 @@ class TraceTree:
                 if cursor <= start[node]:
                     break
             stack.extend(reversed(chosen))
-        path.sort(key=lambda i: (start[i], self.depth[i]))
-        return [self.ids[i] for i in path]
+        picked = np.asarray(path, dtype=np.int64)
+        starts = np.asarray(start, dtype=np.int64)[picked]
+        depths = np.asarray(self.depth, dtype=np.int64)[picked]
+        ranked = picked[np.lexsort((depths, starts))]
+        return [self.ids[i] for i in ranked.tolist()]
 
     def rows(self, indices: Sequence[int], expanded: Iterable[str]) -> list[dict[str, Any]]:
         """Display rows for ``indices``: the skeleton columns plus depth, child count,
