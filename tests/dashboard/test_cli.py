@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from typer.testing import CliRunner
 from semtrace.cli import app
 from semtrace.dashboard import APP, DEFAULT_PORT, choose_port, resolve_db, streamlit_command
 from semtrace.exceptions import ConfigurationError
+from tests.dashboard.conftest import wait_ok
 
 
 @pytest.fixture
@@ -75,3 +80,42 @@ def test_streamlit_runs_the_app_headless_on_the_requested_address() -> None:
     cmd = streamlit_command(port=8765, host="0.0.0.0")
     assert cmd[1:5] == ["-m", "streamlit", "run", str(APP)]
     assert {"--server.headless=true", "--server.port=8765", "--server.address=0.0.0.0"} <= set(cmd)
+
+
+def test_demo_serves_on_another_port_when_the_default_is_taken(tmp_path: Path) -> None:
+    """`semtrace demo` with port 8501 taken says so and serves the dashboard on a free port
+    (the URL it prints answers) instead of failing."""
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", DEFAULT_PORT))
+        blocker.listen()
+    except OSError:
+        pass  # something else already holds it: just as good
+    exe = str(Path(sys.executable).with_name("semtrace"))
+    proc = subprocess.Popen(
+        [exe, "demo", "--db", str(tmp_path / "demo.duckdb")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Serving the dashboard" in line:
+                break
+        said = "".join(lines)
+        assert f"Port {DEFAULT_PORT} is in use; serving on" in said, said
+        url = re.search(r"http://127\.0\.0\.1:(\d+)", lines[-1])
+        assert url is not None and int(url.group(1)) != DEFAULT_PORT
+        wait_ok(f"{url.group(0)}/_stcore/health", proc, text="ok")  # type: ignore[arg-type]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        blocker.close()
