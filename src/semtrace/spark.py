@@ -364,28 +364,56 @@ SPARK_VIEWS["recoveries"] = """
                max(time) AS ended_at,
                bool_or(outcome = 'recovered') AS recovered,
                max(duration_ms) FILTER (WHERE outcome = 'recovered') AS recovery_ms,
+               any_value(get_json_object(parameters, '$.run_id'), true) AS run_id,
                count(*) FILTER (WHERE outcome IN ('recovered', 'failed')) AS attempts,
+               min_by(action, time) FILTER (WHERE action IS NOT NULL) AS first_action,
                max_by(action, time) FILTER (WHERE action IS NOT NULL) AS last_action,
                max_by(outcome, time) FILTER (WHERE outcome IS NOT NULL) AS last_outcome
         FROM heal_attempts
         WHERE get_json_object(parameters, '$.episode_id') IS NOT NULL
         GROUP BY 1
+    ),
+    runs AS (
+        SELECT fingerprint, coalesce(run_id, episode_id) AS run_id,
+               min(started_at) AS started_at, count(*) AS episodes,
+               count(*) FILTER (WHERE recovered) AS recovered,
+               avg(recovery_ms) AS recovery_ms,
+               avg(attempts) AS attempts,
+               min_by(first_action, started_at) FILTER (WHERE first_action IS NOT NULL)
+                   AS first_action
+        FROM episodes
+        GROUP BY 1, 2
+    ),
+    by_run AS (
+        SELECT fingerprint,
+               transform(
+                   array_sort(collect_list(named_struct(
+                       'at', started_at, 'id', run_id,
+                       'run', named_struct('run_id', run_id, 'started_at', started_at,
+                                           'episodes', episodes, 'recovered', recovered,
+                                           'recovery_ms', recovery_ms, 'attempts', attempts,
+                                           'first_action', first_action)))),
+                   x -> x.run) AS runs
+        FROM runs
+        GROUP BY fingerprint
     )
-    SELECT fingerprint,
-           any_value(step, true) AS step,
+    SELECT e.fingerprint,
+           any_value(e.step, true) AS step,
            count(*) AS episodes,
-           count(*) FILTER (WHERE recovered) AS recovered,
-           count(*) FILTER (WHERE NOT recovered) AS not_recovered,
-           count(*) FILTER (WHERE recovered) / count(*) AS recovery_rate,
-           avg(recovery_ms) AS mttr_ms,
-           percentile(recovery_ms, 0.95) AS p95_recovery_ms,
-           avg(attempts) AS avg_attempts,
-           mode(last_action, true) FILTER (WHERE recovered) AS usual_fix,
-           count(*) FILTER (WHERE last_outcome = 'escalated') AS escalated,
-           min(started_at) AS first_seen,
-           max(ended_at) AS last_seen
-    FROM episodes
-    GROUP BY fingerprint
+           count(*) FILTER (WHERE e.recovered) AS recovered,
+           count(*) FILTER (WHERE NOT e.recovered) AS not_recovered,
+           count(*) FILTER (WHERE e.recovered) / count(*) AS recovery_rate,
+           avg(e.recovery_ms) AS mttr_ms,
+           percentile(e.recovery_ms, 0.95) AS p95_recovery_ms,
+           avg(e.attempts) AS avg_attempts,
+           mode(e.last_action, true) FILTER (WHERE e.recovered) AS usual_fix,
+           count(*) FILTER (WHERE e.last_outcome = 'escalated') AS escalated,
+           min(e.started_at) AS first_seen,
+           max(e.ended_at) AS last_seen,
+           any_value(b.runs, true) AS runs
+    FROM episodes e
+    LEFT JOIN by_run b ON b.fingerprint <=> e.fingerprint
+    GROUP BY e.fingerprint
 """
 
 
