@@ -7,9 +7,10 @@ Three spans columns depend on other spans, not on the span alone:
 - ``agent_call``: the span where one call of its agent starts (an ``invoke_agent`` span, a
   message handler, a root, a span whose parent belongs to another agent), once per call;
 - ``error_origin``: on an ERROR span, the span where its failure started. An ERROR span with
-  an errored child is that failure's impact, not a new failure, when it has no exception of
-  its own or the same exception type as the child (the exception propagated); otherwise, and
-  when no child errored, the failure starts at the span itself.
+  an errored descendant (a child, or further down below spans that did not error) is that
+  failure's impact, not a new failure, when it has no exception of its own or the same
+  exception type (the exception propagated); otherwise, and when nothing below errored, the
+  failure starts at the span itself.
 
 Views would have to walk the span tree for these (a recursive scan of every span); here they
 are worked out once per batch in the writer. Spans end children first, so a parent usually
@@ -55,6 +56,9 @@ class _Node:
     origin: str | None
     start_ns: int
     cause: str | None = None  # short exception type of the failure it belongs to
+    # On a span that did not error: the earliest failure among its descendants, as
+    # (start_ns, origin, cause), so an ERROR ancestor above it finds the failure it carries.
+    carry: tuple[int, str, str | None] | None = None
 
 
 def _short(name: str | None) -> str | None:
@@ -284,13 +288,17 @@ class Lineage:
             node = nodes[i]
             key = keys[i]
             earlier = children_get(key)
-            errored: list[tuple[int, _Node]] = []
+            # failures below the span: errored children, and what children that did not
+            # error carry up from further down, as (start_ns, origin, cause)
+            errored: list[tuple[int, str, str | None]] = []
             below = kids.get(i)
             if below:
                 for c in below:
                     child = nodes[c]
                     if child.error:
-                        errored.append((child.start_ns, child))
+                        errored.append((child.start_ns, child.origin or "", child.cause))
+                    elif child.carry is not None:
+                        errored.append(child.carry)
                     if child.agent is None and node.agent is None:
                         orphans_add((key, keys[c]))
                     if child.call and child.agent == node.agent:
@@ -301,16 +309,20 @@ class Lineage:
                     found = self._node(ckey, out)
                     if found is not None:
                         if found.error:
-                            errored.append((found.start_ns, found))
+                            errored.append((found.start_ns, found.origin or "", found.cause))
+                        elif found.carry is not None:
+                            errored.append(found.carry)
                         self._settle_child(ckey, found, key, node, out)
+            if errored:
+                errored.sort(key=lambda e: e[0])
             if node.error:
-                if errored:
-                    errored.sort(key=lambda e: e[0])
-                    for _, child in errored:
-                        if node.exc is None or node.exc in (child.exc, child.cause):
-                            node.origin, node.cause = child.origin, child.cause
-                            break
+                for _, origin, cause in errored:
+                    if node.exc is None or node.exc == cause:
+                        node.origin, node.cause = origin, cause
+                        break
                 self._late_child(key, node, out)
+            elif errored:
+                node.carry = errored[0]
             out_known[key] = node
             parent_key = parent_keys[i]
             if parent_key is not None and parent_rows[i] is None and parent_key not in self._known:
