@@ -30,9 +30,9 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from semtrace.collector.announce import read_announcement
 from semtrace.store import queries
 from semtrace.store.database import connect_readonly
+from semtrace.store.ownership import read_announcement
 from tests.frameworks.conftest import orphans_under_agents, rows
 
 SEMTRACE = str(Path(sys.executable).parent / "semtrace")

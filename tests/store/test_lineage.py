@@ -3,6 +3,8 @@ written, whatever order their batches arrive in."""
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,12 +36,20 @@ def span(
     kind: str = "INTERNAL",
     error: str | None = None,
     exc: str | None = None,
+    message: str | None = None,
+    stacktrace: str | None = None,
     trace: str = T,
     **attributes: Any,
 ) -> SpanRecord:
     """A span ``sid`` (one letter, repeated to 16 hex digits) under ``parent``; ``error`` is
-    its ERROR status message, ``exc`` the type of its exception event."""
-    events = (SpanEventRecord("exception", T0 + start + 5, {"exception.type": exc}),) if exc else ()
+    its ERROR status message, ``exc`` the type of its exception event (with ``message`` and
+    ``stacktrace``)."""
+    said = {"exception.type": exc}
+    if message:
+        said["exception.message"] = message
+    if stacktrace:
+        said["exception.stacktrace"] = stacktrace
+    events = (SpanEventRecord("exception", T0 + start + 5, said),) if exc else ()
     return SpanRecord(
         trace,
         sid * 16,
@@ -212,3 +222,107 @@ def test_traceback_in_status_moves_to_the_exception_event(store: Store) -> None:
         ("a" * 16, "ValueError", "no vendor", tb),
         ("b" * 16, "ValueError", None, tb),
     ]
+
+
+WRAPPED = (
+    'Traceback (most recent call last):\n  File "tools.py", line 9, in forward\n'
+    "ValueError: vendor bad-1 has no Last-updated value\n\n"
+    "The above exception was the direct cause of the following exception:\n\n"
+    'Traceback (most recent call last):\n  File "agents.py", line 1502, in execute\n'
+    "AgentToolExecutionError: tool lookup_vendor failed\n"
+)
+
+
+def test_an_exception_that_wraps_the_failure_is_its_impact(store: Store) -> None:
+    """A parent whose exception of another type quotes the child's message (smolagents'
+    AgentToolExecutionError around a tool's ValueError), or whose traceback names it as
+    the direct cause, is the child's impact, not a second failure."""
+    failing = "vendor bad-1 has no Last-updated value"
+    store.write_spans(
+        [
+            span("c", "b", start=3, error=failing, exc="ValueError", message=failing),
+            span(
+                "b",
+                "a",
+                start=2,
+                error="step failed",
+                exc="AgentToolExecutionError",
+                message=f"Error executing tool 'lookup_vendor': ValueError: {failing}",
+            ),
+            span("a", None, **AGENT),
+            span(
+                "f", "e", start=3, error=failing, exc="ValueError", message=failing, trace="d" * 32
+            ),
+            span(
+                "e",
+                None,
+                start=2,
+                error="tool lookup_vendor failed",
+                trace="d" * 32,
+                exc="AgentToolExecutionError",
+                message="tool lookup_vendor failed",
+                stacktrace=WRAPPED,
+            ),
+        ]
+    )
+    got = lineage(store)
+    assert (got["c"][3], got["b"][3], got["f"][3], got["e"][3]) == ("c", "c", "f", "f")
+    assert queries.failure_count(store.cursor()) == 2
+
+
+def _story() -> list[SpanRecord]:
+    """One trace whose root fails because a tool failed two levels down, below a span that
+    did not error (the OpenAI Agents SDK's turn), next to a step that wraps the exception;
+    and a second, independent failure in the same trace."""
+    failing = "vendor bad-1 has no Last-updated value"
+    return [
+        span("a", None, start=0, error="run failed", **AGENT),
+        span("b", "a", start=1),  # the turn: OK
+        span(
+            "c",
+            "b",
+            start=2,
+            error="step failed",
+            exc="AgentToolExecutionError",
+            message=f"Error executing tool: ValueError: {failing}",
+        ),
+        span("d", "c", start=3, error=failing, exc="ValueError", message=failing),
+        span("e", "a", start=4),
+        span(
+            "f",
+            "e",
+            start=5,
+            error="quota exceeded for the day",
+            exc="QuotaError",
+            message="quota exceeded for the day",
+        ),
+    ]
+
+
+def _origins(db: Path, batches: list[list[SpanRecord]]) -> tuple[dict[str, Any], int]:
+    s = Store(db)
+    try:
+        for batch in batches:
+            s.write_spans(batch)
+        return {k: v[3] for k, v in lineage(s).items()}, queries.failure_count(s.cursor())
+    finally:
+        s.close()
+
+
+def test_origins_do_not_depend_on_how_spans_are_cut_into_batches(tmp_path: Path) -> None:
+    """The same spans written in any order and any cut into batches (children first as
+    spans end, parents first as a remote child arrives late, all at once) settle the same
+    failure origins: one failure carried up through a span that did not error and a step
+    that wrapped it, and a second one beside it."""
+    spans = _story()
+    expected = ({"a": "d", "b": None, "c": "d", "d": "d", "e": None, "f": "f"}, 2)
+    rng = random.Random(15)
+    orders = [list(p) for p in itertools.permutations(spans)]
+    cuts: list[list[list[SpanRecord]]] = [[spans], [spans[::-1]]]
+    cuts += [[[x] for x in order] for order in rng.sample(orders, 24)]
+    for order in rng.sample(orders, 24):
+        at = sorted(rng.sample(range(1, len(order)), 2))
+        cuts.append([order[: at[0]], order[at[0] : at[1]], order[at[1] :]])
+    for n, batches in enumerate(cuts):
+        got = _origins(tmp_path / f"cut{n}.duckdb", batches)
+        assert got == expected, [[x.span_id[0] for x in b] for b in batches]

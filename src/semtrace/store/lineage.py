@@ -8,9 +8,11 @@ Three spans columns depend on other spans, not on the span alone:
   message handler, a root, a span whose parent belongs to another agent), once per call;
 - ``error_origin``: on an ERROR span, the span where its failure started. An ERROR span with
   an errored descendant (a child, or further down below spans that did not error) is that
-  failure's impact, not a new failure, when it has no exception of its own or the same
-  exception type (the exception propagated); otherwise, and when nothing below errored, the
-  failure starts at the span itself.
+  failure's impact, not a new failure, when it has no exception of its own, the same
+  exception type (the exception propagated), or an exception that wraps it (its message
+  quotes the failure's, or its traceback names it as the cause: ``raise X(...) from e``);
+  otherwise, and when nothing below errored, the failure starts at the span itself. Among
+  several failures below, the earliest that qualifies.
 
 Views would have to walk the span tree for these (a recursive scan of every span); here they
 are worked out once per batch in the writer. Spans end children first, so a parent usually
@@ -18,7 +20,10 @@ arrives after its children: the writer remembers, bounded, the recent spans and 
 still waiting for their parent. When the parent comes, its children settle what they can
 from it, and the few rows already written that change (a child that inherits the late
 parent's agent, or becomes a call because the parent belongs to another agent) are fixed by
-one UPDATE in the same transaction, pruned to recent row groups by start time.
+one UPDATE in the same transaction, pruned to recent row groups by start time. A failure
+that arrives after its ancestors (a remote child, a batch cut in the middle of a trace)
+climbs the remembered ancestors the same way, so the origins do not depend on how spans were
+cut into batches (within the writer's memory of recent spans).
 """
 
 from __future__ import annotations
@@ -40,6 +45,17 @@ EXPLICIT = "explicit"
 INHERITED = "inherited"
 _ENTRY_KINDS = frozenset({"CONSUMER", "SERVER"})
 _Key = tuple[str, str]
+# A failure as the spans above it see it: (start_ns, origin span id, short exception type,
+# the messages that identify it: the origin's and those of the spans it took down).
+_Failure = tuple[int, str, str | None, tuple[str, ...]]
+_MAX_CARRY = 4  # failures an OK span carries up (the earliest)
+_MAX_QUOTES = 4  # messages a failure is known by
+_MAX_TEXT = 500  # characters of a message kept to compare
+_MIN_QUOTE = 8  # a message shorter than this is too common to prove a wrap
+_CAUSE_MARKERS = (
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
 
 
 @dataclass(slots=True)
@@ -56,13 +72,67 @@ class _Node:
     origin: str | None
     start_ns: int
     cause: str | None = None  # short exception type of the failure it belongs to
-    # On a span that did not error: the earliest failure among its descendants, as
-    # (start_ns, origin, cause), so an ERROR ancestor above it finds the failure it carries.
-    carry: tuple[int, str, str | None] | None = None
+    # On an ERROR span: the messages of the failure it belongs to, and its own texts (its
+    # exception's and status's messages, the exceptions its traceback names as causes).
+    quotes: tuple[str, ...] = ()
+    said: tuple[str, ...] = ()
+    origin_ns: int | None = None  # when the failure it belongs to started (None: itself)
+    # On a span that did not error: the earliest failures among its descendants, so an
+    # ERROR ancestor above it finds the failure it carries.
+    carry: tuple[_Failure, ...] = ()
+
+    def failure(self) -> _Failure:
+        """The failure this ERROR span belongs to, as its ancestors see it."""
+        start = self.start_ns if self.origin_ns is None else self.origin_ns
+        return (start, self.origin or "", self.cause, self.quotes)
+
+    def below(self) -> tuple[_Failure, ...]:
+        """The failures this span passes up: its own, or what it carries."""
+        return (self.failure(),) if self.error else self.carry
+
+    def belongs_to(self, failure: _Failure) -> bool:
+        """Whether this ERROR span is ``failure``'s impact: no exception of its own, the
+        same type (propagated), or an exception that wraps it (quotes its message)."""
+        if self.exc is None or self.exc == failure[2]:
+            return True
+        return any(q in text for q in failure[3] for text in self.said)
 
 
 def _short(name: str | None) -> str | None:
     return name.rsplit(".", 1)[-1] if name else None
+
+
+def _first_line(text: str | None) -> str | None:
+    if not text:
+        return None
+    line = text.strip().split("\n", 1)[0].strip()[:_MAX_TEXT]
+    return line if len(line) >= _MIN_QUOTE else None
+
+
+def _causes(stacktrace: str | None) -> list[str]:
+    """The ``Type: message`` lines of the exceptions a traceback names before the last one
+    (``raise X from e`` or an exception raised while handling another)."""
+    if not stacktrace or "above exception" not in stacktrace:
+        return []
+    parts = [stacktrace]
+    for marker in _CAUSE_MARKERS:
+        parts = [piece for part in parts for piece in part.split(marker)]
+    out = []
+    for part in parts[:-1]:
+        lines = [ln for ln in part.splitlines() if ln.strip() and not ln.startswith(" ")]
+        if lines:
+            out.append(lines[-1][:_MAX_TEXT])
+    return out
+
+
+def _merge(failures: list[_Failure], limit: int = _MAX_CARRY) -> tuple[_Failure, ...]:
+    """The earliest ``limit`` failures, each once, earliest first."""
+    out: dict[str, _Failure] = {}
+    for f in sorted(failures, key=lambda f: (f[0], f[1])):
+        out.setdefault(f[1], f)
+        if len(out) == limit:
+            break
+    return tuple(out.values())
 
 
 @dataclass
@@ -73,6 +143,7 @@ class Prepared:
     tables: list[tuple[str, pa.Table]]
     fixes: list[tuple[str, str, str | None, str | None, bool, int]] = field(default_factory=list)
     reorigins: list[tuple[str, str, str, int]] = field(default_factory=list)
+    moves: list[tuple[str, str, str, int]] = field(default_factory=list)
     known: dict[_Key, _Node] = field(default_factory=dict)
     children_add: list[tuple[_Key, _Key]] = field(default_factory=list)
     orphans_add: list[tuple[_Key, _Key]] = field(default_factory=list)
@@ -87,6 +158,14 @@ _FIX_SCHEMA = pa.schema(
         ("agent_name", pa.string()),
         ("agent_source", pa.string()),
         ("agent_call", pa.bool_()),
+        ("start_time_ns", pa.int64()),
+    ]
+)
+_MOVE_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("new_origin", pa.string()),
         ("start_time_ns", pa.int64()),
     ]
 )
@@ -167,6 +246,24 @@ class Lineage:
                 )
             finally:
                 con.unregister("__semtrace_lineage_origin")
+        if prepared.moves:
+            moves = pa.Table.from_pylist(
+                [dict(zip(_MOVE_SCHEMA.names, m, strict=True)) for m in prepared.moves],
+                schema=_MOVE_SCHEMA,
+            )
+            low = min(m[3] for m in prepared.moves)
+            con.register("__semtrace_lineage_move", moves)
+            try:
+                con.execute(
+                    f"""UPDATE {schema.SPANS} SET error_origin = m.new_origin
+                        FROM __semtrace_lineage_move m
+                        WHERE {schema.SPANS}.start_time_ns >= ?
+                          AND {schema.SPANS}.trace_id = m.trace_id
+                          AND {schema.SPANS}.span_id = m.span_id""",
+                    [low],
+                )
+            finally:
+                con.unregister("__semtrace_lineage_move")
 
     def commit(self, prepared: Prepared) -> None:
         """Remember the batch (call once its transaction committed)."""
@@ -203,7 +300,12 @@ class Lineage:
             self.forgotten += len(lost)
 
     # -- the work ------------------------------------------------------------------------------
-    def _settle(self, table: pa.Table, exceptions: dict[_Key, str], out: Prepared) -> pa.Table:
+    def _settle(
+        self,
+        table: pa.Table,
+        exceptions: dict[_Key, tuple[str, str | None, str | None]],
+        out: Prepared,
+    ) -> pa.Table:
         cols = {
             name: table.column(name).to_pylist()
             for name in (
@@ -238,6 +340,12 @@ class Lineage:
             else:
                 kids.setdefault(j, []).append(i)
         order = _parent_first(tops, kids, n) if kids else list(range(n))
+        failed = [i for i, s in enumerate(statuses) if s == "ERROR"]
+        status_messages = (
+            dict(zip(failed, table.column("status_message").take(failed).to_pylist(), strict=True))
+            if failed
+            else {}
+        )
 
         nodes: list[_Node] = [None] * n  # type: ignore[list-item]
         known_get = self._known.get
@@ -271,10 +379,27 @@ class Lineage:
                     assert parent_key is not None
                     orphans_add((parent_key, keys[i]))  # waits with its written parent
             if statuses[i] == "ERROR":
-                exc = _short(exceptions.get(keys[i]))
+                exc_type, exc_message, stacktrace = exceptions.get(keys[i], (None, None, None))
+                exc = _short(exc_type)
                 err = _short(error_types[i]) or exc
+                status = status_messages.get(i)
+                own = _first_line(exc_message) or _first_line(status)
+                said = tuple(
+                    t[:_MAX_TEXT] for t in (exc_message, status, *_causes(stacktrace)) if t
+                )
                 nodes[i] = _Node(
-                    parents[i], agent, source, call, True, exc, err, spans[i], starts[i], exc or err
+                    parents[i],
+                    agent,
+                    source,
+                    call,
+                    True,
+                    exc,
+                    err,
+                    spans[i],
+                    starts[i],
+                    exc or err,
+                    (own,) if own else (),
+                    said,
                 )
             else:
                 nodes[i] = _Node(
@@ -288,17 +413,15 @@ class Lineage:
             node = nodes[i]
             key = keys[i]
             earlier = children_get(key)
-            # failures below the span: errored children, and what children that did not
-            # error carry up from further down, as (start_ns, origin, cause)
-            errored: list[tuple[int, str, str | None]] = []
+            # failures below the span: errored children's, and what children that did not
+            # error carry up from further down
+            errored: list[_Failure] = []
             below = kids.get(i)
             if below:
                 for c in below:
                     child = nodes[c]
-                    if child.error:
-                        errored.append((child.start_ns, child.origin or "", child.cause))
-                    elif child.carry is not None:
-                        errored.append(child.carry)
+                    if child.error or child.carry:
+                        errored.extend(child.below())
                     if child.agent is None and node.agent is None:
                         orphans_add((key, keys[c]))
                     if child.call and child.agent == node.agent:
@@ -308,25 +431,25 @@ class Lineage:
                 for ckey in earlier:
                     found = self._node(ckey, out)
                     if found is not None:
-                        if found.error:
-                            errored.append((found.start_ns, found.origin or "", found.cause))
-                        elif found.carry is not None:
-                            errored.append(found.carry)
+                        if found.error or found.carry:
+                            errored.extend(found.below())
                         self._settle_child(ckey, found, key, node, out)
             if errored:
-                errored.sort(key=lambda e: e[0])
-            if node.error:
-                for _, origin, cause in errored:
-                    if node.exc is None or node.exc == cause:
-                        node.origin, node.cause = origin, cause
-                        break
-                self._late_child(key, node, out)
-            elif errored:
-                node.carry = errored[0]
+                if node.error:
+                    for failure in _merge(errored, len(errored)):
+                        if node.belongs_to(failure):
+                            self._take(node, failure)
+                            break
+                else:
+                    node.carry = _merge(errored)
             out_known[key] = node
             parent_key = parent_keys[i]
-            if parent_key is not None and parent_rows[i] is None and parent_key not in self._known:
-                out.children_add.append((parent_key, key))
+            if parent_key is not None and parent_rows[i] is None:
+                if parent_key in self._known:
+                    if node.error or node.carry:
+                        self._climb(key, node, out)
+                else:
+                    out.children_add.append((parent_key, key))
         return _with_columns(table, nodes)
 
     def _node(self, key: _Key, out: Prepared) -> _Node | None:
@@ -381,19 +504,65 @@ class Lineage:
                     if cn is not None and cn.agent is None:
                         stack.append((ck, cn))
 
-    def _late_child(self, key: _Key, node: _Node, out: Prepared) -> None:
-        """An errored span whose ERROR parent was written before it: the parent's failure (and
-        what pointed at it) now starts here, when the exception propagated."""
-        if not node.error or node.parent is None:
-            return
-        parent = self._node((key[0], node.parent), out)
-        if parent is None or not parent.error or parent.origin != node.parent:
-            return
-        if parent.exc is not None and parent.exc not in (node.exc, node.cause):
-            return
-        out.reorigins.append((key[0], node.parent, node.origin or key[1], parent.start_ns))
-        parent.origin, parent.cause = node.origin, node.cause
-        out.known[(key[0], node.parent)] = parent
+    @staticmethod
+    def _take(node: _Node, failure: _Failure) -> None:
+        """``node`` (ERROR) becomes ``failure``'s impact."""
+        node.origin, node.cause, node.origin_ns = failure[1], failure[2], failure[0]
+        node.quotes = (*failure[3], *node.quotes)[:_MAX_QUOTES]
+
+    def _climb(self, key: _Key, node: _Node, out: Prepared) -> None:
+        """A failure written after its ancestors: the remembered spans above it that did not
+        error carry it up, and the first ERROR ancestor becomes its impact when it qualifies
+        and was its own failure or the impact of a later one; so does what pointed at that
+        ancestor's former failure through it (spans carrying it, ERROR spans above)."""
+        trace = key[0]
+        failures = node.below()
+        replaced: str | None = None  # the failure the last ERROR ancestor belonged to before
+        parent_id = node.parent
+        for _ in range(256):  # a bound against cycles in malformed parent links
+            if parent_id is None:
+                return
+            pkey = (trace, parent_id)
+            parent = self._node(pkey, out)
+            if parent is None:
+                return
+            if parent.error:
+                if replaced is not None and parent.origin == replaced:
+                    # moved by id: it started before the span the UPDATE on error_origin
+                    # prunes from, and the former failure's own spans must stay
+                    out.moves.append((trace, parent_id, failures[0][1], parent.start_ns))
+                    self._take(parent, failures[0])
+                else:
+                    own = parent.origin == parent_id
+                    now = parent.failure()[:2]
+                    taken = next(
+                        (
+                            f
+                            for f in failures
+                            if f[1] != parent_id and (own or f[:2] < now) and parent.belongs_to(f)
+                        ),
+                        None,
+                    )
+                    if taken is None:
+                        return
+                    if own:  # it and what pointed at it, by one UPDATE on error_origin
+                        out.reorigins.append((trace, parent_id, taken[1], parent.start_ns))
+                    else:  # its former failure's own spans stay: move it and those above
+                        out.moves.append((trace, parent_id, taken[1], parent.start_ns))
+                    replaced = parent.origin
+                    self._take(parent, taken)
+                out.known[pkey] = parent
+                failures = (parent.failure(),)
+            else:
+                carry = parent.carry
+                if replaced is not None:
+                    carry = tuple(failures[0] if f[1] == replaced else f for f in carry)
+                carry = _merge([*carry, *failures])
+                if carry == parent.carry:
+                    return  # it already carries these: nothing above changes
+                parent.carry = carry
+                out.known[pkey] = parent
+            parent_id = parent.parent
 
 
 def _parent_first(tops: list[int], kids: dict[int, list[int]], n: int) -> list[int]:
@@ -413,17 +582,29 @@ def _parent_first(tops: list[int], kids: dict[int, list[int]], n: int) -> list[i
     return order
 
 
-def _exceptions(tables: Sequence[pa.Table]) -> dict[_Key, str]:
-    """The type of each span's first exception event in a batch's ``span_events``."""
-    out: dict[_Key, str] = {}
+def _exceptions(tables: Sequence[pa.Table]) -> dict[_Key, tuple[str, str | None, str | None]]:
+    """(type, message, stacktrace) of each span's first exception event in a batch's
+    ``span_events``."""
+    out: dict[_Key, tuple[str, str | None, str | None]] = {}
     for events in tables:
         names = events.column("name").to_pylist()
-        types = events.column("exception_type").to_pylist()
-        traces = events.column("trace_id").to_pylist()
-        spans = events.column("span_id").to_pylist()
-        for name, typ, t, s in zip(names, types, traces, spans, strict=True):
-            if name == sc.EXCEPTION_EVENT and typ and (t, s) not in out:
-                out[(t, s)] = typ
+        rows = [i for i, name in enumerate(names) if name == sc.EXCEPTION_EVENT]
+        if not rows:
+            continue
+        picked = events.take(rows)
+        columns = [
+            picked.column(c).to_pylist()
+            for c in (
+                "trace_id",
+                "span_id",
+                "exception_type",
+                "exception_message",
+                "exception_stacktrace",
+            )
+        ]
+        for t, s, typ, message, stacktrace in zip(*columns, strict=True):
+            if typ and (t, s) not in out:
+                out[(t, s)] = (typ, message, stacktrace)
     return out
 
 
