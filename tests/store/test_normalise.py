@@ -251,6 +251,9 @@ def test_input_and_output_from_every_convention(
         ({"metadata": '{"langgraph_node": "plan"}', "semtrace.agent.name": "outer"}, "x", "plan"),
         ({"metadata": '{"ls_integration": "langgraph"}', "semtrace.agent.name": "o"}, "g", "o"),
         ({"metadata": "not json langgraph"}, "x", None),
+        ({"openinference.span.kind": "AGENT"}, "procurement.run", "procurement"),  # smolagents
+        ({"openinference.span.kind": "AGENT"}, "Agent workflow", None),  # a trace's name
+        ({"openinference.span.kind": "CHAIN"}, "procurement.run", None),
     ],
 )
 def test_agent_identity_from_every_convention(
@@ -258,7 +261,8 @@ def test_agent_identity_from_every_convention(
 ) -> None:
     """The agent comes from GenAI (current and pydantic-ai's older key), OpenInference and
     LangGraph's node (more specific than semtrace's ambient agent); a LangGraph graph's own
-    span is named by the graph."""
+    span is named by the graph; an OpenInference AGENT span that names no agent but is named
+    after its entry point (smolagents' ``procurement.run``) is that agent's."""
     assert normalise(attributes, name=name).agent_name == agent
 
 
@@ -272,3 +276,22 @@ def test_readable_status() -> None:
     assert readable_status("one line") == ("one line", None)
     assert readable_status("first\nsecond") == ("first", "first\nsecond")
     assert readable_status("x" * 1000) == ("x" * 1000, None)  # the store bounds it
+
+
+def test_openinference_tokens_count_on_llm_spans_only() -> None:
+    """OpenInference token counts on an AGENT or CHAIN span (smolagents' run totals) repeat
+    its model calls' and fill no token column; on an LLM span they are the call's."""
+    counts = {"llm.token_count.prompt": 24, "llm.token_count.completion": 6}
+    run = normalise({"openinference.span.kind": "AGENT", **counts}, name="procurement.run")
+    llm = normalise({"openinference.span.kind": "LLM", **counts})
+    assert (run.input_tokens, run.output_tokens) == (None, None)
+    assert (llm.input_tokens, llm.output_tokens) == (24, 6)
+
+
+def test_a_str_subclass_is_stored_as_text() -> None:
+    """An output that is a str subclass (smolagents' AgentText) is its text, not JSON."""
+
+    class AgentText(str):
+        pass
+
+    assert normalise({"output.value": AgentText("V-1")}).output == "V-1"

@@ -270,6 +270,8 @@ def normalise_row(
         agent = _str(a, semtrace_agent_k)
     if agent is None:
         agent = graph
+    if agent is None and oi_kind == "AGENT" and name:
+        agent = _agent_of_entry_point(name)
 
     tool = _str(a, tool_k) if tool_k else None
     if tool is None and tl_kind == "tool" and tl_entity_k:
@@ -279,6 +281,11 @@ def normalise_row(
 
     model = _str(a, model_k) if model_k else None
     provider = _str(a, provider_k) if provider_k else None
+    if oi_kind and oi_kind not in _OI_USAGE_KINDS:
+        # OpenInference counts tokens on LLM spans; an AGENT or CHAIN span that carries them
+        # too (smolagents' run span: the run's totals) repeats its model calls' counts.
+        input_k = tuple(k for k in input_k if k != sc.OI_TOKEN_PROMPT)
+        output_k = tuple(k for k in output_k if k != sc.OI_TOKEN_COMPLETION)
     input_tokens = _int(a, input_k) if input_k else None
     output_tokens = _int(a, output_k) if output_k else None
     cost = _float(a, cost_k) if cost_k else None
@@ -318,13 +325,31 @@ def _text(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
         value = attrs.get(key)
         if value is None or value == "":
             continue
-        if type(value) is str:
-            return value
+        if isinstance(value, str):  # str subclasses too (smolagents' AgentText)
+            return str(value)
         try:
             return orjson.dumps(value, default=str).decode()
         except TypeError:
             return str(value)
     return None
+
+
+# The OpenInference span kinds whose token counts are their own (not a sum of their children's).
+_OI_USAGE_KINDS = frozenset({"LLM", "EMBEDDING"})
+
+# Entry points an OpenInference AGENT span may be named after (``procurement.run``: smolagents
+# names the run span by the agent and the method, and sends no ``agent.name``).
+_ENTRY_METHODS = frozenset(
+    {"run", "arun", "invoke", "ainvoke", "kickoff", "kickoff_async", "__call__", "chat", "achat"}
+)
+
+
+def _agent_of_entry_point(name: str) -> str | None:
+    """An AGENT span's agent when no attribute names it and the span is named after the
+    agent's entry point (``procurement.run``); None for other names (the OpenAI Agents SDK's
+    ``Agent workflow`` is the trace's name, not an agent's)."""
+    head, dot, method = name.rpartition(".")
+    return head if dot and head and method in _ENTRY_METHODS else None
 
 
 def _langgraph(metadata: Any, name: str | None) -> tuple[str | None, str | None]:
