@@ -146,8 +146,6 @@ class SemtraceLogExporter(LogRecordExporter):
             settings
         )
         self._shutdown = False
-        self.logs_written = 0
-        self.logs_failed = 0
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         if self._shutdown:
@@ -156,14 +154,8 @@ class SemtraceLogExporter(LogRecordExporter):
             return LogRecordExportResult.SUCCESS
         result = LogRecordExportResult.FAILURE
         with handle_internal_errors("SemtraceLogExporter.export"):
-            try:
-                records = [log_record_to_domain(r) for r in batch]
-                self._flush(records)
-                self.logs_written += len(records)
-                result = LogRecordExportResult.SUCCESS
-            except Exception:
-                self.logs_failed += len(batch)
-                raise
+            self._flush([log_record_to_domain(r) for r in batch])
+            result = LogRecordExportResult.SUCCESS
         return result
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
