@@ -11,6 +11,7 @@ import typer
 from semtrace.cli import app
 from semtrace.cli._common import DbOption, console, err_console, fail
 from semtrace.exceptions import SemtraceError
+from semtrace.lake.sink import DEFAULT_SETTLE_S
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -41,6 +42,15 @@ def serve(
             envvar="SEMTRACE_LAKE",
         ),
     ] = None,
+    lake_settle: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Publish a row to the lake once it is this many seconds old, so the writer's "
+            "fixes for late parents travel with it (cycles run this often, 5 s at most).",
+            envvar="SEMTRACE_LAKE_SETTLE",
+        ),
+    ] = DEFAULT_SETTLE_S,
     workers: Annotated[
         int,
         typer.Option(help="Processes decoding requests (0: in the collector; try cores - 1)."),
@@ -78,7 +88,9 @@ def serve(
     if stop:
         _stop(path)
         return
-    _serve(path, host, port, token, max_body_mb, workers, idle_timeout, on_demand, lake)
+    _serve(
+        path, host, port, token, max_body_mb, workers, idle_timeout, on_demand, lake, lake_settle
+    )
 
 
 def _status(path: str) -> None:
@@ -115,6 +127,7 @@ def _serve(
     idle_timeout: float | None,
     on_demand: bool,
     lake: str | None = None,
+    lake_settle: float = DEFAULT_SETTLE_S,
 ) -> None:
     from semtrace.collector.server import Collector, CollectorConfig
     from semtrace.config import DEFAULT_IDLE_TIMEOUT_S
@@ -144,6 +157,7 @@ def _serve(
         idle_timeout_s=idle_timeout if idle_timeout and idle_timeout > 0 else None,
         on_demand=on_demand,
         lake=lake or None,
+        lake_settle_s=lake_settle,
     )
     try:
         collector = Collector(config)

@@ -49,7 +49,7 @@ from semtrace.collector.ingest import IngestClosed, IngestQueue, QueueFull, Tick
 from semtrace.collector.records import records_route
 from semtrace.collector.sql import SqlSandbox, lock_down
 from semtrace.config import ENV_TOKEN
-from semtrace.lake.sink import LakeSink
+from semtrace.lake.sink import DEFAULT_SETTLE_S, LakeSink
 from semtrace.store import schema
 from semtrace.store.database import SERVER_MEMORY_LIMIT, Store, resolve_path
 from semtrace.store.ownership import Announcement, remove_announcement, write_announcement
@@ -81,6 +81,7 @@ class CollectorConfig:
     idle_timeout_s: float | None = None
     on_demand: bool = False  # started by ensure_owner for a process that needed the file
     lake: str | None = None  # a Parquet lake folder every commit is published to
+    lake_settle_s: float = DEFAULT_SETTLE_S  # rows reach the lake once this old
 
 
 class Collector:
@@ -96,7 +97,11 @@ class Collector:
         self.store.execute("SET checkpoint_threshold = '64MB'")
         lock_down(self.store.cursor())
         try:  # recovers the lake's last cycle; its thread starts with the collector
-            self.lake = LakeSink(self.store, config.lake) if config.lake else None
+            self.lake = (
+                LakeSink(self.store, config.lake, settle_s=config.lake_settle_s)
+                if config.lake
+                else None
+            )
         except BaseException:
             self.store.close()
             raise
