@@ -111,12 +111,17 @@ def start_until(db: Path, stop: Path, tag: str) -> subprocess.Popen[str]:
 
 def owner_count(db: Path, table: str) -> int:
     """Rows in ``table`` as the file's current owner answers (0 while there is none)."""
+    return owner_value(db, f"select count(*) from {table}")
+
+
+def owner_value(db: Path, query: str) -> int:
+    """The integer ``query`` answers, asked of the file's current owner (0 while none)."""
     ann = read_announcement(db)
     if ann is None:
         return 0
     request = urllib.request.Request(
         ann.url + "/v1/query",
-        data=json.dumps({"sql": f"select count(*) from {table}"}).encode(),
+        data=json.dumps({"sql": query}).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {ann.token}"},
     )
     try:
@@ -197,25 +202,44 @@ def test_four_agents_and_a_reader_share_one_file(db: Path) -> None:
 
 def test_kill_9_of_the_owner_loses_nothing(db: Path, tmp_path: Path) -> None:
     """The owner is killed (-9) while two agents write: they go on, what was in flight is
-    spooled, a new owner starts and replays it, and the final count is exact."""
+    spooled, a new owner starts and the spool is replayed to it, the final count is exact, and
+    each agent's stats say what happened (a failed send, a resend, rows spooled and replayed)."""
     stop = tmp_path / "stop"
     agents = [start_until(db, stop, f"survivor-{i}") for i in range(2)]
     wait_for(lambda: owner_count(db, "spans") > 100, what="spans before the kill")
     first = read_announcement(db)
     assert first is not None
+    killed_at_ns = time.time_ns()
     os.kill(first.pid, signal.SIGKILL)
     # The agents keep writing: the next batch finds the owner gone and starts another.
     wait_for(
         lambda: (ann := read_announcement(db)) is not None and ann.pid != first.pid,
         what="a new owner",
     )
-    wait_for(lambda: owner_count(db, "spans") > 0, what="spans through the new owner")
+    after_kill = (
+        "select count(distinct service_name) from spans "
+        f"where start_time_ns > {killed_at_ns}"
+    )
+    wait_for(lambda: owner_value(db, after_kill) == 2, what="both agents' spans after the kill")
     stop.touch()
     written = sum(int(finish(a, out=True)) for a in agents)
     wait_for(lambda: Spool(spool_dir_for(str(db))).pending_batches() == 0, what="the spool")
     got = sql(db, "select count(*) as n, count(distinct span_id) as d from spans")
     assert got == [{"n": written, "d": written}]
     assert sql(db, "select count(*) as n from logs") == [{"n": written}]
+    # Each agent's last stats row (written at its shutdown, through the new owner).
+    stats = sql(
+        db,
+        "select arg_max(export_errors, time) as errors, arg_max(retries, time) as retries, "
+        "arg_max(spooled, time) as spooled, arg_max(replayed, time) as replayed "
+        "from semtrace_stats where component = 'agent' group by pid",
+    )
+    assert len(stats) == 2, stats
+    for row in stats:  # each had its kept-alive connection break: a resend, then a failure
+        assert row["errors"] >= 1 and row["retries"] >= 1, stats  # type: ignore[operator]
+    # What was spooled was replayed (by either agent: they share the spool), none is left.
+    assert sum(row["spooled"] for row in stats) == 0, stats  # type: ignore[misc]
+    assert sum(row["replayed"] for row in stats) > 0, stats  # type: ignore[misc]
 
 
 def test_eight_racing_starters_end_up_with_one_owner(db: Path) -> None:
@@ -394,10 +418,12 @@ def test_a_collector_down_for_ten_seconds_loses_nothing(tmp_path: Path) -> None:
         assert rows == [{"spans": n, "distinct_spans": n, "logs": n}]
         [stats] = _collector_rows(
             url,
-            "select export_errors, spooled, replayed from semtrace_stats "
+            "select export_errors, retries, spooled, replayed from semtrace_stats "
             "where component = 'agent' order by time desc limit 1",
         )
         assert stats["export_errors"] >= 1 and stats["spooled"] == 0
+        # Tried again after its backoff while the collector was down, and once it was back.
+        assert stats["retries"] >= 2, stats  # type: ignore[operator]
         assert stats["replayed"] > 0
     finally:
         if agent.poll() is None:

@@ -9,13 +9,15 @@ DuckDB: this runs on the exporter's background thread.
 
 What cannot be delivered is never lost without a count:
 
-- 429, 502, 503 and 504 (OTLP's retryable answers) are retried, honouring ``Retry-After``,
-  for up to ``max_retry_s``; every retry is counted (``semtrace_stats.retries``).
-- An owner that does not answer (gone, killed) is looked up again: ``resolve`` starts a new
-  one in owner mode, and the batch is sent there.
-- Otherwise the batch goes to the spool beside the database (``spooled``) and is replayed,
-  oldest first, once an owner answers again (``replayed``); replays carry the batch's id, so a
-  batch whose acknowledgement was lost is not stored twice.
+- 429, 502, 503 and 504 (OTLP's retryable answers) are retried, honouring ``Retry-After``
+  (seconds or an HTTP date), for up to ``max_retry_s``; every resend is counted
+  (``semtrace_stats.retries``): these, a batch sent again on a new connection after a kept-alive
+  one broke, and the first attempt after a failure.
+- An owner that does not answer (gone, killed) is a failure (``export_errors``): the batch goes
+  to the spool beside the database (``spooled``), and the owner is looked up again off the
+  sender's thread (``resolve`` starts a new one in owner mode) while later batches are spooled
+  too. Once an owner answers, the spool is replayed to it, oldest first (``replayed``); replays
+  carry the batch's id, so a batch committed just before its owner died is not stored twice.
 - A batch the owner refuses for good (400) is dropped and counted (``spans_dropped``).
 """
 
@@ -35,6 +37,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from semtrace._errors import handle_internal_errors
+from semtrace._retry_after import retry_after_seconds
 from semtrace.store import schema
 from semtrace.store.database import batch_tables, resolve_path
 from semtrace.store.model import LogRecord, SpanRecord
@@ -84,8 +87,11 @@ class Undeliverable(Exception):
 class RemoteWriter:
     """Send spans, logs and other tables to the owner of ``db``; spool what cannot go.
 
-    ``resolve`` returns where to send (it may start an owner; it raises when none can be had).
-    ``clock`` and ``sleep`` are injectable so tests need not wait for backoffs.
+    ``resolve`` returns where to send (it may start an owner; it raises when none can be had):
+    called on the sender's thread until an owner was found once, then, after that owner stopped
+    answering, on a thread of its own while batches are spooled. ``clock`` and ``sleep`` are
+    injectable so tests need not wait for backoffs, ``wall_clock`` so that a ``Retry-After``
+    date is measured from a known time.
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class RemoteWriter:
         component: str = "agent",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
         timeout_s: float = 60.0,
         max_retry_s: float = 10.0,
         max_spool_bytes: int = DEFAULT_MAX_SPOOL_BYTES,
@@ -111,11 +118,14 @@ class RemoteWriter:
         self.component = component
         self.clock = clock
         self.sleep = sleep
+        self.wall_clock = wall_clock
         self.timeout_s = timeout_s
         self.max_retry_s = max_retry_s
         self.spool = Spool(spool_dir_for(self.path), max_spool_bytes)
         self._lock = threading.Lock()
         self._target: Target | None = None
+        self._found = False  # an owner was found once: later lookups run off the sender
+        self._finder: threading.Thread | None = None  # looking up a new owner
         self._conn: http.client.HTTPConnection | None = None
         self._failures = 0
         self._retry_at = 0.0
@@ -139,6 +149,7 @@ class RemoteWriter:
                     "semtrace: no owner for %s yet (%s); spooling until one", self.path, exc
                 )
                 return False
+            self._found = True
             return True
 
     def write(self, spans: Sequence[SpanRecord] = (), logs: Sequence[LogRecord] = ()) -> bool:
@@ -174,8 +185,15 @@ class RemoteWriter:
 
     @property
     def backing_off(self) -> bool:
-        """True while batches go to the spool without trying the owner (after a failure)."""
-        return self.clock() < self._retry_at
+        """True while batches go to the spool without trying the owner: after a failure, and
+        while a new owner is looked up (started) after the last one stopped answering."""
+        return self.clock() < self._retry_at or self.finding_owner
+
+    @property
+    def finding_owner(self) -> bool:
+        """True while a new owner is looked up (or started) after the last one was lost."""
+        finder = self._finder
+        return finder is not None and finder.is_alive()
 
     def close(self) -> None:
         """Deliver what was handed over, try once more to deliver what is spooled, send a
@@ -183,6 +201,9 @@ class RemoteWriter:
         self.flush()
         with self._cond:
             self._cond.notify_all()
+        finder = self._finder
+        if finder is not None:  # a new owner is starting: what was spooled goes to it
+            finder.join(self.timeout_s)
         with self._lock:
             if self.closed:
                 return
@@ -247,7 +268,6 @@ class RemoteWriter:
                         return False
                     self._failed(exc)
                 else:
-                    self._failures = 0
                     self.stats.add(spans_written=spans, logs_written=logs)
                     self.stats.set_latency((time.perf_counter() - started) * 1000)
                     self._replay(limit=_REPLAY_PER_WRITE)
@@ -297,14 +317,10 @@ class RemoteWriter:
     def _send(self, tables: Sequence[tuple[str, pa.Table]], batch_id: str, *, replay: bool) -> None:
         body = encode_tables(tables)
         deadline = self.clock() + self.max_retry_s
-        reconnected = False
+        retry = self._failures > 0  # the first attempt after a failure is a retry
+        token_refreshed = False
         while True:
-            target = self._target
-            if target is None:
-                try:
-                    target = self._target = self.resolve()
-                except Exception as exc:
-                    raise Undeliverable(f"no owner: {exc}") from None
+            target = self._owner()
             headers = {
                 "Content-Type": BATCH_TYPE,
                 BATCH_HEADER: batch_id,
@@ -312,34 +328,82 @@ class RemoteWriter:
             }
             if target.token:
                 headers["Authorization"] = f"Bearer {target.token}"
+            if retry:
+                self.stats.add(retries=1)
+            retry = True  # whatever is sent again in this loop is a resend
+            reused = self._conn is not None
             try:
                 status, retry_after, text = self._post(target, body, headers)
             except (OSError, http.client.HTTPException) as exc:
                 self._disconnect()
-                self._target = None
-                if reconnected:
-                    raise Undeliverable(f"{target.url} did not answer: {exc}") from None
-                # A kept-alive connection the owner closed, or an owner that died: look it up
-                # again (a new one may be started) and send once more, as a replay: the
-                # first attempt may have been committed before the connection broke.
-                reconnected = True
+                # The owner may have committed it before the connection broke: from now on
+                # it is sent as a replay, which the owner checks against the ids it committed.
                 replay = True
-                continue
+                if reused:  # a kept-alive connection the owner closed, or died: a new one
+                    continue
+                self._lost(target)
+                raise Undeliverable(f"{target.url} did not answer: {exc}") from None
             if status == 200:
+                self._failures = 0
                 return
-            if status == 401 and not reconnected:  # the owner was replaced (a new token)
+            if status == 401 and not token_refreshed:  # the owner was replaced (a new token)
+                token_refreshed = True
                 self._disconnect()
                 self._target = None
-                reconnected = True
+                self._lookup()
                 continue
             if status in RETRYABLE:
-                wait = retry_after if retry_after is not None else 0.5
+                wait = 0.5 if retry_after is None else retry_after
                 if self.clock() + wait > deadline:
                     raise Undeliverable(f"{target.url} answered {status} until the retry budget")
-                self.stats.add(retries=1)
                 self.sleep(wait)
                 continue
             raise Undeliverable(f"{target.url} answered {status}: {text}", permanent=True)
+
+    def _owner(self) -> Target:
+        """Where to send now. Until an owner was found once (and while closing) it is looked
+        up here; after one was lost, a lookup runs on its own thread and this raises."""
+        target = self._target
+        if target is not None:
+            return target
+        if not self._found or self.closed:
+            return self._lookup()
+        self._find_in_background(lost=None)
+        raise Undeliverable("the owner stopped answering; a new one is being found")
+
+    def _lookup(self) -> Target:
+        try:
+            target = self.resolve()
+        except Exception as exc:
+            raise Undeliverable(f"no owner: {exc}") from None
+        self._target = target
+        self._found = True
+        return target
+
+    def _lost(self, target: Target) -> None:
+        """The owner at ``target`` does not answer: forget it and look for another."""
+        self._target = None
+        self._find_in_background(lost=target.url)
+
+    def _find_in_background(self, lost: str | None) -> None:
+        if self.finding_owner:
+            return
+
+        def find() -> None:
+            try:
+                target = self.resolve()
+            except Exception as exc:
+                _log.info("semtrace: no new owner for %s yet: %s", self.path, exc)
+                return
+            with self._lock:
+                if self._target is None:
+                    self._target = target
+                if target.url != lost:  # a new owner (not the one that did not answer)
+                    self._retry_at = 0.0  # try it, and replay the spool to it, at once
+                    self._spool_check_at = 0.0
+
+        self._finder = threading.Thread(target=find, name="semtrace-owner-find", daemon=True)
+        self._finder.start()
 
     def _post(
         self, target: Target, body: bytes, headers: dict[str, str]
@@ -355,9 +419,9 @@ class RemoteWriter:
         data = response.read()
         if response.getheader("Connection", "").lower() == "close":
             self._disconnect()
-        retry_after: float | None = None
-        with contextlib.suppress(TypeError, ValueError):
-            retry_after = min(float(response.getheader("Retry-After") or ""), self.max_retry_s)
+        retry_after = retry_after_seconds(response.getheader("Retry-After"), self.wall_clock())
+        if retry_after is not None:
+            retry_after = min(retry_after, self.max_retry_s)
         return response.status, retry_after, data[:300].decode("utf-8", "replace")
 
     def _disconnect(self) -> None:

@@ -12,38 +12,16 @@ classify on facts before words. Reading an odd exception never raises.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from semtrace import semconv as sc
+from semtrace._retry_after import retry_after_seconds
 
 __all__ = ["MAX_CHAIN", "as_int", "error_facts", "retry_after_seconds"]
 
 MAX_CHAIN = 4  # exceptions followed along __cause__ / __context__
-
-
-def retry_after_seconds(value: Any, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: a number of seconds or an HTTP date
-    (RFC 9110); ``None`` when it is neither. The one parser of it in semtrace."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return max(0.0, float(value))
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
