@@ -19,7 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from semtrace.dashboard import APP as DASHBOARD_APP
+from semtrace.dashboard._launch import ENV_DB as DASHBOARD_DB
+from semtrace.dashboard._launch import ENV_SERVER as DASHBOARD_SERVER
 from semtrace.store.ownership import (
     announcement_path,
     ensure_owner,
@@ -165,39 +169,81 @@ def db(tmp_path: Path) -> Iterator[Path]:
 
 def test_an_agent_starts_an_owner_and_sql_sees_counts_grow_while_it_writes(db: Path) -> None:
     """While an agent writes for several seconds, `semtrace sql` in another process answers
-    (no lock error) with counts that grow; at the end every span is there exactly once."""
+    (no lock error) with counts that grow: a count above zero, then a larger one, both read
+    while the agent was still running; at the end every span is there exactly once."""
     agent = start_agent(db, 200, 0.04, "grower")
     wait_for(lambda: read_announcement(db) is not None, what="the owner")
-    counts: list[int] = []
-    while agent.poll() is None and len(counts) < 3:
-        counts.append(int(sql(db, "select count(*) as n from spans")[0]["n"]))  # type: ignore[call-overload]
+    live: list[int] = []  # counts above zero, answered while the agent was still running
+    deadline = time.monotonic() + 120
+    while agent.poll() is None and not (live and live[-1] > live[0]):
+        assert time.monotonic() < deadline, live
+        n = int(sql(db, "select count(*) as n from spans")[0]["n"])  # type: ignore[call-overload]
+        if n > 0 and agent.poll() is None:
+            live.append(n)
     err = finish(agent)
     assert "locked" not in err
+    assert len(live) >= 2 and live[-1] > live[0] > 0, live  # it grew while the agent wrote
+    assert live == sorted(live) and live[-1] < 200, live
     final = int(sql(db, "select count(*) as n from spans")[0]["n"])  # type: ignore[call-overload]
-    assert counts and counts[0] < 200, counts  # read while the agent was still writing
-    assert counts == sorted(counts) and final == 200, (counts, final)
+    assert final == 200
     assert sql(db, "select count(*) as n from logs") == [{"n": 200}]
 
 
-def test_four_agents_and_a_reader_share_one_file(db: Path) -> None:
-    """Four agents writing one file at once, plus a reader: every span arrives exactly once,
-    one owner served them all, and no process was told the file is locked."""
-    agents = [start_agent(db, 400, 0.005, f"agent-{i}") for i in range(4)]
+def _page_texts(at: AppTest) -> str:
+    """Everything a dashboard page said, errors and warnings included."""
+    kinds = ("title", "markdown", "caption", "info", "error", "success", "warning", "exception")
+    return "\n".join(str(e.value) for kind in kinds for e in getattr(at, kind))
+
+
+def test_four_agents_and_a_reader_share_one_file(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four agents writing one file at once, while `semtrace sql` and the dashboard (its
+    Traces page, run by Streamlit's AppTest in this process) read it: every span arrives
+    exactly once, one owner (the same pid in every sample of the announcement) served them
+    all, the dashboard showed their runs while they wrote, and no process, page or log says
+    the file is locked."""
+    monkeypatch.setenv(DASHBOARD_DB, str(db))
+    monkeypatch.delenv(DASHBOARD_SERVER, raising=False)
+    stop = tmp_path / "stop"
+    agents = [start_until(db, stop, f"agent-{i}") for i in range(4)]
     wait_for(lambda: read_announcement(db) is not None, what="the owner")
-    readings = []
-    while any(a.poll() is None for a in agents):
+    owners: set[int] = set()
+    readings: list[int] = []
+    pages: list[str] = []
+    shown_while_writing = 0
+    deadline = time.monotonic() + 120
+    while shown_while_writing < 2 or len(readings) < 3:  # the agents write until told to stop
+        assert time.monotonic() < deadline, (readings, shown_while_writing)
+        assert all(a.poll() is None for a in agents), "an agent stopped before it was told to"
+        if (ann := read_announcement(db)) is not None:
+            owners.add(ann.pid)
         readings.append(int(sql(db, "select count(*) as n from spans")[0]["n"]))  # type: ignore[call-overload]
-    assert readings == sorted(readings)
-    errors = [finish(a) for a in agents]
-    assert not [e for e in errors if "lock" in e.lower()], errors
+        at = AppTest.from_file(str(DASHBOARD_APP), default_timeout=60).run()
+        assert not at.exception, at.exception
+        pages.append(_page_texts(at))
+        if at.dataframe and len(at.dataframe[0].value) > 0:
+            shown_while_writing += 1
+    stop.touch()
+    outputs = [a.communicate(timeout=120) for a in agents]
+    assert [a.returncode for a in agents] == [0] * 4, [err for _, err in outputs]
+    written = {f"agent-{i}": int(out.split()[-1]) for i, (out, _) in enumerate(outputs)}
+    if (ann := read_announcement(db)) is not None:
+        owners.add(ann.pid)
+    assert len(owners) == 1, owners  # one owner served every agent and every reader
+    assert readings == sorted(readings) and readings[-1] > readings[0] > 0, readings
     got = sql(
         db,
         "select service_name, count(*) as n, count(distinct span_id) as d "
         "from spans group by 1 order by 1",
     )
-    assert got == [{"service_name": f"agent-{i}", "n": 400, "d": 400} for i in range(4)]
-    owners = sql(db, "select count(distinct pid) as n from semtrace_stats where component = 'agent'")
-    assert owners == [{"n": 4}]
+    assert got == [{"service_name": s, "n": n, "d": n} for s, n in sorted(written.items())]
+    agent_pids = sql(
+        db, "select count(distinct pid) as n from semtrace_stats where component = 'agent'"
+    )
+    assert agent_pids == [{"n": 4}]
+    said = [*(err for _, err in outputs), *pages, Path(f"{db}.owner.log").read_text()]
+    assert not [text for text in said if "locked" in text.lower()], said
 
 
 def test_kill_9_of_the_owner_loses_nothing(db: Path, tmp_path: Path) -> None:
@@ -216,10 +262,7 @@ def test_kill_9_of_the_owner_loses_nothing(db: Path, tmp_path: Path) -> None:
         lambda: (ann := read_announcement(db)) is not None and ann.pid != first.pid,
         what="a new owner",
     )
-    after_kill = (
-        "select count(distinct service_name) from spans "
-        f"where start_time_ns > {killed_at_ns}"
-    )
+    after_kill = f"select count(distinct service_name) from spans where start_time_ns > {killed_at_ns}"
     wait_for(lambda: owner_value(db, after_kill) == 2, what="both agents' spans after the kill")
     stop.touch()
     written = sum(int(finish(a, out=True)) for a in agents)
