@@ -135,15 +135,20 @@ def owner_value(db: Path, query: str) -> int:
         return 0
 
 
-def sql(db: Path, query: str) -> list[dict[str, object]]:
-    res = subprocess.run(
-        [SEMTRACE, "sql", "--db", str(db), "--format", "json", query],
-        env=owner_env(),
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``semtrace ARGS`` in owner mode (``env`` added), as a second terminal would."""
+    return subprocess.run(
+        [SEMTRACE, *args],
+        env=owner_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def sql(db: Path, query: str) -> list[dict[str, object]]:
+    res = cli("sql", "--db", str(db), "--format", "json", query)
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     assert isinstance(rows, list)
@@ -285,6 +290,49 @@ def test_kill_9_of_the_owner_loses_nothing(db: Path, tmp_path: Path) -> None:
     assert sum(row["replayed"] for row in stats) > 0, stats  # type: ignore[misc]
 
 
+def test_traces_show_and_connect_results_work_while_an_agent_writes(
+    db: Path, tmp_path: Path
+) -> None:
+    """While an agent writes through its owner, `semtrace traces`, `semtrace show` and
+    ``connect()`` read the file through that owner, and the results convert as DuckDB's do:
+    ``.df()``/``.fetchdf()``/``.fetch_df()`` (pandas), ``.pl()`` (polars), ``.arrow()``/
+    ``.to_arrow_table()`` (pyarrow)."""
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    import semtrace
+    from semtrace.collector.client import CollectorConnection
+
+    stop = tmp_path / "stop"
+    agent = start_until(db, stop, "watched")
+    try:
+        wait_for(lambda: owner_count(db, "spans") > 0, what="the first spans")
+        traces = cli("traces", "--db", str(db), "--format", "json", "--limit", "5")
+        assert traces.returncode == 0, traces.stderr
+        listed = json.loads(traces.stdout)
+        assert listed and {t["root_name"] for t in listed} == {"execute_tool step"}, listed
+        shown = cli("show", "--db", str(db), listed[0]["trace_id"], COLUMNS="200")
+        assert shown.returncode == 0, shown.stderr
+        assert "execute_tool step" in shown.stdout and "step done" in shown.stdout
+
+        con = semtrace.connect(db)
+        assert isinstance(con, CollectorConnection)  # through the owner, not the file
+        query = "select name, service_name from spans where service_name = 'watched'"
+        frames = [con.sql(query).df(), con.sql(query).fetchdf(), con.sql(query).fetch_df()]
+        assert all(isinstance(f, pd.DataFrame) and len(f) > 0 for f in frames)
+        polars = con.sql(query).pl()
+        assert isinstance(polars, pl.DataFrame) and polars.columns == ["name", "service_name"]
+        for table in (con.sql(query).arrow(), con.sql(query).to_arrow_table()):
+            assert isinstance(table, pa.Table) and table.num_rows > 0
+            assert set(table.column("name").to_pylist()) == {"execute_tool step"}
+        assert agent.poll() is None  # all of it read while the agent was still writing
+    finally:
+        stop.touch()
+    written = int(finish(agent, out=True))
+    assert sql(db, "select count(*) as n from spans") == [{"n": written}]
+
+
 def test_eight_racing_starters_end_up_with_one_owner(db: Path) -> None:
     """Eight processes that need the file at the same moment all get the same owner."""
     code = textwrap.dedent(
@@ -370,14 +418,7 @@ def test_status_and_stop(db: Path) -> None:
     ann = ensure_owner(db, idle_timeout_s=30)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [SEMTRACE, "serve", *args, str(db)],
-            env=owner_env(COLUMNS="200"),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return cli("serve", *args, str(db), COLUMNS="200")
 
     status = run("--status")
     assert status.returncode == 0, status.stderr

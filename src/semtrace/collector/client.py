@@ -48,7 +48,10 @@ def _auth_headers(url: str, token: str | None = None) -> dict[str, str]:
 
 
 class CollectorResult:
-    """A query result fetched from the collector (the parts of a DuckDB relation we need)."""
+    """A query result fetched from the collector, answering as a DuckDB relation's result
+    does: ``.df()``/``.fetchdf()``/``.fetch_df()`` (pandas), ``.pl()`` (polars),
+    ``.arrow()``/``.to_arrow_table()``/``.fetch_arrow_table()`` (a pyarrow Table),
+    ``.fetchnumpy()``, ``.fetchall()``/``.fetchone()``."""
 
     def __init__(self, table: pa.Table, truncated: bool = False) -> None:
         self._table = table
@@ -70,6 +73,16 @@ class CollectorResult:
 
     def df(self) -> Any:
         return self._table.to_pandas()
+
+    # DuckDB's other names for a pandas result.
+    fetchdf = fetch_df = to_df = df
+
+    def fetchnumpy(self) -> dict[str, Any]:
+        """Each column as a NumPy array, by name (as DuckDB's ``fetchnumpy()``)."""
+        return {
+            name: column.to_numpy(zero_copy_only=False)
+            for name, column in zip(self._table.column_names, self._table.columns, strict=True)
+        }
 
     def pl(self) -> Any:
         import polars as pl  # optional, as with DuckDB's own .pl()
