@@ -434,6 +434,50 @@ def test_status_and_stop(db: Path) -> None:
     assert again.returncode == 1 and "no owner" in again.stdout
 
 
+def test_status_and_doctor_show_the_owner_of_a_running_agent(db: Path, tmp_path: Path) -> None:
+    """While an agent writes, `semtrace serve --status FILE` and `semtrace doctor` (its owner
+    row) name the owner's pid and port, an uptime consistent with its start, the agent as a
+    connected writer, the queue's depth and what was committed."""
+    import re
+
+    stop = tmp_path / "stop"
+    agent = start_until(db, stop, "observed")
+    try:
+        wait_for(lambda: owner_count(db, "spans") > 0, what="the first spans")
+        ann = read_announcement(db)
+        assert ann is not None
+        before = time.time()
+        status = cli("serve", "--status", str(db), COLUMNS="200")
+        after = time.time()
+        doctor = cli("doctor", "--db", str(db), COLUMNS="1000")
+        assert agent.poll() is None  # both read while the agent was writing
+    finally:
+        stop.touch()
+    finish(agent, out=True)
+    assert status.returncode == 0, status.stderr
+    lines = dict(
+        (name.strip(), value.strip())
+        for name, value in (line.split(":", 1) for line in status.stdout.splitlines())
+    )
+    assert lines["pid"] == str(ann.pid) and lines["port"] == ann.url.rsplit(":", 1)[1]
+    uptime = int(lines["uptime"].removesuffix(" s"))
+    # What the owner says it has been up, within the time the request took (rounded).
+    assert before - ann.started_at - 1 <= uptime <= after - ann.started_at + 1, lines
+    writers = re.fullmatch(r"(\d+) connected \((\d+) client connections\)", lines["writers"])
+    assert writers is not None and int(writers[1]) == 1, lines  # the agent
+    queue = re.fullmatch(r"(\d+) records \((\d+) bytes\) waiting for a commit", lines["queue"])
+    assert queue is not None, lines
+    committed = re.fullmatch(r"(\d+) spans, (\d+) logs in (\d+) commits", lines["committed"])
+    assert committed is not None and int(committed[1]) > 0 and int(committed[3]) > 0, lines
+    assert lines["idle exit"] == "after 60 s idle"
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    [row] = [line for line in doctor.stdout.splitlines() if line.startswith("│ owner ")]
+    assert "│ ok " in row, row
+    for part in (f"pid {ann.pid}", f"port {ann.url.rsplit(':', 1)[1]}", "writers 1 connected"):
+        assert part in row, row
+    assert re.search(r"queue \d+ records", row) and re.search(r"uptime \d+ s", row), row
+
+
 def test_a_collector_down_for_ten_seconds_loses_nothing(tmp_path: Path) -> None:
     """An agent sending to a collector (endpoint=) that stops for 10 s mid-run and comes
     back: every span and log arrives exactly once, and the agent's stats row says what failed
