@@ -1,5 +1,6 @@
 """One small database written by the real tracer for the MCP server's tests: a procurement
-run whose tool fails (with its failure sentence and a stored diagnosis) and a clean run."""
+run whose tool fails (with its failure sentence and a stored diagnosis) and an intake run
+whose one failure is a log sentence (no span failed)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import semtrace
 from semtrace.tracer.setup import STATE
 
 SENTENCE_PART = "the Last-updated field was null"
+INTAKE_CAUSE = "its PDF was password-protected"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,14 @@ def _write(db: Path) -> None:
 
     @semtrace.agent("intake")
     def receive() -> None:
-        semtrace.get_logger(agent="intake").info("invoice batch received", invoices=3)
+        intake = semtrace.get_logger(agent="intake")
+        intake.info("invoice batch received", invoices=3)
+        # A failure told by a log sentence alone: no span failed with it.
+        intake.failure(
+            action="read invoice INV-3",
+            cause=INTAKE_CAUSE,
+            impact="it was set aside for a person",
+        )
 
     try:
         receive()

@@ -16,7 +16,13 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import AnyUrl
 
 import semtrace
-from tests.mcp_server.conftest import SENTENCE_PART, Telemetry, Waiting, server_command
+from tests.mcp_server.conftest import (
+    INTAKE_CAUSE,
+    SENTENCE_PART,
+    Telemetry,
+    Waiting,
+    server_command,
+)
 
 READ_TOOLS = {
     "query_sql",
@@ -71,6 +77,16 @@ async def test_every_tool_answers_over_stdio(telemetry: Telemetry) -> None:
 
         failures = await call("list_failures", agent="procurement")
         assert telemetry.failed_span in failures and telemetry.fingerprint in failures
+        # The failure told by a log sentence alone (intake's) is named after the span it was
+        # written in, as the dashboard names it, never by its template.
+        every = await call("list_failures")
+        header, *listed = every.splitlines()[1:]
+        name = header.split(" | ").index("name")
+        assert sorted(line.split(" | ")[name] for line in listed) == [
+            "execute_tool lookup_vendor_id",
+            "invoke_agent intake",
+        ]
+        assert INTAKE_CAUSE in every and "{agent}" not in every
 
         detail = await call("get_failure", failure_id=telemetry.failed_span)
         assert f"fingerprint: {telemetry.fingerprint}" in detail

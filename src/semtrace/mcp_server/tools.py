@@ -13,6 +13,8 @@ import os
 from collections import defaultdict
 from typing import Any
 
+import pyarrow as pa
+
 from semtrace import diagnose
 from semtrace.diagnose.extract import extract_failures, parse_since
 from semtrace.exceptions import QueryError, SemtraceError
@@ -196,6 +198,7 @@ class TelemetryTools:
                 trace_id=trace_id,
                 since=_since(since),
             )
+            table = _step_names(con, table)
         if table.num_rows == 0:
             return "no failures match"
         return (
@@ -312,6 +315,27 @@ class TelemetryTools:
         except AnswerRefused as exc:
             raise ToolInputError(f"cancel refused: {exc}") from None
         return f"cancel recorded for task {task_id}; its agent ends it at its next poll"
+
+
+def _step_names(con: Any, table: pa.Table) -> pa.Table:
+    """``table`` (from ``recent_failures``) with ``name`` the step each failure happened in,
+    as the dashboard names it: a failure from a log sentence has its template there, so it
+    takes the name of the span it was written in (``a step`` when it has none)."""
+    if table.num_rows == 0:
+        return table
+    keys = list(zip(table["trace_id"].to_pylist(), table["failure_id"].to_pylist(), strict=True))
+    spans = queries.span_names(con, keys)  # a span's failure_id is its span_id
+    logs = {t for t, f in keys if (t, f) not in spans}
+    span_of = {
+        (t, log["log_id"]): log["span_id"]
+        for t in sorted(logs)
+        for log in queries.trace_logs(con, t).select(["log_id", "span_id"]).to_pylist()
+    }
+    steps = queries.span_names(con, [(t, s) for (t, _), s in span_of.items()])
+    names = [
+        spans.get((t, f)) or steps.get((t, span_of.get((t, f)) or "")) or "a step" for t, f in keys
+    ]
+    return table.set_column(table.schema.get_field_index("name"), "name", pa.array(names))
 
 
 def _fingerprint_of(con: Any, row: dict[str, Any]) -> str | None:
