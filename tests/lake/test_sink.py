@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from semtrace.lake import LakeSink, connect_lake
-from semtrace.lake.layout import LAYOUTS, publish
+from semtrace.lake import LakeSink, connect_lake, owner_id
+from semtrace.lake.layout import LAYOUTS, NameTaken, publish
+from semtrace.lake.sink import OwnerConflict, state_dir
 from semtrace.store import schema
 from semtrace.store.database import Store, connect_readonly
 from semtrace.store.model import SpanRecord
@@ -120,6 +121,37 @@ def test_a_cycle_recorded_but_not_published_is_rolled_forward(tmp_path: Path) ->
     ]
 
 
+def test_a_cycle_whose_publishing_failed_is_finished_by_the_next_not_read_again(
+    tmp_path: Path,
+) -> None:
+    """A cycle recorded, then failing halfway through publishing (a disk hiccup) in an
+    owner that goes on: its next cycle publishes the rest of those files, then the new rows;
+    the half already published is not written a second time."""
+    store = Store(tmp_path / "a.duckdb")
+    store.write_spans([span(i, DAY + (i % 3) * NS_PER_DAY) for i in range(300)])
+    failures = [OSError("the disk hiccuped")]
+
+    def flaky(files: Iterable[tuple[Path, Path]]) -> None:
+        pairs = list(files)
+        if failures:
+            publish(pairs[: len(pairs) // 2])
+            raise failures.pop()
+        publish(pairs)
+
+    sink = LakeSink(store, tmp_path / "lake", publisher=flaky)
+    with pytest.raises(OSError, match="hiccuped"):  # SEMTRACE_RAISE_INTERNAL_ERRORS=1
+        sink.flush()
+    assert sink.stats.errors == 1
+    store.write_spans([span(1000 + i) for i in range(10)])
+    assert sink.flush() == 10
+    store.close()
+    assert not [p for p in _hidden(tmp_path / "lake") if p.name.endswith(".tmp")]
+    lake = connect_lake(tmp_path / "lake")
+    assert lake.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchall() == [
+        (310, 310)
+    ]
+
+
 def test_a_cycle_that_died_before_it_was_recorded_is_read_again(tmp_path: Path) -> None:
     """Temporary files of a cycle that was never recorded are removed, and its rows are read
     again from the database (the lake lags, it does not lose)."""
@@ -214,3 +246,116 @@ def test_background_cycles_wait_for_rows_to_settle(tmp_path: Path) -> None:
         (f"{1:016x}", "a1"),
         (f"{2:016x}", None),
     ]
+
+
+POD = "travel-agents-production-worker-deployment-7c9d8f6b5-"  # 53 characters
+
+
+def test_owner_ids_differ_past_a_long_host_name_prefix_and_per_database(tmp_path: Path) -> None:
+    """Two pods whose names share their first 53 characters, the same database path on
+    each: two ids. The same database reopened keeps its id; a new database at the same path
+    (another container of the same name) gets another."""
+    db = "/data/semtrace.duckdb"
+    a, b = owner_id(db, host=POD + "abcde"), owner_id(db, host=POD + "fghij")
+    assert a != b
+    assert a.startswith(POD[:40] + "-") and len(a) == 40 + 1 + 16
+    path = tmp_path / "a.duckdb"
+    store = Store(path)
+    first = LakeSink(store, tmp_path / "lake").owner
+    again = LakeSink(store, tmp_path / "lake").owner
+    store.close()
+    for leftover in path.parent.glob("a.duckdb*"):
+        os.unlink(leftover)
+    store = Store(path)
+    other = LakeSink(store, tmp_path / "lake").owner
+    store.close()
+    assert first == again != other
+
+
+def test_a_state_file_of_another_database_is_refused_not_taken_over(tmp_path: Path) -> None:
+    """A second database under an id already in use (SEMTRACE_LAKE_OWNER given twice) is
+    refused: it neither reads the first one's watermarks as its own nor writes its files.
+    Under its own id, both databases' rows are in the lake."""
+    lake = tmp_path / "lake"
+    a, b = Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")
+    a.write_spans([span(i) for i in range(100)])
+    b.write_spans([span(1000 + i) for i in range(100)])
+    first = LakeSink(a, lake, owner="shared")
+    assert first.flush() == 100
+    with pytest.raises(OwnerConflict, match=r"in use by .*a\.duckdb"):
+        LakeSink(b, lake, owner="shared")
+    assert LakeSink(b, lake).flush() == 100
+    a.close()
+    b.close()
+    assert connect_lake(lake).execute(
+        "SELECT count(*), count(DISTINCT span_id) FROM spans"
+    ).fetchall() == [(200, 200)]
+
+
+def test_an_owner_whose_id_was_taken_meanwhile_stops_publishing(tmp_path: Path) -> None:
+    """Two owners started at once under one id both found no state file: the first to save
+    again finds the other's and refuses, and removes its own unpublished files."""
+    lake = tmp_path / "lake"
+    a, b = Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")
+    first = LakeSink(a, lake, owner="shared")
+    (state_dir(lake) / "owners" / "shared.json").unlink()  # as if b had started first
+    second = LakeSink(b, lake, owner="shared")
+    a.write_spans([span(i) for i in range(10)])
+    b.write_spans([span(100 + i) for i in range(20)])
+    with pytest.raises(OwnerConflict, match=r"b\.duckdb"):
+        first.flush()  # SEMTRACE_RAISE_INTERNAL_ERRORS: the owner would count it and go on
+    assert first.stats.errors == 1 and "OwnerConflict" in (first.stats.last_error or "")
+    assert not [p for p in _hidden(lake) if p.name.endswith(".tmp")]
+    assert second.flush() == 20
+    a.close()
+    b.close()
+    assert connect_lake(lake).execute("SELECT count(*) FROM spans").fetchall() == [(20,)]
+
+
+def test_publish_never_writes_over_a_file(tmp_path: Path) -> None:
+    """A final name another file has is refused (NameTaken) and both files kept; the other
+    pairs are published, and a pair linked before a crash (temporary and final one file) is
+    finished."""
+    pairs = []
+    for name in ("taken", "free", "linked"):
+        tmp = tmp_path / f".{name}.parquet.tmp"
+        tmp.write_bytes(f"new {name}".encode())
+        pairs.append((tmp, tmp_path / f"{name}.parquet"))
+    pairs[0][1].write_bytes(b"someone else's file")
+    os.link(pairs[2][0], pairs[2][1])
+    with pytest.raises(NameTaken) as caught:
+        publish(pairs)
+    assert caught.value.pairs == [pairs[0]]
+    assert pairs[0][1].read_bytes() == b"someone else's file"
+    assert pairs[0][0].read_bytes() == b"new taken"
+    assert [p.exists() for p, _ in pairs] == [True, False, False]
+    assert pairs[1][1].read_bytes() == b"new free" and pairs[2][1].read_bytes() == b"new linked"
+
+
+def test_a_taken_file_name_is_counted_and_the_file_published_under_another(
+    tmp_path: Path,
+) -> None:
+    """Another writer's file already has the name the sink's next cycle uses: the sink
+    leaves it alone, publishes under a new name and counts the collision."""
+    lake = tmp_path / "lake"
+    store = Store(tmp_path / "a.duckdb")
+    store.write_spans([span(i) for i in range(50)])
+    sink = LakeSink(store, lake, owner="o1")
+    sink.flush()
+    other = Store(tmp_path / "b.duckdb")
+    other.write_spans([span(500 + i) for i in range(7)])
+    LakeSink(other, lake, owner="o2").flush()
+    other.close()
+    folder = lake / "spans" / "date=2026-11-27" / "service_name=svc"
+    foreign = folder / "part-o1-0000000002-0000.parquet"
+    (folder / "part-o2-0000000001-0000.parquet").rename(foreign)
+    before = foreign.read_bytes()
+    store.write_spans([span(100 + i) for i in range(50)])
+    assert sink.flush() == 50
+    store.close()
+    assert sink.stats.name_collisions == 1 and sink.health()["name_collisions"] == 1
+    assert foreign.read_bytes() == before
+    assert len(list(folder.glob("part-o1-0000000002-0000-*.parquet"))) == 1
+    assert connect_lake(lake).execute(
+        "SELECT count(*), count(DISTINCT span_id) FROM spans"
+    ).fetchall() == [(107, 107)]

@@ -9,13 +9,15 @@ the other tables by day. Files hold the contract's columns with their declared A
 
 A file appears atomically: :class:`PartitionedWriter` writes hidden temporary files (``.``
 prefix, ``.tmp`` suffix: no reader's ``*.parquet`` glob nor Spark's listing takes them),
-``fsync`` s them, and :func:`publish` renames each to its final name.
+``fsync`` s them, and :func:`publish` gives each its final name, never over a file already
+there: a name another writer took is an error (:class:`NameTaken`), not an overwrite.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_PARTITION",
     "LAYOUTS",
     "SERVICE_KEY",
+    "NameTaken",
     "PartitionedWriter",
     "TableLayout",
     "day_dir",
@@ -193,16 +196,62 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+class NameTaken(FileExistsError):
+    """Final names that other files already had: those temporaries were left unpublished."""
+
+    def __init__(self, pairs: Sequence[tuple[Path, Path]]) -> None:
+        self.pairs = list(pairs)
+        super().__init__(
+            f"{len(self.pairs)} lake file name(s) already taken by another file, "
+            f"e.g. {self.pairs[0][1]}; nothing was overwritten"
+        )
+
+
+def _place(tmp: Path, final: Path) -> None:
+    """Give ``tmp`` the name ``final`` unless a file has it (FileExistsError then)."""
+    try:
+        os.link(tmp, final)  # atomic, and fails rather than replace
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if final.exists():
+            raise FileExistsError(final) from None
+        os.replace(tmp, final)
+        return
+    tmp.unlink()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def publish(files: Iterable[tuple[Path, Path]]) -> None:
-    """Rename each written temporary file to its final name (idempotent: a pair whose temp is
-    gone was published already)."""
+    """Give each written temporary file its final name, never replacing a file that has it.
+
+    Idempotent: a pair whose temporary is gone was published already, and one whose
+    temporary already is the final file (a crash between link and unlink) is finished. Pairs
+    whose final name another file has are left as they are and raised together as
+    :class:`NameTaken`, once every other pair is published."""
     dirs: set[Path] = set()
+    taken: list[tuple[Path, Path]] = []
     for tmp, final in files:
-        if tmp.exists():
-            os.replace(tmp, final)
-            dirs.add(final.parent)
+        if not tmp.exists():
+            continue
+        try:
+            _place(tmp, final)
+        except FileExistsError:
+            if not _same_file(tmp, final):
+                taken.append((tmp, final))
+                continue
+            tmp.unlink()
+        dirs.add(final.parent)
     for folder in dirs:
         fsync_dir(folder)
+    if taken:
+        raise NameTaken(taken)
 
 
 class _OpenFile:
@@ -220,10 +269,10 @@ class PartitionedWriter:
     partitions, as hidden temporary files of at most ``max_rows`` rows each.
 
     The ``n``-th file is named ``{prefix}-{n:04d}.parquet`` (so ``prefix`` makes names
-    unique); its temporary name is derived from it. :meth:`close` closes and ``fsync`` s every file and
-    returns the ``(temporary, final)`` pairs for :func:`publish`. Rows are buffered per
-    partition into row groups of ``row_group_rows``, so many small batches still make a
-    file that reads fast.
+    unique); its temporary name is derived from it and a random token of this writer.
+    :meth:`close` closes and ``fsync`` s every file and returns the ``(temporary, final)``
+    pairs for :func:`publish`. Rows are buffered per partition into row groups of
+    ``row_group_rows``, so many small batches still make a file that reads fast.
     """
 
     def __init__(
@@ -249,6 +298,7 @@ class PartitionedWriter:
         self._buffered: dict[tuple[object, ...], int] = {}
         self._done: list[tuple[Path, Path]] = []
         self._count = 0
+        self._token = secrets.token_hex(4)
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
@@ -308,7 +358,8 @@ class PartitionedWriter:
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / f"{self._prefix}-{self._count:04d}{PARQUET}"
             self._count += 1
-            tmp = folder / f".{final.name}{TMP_SUFFIX}"
+            # Private to this writer, so no other writer's file is ever opened over.
+            tmp = folder / f".{final.name}.{self._token}{TMP_SUFFIX}"
             writer = pq.ParquetWriter(tmp, self.schema, compression=self._compression)
             handle = self._open[key] = _OpenFile(tmp, final, writer)
         return handle

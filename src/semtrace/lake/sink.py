@@ -25,8 +25,14 @@ the DuckDB file: rows committed there but not yet in the lake are published by t
 owner of that file; a DuckDB file deleted before that takes them with it.
 
 Owners on many machines write one lake without coordinating: every file name carries the
-owner's id (host name and a hash of the database path, or ``SEMTRACE_LAKE_OWNER``) and a
-cycle number only that owner increments.
+owner's id and a cycle number only that owner increments. The id is the host name's first
+40 characters (for people) and a hash of the whole host name, the database's path and the
+database's random key (``X.duckdb.redact-key``, made once beside the file): two pods whose
+names share a long prefix, or two containers with the same name and path, get different
+ids. ``SEMTRACE_LAKE_OWNER`` names an owner instead. Two safeguards stand behind the id: a
+file is published only under a name no file has (a taken name is counted in ``/health`` and
+the file published under another), and a state file written for another host or database is
+refused, at start and before every save, instead of being taken over.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,14 +55,18 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from semtrace.exceptions import ConfigurationError
 from semtrace.lake.layout import (
     LAYOUTS,
+    PARQUET,
     TMP_SUFFIX,
+    NameTaken,
     PartitionedWriter,
     publish,
     select_sql,
     write_atomic,
 )
+from semtrace.redaction import database_key
 from semtrace.store import schema
 from semtrace.store.database import Store
 
@@ -64,6 +75,7 @@ __all__ = [
     "DEFAULT_SETTLE_S",
     "ENV_LAKE_OWNER",
     "LakeSink",
+    "OwnerConflict",
     "SinkStats",
     "owner_id",
     "state_dir",
@@ -77,6 +89,8 @@ DEFAULT_FLUSH_INTERVAL_S = 5.0
 # agent, agent_call, error_origin: semtrace.store.lineage). The background cycles publish a
 # row once it is this old, so fixes within that time reach the lake with it.
 DEFAULT_SETTLE_S = 30.0
+_MIN_INTERVAL_S = 0.25  # a short settle shortens the interval between cycles down to this
+_RENAME_ATTEMPTS = 5
 STATE_DIR = "_semtrace"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _READ_BATCH = 65_536
@@ -87,13 +101,33 @@ def state_dir(lake: Path) -> Path:
     return lake / STATE_DIR
 
 
-def owner_id(db: str, override: str | None = None) -> str:
-    """A name unique to one database file on one machine, stable across its owners' restarts."""
+class OwnerConflict(ConfigurationError):
+    """The owner id's state file belongs to another host or database."""
+
+
+def _database_secret(db: str) -> str:
+    """The database's random key, hashed (empty for ``:memory:`` or an unwritable folder)."""
+    if db == ":memory:":
+        return ""
+    try:
+        key = database_key(db)
+    except (OSError, ValueError) as exc:
+        _log.warning("semtrace lake sink: no key for %s (%s): id from host and path only", db, exc)
+        return ""
+    return hashlib.sha256(b"semtrace-lake-owner\0" + key).hexdigest()
+
+
+def owner_id(db: str, override: str | None = None, *, host: str | None = None) -> str:
+    """A name unique to one database file on one machine, stable across its owners'
+    restarts: ``<host name, 40 characters>-<hash of the whole host name, the database's path
+    and its random key>``; ``override`` (or ``SEMTRACE_LAKE_OWNER``) instead, as given."""
     given = override or os.environ.get(ENV_LAKE_OWNER)
     if given:
         return _SAFE.sub("-", given).strip("-") or "owner"
-    host = _SAFE.sub("-", socket.gethostname()).strip("-")[:40] or "host"
-    return f"{host}-{hashlib.sha1(db.encode()).hexdigest()[:10]}"
+    full = socket.gethostname() if host is None else host
+    label = _SAFE.sub("-", full).strip("-")[:40] or "host"
+    digest = hashlib.sha256("\0".join((full, db, _database_secret(db))).encode()).hexdigest()
+    return f"{label}-{digest[:16]}"
 
 
 @dataclass
@@ -103,6 +137,7 @@ class SinkStats:
     cycles: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     files: int = 0
+    name_collisions: int = 0  # final names another file had: published under new names
     errors: int = 0
     last_error: str | None = None
     seconds: float = 0.0
@@ -119,15 +154,31 @@ class _State:
         self.path = path
         self.owner = owner
         self.db = db
+        self.host = socket.gethostname()
         self.watermarks: dict[str, int] = {}
         self.next_cycle = 1
         self.identity: dict[str, str | None] = {}
         self.pending: dict[str, Any] | None = None
 
-    def load(self) -> None:
+    def _read(self) -> dict[str, Any] | None:
+        """The file as it is now, refused if another host or database wrote it."""
         try:
-            doc = json.loads(self.path.read_text())
+            doc: dict[str, Any] = json.loads(self.path.read_text())
         except FileNotFoundError:
+            return None
+        theirs = (doc.get("host"), doc.get("db"))
+        if theirs != (self.host, self.db):
+            raise OwnerConflict(
+                f"lake owner id {self.owner!r} is in use by {theirs[1]} on host {theirs[0]} "
+                f"({self.path}); this owner ({self.db} on {self.host}) will not take it over. "
+                f"Give each owner its own {ENV_LAKE_OWNER} (or leave it unset), or delete that "
+                "state file if its owner is gone for good."
+            )
+        return doc
+
+    def load(self) -> None:
+        doc = self._read()
+        if doc is None:
             return
         self.watermarks = {str(k): int(v) for k, v in doc.get("watermarks", {}).items()}
         self.next_cycle = int(doc.get("next_cycle", 1))
@@ -135,11 +186,12 @@ class _State:
         self.pending = doc.get("pending")
 
     def save(self) -> None:
+        self._read()  # another owner may have started under the same id meanwhile
         doc = {
             "format": "semtrace-lake-owner",
             "owner": self.owner,
             "db": self.db,
-            "host": socket.gethostname(),
+            "host": self.host,
             "updated_at": time.time(),
             "next_cycle": self.next_cycle,
             "watermarks": self.watermarks,
@@ -165,8 +217,11 @@ class LakeSink:
 
     ``start()`` runs cycles on a thread every ``flush_interval_s`` (sooner once ``notify``
     reports ``max_file_rows`` new rows), each publishing the rows committed ``settle_s`` ago
-    or more; ``flush()`` publishes everything committed now; ``close()`` flushes and stops. The sink never raises into the owner: a failed cycle is counted, logged and
-    retried at the next interval.
+    or more; the interval defaults to 5 s, or ``settle_s`` when that is shorter (0.25 s at
+    least). ``flush()`` publishes everything committed now; ``close()`` flushes and stops.
+    The sink never raises into the owner: a failed cycle is counted, logged and retried at
+    the next interval. A state file of another host or database under this owner's id
+    raises :class:`OwnerConflict` from the constructor.
     """
 
     def __init__(
@@ -174,7 +229,7 @@ class LakeSink:
         store: Store,
         lake: str | os.PathLike[str],
         *,
-        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        flush_interval_s: float | None = None,
         max_file_rows: int = 1_000_000,
         owner: str | None = None,
         tables: Sequence[str] = schema.TABLES,
@@ -184,7 +239,11 @@ class LakeSink:
         self.store = store
         self.lake = Path(lake).expanduser().resolve()
         self.owner = owner_id(store.path, owner)
-        self.flush_interval_s = flush_interval_s
+        self.flush_interval_s = (
+            min(DEFAULT_FLUSH_INTERVAL_S, max(settle_s, _MIN_INTERVAL_S))
+            if flush_interval_s is None
+            else flush_interval_s
+        )
         self.max_file_rows = max_file_rows
         self.tables = tuple(t for t in tables if t in LAYOUTS)
         self.stats = SinkStats()
@@ -208,10 +267,7 @@ class LakeSink:
         state = self._state
         state.load()
         if state.pending is not None:
-            files = [(self.lake / tmp, self.lake / final) for tmp, final in state.pending["files"]]
-            publish(files)
-            state.watermarks.update({k: int(v) for k, v in state.pending["to"].items()})
-            state.pending = None
+            self._roll_forward()
         state.save()  # also marks the folder as a lake from the first moment
         prefix = f".part-{self.owner}-"
         for table in self.tables:
@@ -222,6 +278,40 @@ class LakeSink:
                 for name in filenames:
                     if name.startswith(prefix) and name.endswith(TMP_SUFFIX):
                         (Path(dirpath) / name).unlink(missing_ok=True)
+
+    def _roll_forward(self) -> None:
+        """Finish the recorded cycle: publish its files, move the watermarks, clear it."""
+        state = self._state
+        assert state.pending is not None
+        self._publish_pending()
+        state.watermarks.update({k: int(v) for k, v in state.pending["to"].items()})
+        state.pending = None
+        state.save()
+
+    def _publish_pending(self) -> None:
+        """Publish the recorded cycle's files. A final name another file has is counted, and
+        that file recorded under a new name, then published: never written over."""
+        state = self._state
+        assert state.pending is not None
+        for _ in range(_RENAME_ATTEMPTS):
+            files = [(self.lake / tmp, self.lake / final) for tmp, final in state.pending["files"]]
+            try:
+                self._publish(files)
+                return
+            except NameTaken as exc:
+                self.stats.name_collisions += len(exc.pairs)
+                _log.error("semtrace lake sink (owner %s): %s; renaming", self.owner, exc)
+                renamed = {
+                    str(final.relative_to(self.lake)): str(
+                        final.with_name(
+                            f"{final.name.removesuffix(PARQUET)}-{uuid.uuid4().hex[:8]}{PARQUET}"
+                        ).relative_to(self.lake)
+                    )
+                    for _, final in exc.pairs
+                }
+                state.pending["files"] = [[t, renamed.get(f, f)] for t, f in state.pending["files"]]
+                state.save()  # the new names are recorded before any of them appears
+        raise NameTaken([(self.lake / t, self.lake / f) for t, f in state.pending["files"]])
 
     # -- running -----------------------------------------------------------------------------
     def start(self) -> LakeSink:
@@ -282,6 +372,8 @@ class LakeSink:
 
     def _cycle(self, settled: bool) -> int:
         state = self._state
+        if state.pending is not None:  # a cycle recorded, then failed to publish: finish it
+            self._roll_forward()
         self._notified = 0
         con = self.store.cursor()
         writers: list[PartitionedWriter] = []
@@ -343,11 +435,14 @@ class LakeSink:
                 [str(t.relative_to(self.lake)), str(f.relative_to(self.lake))] for t, f in files
             ],
         }
-        state.save()
-        self._publish(files)
-        state.watermarks.update({t: high for t, (_, high) in ranges.items()})
-        state.pending = None
-        state.save()
+        try:
+            state.save()
+        except BaseException:  # not recorded: these temporaries are nobody's
+            state.next_cycle, state.pending = cycle, None
+            for tmp, _ in files:
+                tmp.unlink(missing_ok=True)
+            raise
+        self._roll_forward()
         st = self.stats
         st.cycles += 1
         st.files += len(files)
@@ -363,6 +458,8 @@ class LakeSink:
             "owner": self.owner,
             "cycles": st.cycles,
             "files": st.files,
+            "name_collisions": st.name_collisions,
+            "settle_s": self.settle_s,
             "rows": dict(st.rows),
             "errors": st.errors,
             "last_error": st.last_error,
