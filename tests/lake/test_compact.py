@@ -157,3 +157,33 @@ def test_cli_compact_and_status(small_files: Path) -> None:
     assert "spans: 1 files" in flat and "600 spans" in flat
     result = runner.invoke(app, ["lake", "compact", str(small_files.parent / "nope")])
     assert result.exit_code == 1 and "is not a semtrace lake" in " ".join(result.output.split())
+
+
+def test_cli_compact_with_retention_deletes_the_days_before_the_window(tmp_path: Path) -> None:
+    """`semtrace lake compact --retention 2d` deletes the days that ended before the window
+    (counted from now) and merges what stays; a retention that is no duration is refused."""
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    store = Store(tmp_path / "a.duckdb")
+    sink = LakeSink(store, tmp_path / "lake")
+    for back in range(5):  # two cycles per day: two small files in each day's partition
+        start = int((today - timedelta(days=back)).timestamp() * 1e9)
+        for c in range(2):
+            store.write_spans([span(back * 100 + c * 10 + i, start) for i in range(10)])
+            sink.flush()
+    store.close()
+    lake = tmp_path / "lake"
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["lake", "compact", str(lake), "--retention", "2d", "--grace", "0s"]
+    )
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "merged 6 files into 3 in 3 partitions (60 rows)" in flat
+    assert "expired 2 day partitions" in flat
+    days = sorted(p.name for p in (lake / "spans").iterdir())
+    assert days == [f"date={(today - timedelta(days=b)).date()}" for b in (2, 1, 0)]
+    assert _spans(lake) == (60, 60)
+    result = runner.invoke(app, ["lake", "compact", str(lake), "--retention", "forever"])
+    assert result.exit_code == 1
+    assert "--retention 'forever'" in " ".join(result.output.split())
+    assert _spans(lake) == (60, 60)

@@ -25,6 +25,16 @@ app.add_typer(lake_app)
 LakeDir = Annotated[Path, typer.Argument(help="The lake's folder.", show_default=False)]
 
 
+def _instant(option: str, value: str) -> datetime:
+    """The instant a duration (30d, 2w, 12h) or ISO date before now names."""
+    try:
+        instant = parse_since(value)
+    except SemtraceError:
+        raise fail(f"{option} {value!r} is not a duration like 30d, 2w, 12h, 0s") from None
+    assert instant is not None
+    return instant
+
+
 @lake_app.command("compact")
 def compact_command(
     lake: LakeDir,
@@ -44,12 +54,10 @@ def compact_command(
 ) -> None:
     """Merge each partition's small files and apply a retention window (safe while owners
     write; one compaction at a time)."""
+    now = datetime.now(UTC)
+    keep = now - _instant("--retention", retention) if retention else None
+    grace_s = max(0.0, (now - _instant("--grace", grace)).total_seconds())
     try:
-        now = datetime.now(UTC)
-        keep = now - parse_since(retention) if retention else None  # type: ignore[operator]
-        since_grace = parse_since(grace)
-        assert since_grace is not None
-        grace_s = max(0.0, (now - since_grace).total_seconds())
         report = compact(lake, retention=keep, target_rows=target_rows, grace_s=grace_s, now=now)
     except SemtraceError as exc:
         raise fail(str(exc)) from None
