@@ -28,7 +28,7 @@ class Telemetry:
     fingerprint: str
 
 
-def _write(db: Path) -> None:
+def _write(db: Path, *, failing_runs: int = 1) -> None:
     semtrace.configure(service_name="invoices", db=db, batch_interval_s=0.05)
     log = semtrace.get_logger(agent="procurement")
 
@@ -60,7 +60,8 @@ def _write(db: Path) -> None:
 
     try:
         receive()
-        match("Nordwind Logistics")
+        for _ in range(failing_runs):
+            match("Nordwind Logistics")
     finally:
         semtrace.shutdown()
         STATE.settings = None
@@ -82,6 +83,14 @@ def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Telemetry:
     finally:
         con.close()
     return Telemetry(db, trace_id, span_id, fingerprint)
+
+
+@pytest.fixture
+def undiagnosed(tmp_path: Path) -> Path:
+    """A database never diagnosed, where procurement failed the same way in two runs."""
+    db = tmp_path / "undiagnosed.duckdb"
+    _write(db, failing_runs=2)
+    return db
 
 
 def server_command(db: Path, *extra: str) -> tuple[str, list[str], dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -16,6 +17,8 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import AnyUrl
 
 import semtrace
+from semtrace.store import queries
+from semtrace.tracer.setup import STATE
 from tests.mcp_server.conftest import (
     INTAKE_CAUSE,
     SENTENCE_PART,
@@ -244,3 +247,95 @@ async def test_task_tools_only_with_the_flag_and_answers_are_recorded_once(
     finally:
         con.close()
     assert rows == [('"yes, approve"', "claude", None)]
+
+
+async def test_a_failure_is_diagnosed_on_demand_with_its_similar_failures(
+    undiagnosed: Path,
+) -> None:
+    """On a database never diagnosed, get_failure names the fingerprint to diagnose;
+    diagnose_failure runs a new diagnosis of both occurrences and stores it; get_failure
+    then shows it and lists the similar failures (the other run's) by id and trace."""
+    con = semtrace.connect(undiagnosed)
+    try:
+        failed = con.execute(
+            "select span_id, trace_id from spans where tool_name = 'lookup_vendor_id' "
+            "and status_code = 'ERROR' order by start_time_ns"
+        ).fetchall()
+        assert con.execute("select count(*) from diagnoses").fetchone() == (0,)
+    finally:
+        con.close()
+    assert len(failed) == 2 and failed[0][1] != failed[1][1]
+    async with (
+        stdio_client(_params(undiagnosed)) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+
+        async def call(name: str, **arguments: object) -> str:
+            result = await session.call_tool(name, arguments)
+            assert not result.isError, _text(result)
+            return _text(result)
+
+        first = failed[0][0]
+        before = await call("get_failure", failure_id=first)
+        [fp] = re.findall(r"diagnosis: none yet; diagnose_failure\('([0-9a-f]+)'\)", before)
+        assert "occurrences of this fingerprint" not in before
+        fresh = await call("diagnose_failure", fingerprint=fp)
+        assert fresh.startswith("diagnosis (rules, ") and "category missing_data" in fresh
+        assert "seen 2 times in 2 traces" in fresh
+        assert "a stored diagnosis" not in fresh  # made now, not read from the cache
+        after = await call("get_failure", failure_id=first)
+        assert "diagnosis (rules" in after and "remediation 1:" in after
+        similar = after.split("occurrences of this fingerprint (newest first):\n", 1)[1]
+        header, *rows = similar.splitlines()
+        assert header == "time | failure_kind | trace_id | failure_id"
+        listed = {(r.split(" | ")[3], r.split(" | ")[2]) for r in rows}
+        assert listed == set(failed)
+        again = await call("diagnose_failure", fingerprint=fp)
+        assert "a stored diagnosis" in again
+    con = semtrace.connect(undiagnosed)
+    try:
+        stored = con.execute(
+            "select status, occurrences, trace_count from diagnoses where fingerprint = ?", [fp]
+        ).fetchall()
+    finally:
+        con.close()
+    assert stored == [("ok", 2, 2)]
+
+
+async def test_cancel_task_ends_the_waiting_task(
+    waiting: Waiting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cancel_task (with --tasks) records the cancel; a second cancel and a late answer are
+    error results saying why; the agent that re-attaches to the task ends it cancelled."""
+    async with (
+        stdio_client(_params(waiting.db, "--tasks", "--answer-as", "claude")) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        done = await session.call_tool(
+            "cancel_task", {"task_id": waiting.task_id, "reason": "duplicate invoice"}
+        )
+        assert not done.isError and "cancel recorded" in _text(done)
+        twice = await session.call_tool("cancel_task", {"task_id": waiting.task_id})
+        assert twice.isError and "cancel refused" in _text(twice)
+        late = await session.call_tool(
+            "answer_task", {"task_id": waiting.task_id, "decision": "approve"}
+        )
+        assert late.isError and "answer refused" in _text(late)
+    monkeypatch.setenv("SEMTRACE_INBOX_POLL_S", "0.05")
+    semtrace.configure(service_name="invoices", db=waiting.db, batch_interval_s=0.05)
+    try:
+        task = semtrace.resume_task(waiting.task_id)
+        with pytest.raises(asyncio.CancelledError):
+            task.wait_for_input_sync(timeout=60)
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+    con = semtrace.connect(waiting.db)
+    try:
+        [row] = queries.tasks(con).to_pylist()
+    finally:
+        con.close()
+    assert row["status"] == "cancelled"
+    assert row["status_message"] == "cancelled by claude while waiting: duplicate invoice"
