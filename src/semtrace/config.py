@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_DB",
     "DEFAULT_IDLE_TIMEOUT_S",
     "DEFAULT_MODE",
+    "DEFAULT_OWNER_LOG_MAX_BYTES",
     "DEFAULT_SERVICE",
     "ENV_CAPTURE_CONTENT",
     "ENV_CAPTURE_INPUTS",
@@ -28,6 +29,7 @@ __all__ = [
     "ENV_OTEL_GENAI_CAPTURE_CONTENT",
     "ENV_OTEL_RESOURCE_ATTRIBUTES",
     "ENV_OTEL_SERVICE_NAME",
+    "ENV_OWNER_LOG_MAX_BYTES",
     "ENV_TOKEN",
     "MODES",
     "Mode",
@@ -45,6 +47,7 @@ ENV_OTEL_GENAI_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CON
 ENV_MODE = "SEMTRACE_MODE"
 ENV_TOKEN = "SEMTRACE_TOKEN"
 ENV_IDLE_TIMEOUT = "SEMTRACE_OWNER_IDLE_TIMEOUT"
+ENV_OWNER_LOG_MAX_BYTES = "SEMTRACE_OWNER_LOG_MAX_BYTES"
 ENV_OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
 ENV_OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 
@@ -57,6 +60,8 @@ MODES: tuple[Mode, ...] = ("owner", "embedded")
 DEFAULT_MODE: Mode = "owner"
 # An owner started on demand exits after this long with no writer, no reader, nothing pending.
 DEFAULT_IDLE_TIMEOUT_S = 300.0
+# An owner's log (beside the database) is moved to ``.1`` once it passes this size.
+DEFAULT_OWNER_LOG_MAX_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class Settings:
     resource_attributes: Mapping[str, Any] = field(default_factory=dict)
     log_level: int = logging.INFO  # records below it are dropped before any work
     mode: Mode = DEFAULT_MODE
-    owner_idle_timeout_s: float = 300.0  # an owner started on demand exits after this idle
+    owner_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # an on-demand owner exits this idle
 
 
 def env_bool(name: str, default: bool) -> bool:

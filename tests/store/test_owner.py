@@ -478,6 +478,35 @@ def test_status_and_doctor_show_the_owner_of_a_running_agent(db: Path, tmp_path:
     assert re.search(r"queue \d+ records", row) and re.search(r"uptime \d+ s", row), row
 
 
+def test_a_long_lived_owner_rotates_its_log(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An owner started on demand keeps its log (beside the file) under the size limit while
+    it runs, not only at start: past the limit the log moves to ``.1`` and what the owner
+    writes next (here the thread stacks ``kill -USR1`` dumps) goes to a new log."""
+    monkeypatch.setenv("SEMTRACE_OWNER_LOG_MAX_BYTES", "4096")
+    ann = ensure_owner(db, idle_timeout_s=60)
+    log = Path(f"{db}.owner.log")
+    rotated = log.with_name(log.name + ".1")
+    assert not rotated.exists() and "semtrace collector on" in log.read_text()
+
+    def dump_until(done: object, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not done():  # type: ignore[operator]
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            os.kill(ann.pid, signal.SIGUSR1)  # a few KB of stacks into its log
+            time.sleep(0.2)
+
+    dump_until(rotated.exists, "the log to rotate")
+    first = rotated.read_text()
+    assert "semtrace collector on" in first and "most recent call first" in first
+    dump_until(lambda: "most recent call first" in log.read_text(), "stacks in the new log")
+    assert "semtrace collector on" not in log.read_text()
+    dump_until(lambda: rotated.read_text() != first, "a second rotation")
+    assert log.stat().st_size < 4096 + 64 * 1024  # bounded: one check's worth past the limit
+    again = read_announcement(db)
+    assert again is not None and again.pid == ann.pid  # the same owner, still serving
+    assert owner_count(db, "spans") == 0
+
+
 def test_a_collector_down_for_ten_seconds_loses_nothing(tmp_path: Path) -> None:
     """An agent sending to a collector (endpoint=) that stops for 10 s mid-run and comes
     back: every span and log arrives exactly once, and the agent's stats row says what failed

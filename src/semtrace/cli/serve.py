@@ -131,7 +131,7 @@ def _serve(
 ) -> None:
     from semtrace.collector.server import Collector, CollectorConfig
     from semtrace.config import DEFAULT_IDLE_TIMEOUT_S
-    from semtrace.store.ownership import read_announcement
+    from semtrace.store.ownership import read_announcement, watch_owner_log
 
     owner = read_announcement(path)
     if owner is not None and owner.pid != os.getpid():
@@ -177,6 +177,8 @@ def _serve(
         ),
         highlight=False,
     )
+    if on_demand:  # its stdout and stderr are the log beside the file: keep it rotated
+        watch_owner_log(path)
     collector.serve_until_signal()
     st = collector.ingest.stats
     err_console.print(

@@ -7,7 +7,8 @@ reads it and talks to the owner instead of opening the file; an announcement who
 gone is stale: it is ignored and removed.
 
 :func:`ensure_owner` finds the live owner of a file or starts one: a detached ``semtrace
-serve --on-demand`` on a free loopback port, its log written beside the database. Racing
+serve --on-demand`` on a free loopback port, its log (its stdout and stderr) written beside
+the database and rotated while it runs (:func:`watch_owner_log`). Racing
 starters take a lock file (``fcntl.flock``) around the check and the start, so eight
 processes configuring the same file at once end up with one owner; DuckDB's own file lock is
 the final arbiter (a second owner cannot open the file and exits).
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from semtrace.config import DEFAULT_OWNER_LOG_MAX_BYTES, ENV_OWNER_LOG_MAX_BYTES
 from semtrace.store._paths import resolve_path
 from semtrace.store._process import pid_alive
 
@@ -41,19 +43,22 @@ __all__ = [
     "announcement_path",
     "ensure_owner",
     "owner_lock",
+    "owner_log_max_bytes",
     "owner_log_path",
     "pid_alive",
     "read_announcement",
     "remove_announcement",
+    "rotate_owner_log",
     "stop_owner",
     "token_for_url",
+    "watch_owner_log",
     "write_announcement",
 ]
 
 ANNOUNCE_SUFFIX = ".collector.json"
 LOCK_SUFFIX = ".owner.lock"
 LOG_SUFFIX = ".owner.log"
-_LOG_MAX_BYTES = 5 * 1024 * 1024  # rotated to .1 when an owner starts past this size
+_LOG_CHECK_EVERY_S = 1.0  # how often a running owner looks at its log's size
 
 # Tokens of the owners this process found, by URL: clients given only a URL (a diagnose
 # run, a records writer) send the right token without carrying it around.
@@ -198,10 +203,68 @@ def owner_lock(db: str | os.PathLike[str], timeout_s: float = 60.0) -> Iterator[
         os.close(fd)
 
 
-def _rotate(log: Path) -> None:
-    with contextlib.suppress(OSError):
-        if log.stat().st_size > _LOG_MAX_BYTES:
-            os.replace(log, log.with_name(log.name + ".1"))
+def owner_log_max_bytes() -> int:
+    """The size past which an owner's log is rotated: ``SEMTRACE_OWNER_LOG_MAX_BYTES``, else
+    5 MiB."""
+    try:
+        return max(1, int(os.environ.get(ENV_OWNER_LOG_MAX_BYTES) or DEFAULT_OWNER_LOG_MAX_BYTES))
+    except ValueError:
+        return DEFAULT_OWNER_LOG_MAX_BYTES
+
+
+def _rotate(log: Path, max_bytes: int) -> bool:
+    """Move ``log`` to ``log.1`` (replacing the last one) if it is past ``max_bytes``."""
+    try:
+        if log.stat().st_size <= max_bytes:
+            return False
+        os.replace(log, log.with_name(log.name + ".1"))
+    except OSError:
+        return False
+    return True
+
+
+def _is_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), path.stat()
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def rotate_owner_log(log: Path, max_bytes: int) -> bool:
+    """In a process whose stderr (and stdout) is ``log``, as an owner started on demand:
+    once ``log`` is past ``max_bytes``, move it to ``log.1`` and point stderr and stdout at a
+    new ``log``, so everything the owner writes from then on (its messages, the stacks
+    ``kill -USR1`` dumps, a crash's traceback) lands in the new file. True if it rotated."""
+    if not _is_file(2, log):  # a terminal, or a log rotated by someone else: leave it be
+        return False
+    stdout_too = _is_file(1, log)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    if not _rotate(log, max_bytes):
+        return False
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.dup2(fd, 2)
+        if stdout_too:
+            os.dup2(fd, 1)
+    finally:
+        os.close(fd)
+    return True
+
+
+def watch_owner_log(db: str | os.PathLike[str], every_s: float = _LOG_CHECK_EVERY_S) -> None:
+    """Keep the log of this owner (started on demand) rotated while it runs: a daemon
+    thread checks its size every ``every_s`` seconds (see :func:`rotate_owner_log`)."""
+    log, max_bytes = owner_log_path(db), owner_log_max_bytes()
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            rotate_owner_log(log, max_bytes)
+
+    threading.Thread(target=watch, name="semtrace-owner-log", daemon=True).start()
 
 
 def _log_tail(log: Path, lines: int = 5) -> str:
@@ -214,7 +277,7 @@ def _log_tail(log: Path, lines: int = 5) -> str:
 
 def _start(db: str, idle_timeout_s: float | None) -> subprocess.Popen[bytes]:
     log = owner_log_path(db)
-    _rotate(log)
+    _rotate(log, owner_log_max_bytes())
     command = [sys.executable, "-m", "semtrace.cli", "serve", "--db", db, "--on-demand"]
     if idle_timeout_s is not None:
         command += ["--idle-timeout", str(idle_timeout_s)]
