@@ -18,6 +18,7 @@ __all__ = [
     "ENV_RAISE",
     "error_type",
     "handle_internal_errors",
+    "internal_error",
     "internal_error_counts",
     "raise_internal_errors",
 ]
@@ -51,18 +52,23 @@ def internal_error_counts() -> dict[str, int]:
         return dict(_counts)
 
 
+def internal_error(where: str, exc: Exception) -> None:
+    """Count ``exc``, caught in ``where``, and log the first of its kind; re-raise it when
+    the test suite asks. For hot paths that catch inline (``except Exception as exc:``)
+    rather than pay for a context manager on every call."""
+    key = f"{where}: {type(exc).__name__}"
+    with _lock:
+        _counts[key] += 1
+        first = _counts[key] == 1
+    if raise_internal_errors():
+        raise exc
+    if first:
+        _log.warning("semtrace internal error in %s (further ones counted)", where, exc_info=exc)
+
+
 @contextmanager
 def handle_internal_errors(where: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        key = f"{where}: {type(exc).__name__}"
-        with _lock:
-            _counts[key] += 1
-            first = _counts[key] == 1
-        if raise_internal_errors():
-            raise
-        if first:
-            _log.warning(
-                "semtrace internal error in %s (further ones counted)", where, exc_info=True
-            )
+        internal_error(where, exc)

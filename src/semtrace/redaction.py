@@ -251,11 +251,15 @@ class Redactor:
         return key not in self.allow_keys and bool(self._sensitive_key.search(key))
 
     # -- values ------------------------------------------------------------------------------
-    def redact_value(self, value: Any, key: str | None = None) -> Any:
+    def redact_value(self, value: Any, key: str | None = None, *, strings: bool = True) -> Any:
         """``value`` with secrets replaced, recursing into mappings and sequences; values
-        under allowlisted keys are kept, values under sensitive keys are replaced whole."""
+        under allowlisted keys are kept, values under sensitive keys are replaced whole.
+        ``strings=False`` applies the key rules only, leaving other strings as they are, for a
+        caller that scans the serialised whole once instead (content capture)."""
         if not self.enabled:
             return value
+        if key is None and not strings and type(value) is dict:  # content capture's usual
+            return self._keys_only(value)
         if key is not None:
             kind = self._key_kind.get(key)
             if kind is None:
@@ -268,12 +272,33 @@ class Redactor:
                 if not isinstance(value, Mapping | list | tuple):
                     return self.marker(_kind_of_key(key), str(value))
         if isinstance(value, str):
-            return self.redact_repeated(value)
+            return self.redact_repeated(value) if strings else value
         if isinstance(value, Mapping):
-            return {k: self.redact_value(v, str(k)) for k, v in value.items()}
+            if not strings:
+                return self._keys_only(value)
+            return {k: self.redact_value(v, str(k), strings=strings) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.redact_value(v) for v in value]
+            return [self.redact_value(v, strings=strings) for v in value]
         return value
+
+    def _keys_only(self, mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
+        """``redact_value(mapping, strings=False)``: the same object when no key rule applies
+        (the usual call's arguments: plain names, scalar values), without copying it."""
+        out: dict[Any, Any] | None = None
+        key_kind = self._key_kind
+        for k, v in mapping.items():
+            key = k if type(k) is str else str(k)
+            kind = key_kind.get(key)
+            if kind is None:
+                kind = self._classify(key)
+            if kind == _ALLOW or (kind == _PLAIN and type(v) in _SCALARS):
+                continue
+            new = self.redact_value(v, key, strings=False)
+            if new is not v:
+                if out is None:
+                    out = dict(mapping)
+                out[k] = new
+        return mapping if out is None else out
 
     def redact_attributes(self, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
         """``attrs`` with secrets replaced; the same object when nothing needed replacing.
@@ -420,6 +445,7 @@ class Redactor:
 
 
 _ALLOW, _SENSITIVE, _PLAIN = 0, 1, 2
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # no key inside them
 _CLEAN = "\x00clean"  # the verdict for a value with nothing to redact (compared by identity)
 CACHE_MAX = 8_192  # entries each of a redactor's memories holds at most
 
@@ -560,9 +586,10 @@ def redact_text(text: str) -> str:
     return _redactor.redact_text(text)
 
 
-def redact_value(value: Any, key: str | None = None) -> Any:
-    """``value`` (str, mapping, list...) with secrets replaced, honouring key rules."""
-    return _redactor.redact_value(value, key)
+def redact_value(value: Any, key: str | None = None, *, strings: bool = True) -> Any:
+    """``value`` (str, mapping, list...) with secrets replaced, honouring key rules
+    (``strings=False``: the key rules only, see :meth:`Redactor.redact_value`)."""
+    return _redactor.redact_value(value, key, strings=strings)
 
 
 def redact_mapping(facts: Mapping[str, Any]) -> dict[str, Any]:

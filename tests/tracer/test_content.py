@@ -134,3 +134,31 @@ def test_one_switch_turns_content_off(
     assert len(got) == 4
     assert all(i is None and o is None for i, o, _ in got)
     assert not any("input.value" in (a or "") for _, _, a in got)
+
+
+@semtrace.tool("send_note")
+def send_note(note: str) -> str:
+    return f"sent to {note.split()[-1]}"
+
+
+def test_secrets_in_content_are_redacted_before_they_are_stored(db_path: Path) -> None:
+    """Content is redacted on the store's write path (an email inside an argument and inside
+    a return value), and a text too long to keep whole is redacted before it is cut: the cut
+    falls inside the email, and not even its first half is stored."""
+    note = "please forward the invoice to " + "x" * 10 + " ana.silva@example.org"
+    semtrace.configure(service_name="t", db=db_path, max_content_chars=60)
+    try:
+        send_note("ana.silva@example.org")
+        send_note(note)
+        semtrace.force_flush()
+        got = semtrace.connect(db_path).sql("SELECT input, output FROM spans").fetchall()
+    finally:
+        semtrace.shutdown()
+        STATE.settings = None
+    assert len(got) == 2
+    texts = [t for row in got for t in row]
+    assert all("ana.silva" not in t and "example.org" not in t for t in texts), texts
+    assert sum("[REDACTED:email:" in t for t in texts) >= 2
+    # The long note was cut, after its email had been replaced: the marker, not half of it.
+    cut = next(t for t in texts if "…[truncated " in t)
+    assert cut.startswith('{"note":"please forward the invoice to xxxxxxxxxx [REDACTED:'), cut

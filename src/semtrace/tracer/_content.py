@@ -25,8 +25,8 @@ from semtrace.tracer.setup import STATE
 __all__ = [
     "DEFAULT_MAX_CONTENT_CHARS",
     "content_limit",
+    "input_attribute",
     "parameter_names",
-    "record_input",
     "record_output",
     "summarise_items",
 ]
@@ -55,25 +55,39 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+_SMALL_INT = 10**12  # shorter than a card number: nothing in it to redact
+
+
 def _text(value: Any, limit: int) -> tuple[str, bool]:
-    """(text, is_json) for a value: strings as they are, the rest as JSON; redacted before
-    it is cut, so no secret is cut in half, and a value under a sensitive key (an argument
-    named ``token`` or ``password``) replaced whole whatever it looks like."""
-    if isinstance(value, str):
+    """(text, is_json) for a value: strings as they are, the rest as JSON, a value under a
+    sensitive key (an argument named ``token`` or ``password``) replaced whole whatever it
+    looks like. The secret patterns run where every attribute is redacted anyway, the
+    store's write path (in this process, before a batch leaves it), except on a text too long
+    to keep whole: that is redacted here before it is cut, so no secret is cut in half."""
+    vtype = type(value)
+    if vtype is str:
         text, is_json = value, False
+    elif (
+        value is None
+        or vtype is bool
+        or vtype is float
+        or (vtype is int and -_SMALL_INT < value < _SMALL_INT)
+    ):
+        return orjson.dumps(value).decode(), True  # short, and nothing in it to redact
     else:
         try:
             text = orjson.dumps(
-                redact_value(value),
+                redact_value(value, strings=False),
                 default=_jsonable,
                 option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
             ).decode()
         except (TypeError, ValueError):
             text = repr(value)
         is_json = True
-    text = redact_text(text)
     if len(text) > limit:
-        text = f"{text[:limit]}…[truncated {len(text) - limit} chars]"
+        text = redact_text(text)
+        if len(text) > limit:
+            text = f"{text[:limit]}…[truncated {len(text) - limit} chars]"
     return text, is_json
 
 
@@ -95,13 +109,14 @@ def _arguments(
     names: tuple[str, ...] | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
     if names is not None and len(args) <= len(names):
-        bound = dict(zip(names, args, strict=False))
+        bound = dict(zip(names, args))  # noqa: B905 (fewer args than names binds a prefix)
     else:
         bound = {f"arg{i}": v for i, v in enumerate(args)}
     if kwargs:
         bound.update(kwargs)
-    for skip in _SKIP:
-        bound.pop(skip, None)
+    if "self" in bound or "cls" in bound:
+        for skip in _SKIP:
+            bound.pop(skip, None)
     return bound
 
 
@@ -148,30 +163,29 @@ def _response_text(result: Any) -> str | None:
     return result if isinstance(result, str) else None
 
 
-def record_input(
-    span: Span,
+def input_attribute(
     role: str,
     names: tuple[str, ...] | None,
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
-) -> None:
-    """Set the span's input: the call's arguments (``self`` left out); a tool's under the
-    GenAI name, an LLM call's messages as GenAI input messages, the rest as ``input.value``."""
+) -> tuple[str, str] | None:
+    """The span's input as (attribute, text): the call's arguments (``self`` left out); a
+    tool's under the GenAI name, an LLM call's messages as GenAI input messages, the rest as
+    ``input.value``. None when capture is off or there is nothing to record. Worked out
+    before the span starts, so it goes in with the start attributes."""
     limit = content_limit()
-    if limit <= 0 or not span.is_recording():
-        return
+    if limit <= 0:
+        return None
     arguments = _arguments(names, args, kwargs)
     if not arguments:
-        return
+        return None
     if role == "tool":
-        span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, _text(arguments, limit)[0])
-        return
+        return sc.GEN_AI_TOOL_CALL_ARGUMENTS, _text(arguments, limit)[0]
     if role == "llm":
         messages = _messages(arguments)
         if messages is not None:
-            span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, _text(messages, limit)[0])
-            return
-    span.set_attribute(sc.OI_INPUT_VALUE, _text(arguments, limit)[0])
+            return sc.GEN_AI_INPUT_MESSAGES, _text(messages, limit)[0]
+    return sc.OI_INPUT_VALUE, _text(arguments, limit)[0]
 
 
 def record_output(span: Span, role: str, result: Any) -> None:

@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, Status, StatusCode, format_span_id, format_trace_id
@@ -37,6 +37,7 @@ __all__ = [
     "FAILURE_HOOKS",
     "CallInfo",
     "FailureText",
+    "InputSource",
     "agent_context",
     "describe_failure",
     "describe_input",
@@ -83,10 +84,10 @@ class CallInfo:
     attempt: int | None = None
     started: float = field(default_factory=time.perf_counter)
     ended: float | None = None  # set when the failure is recorded, so every reader agrees
-    # Describing the input costs a repr of every argument: done only if the call fails.
-    lazy_input: Callable[[], str | None] | None = None
-    # The bound arguments, for the evidence of a cause (which field was None).
-    lazy_arguments: Callable[[], Mapping[str, Any]] | None = None
+    # The call's arguments, with what describes them: describing costs a repr of every
+    # argument, done only if the call fails; bound, they are the evidence of a cause (which
+    # field was None).
+    inputs: tuple[InputSource, tuple[Any, ...], Mapping[str, Any]] | None = None
     # The nearest agent call up the chain when this call started: whom a failure affects.
     parent: CallInfo | None = field(default_factory=_nearest_agent_call, repr=False)
     # For an agent call: failures below it, until its outcome is known.
@@ -94,20 +95,32 @@ class CallInfo:
     failed: bool = False
     settled: bool = False
 
+    described: bool = False
+
     def input(self) -> str | None:
         """The call's arguments as text (described on first use)."""
-        if self.input_text is None and self.lazy_input is not None:
-            self.input_text, self.lazy_input = self.lazy_input(), None
+        if not self.described and self.input_text is None and self.inputs is not None:
+            source, args, kwargs = self.inputs
+            self.input_text, self.described = source.describe(args, kwargs), True
         return self.input_text
 
     def arguments(self) -> Mapping[str, Any]:
         """The call's bound arguments (``self`` left out), or nothing when not captured."""
-        if self.lazy_arguments is None:
+        if self.inputs is None:
             return {}
+        source, args, kwargs = self.inputs
         try:
-            return self.lazy_arguments()
+            return source.bind(args, kwargs)
         except Exception:  # a signature that does not bind is no reason to fail
             return {}
+
+
+class InputSource(Protocol):
+    """Describes and binds the arguments of calls to one function (see ``CallInfo.inputs``)."""
+
+    def describe(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None: ...
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)

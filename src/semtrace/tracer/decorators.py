@@ -22,7 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind
 
 from semtrace import semconv as sc
-from semtrace._errors import handle_internal_errors
+from semtrace._errors import handle_internal_errors, internal_error
 from semtrace.tracer import _content, _failures
 from semtrace.tracer._context import current_agent, current_attempt
 from semtrace.tracer._lifecycle import ActiveSpan, start_span
@@ -49,6 +49,9 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
     kind: SpanKind
     attributes: dict[str, Any] = field(default_factory=dict)
     capture_input: bool = True
+    _statics: dict[str, tuple[str, dict[str, Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # -- span building -----------------------------------------------------------------------
     def span_name(self, fallback: str) -> str:
@@ -58,41 +61,54 @@ class Instrumentation(AbstractContextManager[Span], AbstractAsyncContextManager[
             return f"{self.operation} {model}" if model else self.operation
         return f"{self.operation} {target}" if target else self.operation
 
-    def start_attributes(
-        self, fallback: str, parent: otel_context.Context | None = None
-    ) -> dict[str, Any]:
-        attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: self.operation}
-        target = self.name or fallback
-        if self.role == "agent":
-            attrs[sc.GEN_AI_AGENT_NAME] = target
-            attrs[sc.SEMTRACE_AGENT_NAME] = target
-        elif self.role == "tool":
-            attrs[sc.GEN_AI_TOOL_NAME] = target
-            attrs.setdefault(sc.GEN_AI_TOOL_TYPE, "function")
-        elif self.role == "step":
-            attrs[sc.GEN_AI_WORKFLOW_NAME] = target
-            attrs[sc.SEMTRACE_STEP_NAME] = target
-        if self.role != "agent":
-            agent = current_agent(parent)
-            if agent is not None:
-                attrs[sc.SEMTRACE_AGENT_NAME] = agent
-        attrs.update(self.attributes)
-        attempt = current_attempt(parent)
-        if attempt is not None:
-            attrs[sc.SEMTRACE_ATTEMPT] = attempt
-        return attrs
+    def _static(self, fallback: str) -> tuple[str, dict[str, Any]]:
+        """The span name and the attributes every call's span starts with (the operation,
+        the agent's, tool's or step's name, the decorator's own attributes): worked out once
+        per name, not on every call."""
+        static = self._statics.get(fallback)
+        if static is None:
+            attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: self.operation}
+            target = self.name or fallback
+            if self.role == "agent":
+                attrs[sc.GEN_AI_AGENT_NAME] = target
+                attrs[sc.SEMTRACE_AGENT_NAME] = target
+            elif self.role == "tool":
+                attrs[sc.GEN_AI_TOOL_NAME] = target
+                attrs.setdefault(sc.GEN_AI_TOOL_TYPE, "function")
+            elif self.role == "step":
+                attrs[sc.GEN_AI_WORKFLOW_NAME] = target
+                attrs[sc.SEMTRACE_STEP_NAME] = target
+            attrs.update(self.attributes)
+            static = self.span_name(fallback), attrs
+            if len(self._statics) < 64:  # a context manager's names are few
+                self._statics[fallback] = static
+        return static
 
     def _start(
-        self, fallback: str, parent: otel_context.Context | None, call: _failures.CallInfo
+        self,
+        fallback: str,
+        parent: otel_context.Context | None,
+        call: _failures.CallInfo,
+        content: tuple[str, str] | None = None,
     ) -> ActiveSpan:
-        target = self.name or fallback
+        """Start the span of ``call`` (its agent and attempt were read from the context it
+        starts in); ``content`` is its input, recorded with the start attributes."""
+        name, static = self._static(fallback)
+        attributes = dict(static)
+        if self.role != "agent" and call.agent is not None:
+            # the enclosing agent, unless the decorator's own attributes name one
+            attributes.setdefault(sc.SEMTRACE_AGENT_NAME, call.agent)
+        if call.attempt is not None:
+            attributes[sc.SEMTRACE_ATTEMPT] = call.attempt
+        if content is not None:
+            attributes[content[0]] = content[1]
         return start_span(
-            self.span_name(fallback),
+            name,
             call,
             parent=parent,
             kind=self.kind,
-            attributes=self.start_attributes(fallback, parent),
-            agent=target if self.role == "agent" else None,
+            attributes=attributes,
+            agent=self.name or fallback if self.role == "agent" else None,
         )
 
     # -- context manager ---------------------------------------------------------------------
@@ -169,45 +185,46 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
     except (TypeError, ValueError):
         signature = None
     names = _content.parameter_names(signature)
+    inputs = _Inputs(signature) if inst.capture_input else None
 
     def call_info(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> _failures.CallInfo:
         agent = inst.name or fallback if inst.role == "agent" else current_agent()
-        call = _failures.CallInfo(
+        return _failures.CallInfo(
             role=inst.role,
             name=inst.name or fallback,
             agent=agent,
             purpose=purpose,
             attempt=current_attempt(),
+            inputs=None if inputs is None else (inputs, args, kwargs),
         )
-        if inst.capture_input:
 
-            def describe() -> str | None:
-                settings = STATE.settings  # configure(capture_inputs=, max_input_chars=)
-                if settings is not None and not (
-                    settings.capture_inputs and settings.max_input_chars
-                ):
-                    return None
-                limit = settings.max_input_chars if settings else _failures.MAX_INPUT_CHARS
-                with handle_internal_errors("capture input"):
-                    return _failures.describe_input(signature, args, kwargs, limit)
-                return None
-
-            call.lazy_input = describe
-            call.lazy_arguments = lambda: _failures.bound_arguments(signature, args, kwargs)
-        return call
+    # Inputs and outputs on every call: the hot path catches inline (a context manager per
+    # call costs as much as the recording).
+    def start_content(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
+        if not _records_content(inst):
+            return None
+        try:
+            return _content.input_attribute(inst.role, names, args, kwargs)
+        except Exception as exc:
+            internal_error("record input", exc)
+            return None
 
     def start_ok(span: Span, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-        if _records_content(inst):
-            with handle_internal_errors("record input"):
-                _content.record_input(span, inst.role, names, args, kwargs)
+        content = start_content(args, kwargs)
+        if content is not None and span.is_recording():
+            span.set_attribute(*content)
 
     def finish_ok(span: Span, result: Any) -> None:
         if inst.role == "llm":
-            with handle_internal_errors("record llm usage"):
+            try:
                 record_llm_result(span, result)
+            except Exception as exc:
+                internal_error("record llm usage", exc)
         if _records_content(inst):
-            with handle_internal_errors("record output"):
+            try:
                 _content.record_output(span, inst.role, result)
+            except Exception as exc:
+                internal_error("record output", exc)
 
     if inspect.isasyncgenfunction(fn):
 
@@ -247,8 +264,8 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            with inst._start(fallback, None, call_info(args, kwargs)) as span:
-                start_ok(span, args, kwargs)
+            call = call_info(args, kwargs)
+            with inst._start(fallback, None, call, start_content(args, kwargs)) as span:
                 result = await fn(*args, **kwargs)
                 finish_ok(span, result)
                 return result
@@ -257,8 +274,8 @@ def _decorate(inst: Instrumentation, fn: F) -> F:
 
     @functools.wraps(fn)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        with inst._start(fallback, None, call_info(args, kwargs)) as span:
-            start_ok(span, args, kwargs)
+        call = call_info(args, kwargs)
+        with inst._start(fallback, None, call, start_content(args, kwargs)) as span:
             result = fn(*args, **kwargs)
             finish_ok(span, result)
             return result
@@ -375,6 +392,28 @@ async def _traced_agen(
 
 
 _FIRST_ITEMS = 3
+
+
+class _Inputs:
+    """The arguments of calls to one decorated function, for a failure's sentence and
+    evidence (see ``CallInfo.inputs``): one per function, so a call creates no closure."""
+
+    __slots__ = ("signature",)
+
+    def __init__(self, signature: inspect.Signature | None) -> None:
+        self.signature = signature
+
+    def describe(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+        settings = STATE.settings  # configure(capture_inputs=, max_input_chars=)
+        if settings is not None and not (settings.capture_inputs and settings.max_input_chars):
+            return None
+        limit = settings.max_input_chars if settings else _failures.MAX_INPUT_CHARS
+        with handle_internal_errors("capture input"):
+            return _failures.describe_input(self.signature, args, kwargs, limit)
+        return None
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+        return _failures.bound_arguments(self.signature, args, kwargs)
 
 
 def _records_content(inst: Instrumentation) -> bool:
