@@ -95,16 +95,16 @@ async def test_call_tool_and_task_are_traced_with_mcp_conventions() -> None:
                 broken = await session.call_tool("broken", {})
                 created = await features.call_tool_as_task("review", {}, ttl=30_000)
                 task_id = created.task.taskId
-                await status_set.wait()
+                await asyncio.wait_for(status_set.wait(), 30)
                 polls += 1
                 seen = [(await features.get_task(task_id)).statusMessage]
                 release.set()
-                while True:
+                deadline = asyncio.get_running_loop().time() + 30
+                while (await features.get_task(task_id)).status != "completed":
                     polls += 1
-                    status = await features.get_task(task_id)
-                    if status.status == "completed":
-                        break
+                    assert asyncio.get_running_loop().time() < deadline, "the task never completed"
                     await asyncio.sleep(0.01)
+                polls += 1
                 result = await features.get_task_result(task_id, CallToolResult)
                 return echoed, broken, task_id, seen, result
 
