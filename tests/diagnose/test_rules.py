@@ -374,120 +374,373 @@ def test_recorded_facts_decide(pack: dict[str, Any], category: str) -> None:
     assert _category(pack) == category
 
 
+_CHAT = {"where": "chat"}
+
+# Each rule's negative: a realistic failure that shares the rule's words (or its exception
+# family) but is not its kind. (pack, the rule that must not decide, the right category)
+_NEGATIVES: list[tuple[dict[str, Any], str, str]] = [
+    # "rate_limit" in a config error is a bad setting, not a rate limit
+    (
+        _pack("ValueError", "rate_limit must be a positive integer, got -1"),
+        "rate limit",
+        "bad_input",
+    ),
+    # a quota that will not come back is not a plain rate limit to wait out
+    (
+        _pack(
+            "openai.RateLimitError",
+            "You exceeded your current quota, please check your plan and billing details.",
+            **_CHAT,
+            **{"http.response.status_code": 429},
+        ),
+        "rate limit",
+        "rate_limit",
+    ),
+    # Google's per-minute "Quota exceeded" clears within the minute: not an exhausted quota
+    (
+        _pack(
+            "google.api_core.exceptions.ResourceExhausted",
+            "429 Quota exceeded for quota metric 'Generate Content API requests per minute' and "
+            "limit 'GenerateContent request limit per minute for a region'",
+            **_CHAT,
+        ),
+        "quota exhausted",
+        "rate_limit",
+    ),
+    # a TPM limit the request fits under is waited out, not trimmed
+    (
+        _pack(
+            "openai.RateLimitError",
+            "Error code: 429 - Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000,"
+            " Used 29500, Requested 1200. Please try again in 1.4s.",
+            **_CHAT,
+            **{"http.response.status_code": 429},
+        ),
+        "request over the rate limit",
+        "rate_limit",
+    ),
+    # a keyword argument named timeout is a bug, not a timeout
+    (
+        _pack("TypeError", "Session.request() got an unexpected keyword argument 'timeout'"),
+        "timeout",
+        "logic_bug",
+    ),
+    # a connect timeout is the connection, not a statement's deadline
+    (
+        _pack(
+            "psycopg2.OperationalError",
+            'connection to server at "db.internal" (10.0.0.5), port 5432 failed: timeout expired',
+        ),
+        "deadline",
+        "timeout",
+    ),
+    # a sentence saying a step is slow is not a slow span
+    (
+        _pack(kind="error_log", message="the nightly report is slow: the vendor id was missing"),
+        "slow step",
+        "missing_data",
+    ),
+    # aiohttp's "Cannot connect to host" for a refused certificate: the host is up
+    (
+        _pack(
+            "aiohttp.client_exceptions.ClientConnectorCertificateError",
+            "Cannot connect to host api.example.com:443 ssl:True [SSLCertVerificationError: (1, "
+            "'[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed "
+            "certificate in certificate chain (_ssl.c:1006)')]",
+        ),
+        "dependency down",
+        "tool_error",
+    ),
+    # a refused connection of an LLM client is the provider, not the tool
+    (
+        _pack("openai.APIConnectionError", "Connection error.", **_CHAT),
+        "dependency down",
+        "dependency_down",
+    ),
+    # a tool's backend that is overloaded is that dependency, not the model provider
+    (
+        _pack(
+            "requests.exceptions.HTTPError",
+            "503 Server Error: Service Unavailable for url: http://search.internal/query",
+            **{"http.response.status_code": 503},
+        ),
+        "model provider down",
+        "dependency_down",
+    ),
+    # "got 403" in a message is not an HTTP status, so not auth
+    (
+        _pack("RuntimeError", "expected 200 rows, got 403 rows from the export"),
+        "auth",
+        "unknown",
+    ),
+    (
+        _pack(kind="error_log", message="the query returned 403 rows, not the 500 expected"),
+        "auth",
+        "unknown",
+    ),
+    # a 403 that says rate limit is a rate limit (GitHub's secondary limit)
+    (
+        _pack(
+            "github.GithubException.RateLimitExceededException",
+            "403 You have exceeded a secondary rate limit",
+            **{"http.response.status_code": 403},
+        ),
+        "auth",
+        "rate_limit",
+    ),
+    # a PermissionError on a file is not a credential problem
+    (
+        _pack("PermissionError", "[Errno 13] Permission denied: '/tmp/out.csv'"),
+        "auth",
+        "tool_error",
+    ),
+    # "Invalid json output" from the LLM's parser is the model's answer, not bad input
+    (
+        _pack(
+            "langchain_core.exceptions.OutputParserException",
+            "Invalid json output: Sure! Here is the plan you asked for:",
+            **_CHAT,
+        ),
+        "bad input",
+        "model_error",
+    ),
+    # JSON the LLM wrote is not bad input either
+    (
+        _pack("json.decoder.JSONDecodeError", "Expecting value: line 1 column 1 (char 0)", **_CHAT),
+        "bad input",
+        "model_error",
+    ),
+    # a 400 for too many tokens is the context window, not a bad parameter
+    (
+        _pack(
+            "openai.BadRequestError",
+            "Error code: 400 - This model's maximum context length is 8192 tokens. However, your "
+            "messages resulted in 9120 tokens.",
+            **_CHAT,
+            **{"http.response.status_code": 400},
+        ),
+        "bad request",
+        "model_error",
+    ),
+    # a model that does not exist is the model's name, not missing data
+    (
+        _pack(
+            "openai.NotFoundError",
+            "Error code: 404 - The model `gpt-5-turbo` does not exist or you do not have access "
+            "to it.",
+            **_CHAT,
+            **{"http.response.status_code": 404},
+        ),
+        "missing data",
+        "model_error",
+    ),
+    # an MCP server without the tool: the tool's setup, not a missing record
+    (
+        _pack("McpError", "MCP error -32602: Tool search_orders not found"),
+        "not found",
+        "tool_error",
+    ),
+    # a server's internal error at the LLM is the model provider, not a tool's backend
+    (
+        _pack(
+            "openai.InternalServerError",
+            "The server had an error while processing your request. Sorry about that!",
+            **_CHAT,
+            **{"http.response.status_code": 500},
+        ),
+        "tool backend error",
+        "model_error",
+    ),
+    # "Unexpected error" around an IndexError is the bug, not the backend
+    (
+        _pack(kind="error_log", message="Unexpected error in step rank: list index out of range"),
+        "tool backend error",
+        "logic_bug",
+    ),
+    # a 409 for a name that exists is a duplicate to fix, not a conflict to retry
+    (
+        _pack(
+            "github.GithubException",
+            '409 {"message": "Reference already exists", "status": "409"}',
+            **{"http.response.status_code": 409},
+        ),
+        "transient database conflict",
+        "bad_input",
+    ),
+    # Stripe's plain rate limit is a rate limit, not a lock on the object
+    (
+        _pack("Stripe::RateLimitError", "Request rate limit exceeded. Retry the request later."),
+        "object locked",
+        "rate_limit",
+    ),
+    # a subprocess that ran out of time timed out; it is not misconfigured
+    (
+        _pack(
+            "subprocess.TimeoutExpired",
+            "Command '['pytest', '-x']' timed out after 600 seconds",
+        ),
+        "tool misconfigured",
+        "timeout",
+    ),
+    # an MCP error with a timeout code is a timeout, not the tool's error result
+    (
+        _pack("McpError", "MCP error -32001: Request timed out"),
+        "tool reported an error",
+        "timeout",
+    ),
+    # a tool's own length limit is its input, not the model's context window
+    (
+        _pack("ValueError", "Prompt is too long, max tokens supported is 77 or less, got 93"),
+        "context length",
+        "bad_input",
+    ),
+    # Invalid 'max_tokens' is not the context length either
+    (
+        _pack(
+            "openai.BadRequestError",
+            "Invalid 'max_tokens': integer below minimum value",
+            **_CHAT,
+            **{"http.response.status_code": 400},
+        ),
+        "context length",
+        "bad_input",
+    ),
+    # a tool's setting called content_filter is a setting
+    (
+        _pack("ValueError", "content_filter must be one of: none, low, high; got 'strict'"),
+        "content filter",
+        "bad_input",
+    ),
+    # JSON a tool's backend sent is the backend, not the model's answer
+    (
+        _pack("json.decoder.JSONDecodeError", "Expecting value: line 1 column 1 (char 0)"),
+        "unparsable model output",
+        "tool_error",
+    ),
+    # asking for more output tokens than the model has is a bad parameter, not a cut-off answer
+    (
+        _pack(
+            "anthropic.BadRequestError",
+            "Error code: 400 - max_tokens: 64000 > 8192, which is the maximum allowed number of "
+            "output tokens for claude-3-5-sonnet-20240620",
+            **_CHAT,
+            **{"http.response.status_code": 400},
+        ),
+        "answer cut off",
+        "bad_input",
+    ),
+    # a dbt model that was not found is data, not an LLM model
+    (
+        _pack(
+            "dbt.exceptions.CompilationError",
+            "Model 'model.shop.orders' depends on a node named 'stg_orders' which was not found",
+        ),
+        "model not found",
+        "missing_data",
+    ),
+    # a tool's 500 is the tool's backend, not the model provider
+    (
+        _pack(
+            "requests.exceptions.HTTPError",
+            "500 Server Error: Internal Server Error for url: http://erp.internal/api/orders",
+            **{"http.response.status_code": 500},
+        ),
+        "model server error",
+        "tool_error",
+    ),
+    # an AttributeError on None is missing data, not a bug; one not about None is a bug
+    (
+        _pack("TypeError", "'NoneType' object is not subscriptable"),
+        "logic bug",
+        "missing_data",
+    ),
+    (
+        _pack("AttributeError", "'NoneType' object has no attribute 'strip'"),
+        "logic bug",
+        "missing_data",
+    ),
+    (
+        _pack("AttributeError", "'dict' object has no attribute 'strip'"),
+        "missing data",
+        "logic_bug",
+    ),
+    # a mock called twice is a failed assertion, not a runaway recursion
+    (
+        _pack("AssertionError", "Expected 'send' to have been called once. Called 2 times."),
+        "runaway recursion",
+        "logic_bug",
+    ),
+    # a tool error whose message mentions the same arguments is not a loop of calls
+    (
+        _pack(
+            "ValueError",
+            "search_flights was called again with the same arguments: invalid date '2024-02-30'",
+        ),
+        "repeated tool calls",
+        "bad_input",
+    ),
+    # GitHub's 401 "Requires authentication" is a missing credential, not a person to wait on
+    (
+        _pack(
+            "httpx.HTTPStatusError",
+            "Client error '401 Unauthorized' for url 'https://api.github.com/user': "
+            '{"message": "Requires authentication"}',
+            **{"http.response.status_code": 401},
+        ),
+        "needs a human",
+        "auth",
+    ),
+    # exit status 137 is not an HTTP status
+    (
+        _pack(
+            "subprocess.CalledProcessError",
+            "Command 'train.py' returned non-zero exit status 137.",
+        ),
+        "rate limit",
+        "tool_error",
+    ),
+    # redis' "Error 111" is an errno, and a refused connection
+    (
+        _pack(
+            "redis.exceptions.ConnectionError",
+            "Error 111 connecting to localhost:6379. Connection refused.",
+        ),
+        "tool backend error",
+        "dependency_down",
+    ),
+    # a server-selection *timeout* whose reason is a refused connection is the dependency
+    (
+        _pack(
+            "pymongo.errors.ServerSelectionTimeoutError",
+            "localhost:27017: [Errno 111] Connection refused",
+        ),
+        "timeout",
+        "dependency_down",
+    ),
+]
+
+
+def _decided_by(pack: dict[str, Any]) -> str:
+    match = classify(facts_from_pack(pack))
+    return match.rule.name if match else ""
+
+
 @pytest.mark.parametrize(
-    ("pack", "not_category", "category"),
-    [
-        # "got 403" in a message is not an HTTP status, so not auth
-        (
-            _pack("RuntimeError", "expected 200 rows, got 403 rows from the export"),
-            "auth",
-            "unknown",
-        ),
-        (
-            _pack(kind="error_log", message="the query returned 403 rows, not the 500 expected"),
-            "auth",
-            "unknown",
-        ),
-        # a 403 that says rate limit is a rate limit (GitHub's secondary limit)
-        (
-            _pack(
-                "github.GithubException.RateLimitExceededException",
-                "403 You have exceeded a secondary rate limit",
-                **{"http.response.status_code": 403},
-            ),
-            "auth",
-            "rate_limit",
-        ),
-        # a PermissionError on a file is not a credential problem
-        (
-            _pack("PermissionError", "[Errno 13] Permission denied: '/tmp/out.csv'"),
-            "auth",
-            "tool_error",
-        ),
-        # Invalid 'max_tokens' is not the context length
-        (
-            _pack(
-                "openai.BadRequestError",
-                "Invalid 'max_tokens': integer below minimum value",
-                where="chat",
-                **{"http.response.status_code": 400},
-            ),
-            "model_error",
-            "bad_input",
-        ),
-        # JSON the LLM wrote is not bad input
-        (
-            _pack(
-                "json.decoder.JSONDecodeError",
-                "Expecting value: line 1 column 1 (char 0)",
-                where="chat",
-            ),
-            "bad_input",
-            "model_error",
-        ),
-        # exit status 137 is not an HTTP status
-        (
-            _pack(
-                "subprocess.CalledProcessError",
-                "Command 'train.py' returned non-zero exit status 137.",
-            ),
-            "rate_limit",
-            "tool_error",
-        ),
-        # redis' "Error 111" is an errno, and a refused connection
-        (
-            _pack(
-                "redis.exceptions.ConnectionError",
-                "Error 111 connecting to localhost:6379. Connection refused.",
-            ),
-            "tool_error",
-            "dependency_down",
-        ),
-        # a server-selection *timeout* whose reason is a refused connection is the dependency
-        (
-            _pack(
-                "pymongo.errors.ServerSelectionTimeoutError",
-                "localhost:27017: [Errno 111] Connection refused",
-            ),
-            "timeout",
-            "dependency_down",
-        ),
-        # an AttributeError not about None is a bug, not missing data
-        (
-            _pack("AttributeError", "'dict' object has no attribute 'strip'"),
-            "missing_data",
-            "logic_bug",
-        ),
-        (
-            _pack("AttributeError", "'NoneType' object has no attribute 'strip'"),
-            "logic_bug",
-            "missing_data",
-        ),
-        # a quota that will not come back is not a plain rate limit to wait out
-        (
-            _pack(
-                "openai.RateLimitError",
-                "You exceeded your current quota, please check your plan and billing details.",
-                where="chat",
-                **{"http.response.status_code": 429},
-            ),
-            "",
-            "rate_limit",
-        ),
-        # a connection error of an LLM client is the provider, not the tool
-        (
-            _pack("openai.APIConnectionError", "Connection error.", where="chat"),
-            "tool_error",
-            "dependency_down",
-        ),
-    ],
-    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else "",
+    ("pack", "not_rule", "category"),
+    _NEGATIVES,
+    ids=[f"not {rule}: {pack['failure']['message'][:40]}" for pack, rule, _ in _NEGATIVES],
 )
-def test_negatives(pack: dict[str, Any], not_category: str, category: str) -> None:
+def test_negatives(pack: dict[str, Any], not_rule: str, category: str) -> None:
     """Each rule leaves alone what only looks like its kind."""
-    got = _category(pack)
-    assert got != not_category
-    assert got == category
+    assert _decided_by(pack) != not_rule
+    assert _category(pack) == category
+
+
+def test_every_rule_has_a_negative() -> None:
+    """No rule goes without a case it must not take."""
+    from semtrace.diagnose.classify import RULES
+
+    assert set(RULES) - {rule for _, rule, _ in _NEGATIVES} == set()
 
 
 def test_quota_is_escalated_before_waiting() -> None:
@@ -503,12 +756,39 @@ def test_quota_is_escalated_before_waiting() -> None:
     assert max(draft.remediations, key=lambda r: r.confidence).action is Action.escalate_to_human
 
 
-def test_every_category_is_reachable() -> None:
-    """Each category of the model is the answer to some failure."""
-    from semtrace.diagnose.classify import RULES
+_ONE_OF_EACH = {
+    Category.rate_limit: _pack("openai.RateLimitError", "Rate limit reached", **_CHAT),
+    Category.timeout: _pack("httpx.ReadTimeout", "The read operation timed out"),
+    Category.dependency_down: _pack(
+        "requests.exceptions.ConnectionError",
+        "HTTPConnectionPool(host='erp', port=80): Max retries exceeded with url: /orders "
+        "(Caused by NewConnectionError('Failed to establish a new connection: [Errno 111] "
+        "Connection refused'))",
+    ),
+    Category.auth: _pack("openai.AuthenticationError", "Incorrect API key provided", **_CHAT),
+    Category.bad_input: _pack("ValueError", "invalid literal for int() with base 10: 'n/a'"),
+    Category.missing_data: _pack("KeyError", "'customer_id'"),
+    Category.tool_error: _pack(
+        "McpError", "Error executing tool search", **{"error.type": "tool_error"}
+    ),
+    Category.model_error: _pack(
+        "langchain_core.exceptions.OutputParserException",
+        "Could not parse LLM output: `I think the answer is 4`",
+        **_CHAT,
+    ),
+    Category.logic_bug: _pack("ZeroDivisionError", "division by zero"),
+    Category.needs_human: _pack(
+        kind="stuck_task", message="the task review waited in input_required"
+    ),
+    Category.unknown: _pack(kind="error_log", message="the printer caught fire"),
+}
 
-    reached = {r.category for r in RULES.values()} | {Category.unknown}
-    assert reached == set(Category)
+
+def test_every_category_is_reachable() -> None:
+    """classify() itself answers each category of the model for some failure."""
+    assert set(_ONE_OF_EACH) == set(Category)
+    for category, pack in _ONE_OF_EACH.items():
+        assert _category(pack) == category.value, category
 
 
 def test_null_field_in_semantic_failure_log(configured: Path) -> None:

@@ -83,6 +83,16 @@ RULES: dict[str, Rule] = {
             (A.fallback_model, 0.6, "another provider or model has its own quota", {}),
         ),
         _r(
+            "request over the rate limit",
+            C.rate_limit,
+            "one request was larger than its rate limit allows",
+            "A single request asked for more (tokens) than the per-minute limit grants; waiting "
+            "does not help, the same request is refused again.",
+            (A.fix_input, 0.75, "send fewer tokens in one request", {}),
+            (A.fallback_model, 0.6, "a model or tier with a higher limit", {}),
+            (A.code_change, 0.45, "split the work into smaller requests", {}),
+        ),
+        _r(
             "timeout",
             C.timeout,
             "a call it made did not answer in time",
@@ -219,6 +229,16 @@ RULES: dict[str, Rule] = {
             ),
         ),
         _r(
+            "object locked",
+            C.tool_error,
+            "another request held the object it needed",
+            "The service refused the call while a concurrent request or process held the same "
+            "object (a lock timeout); once that one finishes, the call goes through.",
+            (A.retry_with_backoff, 0.7, "the lock is released shortly", {"base_delay_s": 0.5}),
+            (A.retry, 0.55, "a second call usually finds the object free", {}),
+            (A.code_change, 0.35, "send requests for one object one after another", {}),
+        ),
+        _r(
             "tool misconfigured",
             C.tool_error,
             "the tool cannot work in its environment",
@@ -262,6 +282,16 @@ RULES: dict[str, Rule] = {
             "sampling again often gives a valid answer.",
             (A.retry, 0.7, "another sample is often well-formed", {}),
             (A.fallback_model, 0.5, "a stronger model follows the format better", {}),
+        ),
+        _r(
+            "answer cut off",
+            C.model_error,
+            "the model's answer was cut off at its token limit",
+            "The model stopped at max_tokens (finish reason 'length') before the answer was "
+            "complete, so what came back cannot be used.",
+            (A.code_change, 0.7, "raise max_tokens or ask for a shorter answer", {}),
+            (A.fallback_model, 0.5, "a model with a larger output limit", {}),
+            (A.retry, 0.35, "another sample may be shorter", {}),
         ),
         _r(
             "model not found",
@@ -338,9 +368,20 @@ def _search(pattern: str) -> Callable[[str], bool]:
 # Words, for refining a code or type and (last) on their own.
 _CONTEXT = _search(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens in|"
-    r"ContextWindowExceeded|reduce the length of the messages"
+    r"ContextWindowExceeded|reduce the length of the messages|input token count|"
+    r"exceeds the max(imum)? number of tokens|input is too long for (the )?requested model"
 )
-_FILTER = _search(r"content[_ ]filter|content management policy|safety system|ResponsibleAIPolicy")
+_FILTER = _search(
+    r"content[_ ]filter|content management policy|safety system|ResponsibleAIPolicy|"
+    r"safety[_ ]ratings|block_?reason|finish_?reason\W{1,4}(SAFETY|PROHIBITED_CONTENT)\b|"
+    r"response was blocked|blocked (by|due to|because of) (the )?safety"
+)
+# The model stopped at its output limit: OpenAI's finish_reason "length", Anthropic's
+# stop_reason "max_tokens", Gemini's FinishReason.MAX_TOKENS.
+_CUT_OFF = _search(
+    r"length limit was reached|finish_?reason\W{1,4}(length|MAX_TOKENS)\b|"
+    r"stop_reason\W{1,4}max_tokens\b|FinishReason\.MAX_TOKENS"
+)
 _MODEL_MISSING = _search(r"\bmodel\b[^\n]{0,40}\b(does not exist|not found|not available)")
 _LLM_OUTPUT = _search(
     r"could not parse (the )?(LLM|model) output|Failed to parse \w+ from completion"
@@ -352,13 +393,24 @@ _QUOTA = _search(
     r"insufficient_quota|exceeded your current quota|check your plan and billing|"
     r"billing[_ ](error|hard limit)|credit balance is too low"
 )
+# A rate limit counted per day (Bedrock's "Too many tokens per day", Gemini's
+# RequestsPerDay): it does not clear within the run.
+_DAILY = _search(r"per ?day\b|\bdaily (limit|quota)")
+# One request bigger than the per-minute limit (OpenAI's "Request too large ... must be
+# reduced"): no wait lets it through.
+_TOO_LARGE = _search(r"request too large|tokens must be reduced")
+# A concurrent request holds the object (Stripe's lock_timeout, a row lock wait).
+_LOCKED = _search(
+    r"lock_timeout|lock wait timeout|another (API )?request[^.]{0,40} is currently accessing"
+)
 _OVERLOAD = _search(r"overloaded")
 _CONNECT = _search(
     r"connection (was )?refused|ECONNREFUSED|actively refused|could not connect|cannot connect|"
     r"failed to establish a new connection|name or service not known|name resolution|"
     r"no route to host|network is unreachable|connection (reset|aborted)|"
     r"server closed the connection|not accepting|\bis (down|unreachable)\b|bad gateway|"
-    r"service unavailable|all connection attempts failed"
+    r"service unavailable|all connection attempts failed|"
+    r"upstream connect error|reset before headers|no healthy upstream"  # Envoy's own answers
 )
 _TIMEOUT = _search(r"timed? ?out|timeout|deadline exceeded")
 _AUTH = _search(
@@ -369,9 +421,13 @@ _AUTH = _search(
 _HUMAN = _search(
     r"input[_ ]required|waiting (for|on) (a )?(human|person|approval)|awaiting (human|approval|input)|"
     r"requires? (additional )?(user )?(action|approval|authentication)|needs? (human )?approval|"
-    r"additional (user )?action is required"
+    r"additional (user )?action is required|interaction[_ ]required|consent[_ ]required|"
+    r"must use multi-factor authentication"
 )
-_RECURSION = _search(r"recursion (limit|depth)|maximum recursion|infinite loop|called \d+ times")
+_RECURSION = _search(
+    r"recursion (limit|depth)|maximum recursion|infinite loop|"
+    r"called \d+ times (in a row|with the same)"
+)
 _NONE = _search(r"'NoneType'|\bis None\b|\bwas None\b|\b(was|is) null\b|null value|\bnull\b field")
 _MISSING = _search(
     r"missing (field|key|value|data)|field required|\[type=missing|type=value_error\.missing|"
@@ -379,10 +435,29 @@ _MISSING = _search(
 )
 _INVALID = _search(
     r"invalid|malformed|does not match( format)?|not a valid|validation|unprocessable|"
-    r"could not convert|can't decode|cannot decode|out of range|wrong format"
+    r"could not convert|can't decode|cannot decode|out of range|wrong format|"
+    r"\bis too (long|large|big)\b|unknown string format|"
+    r"\bmust be (a |an )?(positive|non-negative|one of|at least|at most|integer|string|number)\b"
 )
+# TLS trust: the service answered, the client refused its certificate (a setup problem).
+_CERT = _search(
+    r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerificationError|"
+    r"self[- ]signed certificate in certificate chain"
+)
+_EXISTS = _search(r"already exists|duplicate")
 _INTERNAL = _search(r"internal (server )?error|server had an error|unexpected error")
-_LOGIC = _search(r"division by zero|index out of range|referenced before assignment|is not defined")
+_LOGIC = _search(
+    r"division by zero|index out of range|referenced before assignment|is not defined|"
+    r"changed size during iteration|generator raised StopIteration|"
+    r"cannot reuse already awaited coroutine|event loop is already running"
+)
+# pydantic error types about Python objects, not data: the code passed the wrong thing.
+_OBJECT_TYPE = _search(r"\[type=(is_subclass_of|is_instance_of|callable_type)\b")
+# JSON-RPC error codes (MCP): -32601 method not found, -32602 invalid params (also an
+# unknown tool), -32603 internal error; the SDKs' -32000 connection closed, -32001 request
+# timeout; MCP's -32002 resource not found.
+_JSONRPC = re.compile(r"\b(?:MCP|JSON-?RPC) error:? ?(-32\d{3})\b", re.I)
+_UNKNOWN_TOOL = _search(r"\b(unknown|no such) tool\b|\btool\b\W{0,2}\S+\W{0,2} not found")
 _EMPTY_DATA = _search(r"time data ['\"]\s*['\"]|: ''$|\bempty\b")
 
 
@@ -441,6 +516,7 @@ _CODES: dict[str, str] = {
         "needs a human",
     ),
     "tool_error": "tool reported an error",
+    "lock_timeout": "object locked",
 }
 
 
@@ -449,13 +525,36 @@ def _code(f: Facts) -> Match | None:
     if not code:
         return None
     if code in ("api_error", "server_error", "InternalError", "InternalFailure"):
-        rule = "model server error" if f.where == "llm" else "tool backend error"
-        return _m(rule, f"the service's error code {code!r}")
+        return _m("tool backend error", f"the service's error code {code!r}")  # at the LLM: _refine
     if code == "not_found_error":
         rule = "model not found" if f.where == "llm" or _MODEL_MISSING(f.text) else "not found"
         return _m(rule, f"the service's error code {code!r}")
     known = _CODES.get(code)
     return _m(known, f"the service's error code {code!r}") if known else None
+
+
+_JSONRPC_CODES = {
+    -32700: "bad request",
+    -32600: "bad request",
+    -32601: "tool misconfigured",
+    -32603: "tool backend error",
+    -32000: "dependency down",
+    -32001: "timeout",
+    -32002: "not found",
+}
+
+
+def _jsonrpc(f: Facts) -> Match | None:
+    """The JSON-RPC error code an MCP client prints (``MCP error -32602: ...``)."""
+    found = _JSONRPC.search(f.text)
+    if found is None:
+        return None
+    code = int(found.group(1))
+    if code == -32602:  # invalid params: a tool the server does not offer, or bad arguments
+        rule = "tool misconfigured" if _UNKNOWN_TOOL(f.text) else "bad request"
+    else:
+        rule = _JSONRPC_CODES.get(code, "tool backend error")  # -32099..-32000: server errors
+    return _m(rule, f"the JSON-RPC error code {code}")
 
 
 _GRPC: dict[str, str] = {
@@ -480,10 +579,7 @@ _GRPC: dict[str, str] = {
 def _grpc(f: Facts) -> Match | None:
     if not f.grpc_code or f.grpc_code not in _GRPC:
         return None
-    rule = _GRPC[f.grpc_code]
-    if rule in ("tool backend error", "dependency down") and f.where == "llm":
-        rule = "model server error" if rule == "tool backend error" else "model provider down"
-    return _m(rule, f"the gRPC status {f.grpc_code}")
+    return _m(_GRPC[f.grpc_code], f"the gRPC status {f.grpc_code}")
 
 
 _SQL_CLASSES = {  # SQLSTATE class (first two characters) -> rule
@@ -552,13 +648,20 @@ def _llm_request_rule(f: Facts) -> str | None:
     return None
 
 
+def _server_error(f: Facts, overloaded: bool = False) -> str:
+    """A server-side failure: the service down (overloaded, or a proxy that could not reach
+    it) or failing inside."""
+    down = overloaded or _OVERLOAD(f.text) or _CONNECT(f.text)
+    return "dependency down" if down else "tool backend error"
+
+
 def _http(f: Facts) -> Match | None:
     code = f.status_code
     if code is None:
         return None
     evidence = f"the HTTP status {code}"
     if code == 429:
-        return _m("quota exhausted" if _QUOTA(f.text) else "rate limit", evidence)
+        return _m("rate limit", evidence)  # which kind: _limited
     if code in (401, 407):
         return _m("auth", evidence)
     if code == 403:
@@ -566,18 +669,18 @@ def _http(f: Facts) -> Match | None:
     if code == 404:
         model = f.where == "llm" or _MODEL_MISSING(f.text)
         return _m("model not found" if model else "not found", evidence)
-    if code in (408, 504):
+    if code in (408, 504, 524):  # 524: Cloudflare's "a timeout occurred" (the origin was slow)
         return _m("timeout", evidence)
     if code in (400, 413, 422):
         return _m(_llm_request_rule(f) or "bad request", evidence)
     if code == 500:
-        return _m("model server error" if f.where == "llm" else "tool backend error", evidence)
+        return _m(_server_error(f), evidence)
     if code in (502, 503, 529) or code >= 520:
-        return _m("model provider down" if f.where == "llm" else "dependency down", evidence)
+        return _m("dependency down", evidence)
     if code >= 500:
         return _m("tool backend error", evidence)
-    if code == 409:
-        return _m("transient database conflict", evidence)
+    if code == 409:  # Conflict: a concurrent edit, or (like a unique violation) a duplicate
+        return _m("bad request" if _EXISTS(f.text) else "transient database conflict", evidence)
     return None
 
 
@@ -607,11 +710,13 @@ _TYPE_NAMES: dict[str, str] = {
     ),
     **_each("RateLimitError RateLimitExceededException ResourceExhausted", "rate limit"),
     **_each("OutputParserException", "unparsable model output"),
+    "LengthFinishReasonError": "answer cut off",
+    "ContentFilterFinishReasonError": "content filter",
     "ContextWindowExceededError": "context length",
     "ToolException": "tool reported an error",
     "GraphRecursionError": "runaway recursion",
     "RecursionError": "runaway recursion",
-    "GraphInterrupt": "needs a human",
+    **_each("GraphInterrupt InteractionRequiredAuthError MsalUiRequiredException", "needs a human"),
     "CalledProcessError": "tool misconfigured",
     **_each("DeadlockDetected SerializationFailure", "transient database conflict"),
     **_each("UndefinedTable UndefinedColumn InsufficientPrivilege", "tool misconfigured"),
@@ -621,22 +726,33 @@ _TYPE_NAMES: dict[str, str] = {
     ),
     "NotNullViolation": "missing data",
     **_each("UnicodeDecodeError UnicodeEncodeError UnicodeError", "bad input"),
+    **_each("ParserError ScannerError", "bad input"),  # dateutil, pandas; YAML
     "KeyError": "missing data",
     **_each("FileNotFoundError NotADirectoryError NoSuchKey", "not found"),
     "PermissionError": "tool misconfigured",
     **_each(
         (
             "ZeroDivisionError IndexError NameError UnboundLocalError AssertionError "
-            "NotImplementedError ImportError ModuleNotFoundError"
+            "NotImplementedError ImportError ModuleNotFoundError "
+            "InvalidUpdateError PydanticUserError PydanticSchemaGenerationError"
         ),
         "logic bug",
     ),
 }
-_LLM_MODULES = ("openai", "anthropic", "litellm", "google.generativeai", "mistralai", "cohere")
+_LLM_MODULES = (
+    "openai",
+    "anthropic",
+    "litellm",
+    "google.generativeai",
+    "google.genai",
+    "mistralai",
+    "cohere",
+)
 
 
 def _type(f: Facts) -> Match | None:
-    name, module = f.type_name, f.module
+    # Ruby, C++ and PHP spell the qualified name Stripe::RateLimitError, Aws\\S3\\S3Exception
+    name, module = re.split(r"::|\\", f.type_name)[-1], f.module
     if not name:
         return None
     evidence = f"the exception type {f.error_type}"
@@ -646,15 +762,14 @@ def _type(f: Facts) -> Match | None:
     if name in ("NotFoundError",) and llm_lib:
         return _m("model not found", evidence)
     if name in ("InternalServerError", "APIError", "APIStatusError", "ServiceUnavailableError"):
-        overloaded = _OVERLOAD(f.text) or name == "ServiceUnavailableError"
-        if llm_lib:
-            return _m("model provider down" if overloaded else "model server error", evidence)
-        return _m("dependency down" if overloaded else "tool backend error", evidence)
+        return _m(_server_error(f, name == "ServiceUnavailableError"), evidence)
     if name == "JSONDecodeError":
         if f.where == "llm":
             return _m("unparsable model output", evidence)
         return _m("tool backend error" if f.where == "tool" else "bad input", evidence)
     if name == "ValidationError":
+        if _OBJECT_TYPE(f.text):
+            return _m("logic bug", evidence)
         if f.where == "llm":
             return _m("unparsable model output", evidence)
         return _m("missing data" if _MISSING(f.text) else "bad input", evidence)
@@ -692,13 +807,16 @@ def _db_words(f: Facts, evidence: str) -> Match | None:
 # Unambiguous phrases: decisive even when the type is generic.
 _STRONG: tuple[tuple[Callable[[str], bool], str], ...] = (
     (_LLM_OUTPUT, "unparsable model output"),
+    (_CUT_OFF, "answer cut off"),
     (_CONTEXT, "context length"),
     (_FILTER, "content filter"),
     (_RECURSION, "runaway recursion"),
     (_HUMAN, "needs a human"),
+    (_CERT, "tool misconfigured"),
 )
 # Last resort: the message's words alone (a log sentence, an exception of a generic type).
 _WORDS: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (_LOCKED, "object locked"),
     (_QUOTA, "quota exhausted"),
     (_RATE, "rate limit"),
     (_CONNECT, "dependency down"),
@@ -713,17 +831,23 @@ _WORDS: tuple[tuple[Callable[[str], bool], str], ...] = (
 
 
 def _strong_words(f: Facts) -> Match | None:
+    # A tool's own length limit ("prompt is too long" from a text encoder) is the tool's
+    # input, not the model's context window: the model's words count at the model.
+    at_model = f.where != "tool" or f.module.startswith(_LLM_MODULES)
     for test, rule in _STRONG:
+        if rule in _MODEL_RULES and not at_model:
+            continue
         if test(f.text):
             return _m(rule, "the message's own words")
     return None
 
 
+_MODEL_RULES = frozenset({"answer cut off", "context length", "content filter"})
+
+
 def _words(f: Facts) -> Match | None:
     for test, rule in _WORDS:
         if test(f.text):
-            if rule == "tool backend error" and f.where == "llm":
-                rule = "model server error"
             return _m(rule, "the message's words")
     return None
 
@@ -731,6 +855,7 @@ def _words(f: Facts) -> Match | None:
 MATCHERS: tuple[Matcher, ...] = (
     _kind,
     _code,
+    _jsonrpc,
     _grpc,
     _sql,
     _http,
@@ -741,10 +866,38 @@ MATCHERS: tuple[Matcher, ...] = (
 )
 
 
+def _limited(f: Facts, found: Match) -> Match:
+    """Which kind of rate limit: a lock held by another request (Stripe sends it as a 429),
+    one request over the limit, a daily quota, or one to wait out."""
+    for test, rule in (
+        (_LOCKED, "object locked"),
+        (_TOO_LARGE, "request over the rate limit"),
+        (_QUOTA, "quota exhausted"),
+        (_DAILY, "quota exhausted"),
+    ):
+        if test(f.text):
+            return _m(rule, f"{found.evidence} and the message's words")
+    return found
+
+
+# A service failing or down at the LLM (where=llm, or an LLM client's exception) is the
+# model provider: a fallback model is the way around it, not another tool.
+_AT_LLM = {"tool backend error": "model server error", "dependency down": "model provider down"}
+
+
+def _refine(f: Facts, found: Match) -> Match:
+    name = found.rule.name
+    if name == "rate limit":
+        return _limited(f, found)
+    if name in _AT_LLM and (f.where == "llm" or f.module.startswith(_LLM_MODULES)):
+        return _m(_AT_LLM[name], found.evidence)
+    return found
+
+
 def classify(facts: Facts) -> Match | None:
     """The first matcher's answer, strongest evidence first; ``None`` when nothing knows."""
     for matcher in MATCHERS:
         found = matcher(facts)
         if found is not None:
-            return found
+            return _refine(facts, found)
     return None
