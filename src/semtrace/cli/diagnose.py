@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -141,8 +142,9 @@ def diagnose(
                     subtitle="(redacted, token-bounded)",
                 )
             )
+    counts = _counts(db, since, trace)
     table = Table(title="diagnoses", header_style="bold cyan", show_lines=True)
-    for col in ("fingerprint", "category", "seen", "summary", "do first", "provider"):
+    for col in ("fingerprint", "kind", "category", "seen", "summary", "do first", "provider"):
         table.add_column(col, overflow="fold")
     for d in diagnoses:
         top = max(d.remediations, key=lambda r: r.confidence, default=None)
@@ -150,6 +152,7 @@ def diagnose(
         status = "" if d.status == "ok" else f"\n[red]failed: {d.error}[/]"
         table.add_row(
             d.fingerprint,
+            counts.kind_of.get(d.fingerprint, "failure"),
             f"[{style}]{d.category.value}[/]" if style else d.category.value,
             f"{d.occurrences} in {d.trace_count} trace{'s' if d.trace_count != 1 else ''}",
             d.summary + status,
@@ -161,7 +164,59 @@ def diagnose(
     tokens = sum(d.input_tokens + d.output_tokens for d in diagnoses if not d.cached)
     cost = sum(d.cost_usd for d in diagnoses if not d.cached)
     console.print(
-        f"[dim]{len(diagnoses)} fingerprint(s); {calls} diagnosed now, "
-        f"{len(diagnoses) - calls} from cache; {tokens} tokens, ${cost:.4f}. "
-        'Query them: semtrace sql "select * from failures"[/]'
+        f"[dim]{counts.sentence()}; {_n(len(diagnoses), 'diagnosis', 'diagnoses')}, one "
+        f"per kind of failure or finding: {calls} new, {len(diagnoses) - calls} from cache; "
+        f'{tokens} tokens, ${cost:.4f}. Query them: semtrace sql "select * from failures"[/]'
     )
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    """``1 failure``, ``3 failures``."""
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """What the database holds after the run, counted by the store's queries as the
+    dashboard's Failures page and the demo story count it."""
+
+    failures: int
+    kinds: int
+    diagnosed: int
+    findings: int
+    kind_of: dict[str, str]  # fingerprint -> kind of finding ("slow step"), for findings
+
+    def sentence(self) -> str:
+        """``8 failures of 5 kinds, 8 diagnosed · 1 finding (...)``: the page's words."""
+        return (
+            f"{_n(self.failures, 'failure')} of {_n(self.kinds, 'kind')}, "
+            f"{self.diagnosed} diagnosed · {_n(self.findings, 'finding')} "
+            "(slow steps, loops, stuck tasks)"
+        )
+
+
+def _counts(db: str | None, since: str | None, trace: str | None) -> _Counts:
+    """Failures, their kinds and diagnoses, and findings in the scope diagnosed (``since``,
+    ``trace``), through :mod:`semtrace.store.queries`."""
+    from semtrace._connect import connect
+    from semtrace.diagnose.extract import parse_since
+    from semtrace.store import queries as store
+
+    cutoff = parse_since(since)
+    con = connect(db)
+    try:
+        found = store.findings(con, since=cutoff, trace_id=trace).to_pylist()
+        if trace is None:
+            kinds = store.failure_kinds(con, since=cutoff)
+            failures = store.failure_count(con, since=cutoff)
+            diagnosed = sum(k["diagnosed"] for k in kinds)
+            n_kinds = len(kinds)
+        else:  # failure_kinds spans every trace: the trace's own failures, by fingerprint
+            rows = store.failures(con, since=cutoff, trace_id=trace).to_pylist()
+            failures = len(rows)
+            diagnosed = sum(1 for r in rows if r["diagnosis"])
+            n_kinds = len({r["fingerprint"] or r["span_id"] or r["log_id"] for r in rows})
+    finally:
+        con.close()
+    kind_of = {f["fingerprint"]: store.FINDING_KINDS.get(f["kind"], f["kind"]) for f in found}
+    return _Counts(failures, n_kinds, diagnosed, len(found), kind_of)
