@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from semtrace.collector._workers import group_tables
+from semtrace.store.batching import MAX_QUEUED_RECORDS
 from semtrace.store.database import Store
 
 __all__ = ["IngestClosed", "IngestQueue", "IngestStats", "QueueFull", "Ticket"]
@@ -97,7 +98,7 @@ class IngestQueue:
         self,
         store: Store,
         *,
-        max_pending: int = 16_384,
+        max_pending: int = MAX_QUEUED_RECORDS,
         max_pending_bytes: int = 128 * 1024 * 1024,
         linger_s: float = 0.02,
         min_commit: int = 8_192,

@@ -51,6 +51,7 @@ from semtrace.collector.sql import SqlSandbox, lock_down
 from semtrace.config import ENV_TOKEN
 from semtrace.lake.sink import DEFAULT_SETTLE_S, LakeSink
 from semtrace.store import schema
+from semtrace.store.batching import MAX_QUEUED_RECORDS
 from semtrace.store.database import SERVER_MEMORY_LIMIT, Store, resolve_path
 from semtrace.store.ownership import Announcement, remove_announcement, write_announcement
 
@@ -66,7 +67,7 @@ class CollectorConfig:
     port: int = 4318  # 0 picks a free port (tests)
     token: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024  # after decompression, as the OTLP spec says
-    max_pending: int = 16_384  # records waiting for a commit before 429
+    max_pending: int = MAX_QUEUED_RECORDS  # records waiting for a commit before 429
     max_pending_bytes: int = 128 * 1024 * 1024  # bytes of Arrow tables waiting, before 429
     max_inflight: int = 8  # requests being read/decoded/queued at once before 429
     # Decoding is pure Python: more decoders than this only fight the writer for the GIL.

@@ -13,7 +13,13 @@ from typing import Generic, TypeVar
 
 from semtrace._errors import handle_internal_errors
 
-__all__ = ["BatchQueue"]
+__all__ = ["MAX_BATCH_RECORDS", "MAX_QUEUED_RECORDS", "BatchQueue"]
+
+# The documented bound on records waiting: in an agent's span and log queues, and in an
+# owner's queue of records not yet committed (past it the agent drops and counts, the owner
+# answers 429).
+MAX_QUEUED_RECORDS = 16_384
+MAX_BATCH_RECORDS = 2_048  # records handed to storage at a time from an agent's queue
 
 T = TypeVar("T")
 
@@ -26,8 +32,8 @@ class BatchQueue(Generic[T]):
         flush: Callable[[Sequence[T]], None],
         *,
         name: str = "semtrace-batch",
-        max_queue: int = 16_384,
-        max_batch: int = 2_048,
+        max_queue: int = MAX_QUEUED_RECORDS,
+        max_batch: int = MAX_BATCH_RECORDS,
         interval_s: float = 1.0,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:

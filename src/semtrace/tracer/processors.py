@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from semtrace import semconv as sc
 from semtrace._errors import handle_internal_errors
-from semtrace.store.batching import BatchQueue
+from semtrace.store.batching import MAX_BATCH_RECORDS, MAX_QUEUED_RECORDS, BatchQueue
 from semtrace.store.stats import STATS
 from semtrace.tracer._context import current_agent
 
@@ -85,8 +85,8 @@ class QueueSpanProcessor(SpanProcessor):
         self,
         exporter: SpanExporter,
         *,
-        max_queue: int = 16_384,
-        max_batch: int = 2_048,
+        max_queue: int = MAX_QUEUED_RECORDS,
+        max_batch: int = MAX_BATCH_RECORDS,
         interval_s: float = 1.0,
     ) -> None:
         self.exporter = exporter

@@ -310,12 +310,7 @@ def configure(
         log_factory = log_flush_factory or _log_factory_for(settings)
         provider = _provider(settings)
         exporter = span_factory(settings)
-        bsp = QueueSpanProcessor(
-            exporter,
-            max_queue=16_384,
-            max_batch=2_048,
-            interval_s=settings.batch_interval_s,
-        )
+        bsp = QueueSpanProcessor(exporter, interval_s=settings.batch_interval_s)
         assert STATE.processor is not None
         STATE.processor.swap(bsp)
         STATE.span_exporter = exporter
