@@ -108,6 +108,8 @@ def test_demo_serves_on_another_port_when_the_default_is_taken(tmp_path: Path) -
                 break
         said = "".join(lines)
         assert f"Port {DEFAULT_PORT} is in use; serving on" in said, said
+        # Tests run in embedded mode: no review can wait in the Inbox, and the demo says so.
+        assert "No review waits in the Inbox: in embedded mode" in " ".join(said.split())
         url = re.search(r"http://127\.0\.0\.1:(\d+)", lines[-1])
         assert url is not None and int(url.group(1)) != DEFAULT_PORT
         wait_ok(f"{url.group(0)}/_stcore/health", proc, text="ok")  # type: ignore[arg-type]

@@ -45,6 +45,7 @@ __all__ = [
     "InboxReviewer",
     "Invoice",
     "Ledger",
+    "NoInboxReview",
     "Reviewer",
     "VendorMaster",
     "make_invoices",
@@ -367,14 +368,32 @@ class InboxReview:
         semtrace.shutdown()
 
 
-def start_inbox_review(db: str, seed: int = 7) -> InboxReview | None:
+class NoInboxReview:
+    """What :func:`start_inbox_review` gives in embedded mode: no review, and one line
+    saying why."""
+
+    task_id = None
+
+    def announce(self) -> str:
+        return (
+            "No review waits in the Inbox: in embedded mode (SEMTRACE_MODE=embedded) this "
+            "process holds the file, so nobody could answer it; owner mode (the default) "
+            "leaves one waiting."
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Nothing runs: nothing to stop."""
+
+
+def start_inbox_review(db: str, seed: int = 7) -> InboxReview | NoInboxReview:
     """Start one invoice (ACME Ltd, ambiguous) whose compliance review waits for a person in
     the Inbox; the run completes once they answer. ``stop()`` it when the demo ends.
 
-    ``None`` in embedded mode: this process would hold the file, so neither the dashboard nor
-    the CLI could answer."""
+    In embedded mode no review starts (this process would hold the file, so neither the
+    dashboard nor the CLI could answer): a :class:`NoInboxReview` whose ``announce()`` says
+    so."""
     if resolve_mode(None) != "owner":
-        return None
+        return NoInboxReview()
     review = InboxReview(db, seed)
     review._thread.start()
     return review
