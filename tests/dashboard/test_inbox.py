@@ -79,3 +79,46 @@ def test_reject_sends_the_decision_and_the_card_says_who_answered(inbox: AppTest
     assert any("waiting for the agent to take it" in i.value for i in at.info)
     assert task.wait_for_input_sync(60).decision == "reject"
     task.complete()
+
+
+def test_cancel_task_ends_the_waiting_task_cancelled(inbox: AppTest, configured: Path) -> None:
+    """Pressing "Cancel task" on the card ends the task: the waiting code is cancelled, the
+    task ends cancelled with who cancelled it and why, and the Inbox no longer lists it."""
+    import asyncio
+
+    from semtrace.store import queries
+
+    task = _waiting("Pay the duplicate of invoice INV-001-02?")
+    got: dict[str, Any] = {}
+
+    def wait() -> None:
+        try:
+            got["answer"] = task.wait_for_input_sync(60)
+        except asyncio.CancelledError as exc:
+            got["cancelled"] = str(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    at = _open(inbox)
+    at.text_area(key=f"inbox-text-{task.id}").input("a duplicate of INV-001-01")
+    at.text_input(key=f"inbox-by-{task.id}").input("carol")
+    next(b for b in at.button if b.label == "Cancel task").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Cancel sent for compliance review" in at.success[0].value
+    waiter.join(60)
+    assert not waiter.is_alive() and "answer" not in got
+    assert got["cancelled"] == "the task is cancelled"
+    assert task.status == "cancelled"
+    semtrace.force_flush()
+    con = semtrace.connect(configured)
+    try:
+        [row] = queries.tasks(con).to_pylist()
+    finally:
+        con.close()
+    assert (row["status"], row["status_message"]) == (
+        "cancelled",
+        "cancelled by carol while waiting: a duplicate of INV-001-01",
+    )
+    at.run()
+    assert "No task is waiting for a human." in at.info[0].value
