@@ -173,7 +173,10 @@ def _turn_on(integration: Integration, **kwargs: Any) -> str:
             f"Install it with: {integration.install_hint()}"
         )
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=_provider(), skip_dep_check=True, **kwargs)
+        # The caller's own tracer_provider= (or skip_dep_check=) wins over semtrace's.
+        instrumentor.instrument(
+            **{"tracer_provider": _provider(), "skip_dep_check": True, **kwargs}
+        )
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -184,7 +187,8 @@ def instrument(*names: str, **kwargs: Any) -> dict[str, str]:
     whose instrumentor and library are installed. Returns ``{name: instrumentor class}``.
     Spans go to semtrace's tracer provider once ``configure()`` ran (to the global one before).
     A name whose instrumentor is not installed raises :class:`ConfigurationError` with the
-    ``pip install`` line that fixes it. Extra keyword arguments go to each ``instrument()``.
+    ``pip install`` line that fixes it. Extra keyword arguments go to each ``instrument()``;
+    a ``tracer_provider=`` among them is used instead of semtrace's.
     Calling it again for an integration already on is a no-op.
     """
     wanted = [_resolve(n) for n in names] if names else _installed()
