@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from semtrace.dashboard.queries._common import NOT_AMBIENT, Con, arrow, relation_exists, rows
+from semtrace.dashboard.queries._common import NOT_AMBIENT, Con, arrow, rows
 
 __all__ = [
     "agent_edges",
@@ -165,11 +165,9 @@ def cost_by_model(con: Con) -> pa.Table:
     )
 
 
-def message_list(con: Con, *, limit: int = 200) -> pa.Table | None:
-    """Recent messages between agents (the ``messages`` view): topic, producer, consumers,
-    queue wait and outcome; None when this database has no such view yet."""
-    if not relation_exists(con, "messages"):
-        return None
+def message_list(con: Con, *, limit: int = 200) -> pa.Table:
+    """Recent messages between agents (the ``messages`` view, in every database): topic,
+    producer, consumers, queue wait and outcome."""
     cols = set(arrow(con, "SELECT * FROM messages LIMIT 0").column_names)
     wanted = [
         c

@@ -8,15 +8,13 @@ from typing import Any
 import pyarrow as pa
 
 from semtrace import semconv as sc
-from semtrace.dashboard.queries._common import Con, arrow, relation_exists
+from semtrace.dashboard.queries._common import Con, arrow
 
 __all__ = ["task_list", "task_state_changes", "task_summaries"]
 
 
-def task_list(con: Con, *, limit: int = 200) -> pa.Table | None:
-    """Rows of the ``tasks`` view (None when this database has no such view yet)."""
-    if not relation_exists(con, "tasks"):
-        return None
+def task_list(con: Con, *, limit: int = 200) -> pa.Table:
+    """Rows of the ``tasks`` view (in every database), newest first."""
     cols = arrow(con, "SELECT * FROM tasks LIMIT 0").column_names
     order = next((c for c in ("created_at", "start_time", "started_at") if c in cols), None)
     by = f"ORDER BY {order} DESC" if order else ""
