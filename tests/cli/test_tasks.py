@@ -4,6 +4,7 @@ their own: an agent that stopped while its task waited re-attaches and gets the 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -112,3 +113,46 @@ def test_cancel_from_the_cli_ends_the_task_when_its_agent_re_attaches(tmp_path: 
         con.close()
     assert row["status"] == "cancelled"
     assert row["status_message"] == "cancelled by carol while waiting: duplicate"
+
+
+def test_who_answered_is_told_in_a_log_sentence_redacted(tmp_path: Path) -> None:
+    """The answer given from the CLI by an email address is told as a log sentence on the
+    task's span ("... answered the task ... after ..."), and the address is redacted there,
+    on the span, in the tasks view and in the answer book: it is stored nowhere."""
+    db = tmp_path / "agents.duckdb"
+    task_id = _agent(tmp_path, db, "ask")
+    email = "alice.reviewer@example.com"
+    given = _cli("answer", task_id, "Yes", "--approve", "--by", email, "--db", str(db))
+    assert given.returncode == 0, given.stderr
+    answer, by, decision = _agent(tmp_path, db, "resume", task_id).split("|")
+    assert (answer, decision) == ("Yes", "approve")
+    assert re.fullmatch(r"\[REDACTED:email:[0-9a-f]+\]", by), by
+    con = semtrace.connect(db)
+    try:
+        [log] = con.sql(
+            "select message, agent_name, span_id, "
+            "attributes->>'$.\"semtrace.task.answered_by\"' as by from logs "
+            "where template = '{by} answered the task {task} after {waited}'"
+        ).fetchall()
+        [row] = queries.tasks(con).to_pylist()
+        # The span it is on: the task's, in the agent that re-attached to it.
+        [on] = con.sql(
+            "select attributes->>'$.\"mcp.task.id\"' from spans where span_id = ?",
+            params=[log[2]],
+        ).fetchall()
+        leaks = {
+            table: con.sql(
+                f"select count(*) from {table} t where t::VARCHAR like ?", params=[f"%{email}%"]
+            ).fetchall()[0][0]
+            for table in ("logs", "spans", "span_events", "task_answers", "tasks")
+        }
+    finally:
+        con.close()
+    message, agent, _, logged_by = log
+    assert re.fullmatch(
+        re.escape(by) + r" answered the task compliance review after \d+(\.\d+)? (ms|s|min|h)",
+        message,
+    ), message
+    assert (agent, on[0], logged_by) == ("compliance", task_id, by)
+    assert row["answered_by"] == by
+    assert leaks == dict.fromkeys(leaks, 0)
