@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -322,3 +324,53 @@ def test_a_file_another_process_writes_is_explained(
         assert f"process {holder.pid}" in message and "owner mode" in message
     finally:
         holder.communicate("", timeout=10)
+
+
+def test_the_waterfall_draws_sentences_and_span_events_on_their_bars(
+    app: AppTest, scenario: Scenario
+) -> None:
+    """Each log sentence of the trace and the failed tool's exception event is a marker on
+    the bar of the span it happened in, at its time, with its text to hover."""
+    import semtrace
+
+    at = _open(app, "trace", trace=scenario.travel_trace)
+    [chart] = at.get("plotly_chart")
+    fig = json.loads(chart.proto.spec)
+    bars = fig["data"][0]
+    bar_of = {
+        c[0]: (y, base, base + width)
+        for c, y, base, width in zip(
+            bars["customdata"], bars["y"], bars["base"], bars["x"], strict=True
+        )
+    }
+    drawn = [
+        (y, x, html.unescape(text.replace("<br>", " ")))
+        for t in fig["data"][1:]
+        if t.get("mode") == "markers"
+        for x, y, text in zip(t["x"], t["y"], t["text"], strict=True)
+    ]
+    con = semtrace.connect(scenario.db)
+    try:
+        [[origin]] = con.sql(
+            "SELECT min(start_time_ns) FROM spans WHERE trace_id = ?",
+            params=[scenario.travel_trace],
+        ).fetchall()
+        happened = con.sql(
+            """SELECT time_ns, span_id, message FROM logs WHERE trace_id = ?
+               UNION ALL
+               SELECT time_ns, span_id, exception_type || ': ' || exception_message
+               FROM span_events WHERE trace_id = ? AND exception_type IS NOT NULL
+               ORDER BY time_ns""",
+            params=[scenario.travel_trace, scenario.travel_trace],
+        ).fetchall()
+    finally:
+        con.close()
+    assert LOG_SENTENCE in [text for _, _, text in happened]
+    assert any(text.startswith("ValueError: ") for _, _, text in happened)
+    assert len(drawn) == len(happened)
+    for time_ns, span_id, text in happened:
+        row, start, end = bar_of[span_id]
+        x = (time_ns - origin) / 1e6
+        [at_ms] = [dx for dy, dx, dt in drawn if dy == row and dt == text]
+        assert at_ms == pytest.approx(x, abs=1e-3)
+        assert start - 1e-3 <= at_ms <= end + 1e-3  # on its bar
