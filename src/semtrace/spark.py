@@ -28,6 +28,7 @@ from semtrace.lake.files import visible_files
 from semtrace.lake.layout import DATE_KEY
 from semtrace.lake.read import is_lake
 from semtrace.store import schema
+from semtrace.store.views import CAUGHT_SELECT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -139,14 +140,22 @@ SPARK_VIEWS["failures"] = f"""
                bool_or(parent_span_id IS NULL) AS reached_root
         FROM errored GROUP BY trace_id, origin
     ),
+    caught AS ({CAUGHT_SELECT}),
     error_sentences AS (
-        -- a semantic failure (log.failure) explains best; else the latest error sentence
-        SELECT trace_id, span_id,
-               max_by(message, named_struct('failure', event_name <=> 'failure',
-                                            'time_ns', time_ns)) AS message
-        FROM logs
-        WHERE severity IN ('ERROR', 'CRITICAL') AND message IS NOT NULL
-        GROUP BY trace_id, span_id
+        -- a semantic failure (log.failure) of its own span explains best, then one of the
+        -- span that caught it; else the latest error sentence
+        SELECT trace_id, origin AS span_id,
+               max_by(message, named_struct('rank', rank, 'time_ns', time_ns)) AS message
+        FROM (
+            SELECT trace_id, span_id AS origin, message, time_ns,
+                   CASE WHEN event_name <=> 'failure' THEN 2 ELSE 0 END AS rank
+            FROM logs WHERE severity IN ('ERROR', 'CRITICAL')
+            UNION ALL
+            SELECT trace_id, origin, message, time_ns, 1 FROM caught
+            WHERE event_name = 'failure'
+        )
+        WHERE message IS NOT NULL
+        GROUP BY trace_id, origin
     ),
     exceptions AS (
         SELECT trace_id, span_id,
@@ -183,6 +192,7 @@ SPARK_VIEWS["failures"] = f"""
         FROM logs l
         LEFT ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE status_code = 'ERROR') s
           ON s.trace_id = l.trace_id AND s.span_id = l.span_id
+        LEFT ANTI JOIN caught k ON k.trace_id = l.trace_id AND k.log_id = l.log_id
         WHERE l.severity IN ('ERROR', 'CRITICAL')
     ),
     all_failures AS (

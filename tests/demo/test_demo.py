@@ -83,6 +83,54 @@ def test_null_last_updated_failure_is_one_sentence_with_its_facts(
     assert NULL_SENTENCE in [f["message"] for f in failures]
 
 
+TRIP_SENTENCE = (
+    "The travel_supervisor agent failed to confirm trip TRIP-0001 because the hotel API timed "
+    "out after 10 s, so the car was not booked and the traveller has no confirmed trip."
+)
+
+
+def test_story_and_view_count_each_failure_once(
+    demo_run: tuple[Path, str], demo_con: duckdb.DuckDBPyConnection
+) -> None:
+    """Six failures: the hotel API timeout, the null vendor field and four rate limits. The
+    error sentences that the travel supervisor and the invoice handler wrote after catching
+    the first two are those failures' impact, not failures of their own: the story and the
+    failures view both say six, of three kinds."""
+    rows = _rows(demo_con, "SELECT source, trace_id, span_id, fingerprint FROM failures")
+    assert len(rows) == 6
+    assert {r["source"] for r in rows} == {"span"}
+    assert len({(r["trace_id"], r["span_id"]) for r in rows}) == 6
+    kinds = len({r["fingerprint"] for r in rows})
+    assert kinds == 3
+    flat = " ".join(demo_run[1].replace("│", " ").split())
+    assert f"6 failures of {kinds} kinds" in flat
+
+
+@pytest.mark.parametrize(
+    ("step", "sentence"),
+    [
+        ("execute_tool search_hotels", TRIP_SENTENCE),
+        ("execute_tool lookup_vendor_id", NULL_SENTENCE),
+    ],
+)
+def test_a_caught_failure_says_the_sentence_of_who_caught_it(
+    demo_run: tuple[Path, str], demo_con: duckdb.DuckDBPyConnection, step: str, sentence: str
+) -> None:
+    """The tool that failed is the failure, once; its message is the semantic sentence the
+    agent above it wrote on catching it (a span that did not error), and the story prints
+    that sentence once."""
+    rows = _rows(
+        demo_con,
+        "SELECT f.message, s.status_code AS caught_by_status FROM failures f "
+        "JOIN logs l ON l.message = f.message JOIN spans s "
+        "ON s.trace_id = l.trace_id AND s.span_id = l.span_id AND s.caught_failure = f.span_id "
+        f"WHERE f.name = '{step}'",
+    )
+    assert rows == [{"message": sentence, "caught_by_status": "UNSET"}]
+    flat = " ".join(demo_run[1].replace("│", " ").split())
+    assert flat.count(sentence) == 1
+
+
 def test_rate_limited_calls_are_recorded_as_429_errors(
     demo_con: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -181,6 +181,44 @@ def test_error_log_outside_failed_span(configured: Path) -> None:
     assert "invoice 42" in found[0].message
 
 
+def test_the_sentence_of_an_agent_that_caught_the_failure_is_no_second_failure(
+    configured: Path,
+) -> None:
+    """An agent that catches its tool's failure and logs log.failure about it (the span does
+    not error) gives the tool's failure its sentence; diagnose finds one failure, not an
+    error log beside it. An error logged before anything failed stays its own."""
+    log = semtrace.get_logger(agent="procurement")
+
+    @semtrace.tool("lookup_vendor")
+    def lookup_vendor() -> None:
+        raise LookupError("vendor V-2203 has no Last-updated value")
+
+    @semtrace.agent("procurement")
+    def procurement() -> None:
+        log.error("the vendor master answered slowly")
+        try:
+            lookup_vendor()
+        except LookupError:
+            log.failure(
+                action="retrieve the vendor ID",
+                cause="the Last-updated field was null",
+                impact="no valid match could be made",
+            )
+
+    procurement()
+    found = _failures(configured)  # oldest first
+    assert [f.kind for f in found] == ["error_log", "error"]
+    assert "vendor master answered slowly" in found[0].message
+    assert found[1].target == "lookup_vendor"
+    con = semtrace.connect(configured)
+    try:
+        sentences = con.sql("SELECT source, message FROM failures ORDER BY source").fetchall()
+    finally:
+        con.close()
+    assert [s for s, _ in sentences] == ["log", "span"]
+    assert "failed to retrieve the vendor ID because the Last-updated" in sentences[1][1]
+
+
 def test_stuck_task_when_tasks_view_exists(configured: Path, waited_task: None) -> None:
     """A task left in input_required beyond the threshold is found (when a tasks view exists)."""
     con = semtrace.connect(configured)

@@ -15,7 +15,7 @@ from semtrace.store import queries
 from semtrace.store._arrow import spans_tables
 from semtrace.store.database import Store
 from semtrace.store.lineage import Lineage
-from semtrace.store.model import SpanEventRecord, SpanRecord
+from semtrace.store.model import LogRecord, SpanEventRecord, SpanRecord
 
 T = "c" * 32
 T0 = 1_767_225_600_000_000_000
@@ -326,3 +326,112 @@ def test_origins_do_not_depend_on_how_spans_are_cut_into_batches(tmp_path: Path)
     for n, batches in enumerate(cuts):
         got = _origins(tmp_path / f"cut{n}.duckdb", batches)
         assert got == expected, [[x.span_id[0] for x in b] for b in batches]
+
+
+CAUGHT_SENTENCE = (
+    "The procurement agent failed to retrieve the vendor ID because the Last-updated field "
+    "was null, so no valid match could be made."
+)
+
+
+def _log(
+    sid: str, at: int, message: str, *, event: str | None = "failure", log_id: str | None = None
+) -> LogRecord:
+    return LogRecord(
+        T0 + at,
+        message,
+        "ERROR",
+        trace_id=T,
+        span_id=sid * 16,
+        event_name=event,
+        log_id=log_id or f"log-{sid}-{at}",
+    )
+
+
+def _caught_story() -> list[SpanRecord]:
+    """A handler (b, did not error) under a root (a) catches a tool's failure (c, whose own
+    cause is its child d, the same exception propagated); d and c end at 14 and 13."""
+    return [
+        span("a", None, start=0, **AGENT),
+        span("b", "a", start=1, kind="CONSUMER"),
+        span("c", "b", start=3, error="vendor V-2203 has no Last-updated", exc="VendorError"),
+        span("d", "c", start=4, error="vendor V-2203 has no Last-updated", exc="VendorError"),
+    ]
+
+
+def _caught_failures(
+    db: Path, batches: list[list[SpanRecord]], logs: list[LogRecord], logs_after: int
+) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    """Write ``batches`` with ``logs`` written after the first ``logs_after`` of them; the
+    spans' caught_failure and the failures view's (source, span, log, message)."""
+    s = Store(db)
+    try:
+        for i, batch in enumerate(batches):
+            if i == logs_after:
+                s.write_logs(logs)
+            s.write_spans(batch)
+        if logs_after >= len(batches):
+            s.write_logs(logs)
+        con = s.cursor()
+        caught = dict(con.execute("SELECT span_id[1], caught_failure[1] FROM spans").fetchall())
+        rows = con.execute(
+            "SELECT source, span_id[1], log_id, message FROM failures ORDER BY ALL"
+        ).fetchall()
+        assert queries.failure_count(con) == len(rows)
+        return caught, rows
+    finally:
+        s.close()
+
+
+def test_an_error_log_of_the_span_that_caught_a_failure_is_its_impact(tmp_path: Path) -> None:
+    """An error log written on a span that did not error, after a failure below it ended (the
+    span caught it: the demo's travel supervisor, the invoice handler), is that failure's
+    impact sentence, not a second failure: the failure's message, preferred to its own
+    automatic sentence. The same whatever order and cut the spans are written in, the logs
+    before, between or after them (a late child below the span that wrote the log re-points
+    what it caught)."""
+    spans = _caught_story()
+    logs = [
+        _log("d", 12, "The procurement agent's tool lookup_vendor_id failed.", event="exception"),
+        _log("b", 20, CAUGHT_SENTENCE),
+        _log("b", 21, "invoice INV-7 put on hold", event=None),  # an error log, not semantic
+    ]
+    expected = (
+        {"a": "d", "b": "d", "c": None, "d": None},
+        [("span", "d", None, CAUGHT_SENTENCE)],
+    )
+    rng = random.Random(17)
+    orders = [list(p) for p in itertools.permutations(spans)]
+    cuts: list[list[list[SpanRecord]]] = [[spans], [spans[::-1]]]
+    cuts += [[[x] for x in order] for order in rng.sample(orders, 8)]
+    for order in rng.sample(orders, 8):
+        at = rng.randrange(1, len(order))
+        cuts.append([order[:at], order[at:]])
+    # the ancestor that wrote the log first, the failure's deepest span last
+    cuts.append([[spans[0], spans[1]], [spans[2]], [spans[3]]])
+    for n, batches in enumerate(cuts):
+        for logs_after in sorted({0, 1, len(batches)}):
+            got = _caught_failures(
+                tmp_path / f"c{n}-{logs_after}.duckdb", batches, logs, logs_after
+            )
+            assert got == expected, ([[x.span_id[0] for x in b] for b in batches], logs_after)
+
+
+def test_error_logs_that_no_failure_explains_stay_failures(tmp_path: Path) -> None:
+    """An error log on a span with no failed descendant is a failure of its own, and so is
+    one written on the catching span before the failure below it ended (it cannot be about
+    it); the failure then keeps its own sentence."""
+    spans = _caught_story()
+    logs = [
+        _log("b", 2, "The invoice handler failed to read the invoice, so it retried."),
+        _log("d", 12, "The procurement agent's tool lookup_vendor_id failed.", event="exception"),
+        _log("e", 30, "The payments agent failed to pay INV-7.", log_id="log-e"),
+    ]
+    other = span("e", "a", start=20)  # did not error, nothing below it failed
+    caught, rows = _caught_failures(tmp_path / "own.duckdb", [[*spans, other]], logs, 1)
+    assert caught["b"] == "d" and caught["e"] is None
+    assert rows == [
+        ("log", "b", "log-b-2", "The invoice handler failed to read the invoice, so it retried."),
+        ("log", "e", "log-e", "The payments agent failed to pay INV-7."),
+        ("span", "d", None, "The procurement agent's tool lookup_vendor_id failed."),
+    ]

@@ -1,6 +1,6 @@
 """What a span owes to its ancestors and children, settled as it is written.
 
-Three spans columns depend on other spans, not on the span alone:
+These spans columns depend on other spans, not on the span alone:
 
 - ``agent_name``/``agent_source``: a span with no agent of its own belongs to its nearest
   ancestor's agent (``inherited``);
@@ -12,7 +12,11 @@ Three spans columns depend on other spans, not on the span alone:
   exception type (the exception propagated), or an exception that wraps it (its message
   quotes the failure's, or its traceback names it as the cause: ``raise X(...) from e``);
   otherwise, and when nothing below errored, the failure starts at the span itself. Among
-  several failures below, the earliest that qualifies.
+  several failures below, the earliest that qualifies;
+- ``caught_failure``: on a span that did not error, the origin of the (earliest) failure
+  among its descendants, carried up through the spans that did not error: it caught that
+  failure, and an error log it writes afterwards is the failure's impact sentence (the
+  ``failures`` view), not a new failure.
 
 Views would have to walk the span tree for these (a recursive scan of every span); here they
 are worked out once per batch in the writer. Spans end children first, so a parent usually
@@ -23,7 +27,8 @@ parent's agent, or becomes a call because the parent belongs to another agent) a
 one UPDATE in the same transaction, pruned to recent row groups by start time. A failure
 that arrives after its ancestors (a remote child, a batch cut in the middle of a trace)
 climbs the remembered ancestors the same way, so the origins do not depend on how spans were
-cut into batches (within the writer's memory of recent spans).
+cut into batches (within the writer's memory of recent spans), and the spans above it that
+caught it are re-pointed by id.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -144,6 +150,8 @@ class Prepared:
     fixes: list[tuple[str, str, str | None, str | None, bool, int]] = field(default_factory=list)
     reorigins: list[tuple[str, str, str, int]] = field(default_factory=list)
     moves: list[tuple[str, str, str, int]] = field(default_factory=list)
+    # spans written before that now catch another failure: key -> (origin, start_time_ns)
+    caught: dict[_Key, tuple[str, int]] = field(default_factory=dict)
     known: dict[_Key, _Node] = field(default_factory=dict)
     children_add: list[tuple[_Key, _Key]] = field(default_factory=list)
     orphans_add: list[tuple[_Key, _Key]] = field(default_factory=list)
@@ -151,31 +159,47 @@ class Prepared:
     popped_orphans: list[_Key] = field(default_factory=list)
 
 
-_FIX_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("agent_name", pa.string()),
-        ("agent_source", pa.string()),
-        ("agent_call", pa.bool_()),
-        ("start_time_ns", pa.int64()),
-    ]
+def _span_fields(*columns: str | tuple[str, str]) -> pa.Schema:
+    """An Arrow schema of spans columns as :mod:`semtrace.store.schema` declares their types;
+    ``(name, column)`` names a field typed as that column."""
+    spans = schema.SPANS_TABLE
+    pairs = [(c, c) if isinstance(c, str) else c for c in columns]
+    return pa.schema([(name, spans.column(column).type.arrow) for name, column in pairs])
+
+
+_FIX_SCHEMA = _span_fields(
+    "trace_id", "span_id", "agent_name", "agent_source", "agent_call", "start_time_ns"
 )
-_MOVE_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("span_id", pa.string()),
-        ("new_origin", pa.string()),
-        ("start_time_ns", pa.int64()),
-    ]
+_MOVE_SCHEMA = _span_fields("trace_id", "span_id", ("new_origin", "error_origin"), "start_time_ns")
+_REORIGIN_SCHEMA = _span_fields(
+    "trace_id",
+    ("old_origin", "error_origin"),
+    ("new_origin", "error_origin"),
+    "start_time_ns",
 )
-_REORIGIN_SCHEMA = pa.schema(
-    [
-        ("trace_id", pa.string()),
-        ("old_origin", pa.string()),
-        ("new_origin", pa.string()),
-        ("start_time_ns", pa.int64()),
-    ]
+_CAUGHT_SCHEMA = _span_fields("trace_id", "span_id", "caught_failure", "start_time_ns")
+# What each kind of fix sets, and which rows it matches (besides the trace).
+_SPANS = schema.SPANS
+_UPDATES = (
+    (
+        "fixes",
+        _FIX_SCHEMA,
+        "agent_name = f.agent_name, agent_source = f.agent_source, agent_call = f.agent_call",
+        f"{_SPANS}.span_id = f.span_id",
+    ),
+    (
+        "reorigins",
+        _REORIGIN_SCHEMA,
+        "error_origin = f.new_origin",
+        f"{_SPANS}.error_origin = f.old_origin",
+    ),
+    ("moves", _MOVE_SCHEMA, "error_origin = f.new_origin", f"{_SPANS}.span_id = f.span_id"),
+    (
+        "caught",
+        _CAUGHT_SCHEMA,
+        "caught_failure = f.caught_failure",
+        f"{_SPANS}.span_id = f.span_id",
+    ),
 )
 
 
@@ -208,62 +232,29 @@ class Lineage:
         return out
 
     def write_fixes(self, con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
-        """Change the rows already written that this batch settles (inside its transaction)."""
-        if prepared.fixes:
+        """Change the rows already written that this batch settles (inside its transaction):
+        each kind of fix is one UPDATE joined to a registered Arrow table, pruned to the rows
+        that started no earlier than the oldest row it changes."""
+        caught = [(k[0], k[1], origin, ns) for k, (origin, ns) in prepared.caught.items()]
+        for attr, arrow_schema, assign, match in _UPDATES:
+            rows: list[tuple[Any, ...]] = caught if attr == "caught" else getattr(prepared, attr)
+            if not rows:
+                continue
             fix = pa.Table.from_pylist(
-                [dict(zip(_FIX_SCHEMA.names, f, strict=True)) for f in prepared.fixes],
-                schema=_FIX_SCHEMA,
+                [dict(zip(arrow_schema.names, r, strict=True)) for r in rows], schema=arrow_schema
             )
-            low = min(f[5] for f in prepared.fixes)
+            low = min(r[-1] for r in rows)
             con.register("__semtrace_lineage_fix", fix)
             try:
                 con.execute(
-                    f"""UPDATE {schema.SPANS} SET agent_name = f.agent_name,
-                               agent_source = f.agent_source, agent_call = f.agent_call
+                    f"""UPDATE {_SPANS} SET {assign}
                         FROM __semtrace_lineage_fix f
-                        WHERE {schema.SPANS}.start_time_ns >= ?
-                          AND {schema.SPANS}.trace_id = f.trace_id
-                          AND {schema.SPANS}.span_id = f.span_id""",
+                        WHERE {_SPANS}.start_time_ns >= ?
+                          AND {_SPANS}.trace_id = f.trace_id AND {match}""",
                     [low],
                 )
             finally:
                 con.unregister("__semtrace_lineage_fix")
-        if prepared.reorigins:
-            moved = pa.Table.from_pylist(
-                [dict(zip(_REORIGIN_SCHEMA.names, r, strict=True)) for r in prepared.reorigins],
-                schema=_REORIGIN_SCHEMA,
-            )
-            low = min(r[3] for r in prepared.reorigins)
-            con.register("__semtrace_lineage_origin", moved)
-            try:
-                con.execute(
-                    f"""UPDATE {schema.SPANS} SET error_origin = m.new_origin
-                        FROM __semtrace_lineage_origin m
-                        WHERE {schema.SPANS}.start_time_ns >= ?
-                          AND {schema.SPANS}.trace_id = m.trace_id
-                          AND {schema.SPANS}.error_origin = m.old_origin""",
-                    [low],
-                )
-            finally:
-                con.unregister("__semtrace_lineage_origin")
-        if prepared.moves:
-            moves = pa.Table.from_pylist(
-                [dict(zip(_MOVE_SCHEMA.names, m, strict=True)) for m in prepared.moves],
-                schema=_MOVE_SCHEMA,
-            )
-            low = min(m[3] for m in prepared.moves)
-            con.register("__semtrace_lineage_move", moves)
-            try:
-                con.execute(
-                    f"""UPDATE {schema.SPANS} SET error_origin = m.new_origin
-                        FROM __semtrace_lineage_move m
-                        WHERE {schema.SPANS}.start_time_ns >= ?
-                          AND {schema.SPANS}.trace_id = m.trace_id
-                          AND {schema.SPANS}.span_id = m.span_id""",
-                    [low],
-                )
-            finally:
-                con.unregister("__semtrace_lineage_move")
 
     def commit(self, prepared: Prepared) -> None:
         """Remember the batch (call once its transaction committed)."""
@@ -560,6 +551,8 @@ class Lineage:
                 carry = _merge([*carry, *failures])
                 if carry == parent.carry:
                     return  # it already carries these: nothing above changes
+                if _caught(carry) != _caught(parent.carry):
+                    out.caught[pkey] = (carry[0][1], parent.start_ns)
                 parent.carry = carry
                 out.known[pkey] = parent
             parent_id = parent.parent
@@ -608,13 +601,22 @@ def _exceptions(tables: Sequence[pa.Table]) -> dict[_Key, tuple[str, str | None,
     return out
 
 
+def _caught(carry: tuple[_Failure, ...]) -> str | None:
+    """The failure a span that did not error caught: the earliest it carries."""
+    return carry[0][1] if carry else None
+
+
 def _with_columns(table: pa.Table, nodes: list[_Node]) -> pa.Table:
     columns = {
-        "agent_name": pa.array([x.agent for x in nodes], pa.string()),
-        "agent_source": pa.array([x.source for x in nodes], pa.string()),
-        "agent_call": pa.array([x.call for x in nodes], pa.bool_()),
-        "error_origin": pa.array([x.origin for x in nodes], pa.string()),
+        "agent_name": [x.agent for x in nodes],
+        "agent_source": [x.source for x in nodes],
+        "agent_call": [x.call for x in nodes],
+        "error_origin": [x.origin for x in nodes],
+        "caught_failure": [None if x.error else _caught(x.carry) for x in nodes],
     }
+    spans = schema.SPANS_TABLE
     for name, values in columns.items():
-        table = table.set_column(table.schema.get_field_index(name), name, values)
+        array = pa.array(values, spans.column(name).type.arrow)
+        at = table.schema.get_field_index(name)
+        table = table.set_column(at, name, array) if at >= 0 else table.append_column(name, array)
     return table

@@ -204,6 +204,10 @@ SPANS_TABLE = Table(
         # What the span was given and gave back, from whichever convention carried it.
         _c("input", VARCHAR),
         _c("output", VARCHAR),
+        # On a span that did not error: the error_origin of the failure among its
+        # descendants that it caught (the earliest). An error log it wrote after that
+        # failure is the failure's impact sentence, not a failure of its own.
+        _c("caught_failure", VARCHAR),
     ),
 )
 

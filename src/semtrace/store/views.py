@@ -11,7 +11,14 @@ import duckdb
 
 from semtrace import semconv as sc
 
-__all__ = ["FAILURES_SELECT", "TRACES_SELECT", "VIEWS", "create_views", "register_view"]
+__all__ = [
+    "CAUGHT_SELECT",
+    "FAILURES_SELECT",
+    "TRACES_SELECT",
+    "VIEWS",
+    "create_views",
+    "register_view",
+]
 
 VIEWS: dict[str, str] = {}
 
@@ -120,11 +127,27 @@ register_view(
     """,
 )
 
+# The error logs of spans that caught a failure (spans.caught_failure: they did not error, a
+# failure below them did), written after it ended: the failure's impact sentences. Over the
+# failures view's ``errored`` (the ERROR spans); the Spark twin uses the same text.
+CAUGHT_SELECT = """
+        SELECT c.trace_id, c.caught_failure AS origin, l.log_id, l.message, l.event_name,
+               l.time_ns
+        FROM spans c
+        JOIN errored o ON o.trace_id = c.trace_id AND o.span_id = c.caught_failure
+        JOIN logs l ON l.trace_id = c.trace_id AND l.span_id = c.span_id
+        WHERE c.caught_failure IS NOT NULL AND l.severity IN ('ERROR', 'CRITICAL')
+          AND l.time_ns >= o.end_time_ns
+"""
+
 # One row per failure, counted where it started: an ERROR span that is its own error_origin
 # (see semtrace.store.lineage), with the spans it took down (the ancestors that errored
 # because of it) as its impact and the span it ended in; plus the error logs that belong to
-# no failed span. Each with the sentence that explains it and its latest diagnosis.
-FAILURES_SELECT = """
+# no failed span and to no failure caught below them. Each with the sentence that explains
+# it and its latest diagnosis. An error log written on a span that did not error, after a
+# failure below it ended (the span caught it: spans.caught_failure), is that failure's impact
+# sentence: the failure's message when its own span has no semantic sentence (log.failure).
+FAILURES_SELECT = f"""
     WITH errored AS (
         SELECT trace_id, span_id, parent_span_id, name, start_time, start_time_ns,
                end_time_ns, service_name, agent_name, operation, tool_name, error_type,
@@ -141,17 +164,24 @@ FAILURES_SELECT = """
                bool_or(parent_span_id IS NULL) AS reached_root
         FROM errored GROUP BY trace_id, origin
     ),
+    caught AS ({CAUGHT_SELECT}),
+    sentences AS (
+        -- a semantic failure (log.failure) of its own span explains best, then one of the
+        -- span that caught it; else the latest error sentence on the span (the automatic
+        -- exception sentence)
+        SELECT trace_id, span_id AS origin, message, time_ns,
+               CASE WHEN event_name IS NOT DISTINCT FROM 'failure' THEN 2 ELSE 0 END AS rank
+        FROM logs WHERE severity IN ('ERROR', 'CRITICAL')
+        UNION ALL
+        SELECT trace_id, origin, message, time_ns, 1 FROM caught WHERE event_name = 'failure'
+    ),
     span_failures AS (
         SELECT 'span' AS source, s.trace_id, s.span_id, NULL::VARCHAR AS log_id,
                s.start_time AS time, s.service_name, s.agent_name, s.name, s.operation,
                s.tool_name, s.error_type, s.duration_ms, s.task_id,
                coalesce(
-                   -- a semantic failure (log.failure) explains best; else the latest
-                   -- error sentence on the span (the automatic exception sentence)
-                   (SELECT arg_max(l.message, (l.event_name IS NOT DISTINCT FROM 'failure',
-                                               l.time_ns)) FROM logs l
-                     WHERE l.trace_id = s.trace_id AND l.span_id = s.span_id
-                       AND l.severity IN ('ERROR', 'CRITICAL')),
+                   (SELECT arg_max(x.message, (x.rank, x.time_ns)) FROM sentences x
+                     WHERE x.trace_id = s.trace_id AND x.origin = s.span_id),
                    s.status_message) AS message,
                s.status_message,
                (SELECT arg_min(e.exception_message, e.time_ns) FROM span_events e
@@ -177,6 +207,8 @@ FAILURES_SELECT = """
         WHERE l.severity IN ('ERROR', 'CRITICAL')
           AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id
                             AND s.span_id = l.span_id AND s.status_code = 'ERROR')
+          AND NOT EXISTS (SELECT 1 FROM caught k WHERE k.trace_id = l.trace_id
+                            AND k.log_id = l.log_id)
     ),
     all_failures AS (
         SELECT * FROM span_failures UNION ALL BY NAME SELECT * FROM log_failures
