@@ -75,7 +75,7 @@ OI_TOOL_NAME = "tool.name"
 OI_SESSION_ID = "session.id"
 OI_AGENT_NAME = "agent.name"
 OI_GRAPH_NODE_NAME = "graph.node.name"
-OI_GRAPH_NODE_ID = "graph.node.id"
+OI_GRAPH_NODE_ID = "graph.node.id"  # on AGENT spans: the CrewAI role, the AutoGen agent name
 OI_COST_TOTAL = "llm.cost.total"
 OI_INPUT_VALUE = "input.value"
 OI_OUTPUT_VALUE = "output.value"
@@ -98,6 +98,9 @@ TRACELOOP_ENTITY_OUTPUT = "traceloop.entity.output"
 TRACELOOP_ASSOCIATION_SESSION = "traceloop.association.properties.session_id"
 LLM_USAGE_PROMPT_TOKENS = "llm.usage.prompt_tokens"
 LLM_USAGE_COMPLETION_TOKENS = "llm.usage.completion_tokens"
+
+# --- CrewAI (OpenLLMetry's instrumentation copies the Agent's fields as crewai.agent.*) ----------
+CREWAI_AGENT_ROLE = "crewai.agent.role"
 
 # --- semtrace's own -------------------------------------------------------------------------
 SEMTRACE_AGENT_NAME = "semtrace.agent.name"  # the agent a span runs inside (inherited)

@@ -254,6 +254,50 @@ def test_input_and_output_from_every_convention(
         ({"openinference.span.kind": "AGENT"}, "procurement.run", "procurement"),  # smolagents
         ({"openinference.span.kind": "AGENT"}, "Agent workflow", None),  # a trace's name
         ({"openinference.span.kind": "CHAIN"}, "procurement.run", None),
+        # OpenInference CrewAI: a task's AGENT span names the agent's role in graph.node.id
+        (
+            {"openinference.span.kind": "AGENT", "graph.node.id": "Vendor analyst"},
+            "Vendor analyst._execute_core",
+            "Vendor analyst",
+        ),
+        (
+            {"openinference.span.kind": "AGENT", "graph.node.id": "Vendor analyst"},
+            "Vendor analyst.check vendor._execute_core",  # a named task
+            "Vendor analyst",
+        ),
+        # OpenInference AutoGen agentchat: an AssistantAgent's turn, and another chat agent's
+        # (named, but no graph.node.id)
+        (
+            {
+                "openinference.span.kind": "AGENT",
+                "graph.node.id": "planner",
+                "graph.node.parent_id": "user",
+            },
+            "planner.on_messages_stream",
+            "planner",
+        ),
+        ({"openinference.span.kind": "AGENT"}, "triage.on_messages_stream", "triage"),
+        # a generated graph.node.id (Agno) names no agent, nor does a CHAIN span's
+        ({"openinference.span.kind": "AGENT", "graph.node.id": "9f86d081884c7d65"}, "x", None),
+        ({"openinference.span.kind": "CHAIN", "graph.node.id": "triage"}, "x", None),
+        # OpenLLMetry CrewAI: the agent span, with the Agent's fields as crewai.agent.* (older
+        # versions: no gen_ai.agent.name, no traceloop.entity.name), or named after it only
+        (
+            {"traceloop.span.kind": "agent", "crewai.agent.role": "Vendor analyst"},
+            "Vendor analyst.agent",
+            "Vendor analyst",
+        ),
+        ({"traceloop.span.kind": "agent"}, "Vendor analyst.agent", "Vendor analyst"),
+        (
+            {
+                "traceloop.span.kind": "agent",
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "Vendor analyst",
+            },
+            "Vendor analyst.agent",
+            "Vendor analyst",
+        ),
+        ({"traceloop.span.kind": "task"}, "Check the vendor.task", None),
     ],
 )
 def test_agent_identity_from_every_convention(
@@ -262,7 +306,10 @@ def test_agent_identity_from_every_convention(
     """The agent comes from GenAI (current and pydantic-ai's older key), OpenInference and
     LangGraph's node (more specific than semtrace's ambient agent); a LangGraph graph's own
     span is named by the graph; an OpenInference AGENT span that names no agent but is named
-    after its entry point (smolagents' ``procurement.run``) is that agent's."""
+    after its entry point (smolagents' ``procurement.run``) is that agent's. CrewAI and
+    AutoGen as their instrumentors send them: OpenInference's AGENT span with the role or
+    name in ``graph.node.id`` (unless it is a generated id), OpenLLMetry's ``{role}.agent``
+    span with ``crewai.agent.role``."""
     assert normalise(attributes, name=name).agent_name == agent
 
 

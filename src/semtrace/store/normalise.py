@@ -8,6 +8,7 @@ attributes are never changed: this only reads them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -163,6 +164,8 @@ _CHAINS: tuple[tuple[str, ...], ...] = (
         sc.TRACELOOP_ENTITY_OUTPUT,
         sc.SEMTRACE_OUTPUT,
     ),  # 23 output
+    (sc.OI_GRAPH_NODE_ID,),  # 24 agent of an OpenInference AGENT span (CrewAI, AutoGen)
+    (sc.CREWAI_AGENT_ROLE,),  # 25 agent (OpenLLMetry's CrewAI before gen_ai.agent.name)
 )
 # Normalised(...) runs a Python-level __new__; building the tuple directly is 3x cheaper.
 _new = tuple.__new__
@@ -249,6 +252,8 @@ def normalise_row(
         metadata_k,
         in_text_k,
         out_text_k,
+        oi_node_id_k,
+        crew_role_k,
     ) = plan = _plans.get(present) or _plan(present)
     op_k = plan[0]
     # The usual span names its operation: the fallbacks only when it does not.
@@ -261,8 +266,12 @@ def normalise_row(
         agent = _str(a, legacy_agent_k)
     if agent is None and oi_kind == "AGENT" and oi_node_k:
         agent = _str(a, oi_node_k)
+    if agent is None and oi_kind == "AGENT" and oi_node_id_k:
+        agent = _named(_str(a, oi_node_id_k))
     if agent is None and tl_kind == "agent" and tl_entity_k:
         agent = _str(a, tl_entity_k)
+    if agent is None and crew_role_k:
+        agent = _str(a, crew_role_k)
     graph = None
     if agent is None and metadata_k:
         agent, graph = _langgraph(a.get(sc.OI_METADATA), name)
@@ -270,7 +279,7 @@ def normalise_row(
         agent = _str(a, semtrace_agent_k)
     if agent is None:
         agent = graph
-    if agent is None and oi_kind == "AGENT" and name:
+    if agent is None and name and (oi_kind == "AGENT" or tl_kind == "agent"):
         agent = _agent_of_entry_point(name)
 
     tool = _str(a, tool_k) if tool_k else None
@@ -337,10 +346,25 @@ def _text(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
 # The OpenInference span kinds whose token counts are their own (not a sum of their children's).
 _OI_USAGE_KINDS = frozenset({"LLM", "EMBEDDING"})
 
-# Entry points an OpenInference AGENT span may be named after (``procurement.run``: smolagents
-# names the run span by the agent and the method, and sends no ``agent.name``).
+# Entry points an agent span may be named after, ``{agent}.{method}``, when no attribute names
+# the agent: smolagents' run span (``procurement.run``), AutoGen's agents that are not an
+# AssistantAgent (``triage.on_messages_stream``, no graph.node.id), OpenLLMetry's CrewAI agent
+# span before it set gen_ai.agent.name (``{role}.agent``, a Traceloop agent span).
 _ENTRY_METHODS = frozenset(
-    {"run", "arun", "invoke", "ainvoke", "kickoff", "kickoff_async", "__call__", "chat", "achat"}
+    {
+        "run",
+        "arun",
+        "invoke",
+        "ainvoke",
+        "kickoff",
+        "kickoff_async",
+        "__call__",
+        "chat",
+        "achat",
+        "on_messages",
+        "on_messages_stream",
+        "agent",
+    }
 )
 
 
@@ -350,6 +374,18 @@ def _agent_of_entry_point(name: str) -> str | None:
     ``Agent workflow`` is the trace's name, not an agent's)."""
     head, dot, method = name.rpartition(".")
     return head if dot and head and method in _ENTRY_METHODS else None
+
+
+def _named(node_id: str | None) -> str | None:
+    """An OpenInference AGENT span's ``graph.node.id`` as its agent's name: CrewAI's role,
+    AutoGen's agent name; None for a generated id (Agno's 16 hex digits, a UUID), which
+    names no agent."""
+    if node_id is None or _GENERATED_ID.fullmatch(node_id):
+        return None
+    return node_id
+
+
+_GENERATED_ID = re.compile(r"[0-9a-fA-F]{16,}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def _langgraph(metadata: Any, name: str | None) -> tuple[str | None, str | None]:
