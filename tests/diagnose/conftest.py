@@ -39,6 +39,9 @@ class FakeLLM:
     requests: list[dict[str, Any]] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    # Chat-completions response formats refused with a 400, as some compatible local servers
+    # refuse json_schema (the request does not use up a scripted reply).
+    refuse_formats: set[str] = field(default_factory=set)
 
     @property
     def openai_base(self) -> str:
@@ -97,6 +100,11 @@ def _answer(path: str, reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _format_refused(fmt: str) -> dict[str, Any]:
+    message = f"response_format type '{fmt}' is not supported by this server"
+    return {"error": {"message": message, "type": "invalid_request_error", "code": 400}}
+
+
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLLM]:
     """A stand-in LLM API on 127.0.0.1 answering from a script, recording every request."""
@@ -121,7 +129,11 @@ def fake_llm() -> Iterator[FakeLLM]:
                         "body": body,
                     }
                 )
-                reply = state.replies.pop(0) if state.replies else state.default
+                fmt = (body.get("response_format") or {}).get("type")
+                if fmt in state.refuse_formats:
+                    reply = Reply(status=400, body=_format_refused(fmt))
+                else:
+                    reply = state.replies.pop(0) if state.replies else state.default
             if reply is None:
                 reply = Reply(status=500, body={"error": "no scripted reply"})
             if reply.delay_s:

@@ -228,3 +228,43 @@ def test_cost_budget_stops_calls(
     failed = next(d for d in diagnoses if d.status == "failed")
     assert "cost budget spent" in (failed.error or "")
     assert len(fake_llm.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("refused", "asked"),
+    [
+        ({"json_schema"}, ["json_schema", "json_object"]),
+        ({"json_schema", "json_object"}, ["json_schema", "json_object", None]),
+    ],
+)
+def test_a_server_refusing_json_schema_gets_json_mode_then_the_prompt_alone(
+    fake_llm: FakeLLM,
+    make_failure: Callable[..., None],
+    configured: Path,
+    refused: set[str],
+    asked: list[str | None],
+) -> None:
+    """A compatible server that answers 400 to a json_schema response format is asked again
+    in JSON mode, and one that refuses that too with the prompt alone; each refused format
+    is tried once, and the provider keeps asking in the one the server took."""
+    fake_llm.refuse_formats = refused
+    fake_llm.script(default=Reply(valid_answer()))
+    make_failure(ConnectionRefusedError("vendor API refused the connection"))
+    make_failure(TimeoutError("the ERP did not answer"), agent="erp")
+    done = semtrace.diagnose.run(db=configured, **_openai(fake_llm))
+    assert [d.status for d in done] == ["ok", "ok"], [d.error for d in done]
+    formats = [(r["body"].get("response_format") or {}).get("type") for r in fake_llm.requests]
+    assert formats == [*asked, asked[-1]]  # the second diagnosis goes straight to what worked
+    assert all(r["body"]["messages"][0]["role"] == "system" for r in fake_llm.requests)
+
+
+def test_a_server_refusing_every_format_is_a_failed_diagnosis(
+    fake_llm: FakeLLM, make_failure: Callable[..., None], configured: Path
+) -> None:
+    """A 400 that is not about the format (here: every request) ends after the three
+    formats, as a failed diagnosis naming the server's answer."""
+    fake_llm.script(default=Reply(status=400, body={"error": {"message": "context too long"}}))
+    make_failure(ConnectionRefusedError("refused"))
+    [d] = semtrace.diagnose.run(db=configured, **_openai(fake_llm))
+    assert d.status == "failed" and "HTTP 400" in (d.error or "")
+    assert len(fake_llm.requests) == 3

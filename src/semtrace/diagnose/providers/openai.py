@@ -2,8 +2,11 @@
 through the official ``openai`` client (``pip install 'semtrace[openai]'``).
 
 The client does the transport: its timeout, its retries with backoff (``Retry-After``
-honoured). The answer is asked for as JSON in the diagnosis' schema (structured output);
-servers that ignore the schema still answer JSON, and the base class validates either way.
+honoured). The answer is asked for as JSON in the diagnosis' schema (structured output).
+Some compatible local servers refuse a ``json_schema`` response format (HTTP 400): then the
+provider asks again in plain JSON mode (``json_object``), and if that is refused too, with
+the prompt alone (which asks for one JSON object); the format a server took is kept for the
+provider's later requests. The base class validates the answer either way.
 
 Settings: argument, then environment, then default: ``base_url``
 (``SEMTRACE_OPENAI_BASE_URL``, ``OPENAI_BASE_URL``, https://api.openai.com/v1), ``model``
@@ -13,6 +16,7 @@ Settings: argument, then environment, then default: ``base_url``
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -28,6 +32,16 @@ ENV_BASE_URL = "SEMTRACE_OPENAI_BASE_URL"
 ENV_MODEL = "SEMTRACE_OPENAI_MODEL"
 ENV_API_KEY = "SEMTRACE_OPENAI_API_KEY"
 NO_KEY = "not-needed"  # what a local server gets when no key is set (the client needs one)
+# What a server answers when it does not take the response format asked for.
+_FORMAT_REFUSED = frozenset({400, 422})
+
+_log = logging.getLogger("semtrace.diagnose")
+
+
+def _response_formats() -> list[dict[str, Any] | None]:
+    """The answer formats to ask for, best first: the diagnosis' schema, JSON mode, none."""
+    schema = {"name": "diagnosis", "schema": draft_schema()}
+    return [{"type": "json_schema", "json_schema": schema}, {"type": "json_object"}, None]
 
 
 def _client(base_url: str, api_key: str | None, timeout_s: float, max_retries: int) -> Any:
@@ -81,21 +95,13 @@ class OpenAIProvider(LLMProvider):
             budget=budget,
         )
         self._client = _client(self.base_url, key, timeout_s, max_retries)
+        self._formats = _response_formats()  # the first is the one this server takes
 
     def complete(self, system: str, messages: list[dict[str, str]]) -> Completion:
         import openai
 
         with sdk_errors(openai, self.base_url, self.timeout_s):
-            answer = self._client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": "system", "content": system}, *messages],
-                temperature=0,
-                max_tokens=self.max_output_tokens,
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": "diagnosis", "schema": draft_schema()},
-                },
-            )
+            answer = self._create(openai, [{"role": "system", "content": system}, *messages])
         try:
             text = answer.choices[0].message.content or ""
         except (AttributeError, IndexError, TypeError):
@@ -108,3 +114,30 @@ class OpenAIProvider(LLMProvider):
             input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         )
+
+    def _create(self, openai: Any, messages: list[dict[str, str]]) -> Any:
+        """One chat completion in the best answer format the server takes: a format it
+        refuses (400/422) is dropped for the next one, once each; without a format, its
+        error is the answer."""
+        while True:
+            fmt = self._formats[0]
+            try:
+                return self._client.chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    temperature=0,
+                    max_tokens=self.max_output_tokens,
+                    **({"response_format": fmt} if fmt is not None else {}),
+                )
+            except openai.APIStatusError as exc:
+                if fmt is None or exc.status_code not in _FORMAT_REFUSED:
+                    raise
+                self._formats.pop(0)
+                _log.info(
+                    "semtrace: %s refused response_format %s (HTTP %s: %s); asking for %s",
+                    self.base_url,
+                    fmt["type"],
+                    exc.status_code,
+                    str(exc.message)[:200],
+                    self._formats[0]["type"] if self._formats[0] else "JSON by the prompt only",
+                )
