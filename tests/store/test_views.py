@@ -241,3 +241,77 @@ def test_writer_and_reader_see_the_same_views(db_path: Path) -> None:
         writer
     )
     assert writer == [(ds.T1, 3), (ds.T2, 2)]
+
+
+async def test_agents_view_counts_an_agent_driven_by_messages(configured: Path) -> None:
+    """An agent that works only in an EventBus handler (no invoke_agent span: the demo's
+    contracts_agent) gets its calls (one per message handled), latency percentiles, errors
+    (its LLM call's failures, each once), tool and LLM calls, tokens and cost; an LLM call
+    that reported no token counts has a NULL total, not 0."""
+    import semtrace
+    from semtrace import pricing
+    from semtrace.bus import EventBus, Message
+
+    bus = EventBus(name="support")
+
+    @semtrace.tool("lookup_contract")
+    async def lookup_contract(contract: str) -> str:
+        return f"{contract}: net 30"
+
+    @semtrace.llm(model="claude-sonnet-4", provider="anthropic")
+    async def review(text: str) -> None:
+        raise RuntimeError("429: rate limit reached for claude-sonnet-4")
+
+    @semtrace.llm(model="gpt-4o-mini", provider="openai")
+    async def answer(text: str) -> dict[str, Any]:
+        return {"usage": {"prompt_tokens": 300, "completion_tokens": 40}}
+
+    @bus.subscribe("request.contracts", agent="contracts_agent")
+    async def handle(msg: Message) -> None:
+        terms = await lookup_contract(msg.payload["contract"])
+        try:
+            await review(terms)
+        except RuntimeError:
+            await answer(terms)  # the fallback model
+
+    for contract in ("C-1", "C-2"):
+        await bus.publish("request.contracts", {"contract": contract}, agent="broker")
+    await bus.join()
+    await bus.close()
+    semtrace.force_flush()
+    c = semtrace.connect(configured)
+    try:
+        (agent,) = rows(c, "SELECT * FROM agents WHERE agent_name = 'contracts_agent'")
+        totals = rows(
+            c,
+            "SELECT model, status_code, total_tokens FROM llm_calls "
+            "WHERE agent_name = 'contracts_agent' ORDER BY ALL",
+        )
+        failures = c.execute("SELECT count(*) FROM failures").fetchone()
+    finally:
+        c.close()
+    p95 = agent.pop("p95_ms")
+    assert p95 is not None and p95 >= agent["p50_ms"] > 0
+    assert agent | {"p50_ms": None, "p99_ms": None} == {
+        "agent_name": "contracts_agent",
+        "calls": 2,  # the two messages it handled
+        "traces": 2,
+        "p50_ms": None,
+        "p99_ms": None,
+        "errors": 2,  # its LLM call failed on each message
+        "failed_calls": 0,  # it went on with the fallback each time
+        "error_rate": 0.0,
+        "tool_calls": 2,
+        "llm_calls": 4,
+        "input_tokens": 600,
+        "output_tokens": 80,
+        "cost_usd": pytest.approx(2 * (pricing.cost_usd("gpt-4o-mini", 300, 40) or 0)),
+    }
+    assert agent["cost_usd"] > 0
+    assert totals == [
+        {"model": "claude-sonnet-4", "status_code": "ERROR", "total_tokens": None},
+        {"model": "claude-sonnet-4", "status_code": "ERROR", "total_tokens": None},
+        {"model": "gpt-4o-mini", "status_code": "UNSET", "total_tokens": 340},
+        {"model": "gpt-4o-mini", "status_code": "UNSET", "total_tokens": 340},
+    ]
+    assert failures == (2,)
