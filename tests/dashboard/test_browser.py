@@ -8,6 +8,7 @@ shows).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -32,16 +33,16 @@ WIDTH, HEIGHT = 1440, 900
 pytestmark = needs_chromium
 
 
-@pytest.fixture(scope="module")
-def server(demo: Demo) -> Iterator[str]:
-    """`semtrace dashboard --db FILE --port N` running until the module's tests are done."""
+@contextlib.contextmanager
+def _dashboard(db: Path) -> Iterator[str]:
+    """`semtrace dashboard --db FILE --port N` running for the block; yields its URL."""
     port = free_port()
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("semtrace")),
             "dashboard",
             "--db",
-            str(demo.db),
+            str(db),
             "--port",
             str(port),
         ],
@@ -59,6 +60,13 @@ def server(demo: Demo) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def server(demo: Demo) -> Iterator[str]:
+    """The dashboard on the demo's database, running until the module's tests are done."""
+    with _dashboard(demo.db) as url:
+        yield url
 
 
 @pytest.fixture
@@ -88,8 +96,8 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def sql(demo: Demo, query: str) -> Any:
-    con = semtrace.connect(demo.db)
+def sql(where: Demo | Path, query: str) -> Any:
+    con = semtrace.connect(where.db if isinstance(where, Demo) else where)
     try:
         return con.sql(query).fetchall()[0][0]
     finally:
@@ -135,6 +143,67 @@ def test_counts_on_the_pages_equal_sql(page, server, demo: Demo) -> None:  # typ
     page.get_by_text(f"{agents} agents").first.wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     shot(page, "05-agents")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _failures_caption(db: Path) -> str:
+    """The Failures page's count line (all time) for ``db`` once diagnosed (every failure
+    has its fingerprint), counted by SQL."""
+    failures = sql(db, "SELECT count(*) FROM failures")
+    kinds = sql(db, "SELECT count(DISTINCT fingerprint) FROM failures")
+    diagnosed = sql(db, "SELECT count(*) FROM failures WHERE diagnosis IS NOT NULL")
+    found = sql(
+        db,
+        "SELECT count(*) FROM failure_fingerprints "
+        "WHERE failure_kind IN ('slow', 'loop', 'stuck_task')",
+    )
+    return (
+        f"{_n(failures, 'failure')} of {_n(kinds, 'kind')}, {diagnosed} diagnosed · "
+        f"{_n(found, 'finding')} "
+    )
+
+
+def test_diagnose_now_updates_the_failures_page(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """On a demo database not diagnosed yet, pressing "Diagnose now" on the Failures page
+    diagnoses it and the page's counts change to what SQL counts afterwards: every failure
+    diagnosed, the slow step found."""
+    db = tmp_path / "undiagnosed.duckdb"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from semtrace.demo.runner import run_demo; "
+            "run_demo(sys.argv[1], diagnose=False)",
+            str(db),
+        ],
+        check=True,
+        timeout=240,
+    )
+    failures = sql(db, "SELECT count(*) FROM failures")
+    assert failures and not sql(db, "SELECT count(*) FROM diagnoses")
+    before = re.compile(rf"^{_n(failures, 'failure')} of \d+ kinds?, 0 diagnosed · 0 findings ")
+    with _dashboard(db) as url:
+        ctx = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+        try:
+            page = ctx.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{url}/failures")
+            settle(page)
+            page.get_by_text(before).wait_for()
+            page.get_by_text("Not diagnosed yet").first.wait_for()
+            page.get_by_role("button", name="Diagnose now").click()
+            page.get_by_text("shown on this page").wait_for()
+            settle(page)
+            after = _failures_caption(db)
+            assert f"{failures} diagnosed · " in after and " · 0 findings" not in after
+            page.get_by_text(after.strip()).wait_for()
+            assert page.get_by_text(before).count() == 0
+            assert page.get_by_text("Not diagnosed yet").count() == 0
+        finally:
+            ctx.close()
 
 
 def test_waterfall_is_on_the_first_screen_of_a_failing_trace(page, server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
