@@ -157,7 +157,13 @@ def _chart(pairs: list[align.Pair]) -> go.Figure:
     )
     fig.update_xaxes(title="duration of the step (ms)", side="top")
     fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05)
-    return layout(fig, max(200, 30 * len(pairs) + 80))
+    fig = layout(fig, max(200, 30 * len(pairs) + 110))
+    # The legend below the bars: above them it would cover the top axis's first ticks.
+    fig.update_layout(
+        legend={"orientation": "h", "y": 0, "yanchor": "top", "x": 0, "yref": "container"},
+        margin={"b": 40},
+    )
+    return fig
 
 
 def _detail(pairs: list[align.Pair]) -> None:
