@@ -47,7 +47,7 @@ def test_known_trace_prefix_is_diagnosed(db: Path) -> None:
     con.close()
     code, out, err = run("diagnose", "--db", str(db), "--trace", trace_id[:6])
     assert code == 0, err
-    assert "1 fingerprint" in out
+    assert "1 failure of 1 kind, 1 diagnosed" in " ".join(out.split())
 
 
 def test_report_on_stdout_has_no_progress_residue(db: Path) -> None:
