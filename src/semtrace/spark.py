@@ -140,6 +140,12 @@ SPARK_VIEWS["failures"] = f"""
                bool_or(parent_span_id IS NULL) AS reached_root
         FROM errored GROUP BY trace_id, origin
     ),
+    unexplained AS (
+        SELECT l.* FROM logs l
+        LEFT ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE status_code = 'ERROR') s
+          ON s.trace_id = l.trace_id AND s.span_id = l.span_id
+        WHERE l.severity IN ('ERROR', 'CRITICAL')
+    ),
     caught AS ({CAUGHT_SELECT}),
     error_sentences AS (
         -- a semantic failure (log.failure) of its own span explains best, then one of the
@@ -189,11 +195,8 @@ SPARK_VIEWS["failures"] = f"""
                CAST(NULL AS ARRAY<STRING>) AS impacted_span_ids,
                CAST(NULL AS STRING) AS ended_in_span_id, CAST(NULL AS STRING) AS ended_in,
                CAST(NULL AS BOOLEAN) AS reached_root
-        FROM logs l
-        LEFT ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE status_code = 'ERROR') s
-          ON s.trace_id = l.trace_id AND s.span_id = l.span_id
+        FROM unexplained l
         LEFT ANTI JOIN caught k ON k.trace_id = l.trace_id AND k.log_id = l.log_id
-        WHERE l.severity IN ('ERROR', 'CRITICAL')
     ),
     all_failures AS (
         SELECT * FROM span_failures UNION ALL SELECT * FROM log_failures

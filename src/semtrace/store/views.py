@@ -129,15 +129,15 @@ register_view(
 
 # The error logs of spans that caught a failure (spans.caught_failure: they did not error, a
 # failure below them did), written after it ended: the failure's impact sentences. Over the
-# failures view's ``errored`` (the ERROR spans); the Spark twin uses the same text.
+# failures view's ``errored`` (the ERROR spans) and ``unexplained`` (the error logs of spans
+# that did not error: few, so the join stays small); the Spark twin uses the same text.
 CAUGHT_SELECT = """
         SELECT c.trace_id, c.caught_failure AS origin, l.log_id, l.message, l.event_name,
                l.time_ns
-        FROM spans c
+        FROM unexplained l
+        JOIN spans c ON c.trace_id = l.trace_id AND c.span_id = l.span_id
         JOIN errored o ON o.trace_id = c.trace_id AND o.span_id = c.caught_failure
-        JOIN logs l ON l.trace_id = c.trace_id AND l.span_id = c.span_id
-        WHERE c.caught_failure IS NOT NULL AND l.severity IN ('ERROR', 'CRITICAL')
-          AND l.time_ns >= o.end_time_ns
+        WHERE c.caught_failure IS NOT NULL AND l.time_ns >= o.end_time_ns
 """
 
 # One row per failure, counted where it started: an ERROR span that is its own error_origin
@@ -163,6 +163,12 @@ FAILURES_SELECT = f"""
                arg_min(name, start_time_ns) AS ended_in,
                bool_or(parent_span_id IS NULL) AS reached_root
         FROM errored GROUP BY trace_id, origin
+    ),
+    unexplained AS (
+        SELECT * FROM logs l
+        WHERE l.severity IN ('ERROR', 'CRITICAL')
+          AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id
+                            AND s.span_id = l.span_id AND s.status_code = 'ERROR')
     ),
     caught AS ({CAUGHT_SELECT}),
     sentences AS (
@@ -203,11 +209,8 @@ FAILURES_SELECT = f"""
                NULL AS exception_message, 0::BIGINT AS impact_count,
                NULL::VARCHAR[] AS impacted_span_ids, NULL AS ended_in_span_id,
                NULL AS ended_in, NULL::BOOLEAN AS reached_root
-        FROM logs l
-        WHERE l.severity IN ('ERROR', 'CRITICAL')
-          AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id
-                            AND s.span_id = l.span_id AND s.status_code = 'ERROR')
-          AND NOT EXISTS (SELECT 1 FROM caught k WHERE k.trace_id = l.trace_id
+        FROM unexplained l
+        WHERE NOT EXISTS (SELECT 1 FROM caught k WHERE k.trace_id = l.trace_id
                             AND k.log_id = l.log_id)
     ),
     all_failures AS (
