@@ -177,11 +177,10 @@ def test_fresh2_meets_the_targets() -> None:
 
 
 # Each development split's score with the rules as they are: cases, right, acceptable first
-# actions, "unknown" where the label is a category. dev-seen took round 1's half B in, whose
-# misses are not tuned away yet.
+# actions, "unknown" where the label is a category. All right: these are tuned on.
 DEVELOPMENT_RECORDED = {
     "dev": (93, 93, 93, 0),
-    "dev-seen": (145, 131, 136, 3),
+    "dev-seen": (145, 145, 145, 0),
     "tune": (64, 64, 64, 0),
 }
 

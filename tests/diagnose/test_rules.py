@@ -4,22 +4,33 @@ recorded facts where it is not (a span from another process carries only what wa
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anthropic
+import duckdb
 import httpx
 import openai
+import pydantic
 import pytest
 import requests
+import urllib3
 
 import semtrace
+from semtrace._errors import error_type
 from semtrace.diagnose import Action, Category, Diagnosis
 from semtrace.diagnose.classify import classify
+from semtrace.diagnose.context import context_from_exception
 from semtrace.diagnose.facts import facts_from_pack
 from semtrace.diagnose.providers.rules import diagnose_pack
+from semtrace.telemetry.errors import error_facts
+from tests.diagnose.conftest import FakeLLM, Reply
 
 
 def _only(db: Path, **kw: Any) -> Diagnosis:
@@ -374,6 +385,760 @@ def test_recorded_facts_decide(pack: dict[str, Any], category: str) -> None:
     assert _category(pack) == category
 
 
+# The population, family by family: failures production agents hit, as the libraries and
+# services print them (none of them a corpus case), with the span attributes a tracer records.
+_T, _L, _C = "execute_tool", "chat", "invoke_workflow"
+_FAMILIES: list[tuple[str, str, str, dict[str, Any], str]] = [
+    # every HTTP status class, read where it happened
+    (
+        "requests.exceptions.HTTPError",
+        "302 redirect not followed",
+        _T,
+        {"http.response.status_code": 302},
+        "tool_error",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "402 Client Error: Payment Required for url: https://api.serp.dev/search",
+        _T,
+        {},
+        "rate_limit",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "405 Client Error: Method Not Allowed for url: https://erp.example.com/v1/orders",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "410 Client Error: Gone for url: https://erp.example.com/v1/orders/7",
+        _T,
+        {},
+        "missing_data",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "412 Client Error: Precondition Failed for url: https://docs.example.com/d/7",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "415 Client Error: Unsupported Media Type for url: https://erp.example.com/upload",
+        _T,
+        {},
+        "bad_input",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "423 Client Error: Locked for url: https://dav.example.com/f",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "501 Server Error: Not Implemented for url: https://erp.example.com/v1",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "507 Server Error: Insufficient Storage for url: https://dav.example.com/f",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "requests.exceptions.HTTPError",
+        "522 Server Error:  for url: https://shop.example.com",
+        _T,
+        {},
+        "timeout",
+    ),
+    (
+        "openai.APIStatusError",
+        "Error code: 498 - {'error': {'message': 'Flex tier capacity exceeded.', 'type': 'internal_server_error'}}",
+        _L,
+        {},
+        "dependency_down",
+    ),
+    (
+        "aiohttp.client_exceptions.ClientResponseError",
+        "429, message='Too Many Requests', url=URL('https://api.example.com/v1')",
+        _T,
+        {},
+        "rate_limit",
+    ),
+    (
+        "elasticsearch.ApiError",
+        "ApiError(429, 'es_rejected_execution_exception', 'rejected execution')",
+        _T,
+        {},
+        "rate_limit",
+    ),
+    (
+        "kubernetes.client.exceptions.ApiException",
+        '(403)\nReason: Forbidden\nHTTP response body: {"reason":"Forbidden","code":403}',
+        _T,
+        {},
+        "auth",
+    ),
+    # every gRPC status code that is a failure
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 1}, "timeout"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 2}, "tool_error"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 3}, "bad_input"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 5}, "missing_data"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 6}, "bad_input"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 7}, "auth"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 9}, "bad_input"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 10}, "tool_error"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 11}, "bad_input"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 12}, "tool_error"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 13}, "tool_error"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 15}, "tool_error"),
+    ("grpc.RpcError", "", _T, {"rpc.grpc.status_code": 16}, "auth"),
+    ("io.grpc.StatusRuntimeException", "UNAVAILABLE: io exception", _T, {}, "dependency_down"),
+    (
+        "google.genai.errors.ServerError",
+        "503 UNAVAILABLE. {'error': {'code': 503, 'message': 'The model is overloaded.', 'status': 'UNAVAILABLE'}}",
+        _L,
+        {},
+        "dependency_down",
+    ),
+    # SQLSTATE classes and vendor codes
+    (
+        "psycopg.errors.ForeignKeyViolation",
+        'insert or update on table "orders" violates foreign key constraint',
+        _T,
+        {"db.response.status_code": "23503"},
+        "missing_data",
+    ),
+    (
+        "psycopg.errors.InvalidCatalogName",
+        'database "shop" does not exist',
+        _T,
+        {"db.response.status_code": "3D000"},
+        "tool_error",
+    ),
+    (
+        "psycopg.errors.LockNotAvailable",
+        'could not obtain lock on row in relation "jobs"',
+        _T,
+        {"db.response.status_code": "55P03"},
+        "tool_error",
+    ),
+    (
+        "psycopg.errors.AdminShutdown",
+        "terminating connection due to administrator command",
+        _T,
+        {"db.response.status_code": "57P01"},
+        "dependency_down",
+    ),
+    (
+        "psycopg.errors.DiskFull",
+        'could not extend file "base/16384/2619"',
+        _T,
+        {"db.response.status_code": "53100"},
+        "tool_error",
+    ),
+    (
+        "psycopg2.errors.InFailedSqlTransaction",
+        "current transaction is aborted, commands ignored until end of transaction block",
+        _T,
+        {"db.response.status_code": "25P02"},
+        "logic_bug",
+    ),
+    (
+        "psycopg2.errors.ReadOnlySqlTransaction",
+        "cannot execute INSERT in a read-only transaction",
+        _T,
+        {"db.response.status_code": "25006"},
+        "tool_error",
+    ),
+    (
+        "mysql.connector.errors.ProgrammingError",
+        "1146 (42S02): Table 'shop.orders' doesn't exist",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "mysql.connector.errors.IntegrityError",
+        "1048 (23000): Column 'customer_id' cannot be null",
+        _T,
+        {},
+        "missing_data",
+    ),
+    (
+        "pymysql.err.OperationalError",
+        "(2013, 'Lost connection to MySQL server during query')",
+        _T,
+        {},
+        "dependency_down",
+    ),
+    (
+        "pyodbc.Error",
+        "('40001', '[40001] [Microsoft][ODBC Driver 17 for SQL Server][SQL Server]Transaction (Process ID 57) was deadlocked on lock resources with another process and has been chosen as the deadlock victim. (1205) (SQLExecDirectW)')",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "pymssql.OperationalError",
+        "(18456, b\"Login failed for user 'app'.DB-Lib error message 20018\")",
+        _T,
+        {},
+        "auth",
+    ),
+    ("oracledb.exceptions.DatabaseError", "ORA-12541: TNS:no listener", _T, {}, "dependency_down"),
+    ("sqlite3.OperationalError", "database is locked", _T, {}, "tool_error"),
+    ("sqlite3.IntegrityError", "NOT NULL constraint failed: users.name", _T, {}, "missing_data"),
+    (
+        "pymongo.errors.ExecutionTimeout",
+        "operation exceeded time limit, full error: {'ok': 0.0, 'code': 50, 'codeName': 'MaxTimeMSExpired'}",
+        _T,
+        {},
+        "timeout",
+    ),
+    (
+        "redis.exceptions.ResponseError",
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+        _T,
+        {},
+        "logic_bug",
+    ),
+    (
+        "redis.exceptions.ResponseError",
+        "NOPERM this user has no permissions to run the 'flushall' command",
+        _T,
+        {},
+        "auth",
+    ),
+    ("", "", _T, {"db.system": "mysql", "db.response.status_code": "1205"}, "tool_error"),
+    ("", "", _T, {"db.response.status_code": "23505"}, "bad_input"),
+    # errno families (Linux, macOS, Windows numbers; Node's names)
+    ("OSError", "[Errno 113] No route to host", _T, {}, "dependency_down"),
+    (
+        "ConnectionAbortedError",
+        "[WinError 10053] An established connection was aborted",
+        _T,
+        {},
+        "dependency_down",
+    ),
+    ("OSError", "[Errno 99] Cannot assign requested address", _T, {}, "dependency_down"),
+    ("OSError", "[Errno 24] Too many open files", _T, {}, "tool_error"),
+    ("OSError", "[Errno 30] Read-only file system: '/app/out.csv'", _T, {}, "tool_error"),
+    ("OSError", "[Errno 98] Address already in use", _T, {}, "tool_error"),
+    ("Error", "getaddrinfo ENOTFOUND api.example.com", _T, {}, "dependency_down"),
+    ("Error", "connect ECONNREFUSED 127.0.0.1:5432", _T, {}, "dependency_down"),
+    # exception hierarchies: the network, TLS, URLs
+    (
+        "httpx.RemoteProtocolError",
+        "Server disconnected without sending a response.",
+        _T,
+        {},
+        "dependency_down",
+    ),
+    ("httpx.ReadError", "[Errno 104] Connection reset by peer", _T, {}, "dependency_down"),
+    (
+        "httpx.UnsupportedProtocol",
+        "Request URL is missing an 'http://' or 'https://' protocol.",
+        _T,
+        {},
+        "bad_input",
+    ),
+    (
+        "requests.exceptions.ChunkedEncodingError",
+        "('Connection broken: IncompleteRead(0 bytes read)', IncompleteRead(0 bytes read))",
+        _T,
+        {},
+        "dependency_down",
+    ),
+    ("requests.exceptions.TooManyRedirects", "Exceeded 30 redirects.", _T, {}, "tool_error"),
+    (
+        "requests.exceptions.RetryError",
+        "HTTPSConnectionPool(host='api.example.com', port=443): Max retries exceeded with url: /v1 (Caused by ResponseError('too many 503 error responses'))",
+        _T,
+        {},
+        "dependency_down",
+    ),
+    (
+        "ssl.SSLError",
+        "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "ssl.SSLEOFError",
+        "EOF occurred in violation of protocol (_ssl.c:2427)",
+        _T,
+        {},
+        "dependency_down",
+    ),
+    ("urllib.error.URLError", "<urlopen error timed out>", _T, {}, "timeout"),
+    (
+        "aiohttp.client_exceptions.ContentTypeError",
+        "0, message='Attempt to decode JSON with unexpected mimetype: text/html'",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "websockets.exceptions.ConnectionClosedError",
+        "received 1011 (internal error) keepalive ping timeout",
+        _T,
+        {},
+        "dependency_down",
+    ),
+    # the clouds' SDKs
+    ("botocore.exceptions.NoCredentialsError", "Unable to locate credentials", _T, {}, "auth"),
+    (
+        "botocore.exceptions.ClientError",
+        "An error occurred (ConditionalCheckFailedException) when calling the PutItem operation: The conditional request failed",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "botocore.exceptions.ClientError",
+        "An error occurred (QueueDoesNotExist) when calling the SendMessage operation: The specified queue does not exist.",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "botocore.exceptions.ClientError",
+        "An error occurred (EntityTooLarge) when calling the PutObject operation: Your proposed upload exceeds the maximum allowed size",
+        _T,
+        {},
+        "bad_input",
+    ),
+    (
+        "botocore.exceptions.ClientError",
+        "An error occurred (ModelNotReadyException) when calling the InvokeModel operation: Model is not ready for inference.",
+        _L,
+        {},
+        "dependency_down",
+    ),
+    (
+        "google.api_core.exceptions.Aborted",
+        "409 Too much contention on these datastore entities. please try again.",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "google.api_core.exceptions.AlreadyExists",
+        "409 Document already exists: projects/p/databases/(default)/documents/u/1",
+        _T,
+        {},
+        "bad_input",
+    ),
+    (
+        "google.auth.exceptions.DefaultCredentialsError",
+        "Your default credentials were not found.",
+        _T,
+        {},
+        "auth",
+    ),
+    (
+        "azure.core.exceptions.ResourceNotFoundError",
+        "The specified container does not exist.\nErrorCode:ContainerNotFound",
+        _T,
+        {},
+        "tool_error",
+    ),
+    (
+        "azure.core.exceptions.ResourceExistsError",
+        "The specified blob already exists.\nErrorCode:BlobAlreadyExists",
+        _T,
+        {},
+        "bad_input",
+    ),
+    (
+        "azure.core.exceptions.HttpResponseError",
+        "(ServerBusy) The server is busy.\nCode: ServerBusy",
+        _T,
+        {},
+        "rate_limit",
+    ),
+    (
+        "azure.identity.CredentialUnavailableError",
+        "EnvironmentCredential authentication unavailable.",
+        _T,
+        {},
+        "auth",
+    ),
+    (
+        "msal.exceptions.MsalServiceError",
+        "AADSTS65001: The user or administrator has not consented to use the application.",
+        _T,
+        {},
+        "needs_human",
+    ),
+    (
+        "msal.exceptions.MsalServiceError",
+        "AADSTS7000215: Invalid client secret provided.",
+        _T,
+        {},
+        "auth",
+    ),
+    # LLM SDKs
+    (
+        "openai.BadRequestError",
+        "Error code: 400 - {'error': {'message': 'Your request was rejected as a result of our safety system.', 'code': 'content_policy_violation'}}",
+        _L,
+        {},
+        "model_error",
+    ),
+    (
+        "openai.NotFoundError",
+        "Error code: 404 - {'error': {'message': 'The model `claude-3-opus` has been deprecated', 'code': 'model_decommissioned'}}",
+        _L,
+        {},
+        "model_error",
+    ),
+    (
+        "openai.NotFoundError",
+        "Error code: 404 - {'error': {'code': 'DeploymentNotFound', 'message': 'The API deployment for this resource does not exist.'}}",
+        _L,
+        {},
+        "model_error",
+    ),
+    (
+        "openai.UnprocessableEntityError",
+        "Error code: 422 - {'detail': [{'loc': ['body', 'messages'], 'msg': 'field required'}]}",
+        _L,
+        {},
+        "bad_input",
+    ),
+    (
+        "openai.APIStatusError",
+        "Error code: 402 - {'error': {'message': 'Insufficient credits.', 'code': 402}}",
+        _L,
+        {},
+        "rate_limit",
+    ),
+    (
+        "anthropic.BadRequestError",
+        "Error code: 400 - {'type': 'error', 'error': {'type': 'invalid_request_error', 'message': 'Your credit balance is too low to access the Anthropic API.'}}",
+        _L,
+        {},
+        "rate_limit",
+    ),
+    (
+        "anthropic.APIStatusError",
+        "Error code: 413 - {'type': 'error', 'error': {'type': 'request_too_large', 'message': 'Request exceeds the maximum allowed number of bytes.'}}",
+        _L,
+        {},
+        "model_error",
+    ),
+    (
+        "google.genai.errors.ClientError",
+        "400 INVALID_ARGUMENT. {'error': {'code': 400, 'message': 'API key not valid. Please pass a valid API key.', 'status': 'INVALID_ARGUMENT'}}",
+        _L,
+        {},
+        "auth",
+    ),
+    (
+        "litellm.exceptions.APIConnectionError",
+        "litellm.APIConnectionError: OllamaException - [Errno 111] Connection refused",
+        _L,
+        {},
+        "dependency_down",
+    ),
+    (
+        "cohere.errors.too_many_requests_error.TooManyRequestsError",
+        "status_code: 429, body: {'message': 'Trial key limited to 10 API calls / minute.'}",
+        _L,
+        {},
+        "rate_limit",
+    ),
+    (
+        "instructor.exceptions.InstructorRetryException",
+        "1 validation error for UserInfo\nage\n  Input should be a valid integer [type=int_type, input_value='twenty', input_type=str]",
+        _L,
+        {},
+        "model_error",
+    ),
+    ("agents.exceptions.MaxTurnsExceeded", "Max turns (10) exceeded", _C, {}, "logic_bug"),
+    # our own code: Python's wording for its bugs, and for values that were not there
+    (
+        "RuntimeError",
+        "Task <Task pending> got Future <Future pending> attached to a different loop",
+        _C,
+        {},
+        "logic_bug",
+    ),
+    ("TypeError", "run() missing 1 required positional argument: 'query'", _C, {}, "logic_bug"),
+    ("TypeError", 'can only concatenate str (not "NoneType") to str', _C, {}, "missing_data"),
+    ("ValueError", "Unknown format code 'd' for object of type 'str'", _C, {}, "logic_bug"),
+    ("ValueError", "math domain error", _T, {}, "bad_input"),
+    (
+        "sqlalchemy.exc.InvalidRequestError",
+        "This Session's transaction has been rolled back due to a previous exception during flush.",
+        _C,
+        {},
+        "logic_bug",
+    ),
+    ("MemoryError", "", _T, {}, "tool_error"),
+    (
+        "torch.OutOfMemoryError",
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        _T,
+        {},
+        "tool_error",
+    ),
+    # span conventions alone
+    ("", "", _T, {"error.type": "503"}, "dependency_down"),
+    ("", "", _T, {"error.type": "timeout"}, "timeout"),
+    ("", "", _T, {"error.type": "java.net.UnknownHostException"}, "dependency_down"),
+    ("", "", _T, {"rpc.response.status_code": "-32601"}, "tool_error"),
+    (
+        "",
+        "",
+        _L,
+        {"gen_ai.response.finish_reasons": ["length"], "error.type": "ValueError"},
+        "model_error",
+    ),
+    ("", "", _L, {"http.response.status_code": 404}, "model_error"),
+    ("", "", _T, {"http.response.status_code": 404}, "missing_data"),
+    # log sentences (no exception)
+    ("", "waiting for manager approval before sending the PO", _T, {}, "needs_human"),
+    ("", "the LLM returned malformed JSON for the plan", _L, {}, "model_error"),
+    ("", "the CRM lookup failed because the customer_id was empty", _T, {}, "missing_data"),
+]
+
+
+def _family_pack(case: tuple[str, str, str, dict[str, Any], str]) -> dict[str, Any]:
+    error_type, message, where, attrs, _ = case
+    if error_type or not message:
+        return _pack(error_type, message, where=where, **attrs)
+    return _pack(kind="error_log", message=message, where=where, **attrs)
+
+
+@pytest.mark.parametrize(
+    "case", _FAMILIES, ids=[f"{c[0] or c[3] or 'log'}: {c[1][:40]}" for c in _FAMILIES]
+)
+def test_the_population_by_family(case: tuple[str, str, str, dict[str, Any], str]) -> None:
+    """Each family's codes, types and wording are read the same way wherever they come from."""
+    assert _category(_family_pack(case)) == case[4]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _raised(fn: Callable[[], Any]) -> BaseException:
+    try:
+        fn()
+    except BaseException as exc:  # the exception is what the test wants
+        return exc
+    raise AssertionError(f"{fn} did not raise")
+
+
+def _in_process(exc: BaseException, operation: str = "execute_tool") -> str:
+    """The category heal's in-process diagnosis gives a real exception (its facts included)."""
+    pack = context_from_exception(
+        exc,
+        fingerprint="f",
+        agent="agent",
+        target="step",
+        error_type=error_type(exc),
+        attempt=1,
+        span_attributes=error_facts(exc),
+        operation=operation,
+    )
+    return _category(pack)
+
+
+_STATUSES = {
+    402: "rate_limit",
+    405: "tool_error",
+    409: "tool_error",
+    410: "missing_data",
+    412: "tool_error",
+    423: "tool_error",
+    501: "tool_error",
+    507: "tool_error",
+    522: "timeout",
+}
+
+
+def test_each_http_status_from_a_real_server(fake_llm: FakeLLM) -> None:
+    """A tool's call to a real HTTP server (on 127.0.0.1) answering a status of each class."""
+    url = f"{fake_llm.openai_base}/chat/completions"
+    said = {}
+    for status in _STATUSES:
+        fake_llm.script(Reply(status=status, body={"error": {"message": f"status {status}"}}))
+        exc = _raised(lambda: requests.post(url, json={}, timeout=5).raise_for_status())
+        said[status] = _in_process(exc)
+    assert said == _STATUSES
+
+
+def _unpack(line: str = "no-equals-sign") -> tuple[str, str]:
+    key, value = line.split("=", 1)
+    return key, value
+
+
+async def _nested_run() -> None:
+    coro = asyncio.sleep(0)
+    try:
+        asyncio.run(coro)
+    finally:
+        coro.close()
+
+
+async def _slow() -> None:
+    await asyncio.wait_for(asyncio.sleep(5), timeout=0.001)
+
+
+class _Invoice(pydantic.BaseModel):
+    total: int
+    vendor: str
+
+
+_REAL: list[tuple[str, Callable[[], Any], str, str]] = [
+    (
+        "refused socket",
+        lambda: socket.create_connection(("127.0.0.1", _closed_port()), 5),
+        _T,
+        "dependency_down",
+    ),
+    (
+        "httpx to a closed port",
+        lambda: httpx.get(f"http://127.0.0.1:{_closed_port()}/", timeout=5),
+        _T,
+        "dependency_down",
+    ),
+    (
+        "urllib3 without retries to a closed port",
+        lambda: urllib3.PoolManager(retries=urllib3.Retry(0)).request(
+            "GET", f"http://127.0.0.1:{_closed_port()}/", timeout=5
+        ),
+        _T,
+        "dependency_down",
+    ),
+    (
+        "duckdb: no such table",
+        lambda: duckdb.connect().execute("select * from orders"),
+        _T,
+        "tool_error",
+    ),
+    (
+        "duckdb: duplicate key",
+        lambda: duckdb.connect().execute(
+            "create table t (id int primary key); insert into t values (1), (1)"
+        ),
+        _T,
+        "bad_input",
+    ),
+    (
+        "duckdb: not a number",
+        lambda: duckdb.connect().execute("select 'abc'::int"),
+        _T,
+        "bad_input",
+    ),
+    ("pydantic: empty string", lambda: _Invoice(total="", vendor="ACME"), _T, "missing_data"),
+    ("pydantic: None", lambda: _Invoice(total=3, vendor=None), _T, "missing_data"),
+    ("pydantic: wrong value", lambda: _Invoice(total="twelve", vendor="ACME"), _T, "bad_input"),
+    (
+        "pydantic at the LLM",
+        lambda: _Invoice.model_validate_json('{"total": 1}'),
+        _L,
+        "model_error",
+    ),
+    ("unpacking", _unpack, _C, "logic_bug"),
+    ("asyncio.run in a running loop", lambda: asyncio.run(_nested_run()), _C, "logic_bug"),
+    ("asyncio timeout", lambda: asyncio.run(_slow()), _T, "timeout"),
+    ("wrong number of arguments", lambda: _unpack("a", "b"), _C, "logic_bug"),  # type: ignore[call-arg]
+    ("None concatenated", lambda: "id-" + None, _C, "missing_data"),  # type: ignore[operator]
+    (
+        "a directory opened as a file",
+        lambda: Path(tempfile.gettempdir()).read_text(),
+        _T,
+        "bad_input",
+    ),
+    (
+        "openai: a thread that is not there",
+        lambda: _openai_error(
+            openai.NotFoundError, 404, None, "No thread found with id 'thread_abc'."
+        ),
+        _L,
+        "missing_data",
+    ),
+    (
+        "openai: an error mid-stream says nothing",
+        lambda: _raise(
+            openai.APIError(
+                "An error occurred during streaming",
+                httpx.Request("POST", "https://api.example.com"),
+                body=None,
+            )
+        ),
+        _L,
+        "unknown",
+    ),
+    (
+        "anthropic: request too large",
+        lambda: _raise(
+            anthropic.APIStatusError(
+                "Error code: 413 - request_too_large",
+                response=_response(
+                    413,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "request_too_large",
+                            "message": "Request exceeds the maximum size",
+                        },
+                    },
+                ),
+                body={
+                    "type": "error",
+                    "error": {
+                        "type": "request_too_large",
+                        "message": "Request exceeds the maximum size",
+                    },
+                },
+            )
+        ),
+        _L,
+        "model_error",
+    ),
+]
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _openai_error(
+    cls: type[openai.APIStatusError], status: int, code: str | None, message: str
+) -> None:
+    body = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    raise cls(
+        f"Error code: {status} - {{'error': {body}}}", response=_response(status, body), body=body
+    )
+
+
+@pytest.mark.parametrize(
+    ("fn", "operation", "category"), [c[1:] for c in _REAL], ids=[c[0] for c in _REAL]
+)
+def test_real_exceptions_in_process(fn: Callable[[], Any], operation: str, category: str) -> None:
+    """Real exceptions from real libraries (sockets, HTTP clients, DuckDB, pydantic, asyncio,
+    the LLM SDKs), classified from what heal reads off them."""
+    assert _in_process(_raised(fn), operation) == category
+
+
 _CHAT = {"where": "chat"}
 
 # Each rule's negative: a realistic failure that shares the rule's words (or its exception
@@ -716,6 +1481,166 @@ _NEGATIVES: list[tuple[dict[str, Any], str, str]] = [
         ),
         "timeout",
         "dependency_down",
+    ),  # a 409 for a duplicate is the input, not a concurrent change to retry
+    (
+        _pack("google.api_core.exceptions.AlreadyExists", "409 Document already exists: users/u1"),
+        "conflict",
+        "bad_input",
+    ),
+    # gRPC's ALREADY_EXISTS is a duplicate too
+    (_pack("grpc.RpcError", "", **{"rpc.grpc.status_code": 6}), "conflict", "bad_input"),
+    # Google's "Resource has been exhausted" is a quota to wait out, not memory or disk
+    (
+        _pack(
+            "google.api_core.exceptions.ResourceExhausted",
+            "429 Resource has been exhausted (e.g. check quota).",
+            **_CHAT,
+        ),
+        "out of resources",
+        "rate_limit",
+    ),
+    # a gRPC message over the size limit is the request's size, not a rate limit or memory
+    (
+        _pack(
+            "grpc.aio.AioRpcError",
+            'status = StatusCode.RESOURCE_EXHAUSTED\n\tdetails = "Received message larger than '
+            'max (5242880 vs. 4194304)"',
+        ),
+        "rate limit",
+        "bad_input",
+    ),
+    # MySQL's 1205 is a lock wait timeout (a held lock); SQL Server's 1205 is a deadlock
+    (
+        _pack("", "", **{"db.system": "mysql", "db.response.status_code": "1205"}),
+        "transient database conflict",
+        "tool_error",
+    ),
+    (
+        _pack("", "", **{"db.system": "mssql", "db.response.status_code": "1205"}),
+        "object locked",
+        "tool_error",
+    ),
+    # mysql-connector's errno is MySQL's number (1045: access denied), not an OS errno
+    (
+        _pack("mysql.connector.errors.ProgrammingError", "", **{"semtrace.error.errno": 1045}),
+        "tool misconfigured",
+        "auth",
+    ),
+    # a missing object (a key, a record) is data; a missing bucket or table is the setup
+    (
+        _pack(
+            "botocore.exceptions.ClientError",
+            "An error occurred (NoSuchKey) when calling the GetObject operation: The specified "
+            "key does not exist.",
+        ),
+        "tool misconfigured",
+        "missing_data",
+    ),
+    # at the LLM's API, a thread that is not there is missing data, not a missing model
+    (
+        _pack(
+            "openai.NotFoundError",
+            "Error code: 404 - {'error': {'message': \"No thread found with id 'thread_abc'.\", "
+            "'type': 'invalid_request_error', 'param': None, 'code': None}}",
+            **_CHAT,
+            **{"http.response.status_code": 404},
+        ),
+        "model not found",
+        "missing_data",
+    ),
+    # an LLM client's base APIError with no status and no words says nothing: unknown
+    (
+        _pack("openai.APIError", "Caught exception: An error occurred during streaming", **_CHAT),
+        "model server error",
+        "unknown",
+    ),
+    # an empty value is missing data; a wrong one is bad input
+    (
+        _pack(
+            "pydantic_core._pydantic_core.ValidationError",
+            "1 validation error for Invoice\ntotal\n  Input should be a valid number, unable to "
+            "parse string as a number [type=float_parsing, input_value='twelve', input_type=str]",
+        ),
+        "missing data",
+        "bad_input",
+    ),
+    # a pydantic ValidationError at the LLM is the model's answer, even when a value is empty
+    (
+        _pack(
+            "pydantic_core._pydantic_core.ValidationError",
+            "1 validation error for Plan\ngoal\n  Input should be a valid string "
+            "[type=string_type, input_value=None, input_type=NoneType]",
+            **_CHAT,
+        ),
+        "missing data",
+        "model_error",
+    ),
+    # a request over the per-minute limit it could never fit under is trimmed, not waited out
+    (
+        _pack(
+            "openai.RateLimitError",
+            "Error code: 429 - Rate limit reached on tokens per min (TPM): Limit 7000, Used 0, "
+            "Requested 12903.",
+            **_CHAT,
+            **{"http.response.status_code": 429},
+        ),
+        "rate limit",
+        "rate_limit",
+    ),
+    # a TooManyRequests stem is a rate limit; an HTTP 413 from a tool is its input's size
+    (
+        _pack(
+            "httpx.HTTPStatusError",
+            "Client error '413 Request Entity Too Large' for url 'https://api.example.com/upload'",
+        ),
+        "context length",
+        "bad_input",
+    ),
+    # a vendor's own 4xx status (Groq's 498) is not a bad request: the words decide
+    (
+        _pack(
+            "groq.APIStatusError",
+            "Error code: 498 - {'error': {'message': 'Flex tier capacity exceeded.'}}",
+            **_CHAT,
+        ),
+        "bad request",
+        "dependency_down",
+    ),
+    # a sqlalchemy InvalidRequestError is the ORM misused, not a service's bad request
+    (
+        _pack(
+            "sqlalchemy.exc.InvalidRequestError",
+            "This Session's transaction has been rolled back due to a previous exception.",
+            where="invoke_workflow",
+        ),
+        "bad request",
+        "logic_bug",
+    ),
+    # pymongo's WriteError is the document, not httpx's network WriteError
+    (
+        _pack("pymongo.errors.WriteError", "Document failed validation, full error: {'code': 121}"),
+        "dependency down",
+        "bad_input",
+    ),
+    # a urllib URLError that timed out is a timeout, not a refused connection
+    (
+        _pack("urllib.error.URLError", "<urlopen error timed out>"),
+        "dependency down",
+        "timeout",
+    ),
+    # httpx's UnsupportedProtocol is a URL without a scheme, not TLS
+    (
+        _pack("httpx.UnsupportedProtocol", "Request URL has an unsupported protocol 'ftp://'."),
+        "tool misconfigured",
+        "bad_input",
+    ),
+    # an agent stopped after its turn limit ran away; it is not a timeout
+    (
+        _pack(
+            "agents.exceptions.MaxTurnsExceeded", "Max turns (10) exceeded", where="invoke_agent"
+        ),
+        "timeout",
+        "logic_bug",
     ),
 ]
 

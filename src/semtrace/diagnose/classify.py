@@ -229,6 +229,22 @@ RULES: dict[str, Rule] = {
             ),
         ),
         _r(
+            "conflict",
+            C.tool_error,
+            "a concurrent change to the same object made the service refuse it",
+            "The service refused the write because the object changed since it was read (a "
+            "version, ETag or transaction conflict); reading it again and retrying usually "
+            "succeeds.",
+            (A.retry, 0.6, "read the object again and repeat the change", {}),
+            (
+                A.retry_with_backoff,
+                0.5,
+                "spread out the conflicting writers",
+                {"base_delay_s": 0.2},
+            ),
+            (A.code_change, 0.35, "send changes to one object one after another", {}),
+        ),
+        _r(
             "object locked",
             C.tool_error,
             "another request held the object it needed",
@@ -247,6 +263,16 @@ RULES: dict[str, Rule] = {
             (A.escalate_to_human, 0.7, "someone must fix the tool's setup or permissions", {}),
             (A.code_change, 0.5, "point the tool at something it may use", {}),
             (A.fallback_tool, 0.4, "another tool may do the job", {}),
+        ),
+        _r(
+            "out of resources",
+            C.tool_error,
+            "the machine it ran on ran out of memory, disk or file handles",
+            "The process or its host hit a resource limit (memory, disk space, open files, GPU "
+            "memory); the same work fails again until something is freed or made smaller.",
+            (A.escalate_to_human, 0.65, "someone must free or add capacity", {}),
+            (A.code_change, 0.55, "process less at once (smaller batches, close handles)", {}),
+            (A.fallback_tool, 0.4, "another tool or host may have the room", {}),
         ),
         _r(
             "tool reported an error",
@@ -365,16 +391,20 @@ def _search(pattern: str) -> Callable[[str], bool]:
     return lambda text: compiled.search(text) is not None
 
 
-# Words, for refining a code or type and (last) on their own.
+# Words, for refining a code or type and (last) on their own. Each is a general phrasing
+# the libraries and services use, not one message.
 _CONTEXT = _search(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens in|"
     r"ContextWindowExceeded|reduce the length of the messages|input token count|"
-    r"exceeds the max(imum)? number of tokens|input is too long for (the )?requested model"
+    r"exceeds the max(imum)? number of tokens|input is too long for (the )?requested model|"
+    r"(prompt|input) (is )?too long for (this|the) model|exceeds? (the )?model'?s? (context|token limit)"
 )
 _FILTER = _search(
-    r"content[_ ]filter|content management policy|safety system|ResponsibleAIPolicy|"
-    r"safety[_ ]ratings|block_?reason|finish_?reason\W{1,4}(SAFETY|PROHIBITED_CONTENT)\b|"
-    r"response was blocked|blocked (by|due to|because of) (the )?safety"
+    r"content[_ ]?filter|content management policy|content[_ ]?policy|safety system|"
+    r"ResponsibleAIPolicy|safety[_ ]ratings|block_?reason|"
+    r"finish_?reason\W{1,4}(SAFETY|PROHIBITED_CONTENT|RECITATION)\b|"
+    r"response was blocked|blocked (by|due to|because of) (the )?safety|"
+    r"flagged (as|by|for) (potentially )?(violating|unsafe|harmful)|violates? (our|the) usage polic"
 )
 # The model stopped at its output limit: OpenAI's finish_reason "length", Anthropic's
 # stop_reason "max_tokens", Gemini's FinishReason.MAX_TOKENS.
@@ -382,16 +412,36 @@ _CUT_OFF = _search(
     r"length limit was reached|finish_?reason\W{1,4}(length|MAX_TOKENS)\b|"
     r"stop_reason\W{1,4}max_tokens\b|FinishReason\.MAX_TOKENS"
 )
-_MODEL_MISSING = _search(r"\bmodel\b[^\n]{0,40}\b(does not exist|not found|not available)")
+# The model itself is not there: a wrong, retired or unavailable name or deployment.
+_MODEL_MISSING = _search(
+    r"\bmodel\b[^\n]{0,80}?\b(does not exist|doesn.t exist|not found|not available|"
+    r"is not supported|isn.t supported|not supported|unsupported|is invalid|"
+    r"(is|has been) deprecated|decommissioned|no longer (available|supported))|"
+    r"\b(unknown|invalid|unsupported|no such) model\b|model_not_found|DeploymentNotFound|"
+    r"\bdeployment\b[^\n]{0,40}\b(does not exist|not found)|model identifier is invalid"
+)
+# At the LLM, words about parsing and validating mean the model's answer was not usable.
+_MODEL_ANSWER = _search(
+    r"\bjson\b|\bpars(e|ing)\b|\d+ validation errors? for|malformed|unexpected token|schema"
+)
+# A not-found at the LLM's API that names something other than the model (the Assistants
+# API's threads, files, runs...).
+_OTHER_OBJECT = _search(
+    r"\bno (such )?(thread|file|assistant|run|batch|vector[_ ]store|message|job|upload|"
+    r"conversation|response)s?\b|\b(thread|file|assistant|batch|vector[_ ]store|upload|"
+    r"conversation)\b[^\n]{0,30}\b(not found|does not exist)"
+)
 _LLM_OUTPUT = _search(
     r"could not parse (the )?(LLM|model) output|Failed to parse \w+ from completion"
 )
 _RATE = _search(
-    r"rate[ _-]?limit|too many requests|throttl|rate exceeded|resource (has been )?exhausted"
+    r"rate[ _-]?limit|too many requests|throttl|rate exceeded|resource (has been )?exhausted|"
+    r"quota exceeded|exceeded (the |your )?quota|slow down"
 )
 _QUOTA = _search(
     r"insufficient_quota|exceeded your current quota|check your plan and billing|"
-    r"billing[_ ](error|hard limit)|credit balance is too low"
+    r"billing[_ ](error|hard limit)|credit balance is too low|insufficient (credit|balance|funds)|"
+    r"payment required|out of credits?"
 )
 # A rate limit counted per day (Bedrock's "Too many tokens per day", Gemini's
 # RequestsPerDay): it does not clear within the run.
@@ -399,39 +449,74 @@ _DAILY = _search(r"per ?day\b|\bdaily (limit|quota)")
 # One request bigger than the per-minute limit (OpenAI's "Request too large ... must be
 # reduced"): no wait lets it through.
 _TOO_LARGE = _search(r"request too large|tokens must be reduced")
+# "Limit 7000, Used 0, Requested 12903": OpenAI-style limits say what was asked for.
+_LIMIT_NUMBERS = re.compile(
+    r"Limit:? ~?([\d.]+)\D{1,20}?Used:? ~?[\d.]+\D{1,20}?Requested:? ~?([\d.]+)"
+)
 # A concurrent request holds the object (Stripe's lock_timeout, a row lock wait).
 _LOCKED = _search(
-    r"lock_timeout|lock wait timeout|another (API )?request[^.]{0,40} is currently accessing"
+    r"lock_timeout|lock wait timeout|another (API )?request[^.]{0,40} is currently accessing|"
+    r"database is locked|could not obtain lock|resource busy and acquire with NOWAIT|"
+    r"lock request time out"
 )
-_OVERLOAD = _search(r"overloaded")
+_OVERLOAD = _search(
+    r"overloaded|server (is )?busy|at capacity|over capacity|capacity (exceeded|reached)|"
+    r"insufficient capacity|too many (connections|clients)|connection slots are reserved|"
+    r"connection limit exceeded"
+)
 _CONNECT = _search(
     r"connection (was )?refused|ECONNREFUSED|actively refused|could not connect|cannot connect|"
+    r"can.t connect|unable to connect|failed to connect|connect call failed|"
     r"failed to establish a new connection|name or service not known|name resolution|"
-    r"no route to host|network is unreachable|connection (reset|aborted)|"
+    r"nodename nor servname|getaddrinfo failed|no address associated with hostname|"
+    r"no route to host|network is unreachable|connection (reset|aborted|closed)|"
     r"server closed the connection|not accepting|\bis (down|unreachable)\b|bad gateway|"
-    r"service unavailable|all connection attempts failed|"
+    r"service unavailable|all connection attempts failed|server disconnected|"
+    r"remote end closed connection|lost connection|server has gone away|broken pipe|"
     r"upstream connect error|reset before headers|no healthy upstream"  # Envoy's own answers
 )
 _TIMEOUT = _search(r"timed? ?out|timeout|deadline exceeded")
 _AUTH = _search(
-    r"unauthori[sz]ed|invalid[_ ]api[_ ]key|incorrect api key|authentication (failed|error)|"
-    r"password authentication failed|bad credentials|credentials (were )?(rejected|invalid|expired)|"
-    r"access denied|permission denied for|forbidden"
+    r"unauthori[sz]ed|unauthenticated|not authenticated|invalid (x-)?api[_ -]?key|"
+    r"incorrect api key|authentication (failed|error|required)|login failed|"
+    r"password authentication failed|bad credentials|invalid (credentials|password|signature)|"
+    r"credentials (were |are )?(rejected|invalid|expired|not valid)|"
+    r"\b(token|api[ _-]?key|secret|password)\b[^.\n]{0,30}\b(has expired|expired|been revoked|"
+    r"revoked|is invalid|not valid)\b|invalid (access|security|auth\w*|bearer|refresh|id) "
+    r"(key|token)|access key( id)?\b[^.\n]{0,40}\b(does not exist|invalid|not valid)|"
+    r"security token[^.\n]{0,40}\b(invalid|expired)|signature (does not match|expired)|"
+    r"access denied|permission denied for|forbidden|invalid username-password"
 )
 _HUMAN = _search(
-    r"input[_ ]required|waiting (for|on) (a )?(human|person|approval)|awaiting (human|approval|input)|"
+    r"input[_ ]required|waiting (for|on) (a |the )?(\w+ )?(human|person|approval|sign-?off|review)|"
+    r"awaiting (\w+ )?(human|approval|input|sign-?off|review)|"
+    r"(approval|sign-?off) (is )?(required|pending|needed)|"
     r"requires? (additional )?(user )?(action|approval|authentication)|needs? (human )?approval|"
     r"additional (user )?action is required|interaction[_ ]required|consent[_ ]required|"
-    r"must use multi-factor authentication"
+    r"(must|required to) use multi-factor authentication|\bmfa[_ ]required\b|login[_ ]required"
 )
 _RECURSION = _search(
     r"recursion (limit|depth)|maximum recursion|infinite loop|"
+    r"max(imum)? (number of )?(turns|iterations|steps) (\(\d+\) )?(exceeded|reached)|"
+    r"stopped due to (the )?(max )?iteration limit|"
     r"called \d+ times (in a row|with the same)"
 )
-_NONE = _search(r"'NoneType'|\bis None\b|\bwas None\b|\b(was|is) null\b|null value|\bnull\b field")
+_NONE = _search(
+    r"\bNoneType\b|\bis None\b|\bwas None\b|\b(was|is) null\b|null value|\bnull\b field"
+)
 _MISSING = _search(
     r"missing (field|key|value|data)|field required|\[type=missing|type=value_error\.missing|"
     r"\bis (missing|empty)\b|\bwas (missing|empty)\b|not found|no such|does not exist"
+)
+# An object that is not there: a record, a file, a key.
+_NO_SUCH = _search(
+    r"\bno such\b|\bnot found\b|\bdoes not exist\b|\bdoesn't exist\b|\bno \w+ was found\b|"
+    r"\b(could not|cannot) be found\b"
+)
+# A value that was there but empty (an empty string, None where a value was needed).
+_EMPTY = _search(
+    r"time data ['\"]\s*['\"]|: ''$|\bempty\b|\bblank\b|input_value=(''|\"\"|None)[,\]]|"
+    r"input_type=NoneType|(cannot|can't|must not|may not) (be|contain an?) (empty|blank|null)"
 )
 _INVALID = _search(
     r"invalid|malformed|does not match( format)?|not a valid|validation|unprocessable|"
@@ -439,18 +524,53 @@ _INVALID = _search(
     r"\bis too (long|large|big)\b|unknown string format|"
     r"\bmust be (a |an )?(positive|non-negative|one of|at least|at most|integer|string|number)\b"
 )
-# TLS trust: the service answered, the client refused its certificate (a setup problem).
+# TLS: the client refused the service's certificate, or the two could not agree on TLS at
+# all (http spoken to an https port): a setup problem, not the service being down.
 _CERT = _search(
     r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerificationError|"
-    r"self[- ]signed certificate in certificate chain"
+    r"self[- ]signed certificate in certificate chain|WRONG_VERSION_NUMBER|"
+    r"UNSUPPORTED_PROTOCOL|TLSV1_ALERT_PROTOCOL_VERSION|hostname mismatch|"
+    r"certificate has expired|unable to get local issuer certificate|ALERT_HANDSHAKE_FAILURE|"
+    r"handshake failure"
 )
-_EXISTS = _search(r"already exists|duplicate")
+_EXISTS = _search(r"already exists|duplicate|unique constraint|\bUNIQUE\b.*\bfailed\b")
 _INTERNAL = _search(r"internal (server )?error|server had an error|unexpected error")
+# Our code did something impossible for what it had: Python's own wording for its bugs.
 _LOGIC = _search(
     r"division by zero|index out of range|referenced before assignment|is not defined|"
     r"changed size during iteration|generator raised StopIteration|"
-    r"cannot reuse already awaited coroutine|event loop is already running"
+    r"cannot reuse already awaited coroutine|event loop is (already running|closed)|"
+    r"running event loop|no current event loop|attached to a different (event )?loop|"
+    r"(not enough|too many) values to unpack|missing \d+ required (positional |keyword-only )?"
+    r"arguments?|takes \d+ positional arguments? but \d+ (were|was) given|"
+    r"got an unexpected keyword argument|got multiple values for (keyword )?argument|"
+    r"object is not (callable|iterable)|unhashable type|unsupported operand type|"
+    r"can only concatenate|not JSON serializable|(string|list|tuple) indices must be integers|"
+    r"cannot import name|circular import|I/O operation on closed file|was never awaited|"
+    r"has no attribute|current transaction is aborted|unknown format code|"
+    r"not all arguments converted during string formatting"
 )
+# How numeric and parsing code words a value it cannot use (for a ValueError).
+_VALUE_WORDS = _search(
+    r"time data|domain error|\bexpected\b[^\n]{0,60}\b(got|but|received|instead)\b|"
+    r"could not (convert|parse)|unable to parse|cannot parse|not in range|too (large|small)"
+)
+# Something the tool is set up to use (its bucket, table, index, queue, database) is not
+# there: the tool's environment, not a record to look up differently.
+_CONTAINER_MISSING = _search(
+    r"\b(bucket|table|relation|collection|index|database|queue|topic|keyspace|container|"
+    r"stream|schema|column|profile)\b[^\n]{0,60}?\b(does not exist|doesn\W{0,2}t exist|not found|"
+    r"not exist|could not be found|cannot be found)|(could not|cannot|can't|unable to) find "
+    r"(the |a |any )?(database|table|bucket|collection|index|queue|container|profile)\b|"
+    r"\bno such (table|bucket|collection|index|database|queue|container|column)\b|"
+    r"\bunknown (database|table|column)\b|\binvalid object name\b|index_not_found|"
+    r"NoSuchBucket|NonExistentQueue|QueueDoesNotExist|ContainerNotFound|NamespaceNotFound"
+)
+_RESOURCES = _search(
+    r"out of memory|cannot allocate memory|no space left on device|disk (is )?full|"
+    r"too many open files|disk quota exceeded|OOM command not allowed"
+)
+_NOT_NULL = _search(r"not[- ]null|cannot be null|NULL constraint failed|foreign key|parent key")
 # pydantic error types about Python objects, not data: the code passed the wrong thing.
 _OBJECT_TYPE = _search(r"\[type=(is_subclass_of|is_instance_of|callable_type)\b")
 # JSON-RPC error codes (MCP): -32601 method not found, -32602 invalid params (also an
@@ -458,7 +578,6 @@ _OBJECT_TYPE = _search(r"\[type=(is_subclass_of|is_instance_of|callable_type)\b"
 # timeout; MCP's -32002 resource not found.
 _JSONRPC = re.compile(r"\b(?:MCP|JSON-?RPC) error:? ?(-32\d{3})\b", re.I)
 _UNKNOWN_TOOL = _search(r"\b(unknown|no such) tool\b|\btool\b\W{0,2}\S+\W{0,2} not found")
-_EMPTY_DATA = _search(r"time data ['\"]\s*['\"]|: ''$|\bempty\b")
 
 
 def _kind(f: Facts) -> Match | None:
@@ -473,64 +592,162 @@ def _kind(f: Facts) -> Match | None:
     return None
 
 
+_FINISH_REASONS = {
+    **_each("length max_tokens MAX_TOKENS model_length", "answer cut off"),
+    **_each(
+        "content_filter SAFETY PROHIBITED_CONTENT RECITATION BLOCKLIST SPII refusal",
+        "content filter",
+    ),
+}
+
+
+def _finish(f: Facts) -> Match | None:
+    """The LLM span's ``gen_ai.response.finish_reasons``: it stopped at its token limit or
+    its filter, so whatever failed after it failed on a cut or withheld answer."""
+    for reason in f.finish_reasons:
+        if reason in _FINISH_REASONS:
+            return _m(_FINISH_REASONS[reason], f"the finish reason {reason!r}")
+    return None
+
+
 # The services' own codes (OpenAI/Anthropic error codes and types, botocore's Error.Code,
-# Stripe, Google's reasons, MCP's tool_error).
+# Azure's error codes, Google's reasons, MongoDB's codeName, Redis' error prefix, OAuth's
+# error codes, Stripe, MCP's tool_error).
 _CODES: dict[str, str] = {
     **_each(
         (
             "rate_limit_exceeded rpm_rate_limit_exceeded tpm_rate_limit_exceeded rate_limit_error "
             "Throttling ThrottlingException TooManyRequestsException RequestLimitExceeded SlowDown "
             "ProvisionedThroughputExceededException rateLimitExceeded userRateLimitExceeded "
-            "ratelimited"
+            "ratelimited TooManyRequests ServerBusy RequestThrottled slow_down "
+            "BandwidthLimitExceeded RequestRateTooLarge"
         ),
         "rate limit",
     ),
-    **_each("insufficient_quota billing_error quotaExceeded", "quota exhausted"),
+    **_each(
+        "insufficient_quota billing_error quotaExceeded QuotaExceeded dailyLimitExceeded "
+        "billing_not_active",
+        "quota exhausted",
+    ),
     **_each(
         (
             "invalid_api_key authentication_error permission_error AccessDenied "
             "AccessDeniedException UnauthorizedOperation InvalidClientTokenId ExpiredToken "
             "ExpiredTokenException SignatureDoesNotMatch UnrecognizedClientException invalid_auth "
-            "not_authed AuthFailure"
+            "not_authed AuthFailure InvalidAccessKeyId InvalidSignatureException "
+            "AuthenticationFailed AuthorizationFailure AuthorizationFailed "
+            "AuthorizationPermissionMismatch InvalidAuthenticationInfo Unauthorized "
+            "AuthenticationFailure NOAUTH WRONGPASS NOPERM invalid_grant invalid_client "
+            "unauthorized_client access_denied invalid_token expired_token token_expired "
+            "account_inactive token_revoked unsupported_country_region_territory"
         ),
         "auth",
     ),
-    "context_length_exceeded": "context length",
-    "string_above_max_length": "context length",
+    **_each("context_length_exceeded string_above_max_length request_too_large", "context length"),
     "content_filter": "content filter",
-    "model_not_found": "model not found",
+    **_each("model_not_found DeploymentNotFound", "model not found"),
     "overloaded_error": "model provider down",
-    **_each("NoSuchKey NoSuchBucket ResourceNotFoundException NoSuchEntity", "not found"),
+    **_each(
+        "NoSuchKey NoSuchEntity ResourceNotFound BlobNotFound resource_missing "
+        "DocumentNotFound ItemNotFound",
+        "not found",
+    ),
+    **_each(
+        "NoSuchBucket ContainerNotFound ResourceGroupNotFound NamespaceNotFound "
+        "NonExistentQueue QueueDoesNotExist READONLY",
+        "tool misconfigured",
+    ),
     **_each(
         (
             "ValidationException InvalidParameterValue InvalidParameter InvalidParameterCombination "
-            "integer_below_min_value integer_above_max_value invalid_value"
+            "integer_below_min_value integer_above_max_value invalid_value InvalidInput "
+            "InvalidQueryParameterValue InvalidRequest invalid_request DuplicateKey "
+            "ResourceAlreadyExists BucketAlreadyExists EntityAlreadyExists AlreadyExists "
+            "unsupported_value parameter_invalid_integer invalid_scope"
         ),
         "bad request",
     ),
+    "ResourceNotFoundException": "not found",  # refined: a table or queue is the setup
     **_each(
         (
             "authentication_required requires_action subscription_payment_intent_requires_action "
-            "payment_intent_authentication_failure"
+            "payment_intent_authentication_failure interaction_required consent_required "
+            "login_required mfa_required authorization_pending"
         ),
         "needs a human",
     ),
+    **_each(
+        "WriteConflict ConditionalCheckFailedException TransactionConflict "
+        "TransactionCanceledException ConcurrentModificationException ConditionNotMet "
+        "PreconditionFailed",
+        "conflict",
+    ),
+    **_each(
+        "MaxTimeMSExpired ExceededTimeLimit OperationTimedOut RequestTimeout "
+        "RequestTimeoutException",
+        "deadline",
+    ),
+    **_each(
+        "NetworkTimeout HostUnreachable NotWritablePrimary PrimarySteppedDown "
+        "InterruptedAtShutdown ShutdownInProgress LOADING CLUSTERDOWN MASTERDOWN "
+        "ServiceUnavailable ServiceUnavailableException",
+        "dependency down",
+    ),
+    **_each("WRONGTYPE NOSCRIPT", "logic bug"),
+    **_each("OOM", "out of resources"),
     "tool_error": "tool reported an error",
     "lock_timeout": "object locked",
 }
+# Codes so general they say no more than "it failed on their side": an HTTP status or the
+# exception's type says more, so these count only when nothing else does.
+_GENERIC_CODES = frozenset(
+    {
+        "api_error",
+        "server_error",
+        "internal_server_error",
+        "InternalError",
+        "InternalFailure",
+        "internal_error",
+        "invalid_request_error",
+    }
+)
 
 
 def _code(f: Facts) -> Match | None:
     code = f.provider_code
     if not code:
         return None
-    if code in ("api_error", "server_error", "InternalError", "InternalFailure"):
+    if code in _GENERIC_CODES:
+        if f.status_code is not None or code == "invalid_request_error":
+            return None  # the status (or the message) says which failure it was
         return _m("tool backend error", f"the service's error code {code!r}")  # at the LLM: _refine
     if code == "not_found_error":
         rule = "model not found" if f.where == "llm" or _MODEL_MISSING(f.text) else "not found"
         return _m(rule, f"the service's error code {code!r}")
-    known = _CODES.get(code)
+    # AWS and Azure name their codes as SDKs name exception classes (ThrottlingException)
+    known = _CODES.get(code) or _TYPE_NAMES.get(code) or _code_stem(code)
     return _m(known, f"the service's error code {code!r}") if known else None
+
+
+# Codes no table names, by their conventions: CamelCase like class names (AWS, Azure:
+# BlobAlreadyExists, QueueNotFound), snake_case endings (Slack: channel_not_found), and
+# Entra ID's AADSTS numbers (every one a sign-in error; some need a person to sign in).
+_SNAKE_STEMS = (
+    (re.compile(r"(^|_)not_found$|^no_such_|^(resource_)?missing$"), "not found"),
+    (re.compile(r"already_exists$|^duplicate"), "bad request"),
+    (re.compile(r"rate_?limit|throttl|too_many_requests"), "rate limit"),
+)
+_AADSTS_HUMAN = frozenset(
+    {"50072", "50074", "50076", "50079", "50158", "50058", "65001", "65004", "50125"}
+)
+
+
+def _code_stem(code: str) -> str | None:
+    if code.startswith("AADSTS"):
+        return "needs a human" if code[6:] in _AADSTS_HUMAN else "auth"
+    if code.islower():
+        return next((rule for pattern, rule in _SNAKE_STEMS if pattern.search(code)), None)
+    return _stem(code)
 
 
 _JSONRPC_CODES = {
@@ -545,11 +762,14 @@ _JSONRPC_CODES = {
 
 
 def _jsonrpc(f: Facts) -> Match | None:
-    """The JSON-RPC error code an MCP client prints (``MCP error -32602: ...``)."""
-    found = _JSONRPC.search(f.text)
-    if found is None:
-        return None
-    code = int(found.group(1))
+    """The JSON-RPC error code an MCP client prints (``MCP error -32602: ...``) or the span's
+    ``rpc.response.status_code``."""
+    code = f.jsonrpc_code
+    if code is None:
+        found = _JSONRPC.search(f.text)
+        if found is None:
+            return None
+        code = int(found.group(1))
     if code == -32602:  # invalid params: a tool the server does not offer, or bad arguments
         rule = "tool misconfigured" if _UNKNOWN_TOOL(f.text) else "bad request"
     else:
@@ -557,84 +777,252 @@ def _jsonrpc(f: Facts) -> Match | None:
     return _m(rule, f"the JSON-RPC error code {code}")
 
 
+# Every gRPC status code but OK.
 _GRPC: dict[str, str] = {
-    "UNAVAILABLE": "dependency down",
-    "DEADLINE_EXCEEDED": "deadline",
-    "RESOURCE_EXHAUSTED": "rate limit",
-    "UNAUTHENTICATED": "auth",
-    "PERMISSION_DENIED": "auth",
-    "INVALID_ARGUMENT": "bad request",
-    "OUT_OF_RANGE": "bad request",
-    "FAILED_PRECONDITION": "bad input",
-    "NOT_FOUND": "not found",
-    "ABORTED": "transient database conflict",
-    "INTERNAL": "tool backend error",
-    "DATA_LOSS": "tool backend error",
+    "CANCELLED": "timeout",  # the caller gave up (usually its own deadline)
     "UNKNOWN": "tool backend error",
-    "UNIMPLEMENTED": "logic bug",
-    "CANCELLED": "timeout",
+    "INVALID_ARGUMENT": "bad request",
+    "DEADLINE_EXCEEDED": "deadline",
+    "NOT_FOUND": "not found",
+    "ALREADY_EXISTS": "bad request",
+    "PERMISSION_DENIED": "auth",
+    "RESOURCE_EXHAUSTED": "rate limit",
+    "FAILED_PRECONDITION": "bad input",
+    "ABORTED": "conflict",
+    "OUT_OF_RANGE": "bad request",
+    "UNIMPLEMENTED": "tool misconfigured",  # the server does not offer the method
+    "INTERNAL": "tool backend error",
+    "UNAVAILABLE": "dependency down",
+    "DATA_LOSS": "tool backend error",
+    "UNAUTHENTICATED": "auth",
 }
+# RESOURCE_EXHAUSTED is also gRPC's answer to a message over its size limit, and to memory.
+_GRPC_TOO_BIG = _search(r"larger than max|message (is )?too large|exceeds? (the )?maximum size")
 
 
 def _grpc(f: Facts) -> Match | None:
     if not f.grpc_code or f.grpc_code not in _GRPC:
         return None
-    return _m(_GRPC[f.grpc_code], f"the gRPC status {f.grpc_code}")
+    rule = _GRPC[f.grpc_code]
+    if f.grpc_code == "RESOURCE_EXHAUSTED" and _GRPC_TOO_BIG(f.text):
+        rule = "bad request"
+    elif f.grpc_code == "RESOURCE_EXHAUSTED" and _RESOURCES(f.text):
+        rule = "out of resources"
+    return _m(rule, f"the gRPC status {f.grpc_code}")
 
 
-_SQL_CLASSES = {  # SQLSTATE class (first two characters) -> rule
-    "08": "dependency down",
-    "28": "auth",
-    "22": "bad input",
-    "40": "transient database conflict",
-    "53": "dependency down",
-    "42": "tool misconfigured",
-    "XX": "tool backend error",
+# SQLSTATE classes (the first two characters, SQL standard and PostgreSQL's appendix A).
+_SQL_CLASSES = {
+    "02": "missing data",  # no data
+    "07": "logic bug",  # dynamic SQL error
+    "08": "dependency down",  # connection exception
+    "09": "tool backend error",  # triggered action exception
+    "0A": "tool misconfigured",  # feature not supported
+    "0B": "logic bug",  # invalid transaction initiation
+    "0L": "auth",  # invalid grantor
+    "0P": "auth",  # invalid role specification
+    "20": "logic bug",  # case not found
+    "21": "bad input",  # cardinality violation
+    "22": "bad input",  # data exception
+    "23": "bad input",  # integrity constraint violation
+    "24": "logic bug",  # invalid cursor state
+    "25": "logic bug",  # invalid transaction state
+    "26": "logic bug",  # invalid SQL statement name
+    "27": "bad input",  # triggered data change violation
+    "28": "auth",  # invalid authorization specification
+    "2B": "tool misconfigured",  # dependent privilege descriptors still exist
+    "2D": "logic bug",  # invalid transaction termination
+    "2F": "tool backend error",  # SQL routine exception
+    "34": "logic bug",  # invalid cursor name
+    "38": "tool backend error",  # external routine exception
+    "39": "tool backend error",  # external routine invocation exception
+    "3B": "logic bug",  # savepoint exception
+    "3D": "tool misconfigured",  # invalid catalog name (no such database)
+    "3F": "tool misconfigured",  # invalid schema name
+    "40": "transient database conflict",  # transaction rollback
+    "42": "tool misconfigured",  # syntax error or access rule violation
+    "44": "bad input",  # WITH CHECK OPTION violation
+    "53": "dependency down",  # insufficient resources (too many connections)
+    "54": "bad input",  # program limit exceeded (statement too complex)
+    "55": "tool misconfigured",  # object not in prerequisite state
+    "57": "dependency down",  # operator intervention
+    "58": "tool backend error",  # system error (I/O)
+    "72": "transient database conflict",  # snapshot too old
+    "F0": "tool misconfigured",  # configuration file error
+    "HV": "tool backend error",  # foreign data wrapper error
+    "HY": "tool backend error",  # ODBC's driver-level errors (HYT00 is below)
+    "IM": "tool misconfigured",  # ODBC driver manager: no such data source or driver
+    "P0": "tool reported an error",  # PL/pgSQL: RAISE EXCEPTION
+    "XX": "tool backend error",  # internal error
 }
 _SQL_STATES = {
-    "57014": "deadline",  # query_canceled (statement timeout)
-    "57P01": "dependency down",  # admin_shutdown
-    "57P03": "dependency down",  # cannot_connect_now
+    "22004": "missing data",  # null value not allowed
     "23502": "missing data",  # not_null_violation
-    "23505": "bad input",  # unique_violation
-    "23503": "missing data",  # foreign_key_violation
-    "ORA-00942": "tool misconfigured",  # table or view does not exist
-    "ORA-01017": "auth",
-    "ORA-12541": "dependency down",
-    "ORA-12514": "dependency down",
-    "ORA-12170": "timeout",
-    "ORA-01013": "deadline",
-    "ORA-00001": "bad input",
-    "ORA-01400": "missing data",
-    "ORA-00060": "transient database conflict",
+    "23503": "missing data",  # foreign_key_violation: the row it points at is not there
+    "40002": "bad input",  # integrity constraint violation at commit
+    "25006": "tool misconfigured",  # read_only_sql_transaction (writing to a replica)
+    "42501": "tool misconfigured",  # insufficient_privilege
+    "53100": "out of resources",  # disk_full
+    "53200": "out of resources",  # out_of_memory
+    "55P03": "object locked",  # lock_not_available
+    "55006": "object locked",  # object_in_use
+    "57014": "deadline",  # query_canceled (statement timeout)
+    "P0002": "missing data",  # no_data_found
+    "HYT00": "timeout",  # ODBC timeout expired
+    "HYT01": "timeout",  # ODBC connection timeout expired
+    "08004": "auth",  # the server rejected the connection (SQL Server: login)
 }
+_ORACLE = {
+    "ORA-00001": "bad input",  # unique constraint violated
+    "ORA-00054": "object locked",  # resource busy and acquire with NOWAIT
+    "ORA-00060": "transient database conflict",  # deadlock
+    "ORA-00904": "tool misconfigured",  # invalid identifier
+    "ORA-00933": "tool misconfigured",  # SQL command not properly ended
+    "ORA-00936": "tool misconfigured",  # missing expression
+    "ORA-00942": "tool misconfigured",  # table or view does not exist
+    "ORA-01013": "deadline",  # user requested cancel (a call timeout)
+    "ORA-01017": "auth",  # invalid username/password
+    "ORA-01031": "tool misconfigured",  # insufficient privileges
+    "ORA-01033": "dependency down",  # initialization or shutdown in progress
+    "ORA-01034": "dependency down",  # ORACLE not available
+    "ORA-01400": "missing data",  # cannot insert NULL
+    "ORA-01403": "missing data",  # no data found
+    "ORA-01555": "transient database conflict",  # snapshot too old
+    "ORA-01652": "out of resources",  # unable to extend temp segment
+    "ORA-01722": "bad input",  # invalid number
+    "ORA-01843": "bad input",  # not a valid month
+    "ORA-01861": "bad input",  # literal does not match format string
+    "ORA-02291": "missing data",  # parent key not found
+    "ORA-03113": "dependency down",  # end-of-file on communication channel
+    "ORA-03114": "dependency down",  # not connected to ORACLE
+    "ORA-03135": "dependency down",  # connection lost contact
+    "ORA-04031": "out of resources",  # unable to allocate shared memory
+    "ORA-12154": "tool misconfigured",  # TNS: could not resolve the connect identifier
+    "ORA-12170": "timeout",  # TNS: connect timeout
+    "ORA-12899": "bad input",  # value too large for column
+    "ORA-28000": "auth",  # the account is locked
+    "ORA-28001": "auth",  # the password has expired
+    **dict.fromkeys(  # TNS: no listener, unknown service, no handler, host unreachable
+        (
+            "ORA-12514",
+            "ORA-12505",
+            "ORA-12519",
+            "ORA-12520",
+            "ORA-12537",
+            "ORA-12541",
+            "ORA-12543",
+            "ORA-12545",
+        ),
+        "dependency down",
+    ),
+    "ORA-00600": "tool backend error",  # internal error
+    "ORA-07445": "tool backend error",  # exception encountered: core dump
+}
+_MYSQL = {
+    1040: "dependency down",  # too many connections
+    1044: "auth",  # access denied to the database
+    1045: "auth",  # access denied for user
+    1046: "tool misconfigured",  # no database selected
+    1048: "missing data",  # column cannot be null
+    1049: "tool misconfigured",  # unknown database
+    1054: "tool misconfigured",  # unknown column
+    1062: "bad input",  # duplicate entry
+    1064: "tool misconfigured",  # SQL syntax
+    1142: "tool misconfigured",  # command denied to user (a privilege)
+    1146: "tool misconfigured",  # table doesn't exist
+    1205: "object locked",  # lock wait timeout exceeded
+    1213: "transient database conflict",  # deadlock found
+    1264: "bad input",  # out of range value
+    1292: "bad input",  # incorrect (date) value
+    1317: "deadline",  # query execution was interrupted
+    1364: "missing data",  # field doesn't have a default value
+    1366: "bad input",  # incorrect string / integer value
+    1406: "bad input",  # data too long for column
+    1452: "missing data",  # a foreign key's parent row is not there
+    2002: "dependency down",  # can't connect through the socket
+    2003: "dependency down",  # can't connect to the server
+    2005: "dependency down",  # unknown server host
+    2006: "dependency down",  # server has gone away
+    2013: "dependency down",  # lost connection during query
+    3024: "deadline",  # maximum statement execution time exceeded
+}
+_SQL_SERVER = {
+    -2: "timeout",
+    53: "dependency down",  # the server was not found or not accessible
+    207: "tool misconfigured",  # invalid column name
+    208: "tool misconfigured",  # invalid object name
+    245: "bad input",  # conversion failed
+    515: "missing data",  # cannot insert NULL
+    547: "missing data",  # a constraint conflict (usually a foreign key)
+    1205: "transient database conflict",  # chosen as the deadlock victim
+    1222: "object locked",  # lock request time out period exceeded
+    2601: "bad input",  # duplicate key row
+    2627: "bad input",  # unique key violation
+    2628: "bad input",  # string or binary data would be truncated
+    4060: "tool misconfigured",  # cannot open the database
+    8114: "bad input",  # error converting data type
+    8134: "bad input",  # divide by zero in the data
+    8152: "bad input",  # string or binary data would be truncated
+    18456: "auth",  # login failed
+    40501: "rate limit",  # Azure SQL: the service is busy
+    40613: "dependency down",  # Azure SQL: database not currently available
+}
+_VENDORS = {"MySQL": _MYSQL, "SQL Server": _SQL_SERVER}
 
 
 def _sql(f: Facts) -> Match | None:
+    """The database's code: its vendor number (MySQL, SQL Server) or Oracle's ORA-, else the
+    SQLSTATE, by its exact value and then by its class."""
+    if f.db_code:
+        vendor, _, number = f.db_code.rpartition(" ")
+        rule = _VENDORS.get(vendor, {}).get(int(number))
+        if rule:
+            return _m(rule, f"the database's code {f.db_code}")
     state = f.sql_state
     if not state:
         return None
-    rule = _SQL_STATES.get(state) or _SQL_CLASSES.get(state[:2])
+    rule = _ORACLE.get(state) or _SQL_STATES.get(state) or _SQL_CLASSES.get(state[:2])
+    if rule == "bad input" and state.startswith("23") and _NOT_NULL(f.text):
+        rule = "missing data"  # 23000 (MySQL, ODBC) covers null and foreign-key violations too
     return _m(rule, f"the database's code {state}") if rule else None
 
 
+# errno, as Linux, macOS and Windows (WSA*) number them, and getaddrinfo's EAI_* codes.
+_DOWN = "dependency down"
 _ERRNO: dict[int, str] = {
-    **dict.fromkeys(
-        (111, 61, 10061, 104, 54, 10054, 32, 113, 101, 65, -2, -3, -5, 11001), "dependency down"
-    ),
-    **dict.fromkeys((110, 60, 10060), "timeout"),
-    2: "not found",
-    20: "not found",
-    13: "tool misconfigured",
-    28: "tool misconfigured",
-    30: "tool misconfigured",
+    **dict.fromkeys((111, 61, 10061), _DOWN),  # ECONNREFUSED
+    **dict.fromkeys((104, 54, 10054), _DOWN),  # ECONNRESET
+    **dict.fromkeys((103, 53, 10053), _DOWN),  # ECONNABORTED
+    32: _DOWN,  # EPIPE
+    **dict.fromkeys((113, 65, 10065), _DOWN),  # EHOSTUNREACH
+    **dict.fromkeys((112, 64, 10064), _DOWN),  # EHOSTDOWN
+    **dict.fromkeys((101, 51, 10051), _DOWN),  # ENETUNREACH
+    **dict.fromkeys((100, 50, 10050), _DOWN),  # ENETDOWN
+    **dict.fromkeys((99, 49, 10049), _DOWN),  # EADDRNOTAVAIL: no local address to reach it
+    **dict.fromkeys((-2, -3, -5, 11001, 11002, 11004), _DOWN),  # name resolution (EAI_*)
+    **dict.fromkeys((110, 60, 10060), "timeout"),  # ETIMEDOUT
+    2: "not found",  # ENOENT
+    20: "not found",  # ENOTDIR
+    **dict.fromkeys((1, 13, 10013), "tool misconfigured"),  # EPERM, EACCES
+    30: "tool misconfigured",  # EROFS
+    **dict.fromkeys((98, 48, 10048), "tool misconfigured"),  # EADDRINUSE
+    **dict.fromkeys((28, 122, 12, 23, 24), "out of resources"),  # ENOSPC EDQUOT ENOMEM E/MFILE
+    21: "bad input",  # EISDIR: a directory where a file was meant
+    36: "bad input",  # ENAMETOOLONG
+    17: "bad request",  # EEXIST
+    9: "logic bug",  # EBADF: a closed or wrong file descriptor
 }
+# On macOS, getaddrinfo's EAI_NONAME is 8 (gaierror, "nodename nor servname provided").
+_EAI_MACOS = _search(r"nodename nor servname")
 
 
 def _errno(f: Facts) -> Match | None:
-    if f.errno is None or f.errno not in _ERRNO:
+    if f.errno is None:
         return None
-    return _m(_ERRNO[f.errno], f"errno {f.errno}")
+    rule = _ERRNO.get(f.errno)
+    if f.errno == 8 and _EAI_MACOS(f.text):
+        rule = "dependency down"
+    return _m(rule, f"errno {f.errno}") if rule else None
 
 
 def _llm_request_rule(f: Facts) -> str | None:
@@ -655,42 +1043,62 @@ def _server_error(f: Facts, overloaded: bool = False) -> str:
     return "dependency down" if down else "tool backend error"
 
 
-def _http(f: Facts) -> Match | None:
-    code = f.status_code
-    if code is None:
-        return None
-    evidence = f"the HTTP status {code}"
+_REGISTERED_4XX = frozenset((*range(400, 419), *range(421, 427), 428, 429, 431, 451))
+
+
+def _http_rule(f: Facts, code: int) -> str | None:
+    """Every HTTP status class, read with the message where a status alone is ambiguous."""
     if code == 429:
-        return _m("rate limit", evidence)  # which kind: _limited
-    if code in (401, 407):
-        return _m("auth", evidence)
+        return "rate limit"  # which kind: _limited
+    if code in (401, 407, 511):  # unauthorised, proxy and network authentication
+        return "auth"
+    if code == 402:
+        return "quota exhausted"
     if code == 403:
-        return _m("rate limit" if _RATE(f.text) else "auth", evidence)
-    if code == 404:
-        model = f.where == "llm" or _MODEL_MISSING(f.text)
-        return _m("model not found" if model else "not found", evidence)
-    if code in (408, 504, 524):  # 524: Cloudflare's "a timeout occurred" (the origin was slow)
-        return _m("timeout", evidence)
-    if code in (400, 413, 422):
-        return _m(_llm_request_rule(f) or "bad request", evidence)
+        return "rate limit" if _RATE(f.text) or _QUOTA(f.text) else "auth"
+    if code in (404, 410):
+        return "not found"  # at the LLM, or a table: _refine
+    if code in (408, 499, 504, 522, 524, 598, 599):  # 522/524: Cloudflare's origin timeouts
+        return "timeout"
+    if code in (409, 412, 425):  # a concurrent change, or (like a unique violation) a duplicate
+        return "bad request" if _EXISTS(f.text) else "conflict"
+    if code == 423:
+        return "object locked"
+    if code == 413 and f.where == "llm":
+        return _llm_request_rule(f) or "context length"
+    if code in (405, 426, 501, 505, 525, 526) or 300 <= code < 400:
+        return "tool misconfigured"  # a method, protocol, TLS or address the server refuses
+    if code == 420:
+        return "rate limit"  # Twitter's "Enhance your calm"
+    if code == 451 or (code not in _REGISTERED_4XX and 400 <= code < 500):
+        return None  # legal reasons, or a status of one vendor's own: nothing a rule can tell
+    if 400 <= code < 500:
+        return _llm_request_rule(f) or "bad request"
     if code == 500:
-        return _m(_server_error(f), evidence)
-    if code in (502, 503, 529) or code >= 520:
-        return _m("dependency down", evidence)
+        return _server_error(f)
+    if code in (502, 503, 520, 521, 523, 529, 530):
+        return "dependency down"
+    if code == 507:
+        return "out of resources"
     if code >= 500:
-        return _m("tool backend error", evidence)
-    if code == 409:  # Conflict: a concurrent edit, or (like a unique violation) a duplicate
-        return _m("bad request" if _EXISTS(f.text) else "transient database conflict", evidence)
+        return "tool backend error"
     return None
 
 
-# Exception types by their name (any module), then by module family.
+def _http(f: Facts) -> Match | None:
+    if f.status_code is None:
+        return None
+    rule = _http_rule(f, f.status_code)
+    return _m(rule, f"the HTTP status {f.status_code}") if rule else None
+
+
+# Exception types by their name (any module).
 _TYPE_NAMES: dict[str, str] = {
     **_each(
         (
             "TimeoutError timeout ReadTimeout ConnectTimeout ReadTimeoutError ConnectTimeoutError "
             "TimeoutException ReadTimeoutException APITimeoutError Timeout ServerTimeoutError "
-            "CancelledError"
+            "CancelledError WriteTimeout PoolTimeout TimeoutExpired"
         ),
         "timeout",
     ),
@@ -699,46 +1107,127 @@ _TYPE_NAMES: dict[str, str] = {
         (
             "ConnectionRefusedError ConnectionResetError ConnectionAbortedError BrokenPipeError "
             "ConnectError NewConnectionError ClientConnectorError ClientOSError "
-            "ServerDisconnectedError APIConnectionError EndpointConnectionError gaierror "
-            "NoBrokersAvailable ServerSelectionTimeoutError AutoReconnect URLError RemoteDisconnected"
+            "ServerDisconnectedError APIConnectionError EndpointConnectionError gaierror herror "
+            "NoBrokersAvailable ServerSelectionTimeoutError AutoReconnect "
+            "RemoteDisconnected RemoteProtocolError ProxyError "
+            "ChunkedEncodingError ClientPayloadError IncompleteRead IncompleteReadError "
+            "ProtocolError SSLEOFError SSLZeroReturnError InterfaceError "
+            "CannotConnectNowError ServiceRequestError ServiceResponseError TransportError "
+            "TooManyConnections AdminShutdown CrashShutdown CannotConnectNow BusyLoadingError "
+            "UnknownHostException NoRouteToHostException ConnectException"
         ),
         "dependency down",
     ),
     **_each(
-        "AuthenticationError PermissionDeniedError NoCredentialsError Unauthorized",
+        (
+            "AuthenticationError PermissionDeniedError NoCredentialsError Unauthorized "
+            "RefreshError DefaultCredentialsError ClientAuthenticationError "
+            "CredentialUnavailableError PartialCredentialsError InvalidGrantError "
+            "InvalidClientError TokenExpiredError ExpiredSignatureError InvalidTokenError "
+            "InvalidSignatureError BadCredentialsException NotAuthenticated AuthenticationFailed "
+            "UnauthorizedSSOTokenError SSOTokenLoadError TokenRetrievalError Forbidden "
+            "PermissionDenied Unauthenticated AccessDenied InvalidPassword "
+            "InvalidAuthorizationSpecification"
+        ),
         "auth",
     ),
     **_each("RateLimitError RateLimitExceededException ResourceExhausted", "rate limit"),
-    **_each("OutputParserException", "unparsable model output"),
+    **_each("OutputParserException APIResponseValidationError", "unparsable model output"),
     "LengthFinishReasonError": "answer cut off",
-    "ContentFilterFinishReasonError": "content filter",
+    **_each("ContentFilterFinishReasonError ContentPolicyViolationError", "content filter"),
     "ContextWindowExceededError": "context length",
     "ToolException": "tool reported an error",
     "GraphRecursionError": "runaway recursion",
     "RecursionError": "runaway recursion",
     **_each("GraphInterrupt InteractionRequiredAuthError MsalUiRequiredException", "needs a human"),
-    "CalledProcessError": "tool misconfigured",
+    **_each(
+        "CalledProcessError SSLCertVerificationError ClientConnectorCertificateError "
+        "TooManyRedirects TooManyRedirectsError NotSupportedError ReadOnlyError "
+        "RequestTimeTooSkewed "
+        "ReadOnlySqlTransaction "
+        "InvalidCatalogName InvalidSchemaName NoSuchTableError",
+        "tool misconfigured",
+    ),
     **_each("DeadlockDetected SerializationFailure", "transient database conflict"),
     **_each("UndefinedTable UndefinedColumn InsufficientPrivilege", "tool misconfigured"),
     **_each(
-        "NumericValueOutOfRange InvalidTextRepresentation DataError UniqueViolation",
+        "NumericValueOutOfRange InvalidTextRepresentation DataError UniqueViolation "
+        "InvalidDatetimeFormat StringDataRightTruncation CheckViolation",
         "bad input",
     ),
-    "NotNullViolation": "missing data",
+    **_each("NotNullViolation ForeignKeyViolation", "missing data"),
     **_each("UnicodeDecodeError UnicodeEncodeError UnicodeError", "bad input"),
     **_each("ParserError ScannerError", "bad input"),  # dateutil, pandas; YAML
+    **_each(
+        "InvalidURL MissingSchema InvalidSchema URLRequired InvalidHeader LocationParseError "
+        "UnsupportedProtocol "
+        "InvalidJSONError",
+        "bad input",
+    ),
+    **_each("ContentTypeError DecodingError ContentDecodingError", "tool backend error"),
+    **_each("LockNotAvailable ObjectInUse", "object locked"),
+    "StaleDataError": "conflict",  # an ORM's optimistic version check
     "KeyError": "missing data",
-    **_each("FileNotFoundError NotADirectoryError NoSuchKey", "not found"),
+    **_each(
+        "FileNotFoundError NotADirectoryError NoSuchKey NoResultFound ObjectDoesNotExist "
+        "DoesNotExist EmptyDataError",
+        "not found",
+    ),
+    "IsADirectoryError": "bad input",
+    "FileExistsError": "bad request",
+    **_each("MemoryError OutOfMemoryError ResourceExhaustedError DiskFull", "out of resources"),
     "PermissionError": "tool misconfigured",
     **_each(
         (
             "ZeroDivisionError IndexError NameError UnboundLocalError AssertionError "
-            "NotImplementedError ImportError ModuleNotFoundError "
-            "InvalidUpdateError PydanticUserError PydanticSchemaGenerationError"
+            "NotImplementedError ImportError ModuleNotFoundError StopIteration "
+            "StopAsyncIteration InvalidStateError LocalProtocolError StreamConsumed "
+            "ResponseNotRead InvalidUpdateError PydanticUserError PydanticSchemaGenerationError "
+            "MultipleResultsFound MultipleObjectsReturned InFailedSqlTransaction "
+            "InFailedSQLTransaction DetachedInstanceError PendingRollbackError ArgumentError "
+            "ObjectDeletedError UnmappedInstanceError"
         ),
         "logic bug",
     ),
 }
+# The exception-naming conventions of SDKs, for a type no table names: the words of a
+# CamelCase class name (RateLimit..., ...NotFound..., ...Timeout...). Order matters: the
+# more specific stems first.
+_NAME_STEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), rule)
+    for pattern, rule in (
+        (r"RateLimit|TooManyRequests|Throttl", "rate limit"),
+        (r"Quota(Exceeded|Exhausted)|InsufficientQuota|PaymentRequired|Billing", "quota exhausted"),
+        (r"ContextWindow|ContextLength|TokenLimit|PromptTooLong", "context length"),
+        (r"ContentPolicy|ContentFilter|SafetyError|Blocked(Prompt|Response)", "content filter"),
+        (r"InteractionRequired|ConsentRequired|MfaRequired|ApprovalRequired", "needs a human"),
+        (
+            r"Unauthori[sz]ed|Unauthenticated|Authentication|NotAuthenticated|Credential|"
+            r"TokenExpired|ExpiredToken|InvalidToken|ExpiredSignature|InvalidSignature|"
+            r"Forbidden|PermissionDenied|AccessDenied",
+            "auth",
+        ),
+        (r"MaxTurns|MaxIterations|MaxSteps|IterationLimit|RecursionLimit", "runaway recursion"),
+        (r"Timeout|TimedOut|DeadlineExceeded", "timeout"),
+        (
+            r"ServiceUnavailable|Unavailable$|BadGateway|Connection(Error|Closed|Refused|Reset)|"
+            r"ConnectError|Disconnected|Unreachable|NetworkError|UnknownHost|NoRouteToHost|"
+            r"NotReady",
+            "dependency down",
+        ),
+        (r"NotFound|DoesNotExist|NoSuch", "not found"),
+        (r"AlreadyExists|Exists(Error|Exception)?$|Duplicate", "bad request"),
+        (r"TooLarge|TooLong|TooBig|OutOfRange", "bad request"),
+        (r"Conflict|ConcurrentModification|PreconditionFailed|ResourceModified", "conflict"),
+        (
+            r"BadRequest|InvalidArgument|InvalidParameter|InvalidRequest|Unprocessable|"
+            r"Validation",
+            "bad request",
+        ),
+        (r"InternalServer|ServerError|InternalError|BackendError", "tool backend error"),
+        (r"OutOfMemory", "out of resources"),
+    )
+)
 _LLM_MODULES = (
     "openai",
     "anthropic",
@@ -747,7 +1236,77 @@ _LLM_MODULES = (
     "google.genai",
     "mistralai",
     "cohere",
+    "groq",
+    "ollama",
+    "together",
+    "fireworks",
+    "vertexai",
+    "langchain_openai",
+    "langchain_anthropic",
 )
+# The DB-API's exception hierarchy (PEP 249), as every driver names it.
+_DBAPI_MODULES = (
+    "psycopg",
+    "psycopg2",
+    "asyncpg",
+    "pymysql",
+    "MySQLdb",
+    "mysql",
+    "aiomysql",
+    "sqlite3",
+    "sqlalchemy",
+    "pyodbc",
+    "pymssql",
+    "cx_Oracle",
+    "oracledb",
+    "django.db",
+    "snowflake",
+    "duckdb",
+    "clickhouse",
+    "pymongo",
+)
+
+
+def _at_llm(f: Facts) -> bool:
+    return f.where == "llm" or f.module.startswith(_LLM_MODULES)
+
+
+def _stem(name: str) -> str | None:
+    return next((rule for pattern, rule in _NAME_STEMS if pattern.search(name)), None)
+
+
+def _builtin_words(f: Facts, name: str) -> str | None:
+    """The builtins whose type alone does not tell: read their (Python's own) wording."""
+    if name in ("AttributeError", "TypeError"):
+        return "missing data" if _NONE(f.text) else "logic bug"
+    if name == "ValueError":
+        if _LOGIC(f.message):
+            return "logic bug"
+        if _EMPTY(f.message):
+            return "missing data"
+        return "bad input" if _INVALID(f.text) or _VALUE_WORDS(f.message) else None
+    if name == "RuntimeError":
+        if _NONE(f.text) and _LOGIC(f.text):
+            return "missing data"
+        return "logic bug" if _LOGIC(f.text) else None
+    return None
+
+
+def _dbapi(f: Facts, name: str) -> str | None:
+    """A PEP 249 driver's error class: which kind its words make it."""
+    if name == "InvalidRequestError" and f.module.startswith("sqlalchemy"):
+        return "logic bug"  # the ORM used in a way it refuses, not a service's request
+    if name == "OperationalError" or name.endswith("DatabaseError") or name == "Error":
+        return _db_words(f)
+    if name == "IntegrityError":
+        return "missing data" if _NOT_NULL(f.text) else "bad input"
+    if name == "ProgrammingError":
+        if _NONE(f.text) or "closed" in f.text:
+            return "logic bug"
+        return "tool misconfigured" if f.where == "tool" else "logic bug"
+    if name == "InternalError":
+        return "tool backend error"
+    return None
 
 
 def _type(f: Facts) -> Match | None:
@@ -756,52 +1315,79 @@ def _type(f: Facts) -> Match | None:
     if not name:
         return None
     evidence = f"the exception type {f.error_type}"
-    llm_lib = module.startswith(_LLM_MODULES) or f.where == "llm"
-    if name in ("BadRequestError", "InvalidRequestError") and llm_lib:
-        return _m(_llm_request_rule(f) or "bad request", evidence)
-    if name in ("NotFoundError",) and llm_lib:
-        return _m("model not found", evidence)
-    if name in ("InternalServerError", "APIError", "APIStatusError", "ServiceUnavailableError"):
-        return _m(_server_error(f, name == "ServiceUnavailableError"), evidence)
-    if name == "JSONDecodeError":
-        if f.where == "llm":
-            return _m("unparsable model output", evidence)
-        return _m("tool backend error" if f.where == "tool" else "bad input", evidence)
-    if name == "ValidationError":
-        if _OBJECT_TYPE(f.text):
-            return _m("logic bug", evidence)
-        if f.where == "llm":
-            return _m("unparsable model output", evidence)
-        return _m("missing data" if _MISSING(f.text) else "bad input", evidence)
-    if name in ("AttributeError", "TypeError"):
-        return _m("missing data" if _NONE(f.text) else "logic bug", evidence)
-    if name == "ValueError":
-        if _EMPTY_DATA(f.message):
-            return _m("missing data", evidence)
-        return _m("bad input", evidence) if _INVALID(f.text) or "time data" in f.text else None
-    if name == "OperationalError" or name.endswith("DatabaseError"):
-        return _db_words(f, evidence)
-    if name == "CardError":
-        return _m("needs a human" if _HUMAN(f.text) else "bad input", evidence)
-    rule = _TYPE_NAMES.get(name)
-    if rule == "tool misconfigured" and name == "PermissionError" and _AUTH(f.text):
-        rule = "auth"
-    if rule is None and name.endswith(("ConnectionError", "ConnectionClosed")):
-        rule = "dependency down"
-    if rule is None and name.endswith("Timeout") and name != "ServerSelectionTimeoutError":
-        rule = "timeout"
+    rule = _type_rule(f, name, module)
     return _m(rule, evidence) if rule else None
 
 
-def _db_words(f: Facts, evidence: str) -> Match | None:
+def _type_rule(f: Facts, name: str, module: str) -> str | None:
+    llm_lib = _at_llm(f)
+    if name in ("BadRequestError", "InvalidRequestError", "UnprocessableEntityError") and llm_lib:
+        return _llm_request_rule(f) or "bad request"
+    if name in ("NotFoundError", "ModelNotFoundError") and llm_lib:
+        return "not found"  # the model, or an object the API keeps: _refine
+    if name in ("InternalServerError", "APIStatusError", "ServiceUnavailableError", "ServerError"):
+        return _server_error(f, name == "ServiceUnavailableError")
+    if name == "APIError":  # a client's base class: only its words can tell
+        return (
+            _server_error(f) if _INTERNAL(f.text) or _OVERLOAD(f.text) or _CONNECT(f.text) else None
+        )
+    if name == "JSONDecodeError":
+        if f.where == "llm":
+            return "unparsable model output"
+        return "tool backend error" if f.where == "tool" else "bad input"
+    if name == "ValidationError":
+        if _OBJECT_TYPE(f.text):
+            return "logic bug"
+        if f.where == "llm":
+            return "unparsable model output"
+        return "missing data" if _MISSING(f.text) or _EMPTY(f.text) else "bad input"
+    if module.startswith(("httpx", "httpcore")) and name in (
+        "ReadError",
+        "WriteError",
+        "CloseError",
+    ):
+        return "dependency down"  # the network failed mid-request
+    if name == "URLError":  # urllib wraps the reason: a refused, timed-out or TLS connection
+        return _network_words(f)
+    if module.startswith(_DBAPI_MODULES) and (rule := _dbapi(f, name)):
+        return rule
+    if name in ("OperationalError", "DatabaseError"):
+        return _db_words(f)
+    if name == "CardError":
+        return "needs a human" if _HUMAN(f.text) else "bad input"
+    if not module and (rule := _builtin_words(f, name)):
+        return rule
+    rule = _TYPE_NAMES.get(name) or _TYPE_NAMES.get(name.removesuffix("Error"))
+    if rule == "tool misconfigured" and name == "PermissionError" and _AUTH(f.text):
+        rule = "auth"
+    if rule is None and name.endswith("ConnectionClosed"):
+        rule = "dependency down"
+    if rule is None:
+        rule = _stem(name)
+    return rule
+
+
+def _network_words(f: Facts) -> str:
+    if _CERT(f.text):
+        return "tool misconfigured"
+    return "timeout" if _TIMEOUT(f.text) and not _CONNECT(f.text) else "dependency down"
+
+
+def _db_words(f: Facts) -> str:
     """A driver's catch-all error (OperationalError, DatabaseError): read what it says."""
     if _AUTH(f.text):
-        return _m("auth", evidence)
+        return "auth"
+    if _LOCKED(f.text):
+        return "object locked"
     if _TIMEOUT(f.text):
-        return _m("deadline" if "statement" in f.text else "timeout", evidence)
-    if _CONNECT(f.text):
-        return _m("dependency down", evidence)
-    return _m("tool backend error", evidence)
+        return "deadline" if "statement" in f.text else "timeout"
+    if _CONNECT(f.text) or _OVERLOAD(f.text):
+        return "dependency down"
+    if _CONTAINER_MISSING(f.text):
+        return "tool misconfigured"
+    if _RESOURCES(f.text):
+        return "out of resources"
+    return "tool backend error"
 
 
 # Unambiguous phrases: decisive even when the type is generic.
@@ -822,10 +1408,13 @@ _WORDS: tuple[tuple[Callable[[str], bool], str], ...] = (
     (_CONNECT, "dependency down"),
     (_TIMEOUT, "timeout"),
     (_AUTH, "auth"),
+    (_CONTAINER_MISSING, "tool misconfigured"),
     (_NONE, "missing data"),
     (_MISSING, "missing data"),
+    (_RESOURCES, "out of resources"),
     (_LOGIC, "logic bug"),
     (_INVALID, "bad input"),
+    (_EXISTS, "bad request"),
     (_INTERNAL, "tool backend error"),
 )
 
@@ -843,6 +1432,17 @@ def _strong_words(f: Facts) -> Match | None:
 
 
 _MODEL_RULES = frozenset({"answer cut off", "context length", "content filter"})
+# Types more specific than any status code they come with: a litellm
+# ContextWindowExceededError is a 400, and more than a 400.
+_SPECIFIC_RULES = _MODEL_RULES | {"unparsable model output", "runaway recursion", "needs a human"}
+
+
+def _specific_type(f: Facts) -> Match | None:
+    name = re.split(r"::|\\", f.type_name)[-1]
+    rule = _TYPE_NAMES.get(name) or (_stem(name) if name else None)
+    if rule in _SPECIFIC_RULES:
+        return _m(rule, f"the exception type {f.error_type}")
+    return None
 
 
 def _words(f: Facts) -> Match | None:
@@ -854,6 +1454,8 @@ def _words(f: Facts) -> Match | None:
 
 MATCHERS: tuple[Matcher, ...] = (
     _kind,
+    _finish,
+    _specific_type,
     _code,
     _jsonrpc,
     _grpc,
@@ -869,6 +1471,9 @@ MATCHERS: tuple[Matcher, ...] = (
 def _limited(f: Facts, found: Match) -> Match:
     """Which kind of rate limit: a lock held by another request (Stripe sends it as a 429),
     one request over the limit, a daily quota, or one to wait out."""
+    numbers = _LIMIT_NUMBERS.search(f.text)
+    if numbers is not None and float(numbers.group(2)) > float(numbers.group(1)):
+        return _m("request over the rate limit", f"{found.evidence} and the request's size")
     for test, rule in (
         (_LOCKED, "object locked"),
         (_TOO_LARGE, "request over the rate limit"),
@@ -886,11 +1491,31 @@ _AT_LLM = {"tool backend error": "model server error", "dependency down": "model
 
 
 def _refine(f: Facts, found: Match) -> Match:
+    """What a code or type said, sharpened by where it happened and what it names."""
     name = found.rule.name
+    more = f"{found.evidence} and the message's words"
     if name == "rate limit":
         return _limited(f, found)
-    if name in _AT_LLM and (f.where == "llm" or f.module.startswith(_LLM_MODULES)):
-        return _m(_AT_LLM[name], found.evidence)
+    if name in ("bad request", "auth") and _QUOTA(f.text):
+        return _m("quota exhausted", more)  # billing answered as a 400, 402 or 403
+    if name == "bad request" and _AUTH(f.text):
+        return _m("auth", more)  # Gemini's 400 INVALID_ARGUMENT "API key not valid"
+    if _at_llm(f):
+        if name in _AT_LLM:
+            return _m(_AT_LLM[name], found.evidence)
+        if name == "bad request" and (rule := _llm_request_rule(f)):
+            return _m(rule, more)
+        if name == "not found" and not _OTHER_OBJECT(f.text):
+            return _m("model not found", found.evidence)
+        if name in ("bad input", "missing data") and _MODEL_ANSWER(f.text):
+            return _m("unparsable model output", more)  # words about what the model wrote
+        return found
+    if name == "not found" and _CONTAINER_MISSING(f.text):
+        return _m("tool misconfigured", more)
+    if name in ("bad request", "bad input") and _EMPTY(f.text) and not _EXISTS(f.text):
+        return _m("missing data", more)
+    if name == "bad request" and _NO_SUCH(f.text):
+        return _m("tool misconfigured" if _CONTAINER_MISSING(f.text) else "not found", more)
     return found
 
 
