@@ -895,6 +895,50 @@ _FAMILIES: list[tuple[str, str, str, dict[str, Any], str]] = [
         {},
         "tool_error",
     ),
+    (
+        "ValueError",
+        "dictionary update sequence element #0 has length 1; 2 is required",
+        _C,
+        {},
+        "logic_bug",
+    ),
+    ("ValueError", "No objects to concatenate", _T, {}, "missing_data"),
+    (
+        "ldap3.core.exceptions.LDAPBindError",
+        "automatic bind not successful - invalidCredentials",
+        _T,
+        {},
+        "auth",
+    ),
+    (
+        "google.genai.errors.ClientError",
+        "400 FAILED_PRECONDITION. {'error': {'code': 400, 'message': 'User location is not supported for the API use.', 'status': 'FAILED_PRECONDITION'}}",
+        _L,
+        {},
+        "auth",
+    ),
+    (
+        "anthropic.BadRequestError",
+        "Error code: 400 - {'type': 'error', 'error': {'type': 'invalid_request_error', 'message': 'input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000'}}",
+        _L,
+        {},
+        "model_error",
+    ),
+    (
+        "openai.APIError",
+        "The model produced invalid content. Consider modifying your prompt.",
+        _L,
+        {},
+        "model_error",
+    ),
+    (
+        "langgraph.errors.NodeInterrupt",
+        "Human review required before sending the email",
+        _C,
+        {},
+        "needs_human",
+    ),
+    ("", "the vendor portal asks for a CAPTCHA before the download", _T, {}, "needs_human"),
     # span conventions alone
     ("", "", _T, {"error.type": "503"}, "dependency_down"),
     ("", "", _T, {"error.type": "timeout"}, "timeout"),
@@ -1632,6 +1676,14 @@ _NEGATIVES: list[tuple[dict[str, Any], str, str]] = [
     (
         _pack("httpx.UnsupportedProtocol", "Request URL has an unsupported protocol 'ftp://'."),
         "tool misconfigured",
+        "bad_input",
+    ),
+    # Ctrl-C is not a graph waiting for a person
+    (_pack("KeyboardInterrupt", ""), "needs a human", "unknown"),
+    # a tool's setting named region is a setting, not a region the service refuses
+    (
+        _pack("ValueError", "region must be one of: us, eu; got 'mars'"),
+        "auth",
         "bad_input",
     ),
     # an agent stopped after its turn limit ran away; it is not a timeout

@@ -397,7 +397,8 @@ _CONTEXT = _search(
     r"context[_ ]length|maximum context|context window|prompt is too long|too many tokens in|"
     r"ContextWindowExceeded|reduce the length of the messages|input token count|"
     r"exceeds the max(imum)? number of tokens|input is too long for (the )?requested model|"
-    r"(prompt|input) (is )?too long for (this|the) model|exceeds? (the )?model'?s? (context|token limit)"
+    r"(prompt|input) (is )?too long for (this|the) model|exceeds? (the )?model'?s? (context|token limit)|"
+    r"exceeds? (the )?context limit"
 )
 _FILTER = _search(
     r"content[_ ]?filter|content management policy|content[_ ]?policy|safety system|"
@@ -422,7 +423,8 @@ _MODEL_MISSING = _search(
 )
 # At the LLM, words about parsing and validating mean the model's answer was not usable.
 _MODEL_ANSWER = _search(
-    r"\bjson\b|\bpars(e|ing)\b|\d+ validation errors? for|malformed|unexpected token|schema"
+    r"\bjson\b|\bpars(e|ing)\b|\d+ validation errors? for|malformed|unexpected token|schema|"
+    r"empty (response|answer|completion|output)|returned no (content|text|choices)"
 )
 # A not-found at the LLM's API that names something other than the model (the Assistants
 # API's threads, files, runs...).
@@ -432,8 +434,11 @@ _OTHER_OBJECT = _search(
     r"conversation)\b[^\n]{0,30}\b(not found|does not exist)"
 )
 _LLM_OUTPUT = _search(
-    r"could not parse (the )?(LLM|model) output|Failed to parse \w+ from completion"
+    r"could not parse (the )?(LLM|model) output|Failed to parse \w+ from completion|"
+    r"model produced invalid content"
 )
+# The service refuses the caller's country or region: an access matter, not the request.
+_REGION = _search(r"\b(location|country|region|territory) (is )?not supported")
 _RATE = _search(
     r"rate[ _-]?limit|too many requests|throttl|rate exceeded|resource (has been )?exhausted|"
     r"quota exceeded|exceeded (the |your )?quota|slow down"
@@ -479,7 +484,7 @@ _TIMEOUT = _search(r"timed? ?out|timeout|deadline exceeded")
 _AUTH = _search(
     r"unauthori[sz]ed|unauthenticated|not authenticated|invalid (x-)?api[_ -]?key|"
     r"incorrect api key|authentication (failed|error|required)|login failed|"
-    r"password authentication failed|bad credentials|invalid (credentials|password|signature)|"
+    r"password authentication failed|bad credentials|invalid[_ ]?(credentials|password|signature)|"
     r"credentials (were |are )?(rejected|invalid|expired|not valid)|"
     r"\b(token|api[ _-]?key|secret|password)\b[^.\n]{0,30}\b(has expired|expired|been revoked|"
     r"revoked|is invalid|not valid)\b|invalid (access|security|auth\w*|bearer|refresh|id) "
@@ -490,7 +495,8 @@ _AUTH = _search(
 _HUMAN = _search(
     r"input[_ ]required|waiting (for|on) (a |the )?(\w+ )?(human|person|approval|sign-?off|review)|"
     r"awaiting (\w+ )?(human|approval|input|sign-?off|review)|"
-    r"(approval|sign-?off) (is )?(required|pending|needed)|"
+    r"(approval|sign-?off) (is )?(required|pending|needed)|captcha|"
+    r"(human|manual) (review|approval|input|intervention) (is )?(required|needed)|"
     r"requires? (additional )?(user )?(action|approval|authentication)|needs? (human )?approval|"
     r"additional (user )?action is required|interaction[_ ]required|consent[_ ]required|"
     r"(must|required to) use multi-factor authentication|\bmfa[_ ]required\b|login[_ ]required"
@@ -516,7 +522,8 @@ _NO_SUCH = _search(
 # A value that was there but empty (an empty string, None where a value was needed).
 _EMPTY = _search(
     r"time data ['\"]\s*['\"]|: ''$|\bempty\b|\bblank\b|input_value=(''|\"\"|None)[,\]]|"
-    r"input_type=NoneType|(cannot|can't|must not|may not) (be|contain an?) (empty|blank|null)"
+    r"input_type=NoneType|(cannot|can't|must not|may not) (be|contain an?) (empty|blank|null)|"
+    r"^no (objects|data|rows|items|values|records|results)\b"
 )
 _INVALID = _search(
     r"invalid|malformed|does not match( format)?|not a valid|validation|unprocessable|"
@@ -538,7 +545,7 @@ _INTERNAL = _search(r"internal (server )?error|server had an error|unexpected er
 # Our code did something impossible for what it had: Python's own wording for its bugs.
 _LOGIC = _search(
     r"division by zero|index out of range|referenced before assignment|is not defined|"
-    r"changed size during iteration|generator raised StopIteration|"
+    r"changed (size )?during iteration|generator raised StopIteration|"
     r"cannot reuse already awaited coroutine|event loop is (already running|closed)|"
     r"running event loop|no current event loop|attached to a different (event )?loop|"
     r"(not enough|too many) values to unpack|missing \d+ required (positional |keyword-only )?"
@@ -548,7 +555,7 @@ _LOGIC = _search(
     r"can only concatenate|not JSON serializable|(string|list|tuple) indices must be integers|"
     r"cannot import name|circular import|I/O operation on closed file|was never awaited|"
     r"has no attribute|current transaction is aborted|unknown format code|"
-    r"not all arguments converted during string formatting"
+    r"not all arguments converted during string formatting|dictionary update sequence element"
 )
 # How numeric and parsing code words a value it cannot use (for a ValueError).
 _VALUE_WORDS = _search(
@@ -639,7 +646,7 @@ _CODES: dict[str, str] = {
             "AuthorizationPermissionMismatch InvalidAuthenticationInfo Unauthorized "
             "AuthenticationFailure NOAUTH WRONGPASS NOPERM invalid_grant invalid_client "
             "unauthorized_client access_denied invalid_token expired_token token_expired "
-            "account_inactive token_revoked unsupported_country_region_territory"
+            "account_inactive token_revoked unsupported_country_region_territory invalid_scope"
         ),
         "auth",
     ),
@@ -654,7 +661,7 @@ _CODES: dict[str, str] = {
     ),
     **_each(
         "NoSuchBucket ContainerNotFound ResourceGroupNotFound NamespaceNotFound "
-        "NonExistentQueue QueueDoesNotExist READONLY",
+        "NonExistentQueue QueueDoesNotExist READONLY IllegalOperation CommandNotFound",
         "tool misconfigured",
     ),
     **_each(
@@ -663,7 +670,7 @@ _CODES: dict[str, str] = {
             "integer_below_min_value integer_above_max_value invalid_value InvalidInput "
             "InvalidQueryParameterValue InvalidRequest invalid_request DuplicateKey "
             "ResourceAlreadyExists BucketAlreadyExists EntityAlreadyExists AlreadyExists "
-            "unsupported_value parameter_invalid_integer invalid_scope"
+            "unsupported_value parameter_invalid_integer"
         ),
         "bad request",
     ),
@@ -1200,7 +1207,11 @@ _NAME_STEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"Quota(Exceeded|Exhausted)|InsufficientQuota|PaymentRequired|Billing", "quota exhausted"),
         (r"ContextWindow|ContextLength|TokenLimit|PromptTooLong", "context length"),
         (r"ContentPolicy|ContentFilter|SafetyError|Blocked(Prompt|Response)", "content filter"),
-        (r"InteractionRequired|ConsentRequired|MfaRequired|ApprovalRequired", "needs a human"),
+        (
+            r"InteractionRequired|ConsentRequired|MfaRequired|ApprovalRequired|"
+            r"(?<!Keyboard)Interrupt$",
+            "needs a human",
+        ),
         (
             r"Unauthori[sz]ed|Unauthenticated|Authentication|NotAuthenticated|Credential|"
             r"TokenExpired|ExpiredToken|InvalidToken|ExpiredSignature|InvalidSignature|"
@@ -1498,8 +1509,12 @@ def _refine(f: Facts, found: Match) -> Match:
         return _limited(f, found)
     if name in ("bad request", "auth") and _QUOTA(f.text):
         return _m("quota exhausted", more)  # billing answered as a 400, 402 or 403
-    if name == "bad request" and _AUTH(f.text):
-        return _m("auth", more)  # Gemini's 400 INVALID_ARGUMENT "API key not valid"
+    if (name == "bad request" and _AUTH(f.text)) or (
+        name in ("bad request", "bad input") and _REGION(f.text)
+    ):
+        return _m(
+            "auth", more
+        )  # Gemini's 400 "API key not valid", "User location is not supported"
     if _at_llm(f):
         if name in _AT_LLM:
             return _m(_AT_LLM[name], found.evidence)
