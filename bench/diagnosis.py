@@ -66,7 +66,12 @@ ROUND1_FROZEN = {"cases": 59, "right": 43, "acceptable": 49, "unknown_wrong": 4}
 ROUND1 = {"cases": 59, "right": 45, "acceptable": 50, "unknown_wrong": 3}
 # fresh2's score, recorded once after its one scoring run (None until then). While it is None
 # the tests do not score fresh2 at all; once recorded, a change must not fall below it.
-FRESH2_RECORDED: dict[str, int] | None = None
+FRESH2_RECORDED: dict[str, int] | None = {
+    "cases": 118,
+    "right": 84,
+    "acceptable": 97,
+    "unknown_wrong": 15,
+}
 _OPERATIONS = {"tool": "execute_tool", "llm": "chat", "code": "invoke_workflow"}
 
 
