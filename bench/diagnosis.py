@@ -15,11 +15,17 @@ their id and alternate between two halves; each case records its split:
   used for tuning. Each such case's ``seen`` says why.
 - ``tune``: half A of the fresh set, labelled before the frozen rules (commit 5570321) were
   run on it; its misses were looked at, case by case, to improve the rules.
+- ``dev-seen-2``: ``fresh2``, round 2's held-out set (its own file,
+  ``bench/data/diagnosis_corpus_fresh2.jsonl``), scored once with the rules at 4f4e756
+  (71.2 % category, 82.2 % first action) and then used for tuning.
 
-The held-out set is ``fresh2``: cases collected after round 1 into a file of their own,
-``bench/data/diagnosis_corpus_fresh2.jsonl``, read when it is there. The targets apply to
+The held-out set is ``fresh3``: cases collected after round 2 into a file of their own,
+``bench/data/diagnosis_corpus_fresh3.jsonl``, read only to score it. The targets apply to
 it: category >= 90 %, acceptable first action >= 85 %, ``unknown`` only where the label is
-``unknown``. Only its totals are printed, never a case's result.
+``unknown``. Nothing computed from it is printed until it is scored once, by hand
+(``python -m bench.diagnosis --score-held-out``), and its score recorded in
+``FRESH3_RECORDED``; then only its totals, its accuracy per category and its confusion
+matrix are printed, never a case's result.
 
 Prints, for each split: accuracy per category, the confusion matrix, the rate at which the
 first proposed action is an acceptable one, and how often the answer was ``unknown``.
@@ -45,33 +51,38 @@ from rich.table import Table
 from bench._harness import Result
 
 CORPUS = Path(__file__).with_name("data") / "diagnosis_corpus.jsonl"
-# The clean held-out set, collected after round 1 into a file of its own.
+# Round 2's held-out set, scored once and then tuned on: development data (dev-seen-2) now,
+# in the file it was collected into.
 FRESH2 = CORPUS.with_name("diagnosis_corpus_fresh2.jsonl")
-HELD_OUT = "fresh2"
-DEVELOPMENT = ("dev", "dev-seen", "tune")
+DEVELOPMENT_FILES = (CORPUS, FRESH2)
+# The clean held-out set, collected after round 2 into a file of its own.
+FRESH3 = CORPUS.with_name("diagnosis_corpus_fresh3.jsonl")
+HELD_OUT = "fresh3"
+DEVELOPMENT = ("dev", "dev-seen", "tune", "dev-seen-2")
 SPLITS = (*DEVELOPMENT, HELD_OUT)
 SPLIT_NOTES = {
     "dev": "the rules were written on it",
     "dev-seen": "once held out (first corpus' half, round-1 half B), now tuned on",
     "tune": "fresh half A, tuned on",
-    HELD_OUT: "collected after round 1, not looked at case by case",
+    "dev-seen-2": "round 2's held-out fresh2, scored once, now tuned on",
+    HELD_OUT: "collected after round 2, not looked at case by case",
 }
 CATEGORY_TARGET = 0.90
 ACTION_TARGET = 0.85
-# Round 1: half B of the fresh set (now dev-seen), the one honest held-out score so far, with
-# the rules frozen at 5570321 (before any tuning on the fresh set) and after tuning on half A
-# (commit 0c68060): cases right, acceptable first actions, and answers "unknown" where the
-# label is a real category. Both are below the targets. B was then tuned on.
+# Round 1: half B of the fresh set (now dev-seen), with the rules frozen at 5570321 (before
+# any tuning on the fresh set) and after tuning on half A (commit 0c68060): cases right,
+# acceptable first actions, and answers "unknown" where the label is a real category. Both
+# are below the targets. B was then tuned on.
 ROUND1_FROZEN = {"cases": 59, "right": 43, "acceptable": 49, "unknown_wrong": 4}
 ROUND1 = {"cases": 59, "right": 45, "acceptable": 50, "unknown_wrong": 3}
-# fresh2's score, recorded once after its one scoring run (None until then). While it is None
-# the tests do not score fresh2 at all; once recorded, a change must not fall below it.
-FRESH2_RECORDED: dict[str, int] | None = {
-    "cases": 118,
-    "right": 84,
-    "acceptable": 97,
-    "unknown_wrong": 15,
-}
+# Round 2: fresh2 (now dev-seen-2), scored once with the rules at 4f4e756, below both
+# targets; then tuned on. The reference the held-out set is reported beside.
+ROUND2 = {"cases": 118, "right": 84, "acceptable": 97, "unknown_wrong": 15}
+# fresh3's score, recorded once after its one scoring run (None until then). While it is None
+# neither the bench nor the tests score fresh3, or print anything computed from it; once
+# recorded, a change must not fall below it.
+FRESH3_RECORDED: dict[str, int] | None = None
+SCORE_HELD_OUT = "python -m bench.diagnosis --score-held-out"
 _OPERATIONS = {"tool": "execute_tool", "llm": "chat", "code": "invoke_workflow"}
 
 
@@ -81,8 +92,13 @@ def load(path: Path = CORPUS) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def load_held_out(path: Path = FRESH2) -> list[dict[str, Any]]:
-    """The fresh2 cases ([] while the file is not there); a row without a split is fresh2."""
+def load_development() -> list[dict[str, Any]]:
+    """Every development case: the corpus and round 2's fresh2 file (dev-seen-2)."""
+    return [case for path in DEVELOPMENT_FILES for case in load(path)]
+
+
+def load_held_out(path: Path = FRESH3) -> list[dict[str, Any]]:
+    """The fresh3 cases ([] while the file is not there); a row without a split is fresh3."""
     if not path.exists():
         return []
     cases = load(path)
@@ -91,9 +107,9 @@ def load_held_out(path: Path = FRESH2) -> list[dict[str, Any]]:
     return cases
 
 
-def load_all(held_out: Path = FRESH2) -> list[dict[str, Any]]:
-    """The development corpus and, when it is there, the held-out fresh2 file."""
-    return load() + load_held_out(held_out)
+def load_all(held_out: Path = FRESH3) -> list[dict[str, Any]]:
+    """The development cases and, when it is there, the held-out fresh3 file."""
+    return load_development() + load_held_out(held_out)
 
 
 def span_attributes(case: dict[str, Any]) -> dict[str, Any]:
@@ -245,9 +261,9 @@ def _percent(part: int, whole: int) -> float:
 
 
 def _rows(split: str, s: Summary) -> list[Result]:
-    """A split's three figures; the held-out set's with the targets and round 1 beside them."""
+    """A split's three figures; the held-out set's with the targets and round 2 beside them."""
     held = split == HELD_OUT
-    baseline = "round 1, on half B (another set, now dev-seen)" if held else ""
+    baseline = "round 2, on fresh2 (another set, now dev-seen-2)" if held else ""
     rates = (
         (f"category accuracy ({s.cases} cases)", s.category_rate, CATEGORY_TARGET, "right"),
         ("acceptable first action", s.action_rate, ACTION_TARGET, "acceptable"),
@@ -259,7 +275,7 @@ def _rows(split: str, s: Summary) -> list[Result]:
             round(rate * 100, 1),
             "%",
             baseline=baseline,
-            baseline_value=_percent(ROUND1[key], ROUND1["cases"]) if held else None,
+            baseline_value=_percent(ROUND2[key], ROUND2["cases"]) if held else None,
             target=f">= {target:.0%}" if held else "",
             met=rate >= target if held else None,
             note=SPLIT_NOTES[split],
@@ -273,7 +289,7 @@ def _rows(split: str, s: Summary) -> list[Result]:
             s.unknown_wrong,
             "cases",
             baseline=baseline,
-            baseline_value=ROUND1["unknown_wrong"] if held else None,
+            baseline_value=ROUND2["unknown_wrong"] if held else None,
             target="0" if held else "",
             met=s.unknown_wrong == 0 if held else None,
             note=f"unknown {s.unknown} of {s.cases}",
@@ -282,33 +298,91 @@ def _rows(split: str, s: Summary) -> list[Result]:
     return rows
 
 
+def well_formed(case: dict[str, Any]) -> bool:
+    """A case names its source and library, where it happened, a category, acceptable first
+    actions, and an exception or a failure kind."""
+    from semtrace.diagnose.models import Action, Category
+
+    try:
+        return bool(
+            case["source"].startswith("https://")
+            and case["library"]
+            and case["where"] in {"tool", "llm", "code"}
+            and Category(case["category"])
+            and case["acceptable"]
+            and all(Action(a) for a in case["acceptable"])
+            and (case.get("exception") or case.get("kind"))
+        )
+    except (KeyError, ValueError, AttributeError, TypeError):
+        return False
+
+
+def _held_out_problems(cases: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Counts (never the cases) of what would make a held-out score wrong."""
+    development = {c["id"] for c in load_development()}
+    ids = [c["id"] for c in cases]
+    return {
+        "not well-formed": sum(not well_formed(c) for c in cases),
+        "split other than fresh3": sum(c["split"] != HELD_OUT for c in cases),
+        "repeated ids": len(ids) - len(set(ids)),
+        "ids also in the development corpus": len(development.intersection(ids)),
+    }
+
+
+def _not_scored(console: Console, path: Path) -> Result:
+    """The held-out row while its one score is not taken: nothing computed from the file."""
+    if not path.exists():
+        console.print(f"  {HELD_OUT}: {path} is not there yet, so there is no held-out score")
+        return Result(
+            "diagnosis",
+            f"{HELD_OUT}: cases",
+            0,
+            "cases",
+            target=">= 1",
+            met=False,
+            note=f"no held-out score until {path.name} is collected",
+        )
+    console.print(
+        f"  {HELD_OUT}: {path.name} is there and not scored yet; it is scored once, by hand "
+        f"({SCORE_HELD_OUT}), and its score recorded in FRESH3_RECORDED"
+    )
+    return Result(
+        "diagnosis",
+        f"{HELD_OUT}: not scored yet",
+        0,
+        "scorings",
+        target="1, by hand",
+        note=f"{SCORE_HELD_OUT}, then record FRESH3_RECORDED",
+    )
+
+
 def run(
     quick: bool = False,
     *,
     splits: Sequence[str] = SPLITS,
     misses: bool = False,
-    held_out: Path = FRESH2,
+    held_out: Path = FRESH3,
+    score_held_out: bool = False,
 ) -> list[Result]:
-    """Score each split (or the ones asked for), print them, return the figures."""
+    """Score each split (or the ones asked for), print them, return the figures.
+
+    The held-out split is scored only once its score is recorded (``FRESH3_RECORDED``), or
+    when ``score_held_out`` asks for its one scoring; until then its file is not even read.
+    """
     console = Console()
-    cases = load_all(held_out)
     results: list[Result] = []
+    development = load_development()
     for split in splits:
-        mine = [c for c in cases if c["split"] == split]
-        if split == HELD_OUT and not mine:
-            console.print(f"  {split}: {held_out} is not there yet, so there is no held-out score")
-            results.append(
-                Result(
-                    "diagnosis",
-                    f"{split}: cases",
-                    0,
-                    "cases",
-                    target=">= 1",
-                    met=False,
-                    note=f"no held-out score until {held_out.name} is collected",
-                )
-            )
-            continue
+        if split == HELD_OUT:
+            mine = load_held_out(held_out) if score_held_out or FRESH3_RECORDED else []
+            if not mine:
+                results.append(_not_scored(console, held_out))
+                continue
+            problems = {k: n for k, n in _held_out_problems(mine).items() if n}
+            if problems:
+                console.print(f"  [red]{HELD_OUT} is not fit to score:[/] {problems}")
+        else:
+            mine = [c for c in development if c["split"] == split]
         scored = score(mine)
         print_split(console, split, scored, misses)
         results += _rows(split, summarise(split, scored))
@@ -319,8 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.diagnosis", description=__doc__)
     parser.add_argument("--split", choices=SPLITS, action="append", help="only these splits")
     parser.add_argument("--misses", action="store_true", help="list each wrong case")
+    parser.add_argument(
+        "--score-held-out",
+        action="store_true",
+        help=f"score {HELD_OUT} (its one scoring, by hand; totals only), then record it",
+    )
     args = parser.parse_args(argv)
-    for r in run(splits=args.split or SPLITS, misses=args.misses):
+    splits = args.split or ([HELD_OUT] if args.score_held_out else SPLITS)
+    for r in run(splits=splits, misses=args.misses, score_held_out=args.score_held_out):
         print(f"{r.metric}: {r.value} {r.unit} {r.target} {'' if r.met is None else r.met}")
     return 0
 

@@ -1,10 +1,10 @@
 """The labelled corpus of real failures: well-formed, split once, scored honestly.
 
-The development corpus (``dev``, ``dev-seen``, ``tune``) is in one file; the held-out set,
-``fresh2``, is collected after round 1 into a file of its own. Nothing here prints a fresh2
-case or its result, and fresh2 is not scored at all until its one score is recorded
-(``FRESH2_RECORDED`` in bench/diagnosis.py): a test that scored it earlier would show its
-totals to whoever tunes the rules.
+The development corpus (``dev``, ``dev-seen``, ``tune``, and round 2's fresh2 file, now
+``dev-seen-2``) is tuned on; the held-out set, ``fresh3``, is collected after round 2 into a
+file of its own. Nothing here reads fresh3 until its one score is recorded
+(``FRESH3_RECORDED`` in bench/diagnosis.py): a test that scored it earlier, or only counted
+its ill-formed rows, would show what it holds to whoever tunes the rules.
 """
 
 from __future__ import annotations
@@ -21,36 +21,25 @@ from bench.diagnosis import (
     CATEGORY_TARGET,
     DEVELOPMENT,
     FRESH2,
-    FRESH2_RECORDED,
+    FRESH3_RECORDED,
     HELD_OUT,
     ROUND1,
+    ROUND2,
     Summary,
     load,
     load_all,
+    load_development,
     load_held_out,
     run,
     score,
     summarise,
+    well_formed,
 )
 
-from semtrace.diagnose.models import Action, Category
+from semtrace.diagnose.models import Category
 
 ROUND1_SEEN = "scored in round 1, then used for tuning"
-
-
-def _well_formed(c: dict[str, Any]) -> bool:
-    try:
-        return bool(
-            c["source"].startswith("https://")
-            and c["library"]
-            and c["where"] in {"tool", "llm", "code"}
-            and Category(c["category"])
-            and c["acceptable"]
-            and all(Action(a) for a in c["acceptable"])
-            and (c.get("exception") or c.get("kind"))
-        )
-    except (KeyError, ValueError, AttributeError, TypeError):
-        return False
+ROUND2_SEEN = "scored in round 2, then used for tuning"
 
 
 def test_corpus_has_150_sourced_and_labelled_cases() -> None:
@@ -59,7 +48,7 @@ def test_corpus_has_150_sourced_and_labelled_cases() -> None:
     assert len(cases) >= 150
     assert len({c["id"] for c in cases}) == len(cases)
     for c in cases:
-        assert _well_formed(c), c["id"]
+        assert well_formed(c), c["id"]
     assert set(Counter(c["category"] for c in cases)) == set(Category)
 
 
@@ -94,21 +83,58 @@ def test_round_one_held_out_half_is_development_data_now() -> None:
     assert (ROUND1["right"], ROUND1["acceptable"], ROUND1["unknown_wrong"]) == (45, 50, 3)
 
 
-def test_a_held_out_file_is_read_when_there_and_scored_against_the_targets(
-    tmp_path: Path,
-) -> None:
-    """The loader reads a fresh2 file beside the corpus when there is one (its rows are
-    fresh2), and the bench reports that split with the targets and round 1 as the baseline.
-    A file made here from two development cases stands in for the real one."""
-    path = tmp_path / "fresh2.jsonl"
-    assert load_held_out(path) == []
+def test_round_two_held_out_set_is_development_data_now() -> None:
+    """fresh2 (118 cases over every category) was scored once in round 2 and then tuned on:
+    each of its rows is dev-seen-2 and says so, none repeats a corpus case, and its honest
+    round-2 score stays recorded."""
+    cases = load(FRESH2)
+    assert len(cases) == ROUND2["cases"]
+    assert {c["split"] for c in cases} == {"dev-seen-2"}
+    assert {c["seen"] for c in cases} == {ROUND2_SEEN}
+    assert {c["category"] for c in cases} == set(Category)
+    assert all(well_formed(c) for c in cases)
+    assert not {c["id"] for c in cases} & {c["id"] for c in load()}
+    assert (ROUND2["right"], ROUND2["acceptable"], ROUND2["unknown_wrong"]) == (84, 97, 15)
+
+
+def _synthetic_held_out(path: Path) -> Path:
+    """A held-out file made of two development cases, without their split."""
     rows = [{k: v for k, v in c.items() if k != "split"} for c in load()[:2]]
     for i, row in enumerate(rows):
         row["id"] = f"synthetic#{i}"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_the_held_out_file_is_not_read_until_its_one_scoring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While its score is not recorded, the bench (``python -m bench --only diagnosis``) does
+    not read the held-out file: one that is not even JSON passes unread, and the bench
+    prints only that it is there and how to score it."""
+    if FRESH3_RECORDED is not None:
+        pytest.skip("fresh3's score is recorded: the bench reports it")
+    garbage = tmp_path / "fresh3.jsonl"
+    garbage.write_text("not json {\n", encoding="utf-8")
+    results = run(held_out=garbage)
+    held = [r for r in results if r.metric.startswith(HELD_OUT)]
+    assert [(r.metric, r.value, r.met) for r in held] == [(f"{HELD_OUT}: not scored yet", 0, None)]
+    assert {r.metric.partition(":")[0] for r in results} == set(DEVELOPMENT) | {HELD_OUT}
+    out = capsys.readouterr().out
+    assert f"{HELD_OUT}: accuracy" not in out
+    assert "--score-held-out" in out
+
+
+def test_a_held_out_file_is_scored_against_the_targets_when_asked(tmp_path: Path) -> None:
+    """The loader reads a fresh3 file beside the corpus when there is one (its rows are
+    fresh3); its one scoring reports that split with the targets and round 2 as the
+    baseline. A file made here from two development cases stands in for the real one."""
+    path = tmp_path / "fresh3.jsonl"
+    assert load_held_out(path) == []
+    _synthetic_held_out(path)
     assert [c["split"] for c in load_held_out(path)] == [HELD_OUT, HELD_OUT]
-    assert len(load_all(path)) == len(load()) + 2
-    results = run(splits=[HELD_OUT], held_out=path)
+    assert len(load_all(path)) == len(load_development()) + 2
+    results = run(splits=[HELD_OUT], held_out=path, score_held_out=True)
     assert [r.metric for r in results] == [
         f"{HELD_OUT}: category accuracy (2 cases)",
         f"{HELD_OUT}: acceptable first action",
@@ -116,80 +142,77 @@ def test_a_held_out_file_is_read_when_there_and_scored_against_the_targets(
     ]
     assert [r.target for r in results] == [">= 90%", ">= 85%", "0"]
     assert all(isinstance(r.met, bool) for r in results)
-    assert results[0].baseline_value == round(100 * ROUND1["right"] / ROUND1["cases"], 1)
-    missing = run(splits=[HELD_OUT], held_out=tmp_path / "absent.jsonl")
+    assert results[0].baseline_value == round(100 * ROUND2["right"] / ROUND2["cases"], 1)
+    missing = run(splits=[HELD_OUT], held_out=tmp_path / "absent.jsonl", score_held_out=True)
     assert [(r.metric, r.value, r.met) for r in missing] == [(f"{HELD_OUT}: cases", 0, False)]
 
 
-def _fresh2() -> list[dict[str, Any]]:
+def _held_out() -> tuple[list[dict[str, Any]], Summary]:
+    if FRESH3_RECORDED is None:
+        pytest.skip("fresh3 is scored once, by hand, and its score recorded in bench/diagnosis.py")
     cases = load_held_out()
     if not cases:
-        pytest.skip(f"{FRESH2.name} is not there yet")
-    return cases
+        pytest.skip("the fresh3 file is not there")
+    return cases, summarise(HELD_OUT, score(cases))
 
 
-def test_fresh2_is_well_formed_and_apart_from_the_development_corpus() -> None:
-    """The held-out file: well-formed cases, all split fresh2, none of them a development
+def test_fresh3_is_well_formed_and_apart_from_the_development_corpus() -> None:
+    """The held-out file: well-formed cases, all split fresh3, none of them a development
     case. Only counts are asserted, so a failure shows no case."""
-    cases = _fresh2()
-    development = {c["id"] for c in load()}
+    cases, _ = _held_out()
+    development = {c["id"] for c in load_development()}
     ids = [c["id"] for c in cases]
-    assert sum(not _well_formed(c) for c in cases) == 0
+    assert sum(not well_formed(c) for c in cases) == 0
     assert sum(c["split"] != HELD_OUT for c in cases) == 0
     assert len(set(ids)) == len(ids)
     assert len(development.intersection(ids)) == 0
 
 
-def _held_out() -> tuple[list[dict[str, Any]], Summary]:
-    if FRESH2_RECORDED is None:
-        pytest.skip("fresh2 is scored once, by hand, and its score recorded in bench/diagnosis.py")
-    cases = _fresh2()
-    return cases, summarise(HELD_OUT, score(cases))
-
-
-def test_fresh2_does_not_fall_below_its_recorded_score() -> None:
-    """Once recorded, fresh2's score is the baseline a change to the rules must not fall below
+def test_fresh3_does_not_fall_below_its_recorded_score() -> None:
+    """Once recorded, fresh3's score is the baseline a change to the rules must not fall below
     (and a better one is recorded, not left unsaid)."""
     cases, held = _held_out()
-    assert FRESH2_RECORDED is not None
-    assert len(cases) == FRESH2_RECORDED["cases"]
-    assert round(held.category_rate * len(cases)) >= FRESH2_RECORDED["right"]
-    assert round(held.action_rate * len(cases)) >= FRESH2_RECORDED["acceptable"]
-    assert held.unknown_wrong <= FRESH2_RECORDED["unknown_wrong"]
-    assert round(held.category_rate * len(cases)) == FRESH2_RECORDED["right"]
+    assert FRESH3_RECORDED is not None
+    assert len(cases) == FRESH3_RECORDED["cases"]
+    assert round(held.category_rate * len(cases)) >= FRESH3_RECORDED["right"]
+    assert round(held.action_rate * len(cases)) >= FRESH3_RECORDED["acceptable"]
+    assert held.unknown_wrong <= FRESH3_RECORDED["unknown_wrong"]
+    assert round(held.category_rate * len(cases)) == FRESH3_RECORDED["right"]
 
 
-def test_fresh2_meets_the_targets() -> None:
+def test_fresh3_meets_the_targets() -> None:
     """On the held-out set: category >= 90 %, acceptable first action >= 85 %, unknown only
     where the label is unknown. A recorded score below the targets is an expected failure."""
     _, held = _held_out()
-    assert FRESH2_RECORDED is not None
-    n = FRESH2_RECORDED["cases"]
+    assert FRESH3_RECORDED is not None
+    n = FRESH3_RECORDED["cases"]
     if not (
-        FRESH2_RECORDED["right"] >= CATEGORY_TARGET * n
-        and FRESH2_RECORDED["acceptable"] >= ACTION_TARGET * n
-        and FRESH2_RECORDED["unknown_wrong"] == 0
+        FRESH3_RECORDED["right"] >= CATEGORY_TARGET * n
+        and FRESH3_RECORDED["acceptable"] >= ACTION_TARGET * n
+        and FRESH3_RECORDED["unknown_wrong"] == 0
     ):
-        pytest.xfail(f"the recorded fresh2 score is below the targets: {FRESH2_RECORDED}")
+        pytest.xfail(f"the recorded fresh3 score is below the targets: {FRESH3_RECORDED}")
     assert held.category_rate >= CATEGORY_TARGET
     assert held.action_rate >= ACTION_TARGET
     assert held.unknown_wrong == 0
 
 
 # Each development split's score with the rules as they are: cases, right, acceptable first
-# actions, "unknown" where the label is a category. All right: these are tuned on.
+# actions, "unknown" where the label is a category.
 DEVELOPMENT_RECORDED = {
     "dev": (93, 93, 93, 0),
     "dev-seen": (145, 145, 145, 0),
     "tune": (64, 64, 64, 0),
+    "dev-seen-2": (118, 84, 97, 15),
 }
 
 
 def test_development_splits_stay_right() -> None:
     """What the rules were written and tuned on, they get right: a regression shows here, and
     a better score is recorded."""
+    development = load_development()
     for split in DEVELOPMENT:
-        cases = [c for c in load() if c["split"] == split]
+        cases = [c for c in development if c["split"] == split]
         s = summarise(split, score(cases))
         n = len(cases)
         got = (n, round(s.category_rate * n), round(s.action_rate * n), s.unknown_wrong)
