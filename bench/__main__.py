@@ -29,7 +29,7 @@ SUITE = {
     "memory": "peak RSS of an agent emitting many spans, and of the collector ingesting",
     "redaction": "redaction on the store's write path: 10k spans + 10k logs, on vs off",
     "dashboard_trace": "dashboard trace page on a 100,000-span trace",
-    "diagnosis": "offline diagnosis on a labelled corpus of real failures, dev and held-out halves",
+    "diagnosis": "offline diagnosis on a labelled corpus of real failures: development and held-out sets",
     "lake": "Parquet lake: the sink's cost to an owner, the traces view over a 10M-span lake",
 }
 
