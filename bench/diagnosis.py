@@ -83,7 +83,6 @@ ROUND2 = {"cases": 118, "right": 84, "acceptable": 97, "unknown_wrong": 15}
 # recorded, a change must not fall below it.
 FRESH3_RECORDED: dict[str, int] | None = None
 SCORE_HELD_OUT = "python -m bench.diagnosis --score-held-out"
-_OPERATIONS = {"tool": "execute_tool", "llm": "chat", "code": "invoke_workflow"}
 
 
 def load(path: Path = CORPUS) -> list[dict[str, Any]]:
@@ -112,48 +111,39 @@ def load_all(held_out: Path = FRESH3) -> list[dict[str, Any]]:
     return load_development() + load_held_out(held_out)
 
 
-def span_attributes(case: dict[str, Any]) -> dict[str, Any]:
-    """The attributes semtrace records for the case's exception (telemetry.errors)."""
-    from semtrace import semconv as sc
-    from semtrace.diagnose.facts import GRPC_CODES
-
-    numbers = {name: number for number, name in GRPC_CODES.items()}
-    facts = case.get("facts") or {}
-    attrs: dict[str, Any] = {}
-    if "status_code" in facts:
-        attrs[sc.HTTP_RESPONSE_STATUS_CODE] = facts["status_code"]
-    if "errno" in facts:
-        attrs[sc.SEMTRACE_ERROR_ERRNO] = facts["errno"]
-    if "grpc_code" in facts:
-        attrs[sc.RPC_GRPC_STATUS_CODE] = numbers[facts["grpc_code"]]
-    if "sqlstate" in facts or "vendor_code" in facts:
-        attrs[sc.DB_RESPONSE_STATUS_CODE] = facts.get("sqlstate") or facts["vendor_code"]
-    if "error_code" in facts:
-        attrs[sc.SEMTRACE_ERROR_CODE] = facts["error_code"]
-    attrs.update(case.get("span") or {})
-    return attrs
+# What the learned fallback is trained on: each development case's facts and labels.
+TRAINING = Path(__file__).parents[1] / "src" / "semtrace" / "diagnose" / "learned_training.jsonl"
+_TRAINING_FIELDS = (
+    "id",
+    "library",
+    "split",
+    "where",
+    "kind",
+    "exception",
+    "facts",
+    "span",
+    "category",
+    "acceptable",
+)
 
 
-def pack_of(case: dict[str, Any]) -> dict[str, Any]:
-    """The context pack semtrace would build for the case's failure."""
-    operation = _OPERATIONS[case["where"]]
-    exc = case.get("exception") or {}
-    kind = case.get("kind", "error")
-    failure: dict[str, Any] = {
-        "kind": kind,
-        "agent": "agent",
-        "target": "step",
-        "operation": operation,
-        "message": exc.get("message") or "",
-    }
-    pack: dict[str, Any] = {
-        "failure": failure,
-        "span": {"operation": operation, "attributes": span_attributes(case)},
-    }
-    if exc.get("type"):
-        failure["error_type"] = exc["type"]
-        pack["exception"] = {"type": exc["type"], "message": exc.get("message") or ""}
-    return pack
+def training_rows() -> list[dict[str, Any]]:
+    """The development cases as the package ships them for its learned fallback (the held-out
+    file is never read here)."""
+    return [
+        {k: case[k] for k in _TRAINING_FIELDS if k in case}
+        for case in load_development()
+        if case["split"] in DEVELOPMENT
+    ]
+
+
+def write_training_data(path: Path = TRAINING) -> int:
+    """Write the shipped training file from the development corpus; the number of cases."""
+    rows = training_rows()
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    return len(rows)
 
 
 @dataclass
@@ -175,12 +165,13 @@ class Scored:
 
 
 def score(cases: Sequence[dict[str, Any]]) -> list[Scored]:
-    """Diagnose each case offline."""
+    """Diagnose each case offline (with the learned fallback :func:`learned.current`)."""
+    from semtrace.diagnose.learned import case_pack
     from semtrace.diagnose.providers.rules import diagnose_pack
 
     out = []
     for case in cases:
-        draft = diagnose_pack(pack_of(case))
+        draft = diagnose_pack(case_pack(case))
         ranked = sorted(draft.remediations, key=lambda r: -r.confidence)
         evidence = draft.root_cause.partition("Decided by ")[2].partition(". ")[0]
         out.append(

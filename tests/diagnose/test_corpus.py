@@ -25,6 +25,7 @@ from bench.diagnosis import (
     HELD_OUT,
     ROUND1,
     ROUND2,
+    TRAINING,
     Summary,
     load,
     load_all,
@@ -33,6 +34,7 @@ from bench.diagnosis import (
     run,
     score,
     summarise,
+    training_rows,
     well_formed,
 )
 
@@ -198,12 +200,13 @@ def test_fresh3_meets_the_targets() -> None:
 
 
 # Each development split's score with the rules as they are: cases, right, acceptable first
-# actions, "unknown" where the label is a category.
+# actions, "unknown" where the label is a category. All right: these are tuned on (dev-seen-2
+# scored 84, 97, 15 in round 2 before it was).
 DEVELOPMENT_RECORDED = {
     "dev": (93, 93, 93, 0),
     "dev-seen": (145, 145, 145, 0),
     "tune": (64, 64, 64, 0),
-    "dev-seen-2": (118, 84, 97, 15),
+    "dev-seen-2": (118, 118, 118, 0),
 }
 
 
@@ -217,3 +220,17 @@ def test_development_splits_stay_right() -> None:
         n = len(cases)
         got = (n, round(s.category_rate * n), round(s.action_rate * n), s.unknown_wrong)
         assert got == DEVELOPMENT_RECORDED[split], split
+
+
+def test_the_learned_fallback_is_trained_on_the_development_cases_only() -> None:
+    """The package ships the development cases (every split but the held-out one) for its
+    learned fallback, exactly as the bench's corpus files hold them, and no held-out case:
+    ``python -c 'from bench.diagnosis import write_training_data; write_training_data()'``
+    writes it again after the corpus changes."""
+    from semtrace.diagnose import learned
+
+    shipped = learned.training_cases()
+    assert shipped == training_rows(), f"{TRAINING.name} is stale: write it again"
+    assert len(shipped) == len(load_development())
+    assert {c["split"] for c in shipped} == set(DEVELOPMENT)
+    assert learned.shipped().cases == len(shipped)

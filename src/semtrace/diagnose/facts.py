@@ -157,10 +157,14 @@ _PROVIDER_CODES = (
     re.compile(r"""['"]error['"]\s*:\s*['"]([a-z_]{5,})['"]"""),  # "error": "invalid_grant"
     re.compile(r"^\W*([a-z]+_[a-z_]+): ", re.M),  # google-auth: ('invalid_grant: Token has ...
     re.compile(r"\b(AADSTS\d{5,7})\b"),  # Microsoft Entra ID's sign-in errors
+    # AWS event streams name the exception in a header: ':exception-type': 'throttlingException'
+    re.compile(r""":exception-type['"]?\s*:\s*['"]([A-Za-z]+)['"]"""),
 )
 # Redis answers with an upper-case error prefix: NOAUTH, WRONGPASS, WRONGTYPE, LOADING, OOM ...
 _REDIS_PREFIX = re.compile(r"^\W*([A-Z]{3,}[A-Z_]*)\b(?! [A-Z]{3,})")
-_RETRY_IN = re.compile(r"(?:try again|retry) in (\d+(?:\.\d+)?) ?(ms|s|seconds?)\b", re.I)
+_RETRY_IN = re.compile(
+    r"(?:try again|retry) (?:in|after) (\d+(?:\.\d+)?) ?(ms|s|sec|secs|seconds?)\b", re.I
+)
 
 
 @dataclass(frozen=True)
