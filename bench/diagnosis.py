@@ -37,9 +37,10 @@ never lists the held-out set's (reading them would make it development data too)
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -377,7 +378,121 @@ def run(
         scored = score(mine)
         print_split(console, split, scored, misses)
         results += _rows(split, summarise(split, scored))
+    if set(DEVELOPMENT) <= set(splits):
+        results += _cv_rows(console, cross_validate(development))
     return results
+
+
+FOLDS = 10
+
+
+def library_folds(cases: Sequence[dict[str, Any]], k: int = FOLDS) -> list[list[dict[str, Any]]]:
+    """``k`` folds of whole libraries: all of a library's cases in one fold, so each fold is
+    scored by a model that never saw its libraries (the largest library first, each into the
+    smallest fold so far; ties by the sha256 of its name)."""
+    by_library: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for case in cases:
+        by_library[case["library"]].append(case)
+    order = sorted(
+        by_library,
+        key=lambda lib: (-len(by_library[lib]), hashlib.sha256(lib.encode()).hexdigest()),
+    )
+    folds: list[list[dict[str, Any]]] = [[] for _ in range(k)]
+    for library in order:
+        min(folds, key=len).extend(by_library[library])
+    return folds
+
+
+@dataclass
+class CrossValidated:
+    """The learned fallback scored on libraries it was not trained on."""
+
+    cases: int
+    right: int  # its category, on every case
+    acceptable: int  # its first action
+    resubstitution: int  # right when scored on what it was trained on (not an estimate)
+    open_cases: int  # cases the where-defaults know nothing of: where it would be asked
+    answered: int  # of those, answered at the threshold (a category, not unknown)
+    answered_right: int
+    unknown_taken: int  # labelled unknown, answered with a category
+
+
+def cross_validate(cases: Sequence[dict[str, Any]], k: int = FOLDS) -> CrossValidated:
+    """The learned model alone, k-fold by library over the development cases: how often it
+    is right on every case, and, on the cases no default on where an error was raised
+    decides, how often it answers at its threshold and is right."""
+    from semtrace.diagnose import learned
+    from semtrace.diagnose.classify import where_default
+    from semtrace.diagnose.facts import facts_from_pack
+
+    folds = library_folds(cases, k)
+    tally = Counter[str]()
+    for i, fold in enumerate(folds):
+        model = learned.train([c for j, other in enumerate(folds) if j != i for c in other])
+        for case in fold:
+            facts = facts_from_pack(learned.case_pack(case))
+            guess = model.predict(facts)
+            tally["right"] += guess.category.value == case["category"]
+            tally["acceptable"] += guess.actions[0][0].value in case["acceptable"]
+            if where_default(facts) is not None:
+                continue
+            tally["open"] += 1
+            if guess.probability >= learned.THRESHOLD and guess.category.value != "unknown":
+                tally["answered"] += 1
+                tally["answered_right"] += guess.category.value == case["category"]
+                tally["unknown_taken"] += case["category"] == "unknown"
+    whole = learned.train(cases)
+    resubstitution = sum(
+        whole.predict(facts_from_pack(learned.case_pack(c))).category.value == c["category"]
+        for c in cases
+    )
+    return CrossValidated(
+        len(cases),
+        tally["right"],
+        tally["acceptable"],
+        resubstitution,
+        tally["open"],
+        tally["answered"],
+        tally["answered_right"],
+        tally["unknown_taken"],
+    )
+
+
+def _cv_rows(console: Console, cv: CrossValidated, k: int = FOLDS) -> list[Result]:
+    """The cross-validated estimate of the learned fallback (development data, honest: each
+    fold's libraries unseen by its model)."""
+    what = f"learned fallback, {k}-fold by library"
+    console.print(
+        f"  {what}: {cv.right} of {cv.cases} right ({_percent(cv.right, cv.cases)} %; "
+        f"{_percent(cv.resubstitution, cv.cases)} % on the cases it was trained on, which "
+        f"is no estimate); where no default decides it answered {cv.answered} of "
+        f"{cv.open_cases}, {cv.answered_right} right, {cv.unknown_taken} labelled unknown"
+    )
+    return [
+        Result(
+            "diagnosis",
+            f"{what}: category accuracy ({cv.cases} cases)",
+            _percent(cv.right, cv.cases),
+            "%",
+            note=f"the model alone; {_percent(cv.resubstitution, cv.cases)} % on its training "
+            "cases (no estimate)",
+        ),
+        Result(
+            "diagnosis",
+            f"{what}: acceptable first action",
+            _percent(cv.acceptable, cv.cases),
+            "%",
+            note="the model alone",
+        ),
+        Result(
+            "diagnosis",
+            f"{what}: right when it answers where no default decides",
+            _percent(cv.answered_right, cv.answered),
+            "%",
+            note=f"answered {cv.answered} of {cv.open_cases} at its threshold; "
+            f"{cv.unknown_taken} labelled unknown taken",
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,11 +500,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=SPLITS, action="append", help="only these splits")
     parser.add_argument("--misses", action="store_true", help="list each wrong case")
     parser.add_argument(
+        "--write-training-data",
+        action="store_true",
+        help=f"write {TRAINING.name} (the package's learned fallback) from the development files",
+    )
+    parser.add_argument(
         "--score-held-out",
         action="store_true",
         help=f"score {HELD_OUT} (its one scoring, by hand; totals only), then record it",
     )
     args = parser.parse_args(argv)
+    if args.write_training_data:
+        print(f"{TRAINING}: {write_training_data()} development cases")
+        return 0
     splits = args.split or ([HELD_OUT] if args.score_held_out else SPLITS)
     for r in run(splits=splits, misses=args.misses, score_held_out=args.score_held_out):
         print(f"{r.metric}: {r.value} {r.unit} {r.target} {'' if r.met is None else r.met}")

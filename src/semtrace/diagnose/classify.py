@@ -28,7 +28,7 @@ from semtrace.diagnose import learned
 from semtrace.diagnose.facts import Facts
 from semtrace.diagnose.models import Action, Category
 
-__all__ = ["MATCHERS", "RULES", "Match", "Rule", "classify", "rules_match"]
+__all__ = ["MATCHERS", "RULES", "Match", "Rule", "classify", "rules_match", "where_default"]
 
 Fix = tuple[Action, float, str, dict[str, Any]]
 
@@ -1710,7 +1710,7 @@ _SAYS_UNKNOWN = _search(
 )
 
 
-def _where_default(f: Facts) -> Match | None:
+def where_default(f: Facts) -> Match | None:
     """For an error no rule recognises: where it was raised says what it is, when the
     facts say enough. (Python's programming errors, ``TypeError``, ``IndexError``,
     ``ZeroDivisionError`` and the like, are bugs by their type, in the types table.) An error
@@ -1788,7 +1788,7 @@ def rules_match(facts: Facts) -> Match | None:
         found = matcher(facts)
         if found is not None:
             return _refine(facts, found)
-    return _where_default(facts)
+    return where_default(facts)
 
 
 def classify(facts: Facts, model: learned.Model | None = None) -> Match | None:
