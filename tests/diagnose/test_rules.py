@@ -1696,7 +1696,11 @@ _NEGATIVES: list[tuple[dict[str, Any], str, str]] = [
     ),
     # round 3: the defaults on where an error was raised, and the rules they added
     (
-        _pack("pypdf.errors.PdfReadError", "Stream has ended unexpectedly", where=_T),
+        _pack(
+            "ldap3.core.exceptions.LDAPOperationResult",
+            "unwillingToPerform - Server is unwilling",
+            where=_T,
+        ),
         "error in our code",
         "tool_error",
     ),
@@ -1710,7 +1714,11 @@ _NEGATIVES: list[tuple[dict[str, Any], str, str]] = [
         "unknown",
     ),
     (
-        _pack("pypdf.errors.PdfReadError", "Stream has ended unexpectedly", where=_C),
+        _pack(
+            "ldap3.core.exceptions.LDAPOperationResult",
+            "unwillingToPerform - Server is unwilling",
+            where=_C,
+        ),
         "tool library error",
         "logic_bug",
     ),
@@ -1737,6 +1745,32 @@ _NEGATIVES: list[tuple[dict[str, Any], str, str]] = [
         _pack("torch.OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB"),
         "model server out of resources",
         "tool_error",
+    ),
+    # a token-count endpoint is not an OAuth token endpoint
+    (
+        _pack(
+            "requests.exceptions.HTTPError",
+            "400 Client Error: Bad Request for url: https://api.example.com/v1/tokens/count",
+        ),
+        "auth",
+        "bad_input",
+    ),
+    # a file that is not there is missing, not corrupt; a deadline is not a deadlock
+    (
+        _pack("FileNotFoundError", "[Errno 2] No such file or directory: 'report.pdf'"),
+        "bad input",
+        "missing_data",
+    ),
+    (
+        _pack("RuntimeError", "context deadline exceeded while waiting for the export"),
+        "transient database conflict",
+        "timeout",
+    ),
+    # a Checkout Session that expired is the customer's payment, not our credentials
+    (
+        _pack("stripe.error.InvalidRequestError", "This Checkout Session has expired."),
+        "auth",
+        "bad_input",
     ),
     # "Unknown column" names what is unknown: not an error without a cause
     (
@@ -1921,7 +1955,11 @@ _WHERE_DEFAULTS: list[tuple[dict[str, Any], str, str]] = [
         "logic_bug",
     ),
     (
-        _pack("pypdf.errors.PdfReadError", "Stream has ended unexpectedly", where=_T),
+        _pack(
+            "ldap3.core.exceptions.LDAPOperationResult",
+            "unwillingToPerform - Server is unwilling",
+            where=_T,
+        ),
         "tool library error",
         "tool_error",
     ),
@@ -2195,6 +2233,111 @@ _ROUND3: list[tuple[dict[str, Any], str]] = [
             **{"http.response.status_code": 400},
         ),
         "model_error",
+    ),
+]
+
+
+# A probe of libraries the corpus has none of (written and labelled before the rules were
+# run on it): the general phrasings its misses showed.
+_ROUND3 += [
+    (
+        _pack(
+            "snowflake.connector.errors.DatabaseError",
+            "250001 (08001): Failed to connect to DB: acme.snowflakecomputing.com:443. Incorrect "
+            "username or password was specified.",
+        ),
+        "auth",
+    ),
+    (
+        _pack(
+            "simple_salesforce.exceptions.SalesforceExpiredSession",
+            "Expired session for https://acme.my.salesforce.com/services/data/v52.0/query/. "
+            "Response content: [{'message': 'Session expired or invalid', 'errorCode': "
+            "'INVALID_SESSION_ID'}]",
+        ),
+        "auth",
+    ),
+    (
+        _pack(
+            "simple_salesforce.exceptions.SalesforceMalformedRequest",
+            "Malformed request. Response content: [{'message': 'Required fields are missing: "
+            "[Name]', 'errorCode': 'REQUIRED_FIELD_MISSING', 'fields': ['Name']}]",
+        ),
+        "missing_data",
+    ),
+    (
+        _pack(
+            "git.exc.GitCommandError",
+            "Cmd('git') failed due to: exit code(128)\n  stderr: 'remote: Permission to "
+            "acme/app.git denied to bot.\nfatal: The requested URL returned error: 403'",
+        ),
+        "auth",
+    ),
+    (
+        _pack(
+            "requests.exceptions.HTTPError",
+            "400 Client Error: Bad Request for url: https://zoom.us/oauth/token",
+        ),
+        "auth",
+    ),
+    (_pack("zipfile.BadZipFile", "File is not a zip file"), "bad_input"),
+    (_pack("pypdf.errors.PdfReadError", "EOF marker not found"), "bad_input"),
+    (
+        _pack("PIL.UnidentifiedImageError", "cannot identify image file <_io.BytesIO object>"),
+        "bad_input",
+    ),
+    (
+        _pack(
+            "RuntimeError",
+            "Error in faiss::IndexFlat::search: Error: 'd == this->d' failed: dimension mismatch",
+        ),
+        "bad_input",
+    ),
+    (
+        _pack(
+            "weaviate.exceptions.UnexpectedStatusCodeError",
+            "Create object! Unexpected status code: 422, with response body: {'error': "
+            "[{'message': \"invalid object: no such prop with name 'titel' found in class\"}]}",
+        ),
+        "bad_input",
+    ),
+    (
+        _pack(
+            "dropbox.exceptions.ApiError",
+            "ApiError('c2a5', GetMetadataError('path', LookupError('not_found', None)))",
+        ),
+        "missing_data",
+    ),
+    (
+        _pack("jinja2.exceptions.UndefinedError", "'customer' is undefined", where=_C),
+        "missing_data",
+    ),
+    (
+        _pack(
+            "OSError",
+            "We couldn't connect to 'https://huggingface.co' to load this file, couldn't find it "
+            "in the cached files",
+        ),
+        "dependency_down",
+    ),
+    (
+        _pack("nats.errors.NoServersError", "nats: no servers available for connection"),
+        "dependency_down",
+    ),
+    (
+        _pack(
+            "neo4j.exceptions.TransientError",
+            "{code: Neo.TransientError.Transaction.DeadlockDetected} {message: ForsetiClient[7] "
+            "can't acquire ExclusiveLock}",
+        ),
+        "tool_error",
+    ),
+    (
+        _pack(
+            "RuntimeError",
+            "Duo push was not approved in time; ask the user to approve the login request",
+        ),
+        "needs_human",
     ),
 ]
 

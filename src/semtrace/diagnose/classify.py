@@ -503,6 +503,8 @@ _LLM_OUTPUT = _search(
     r"could not parse (the )?(LLM|model) output|Failed to parse \w+ from completion|"
     r"model produced invalid content|failed_generation|tool_use_failed|failed to call a function"
 )
+# An OAuth 2.0 token endpoint (RFC 6749 5.2 answers a bad grant or client with a 400).
+_TOKEN_ENDPOINT = _search(r"https?://\S+/(oauth2?/)?(v\d+(\.\d+)?/)?token\b(?![-\w/])")
 # The service refuses the caller's country or region: an access matter, not the request.
 _REGION = _search(r"\b(location|country|region|territory) (is )?not supported")
 _RATE = _search(
@@ -537,7 +539,8 @@ _OVERLOAD = _search(
 )
 _CONNECT = _search(
     r"connection (was )?refused|ECONNREFUSED|actively refused|could not connect|cannot connect|"
-    r"can.t connect|unable to connect|failed to connect|connect call failed|"
+    r"can.t connect|couldn.t connect|unable to connect|failed to connect|connect call failed|"
+    r"(could not|couldn.t|unable to) reach|no (servers|hosts|brokers|nodes) (are )?available|"
     r"failed to establish a new connection|name or service not known|name resolution|"
     r"nodename nor servname|getaddrinfo failed|no address associated with hostname|"
     r"no route to host|network is unreachable|connection (was |has been )?(reset|aborted|closed)|"
@@ -557,7 +560,10 @@ _AUTH = _search(
     r"revoked|is invalid|not valid)\b|invalid (access|security|auth\w*|bearer|refresh|id) "
     r"(key|token)|access key( id)?\b[^.\n]{0,40}\b(does not exist|invalid|not valid)|"
     r"security token[^.\n]{0,40}\b(invalid|expired)|signature (does not match|expired)|"
-    r"access denied|permission denied for|forbidden|invalid username-password|"
+    r"access denied|permission denied for|permission to \S+ denied|forbidden|"
+    r"invalid username-password|(incorrect|invalid|wrong) (username|user name|user|login) "
+    r"(or|and|/) password|(login|auth\w*|user|your) session (has )?expired|"
+    r"session expired or invalid|invalid session\b|"
     r"insufficient (authentication )?scopes?|missing (required )?(oauth )?scopes?"
 )
 # A step only a person can take: a second factor, single sign-on, consent, a CAPTCHA or
@@ -572,7 +578,9 @@ _PERSON_STEP = (
     r"(buyer|customer|payer|user) (must|needs to) (approve|authori[sz]e|confirm)|"
     r"challenge[_ ]required|checkpoint[_ ](challenge|required)|"
     r"interaction[_ ]required|interactive (login|sign[- ]?in|authentication)|"
-    r"(must|needs? to) (grant|authori[sz]e) (your |the )?(oauth )?(token|app|application)"
+    r"(must|needs? to) (grant|authori[sz]e) (your |the )?(oauth )?(token|app|application)|"
+    r"push (notification )?(was )?not approved|approve the (login|sign[- ]?in) request|"
+    r"user (did not|didn't) approve"
 )
 _PERSON = _search(_PERSON_STEP)
 _HUMAN = _search(
@@ -592,16 +600,19 @@ _RECURSION = _search(
     r"called \d+ times (in a row|with the same)"
 )
 _NONE = _search(
-    r"\bNoneType\b|\bis None\b|\bwas None\b|\b(was|is) null\b|null value|\bnull\b field"
+    r"\bNoneType\b|\bis None\b|\bwas None\b|\b(was|is) null\b|null value|\bnull\b field|"
+    r"\bis undefined\b|properties of undefined\b"
 )
 _MISSING = _search(
     r"missing (field|key|value|data)|field required|\[type=missing|type=value_error\.missing|"
-    r"\bis (missing|empty)\b|\bwas (missing|empty)\b|not found|no such|does not exist|"
+    r"\b(fields?|values?|parameters?|keys?) (is |are )?missing\b|"
+    r"missing required (field|value|parameter|argument|property)|"
+    r"\bis (missing|empty)\b|\bwas (missing|empty)\b|not[_ ]found|no such|does not exist|"
     r"does(n't| not) match any|matche[sd] no(thing)?\b"
 )
 # An object that is not there: a record, a file, a key.
 _NO_SUCH = _search(
-    r"\bno such\b|\bnot found\b|\bdoes not exist\b|\bdoesn't exist\b|\bno \w+ (was|were) found\b|"
+    r"\bno such\b|\bnot[_ ]found\b|\bdoes not exist\b|\bdoesn't exist\b|\bno \w+ (was|were) found\b|"
     r"\b(could not|cannot) be found\b"
 )
 # A value that was there but empty (an empty string, None where a value was needed).
@@ -615,7 +626,7 @@ _EMPTY = _search(
 _INVALID = _search(
     r"invalid|malformed|does not match( format)?|not a valid|validation|unprocessable|"
     r"could not convert|can't decode|cannot decode|out of range|wrong format|"
-    r"\bis too (long|large|big)\b|unknown string format|"
+    r"\bis too (long|large|big)\b|unknown string format|dimension mismatch|"
     r"\bmust be (a |an )?(positive|non-negative|one of|at least|at most|integer|string|number)\b"
 )
 # TLS: the client refused the service's certificate, or the two could not agree on TLS at
@@ -661,6 +672,14 @@ _CONTAINER_MISSING = _search(
     r"\bunknown (database|table|column)\b|\binvalid object name\b|index_not_found|"
     r"NoSuchBucket|NonExistentQueue|QueueDoesNotExist|ContainerNotFound|NamespaceNotFound"
 )
+# A file that is not what it claims (truncated, corrupt, another format).
+_CORRUPT = _search(
+    r"not a (valid )?(zip|gzip|tar|pdf|png|jpe?g|gif|image|excel|parquet) file|"
+    r"cannot identify image file|EOF marker not found|unexpected end of (file|data|stream)|"
+    r"file (is )?(corrupt(ed)?|damaged|truncated)|(truncated|corrupt(ed)?) (file|image|archive)"
+)
+# A deadlock or a serialization failure: run it again.
+_DEADLOCK = _search(r"\bdeadlock|serialization failure|could not serialize access")
 # An object named by its id ("database with ID: bcc5..."): a record to look up, not the
 # tool's setup.
 _BY_ID = _search(r"\bwith (the )?(id|uuid)\b|\bid:? ['\"]?[0-9a-f]{8}-[0-9a-f]{4}-")
@@ -857,6 +876,8 @@ _SNAKE_STEMS = (
     ),
     (re.compile(r"already_exists$|^duplicate"), "bad request"),
     (re.compile(r"rate_?limit|throttl|too_many_requests"), "rate limit"),
+    (re.compile(r"(^|_)(invalid|expired)_session|^session_expired"), "auth"),
+    (re.compile(r"(^|_)field_missing$|^missing_(field|value|param|parameter)s?$"), "missing data"),
     # OAuth scopes and permissions (Slack's missing_scope, insufficient_scope)
     (re.compile(r"(^|_)scopes?(_|$)|(^|_)permissions?(_|$)|^not_(allowed|authed)"), "auth"),
 )
@@ -1172,6 +1193,11 @@ def _server_error(f: Facts, overloaded: bool = False) -> str:
 
 # A server that could not decode what it was sent: the request's fault, whatever its status.
 _UNDECODABLE_REQUEST = _search(r"cannot unmarshal \w+ into|json: unknown field")
+# A field, property or parameter the request named that the service does not have.
+_UNKNOWN_FIELD = _search(
+    r"no such (prop(erty)?|field|parameter|argument|attribute|option)\b|"
+    r"\b(unknown|unrecognized|unrecogni[sz]ed) (field|parameter|argument|property|option)s?\b"
+)
 _REGISTERED_4XX = frozenset((*range(400, 419), *range(421, 427), 428, 429, 431, 451))
 
 
@@ -1340,6 +1366,7 @@ _NAME_STEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"Unauthori[sz]ed|Unauthenticated|Authentication|NotAuthenticated|Credential|"
             r"TokenExpired|ExpiredToken|InvalidToken|ExpiredSignature|InvalidSignature|"
+            r"ExpiredSession|SessionExpired|InvalidSession|"
             r"Forbidden|PermissionDenied|AccessDenied",
             "auth",
         ),
@@ -1349,12 +1376,14 @@ _NAME_STEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"ServiceUnavailable|Unavailable$|BadGateway|Connection(Error|Closed|Refused|Reset)|"
             r"ConnectError|Disconnected|Unreachable|NetworkError|UnknownHost|NoRouteToHost|"
-            r"NotReady",
+            r"NotReady|^No(Servers|Brokers|Hosts?|Nodes)(Available|Error)?",
             "dependency down",
         ),
         (r"^Connection\w*(DoesNotExist|Lost|Closed|Dropped|Failure|Failed)", "dependency down"),
         (r"NotFound|DoesNotExist|NoSuch|^No[A-Z]\w*Found", "not found"),
         (r"AlreadyExists|Exists(Error|Exception)?$|Duplicate", "bad request"),
+        (r"^Bad(Zip|Gzip|Tar|Image)|^Unidentified|^Corrupt|^Malformed|^Pdf\w*Read", "bad input"),
+        (r"^Transient", "tool backend error"),
         (r"TooLarge|TooLong|TooBig|OutOfRange", "bad request"),
         (r"Conflict|ConcurrentModification|PreconditionFailed|ResourceModified", "conflict"),
         (
@@ -1552,7 +1581,9 @@ _WORDS: tuple[tuple[Callable[[str], bool], str], ...] = (
     (_CONNECT, "dependency down"),
     (_TIMEOUT, "timeout"),
     (_AUTH, "auth"),
+    (_DEADLOCK, "transient database conflict"),
     (_BAD_STATE, "tool state"),
+    (_CORRUPT, "bad input"),
     (_CONTAINER_MISSING, "tool misconfigured"),
     (_SETUP, "tool misconfigured"),
     (_NONE, "missing data"),
@@ -1651,6 +1682,8 @@ def _refine(f: Facts, found: Match) -> Match:
         return _limited(f, found)
     if name in ("bad request", "auth") and _QUOTA(f.text):
         return _m("quota exhausted", more)  # billing answered as a 400, 402 or 403
+    if name == "bad request" and _TOKEN_ENDPOINT(f.text):
+        return _m("auth", more)  # a token endpoint answers invalid_grant/invalid_client as 400
     if name in ("auth", "bad request", "bad input") and _PERSON(f.text):
         return _m("needs a human", more)  # a 403 for SAML single sign-on, a 400 challenge
     if (name == "bad request" and _AUTH(f.text)) or (
@@ -1677,7 +1710,7 @@ def _refine(f: Facts, found: Match) -> Match:
         return _m("tool misconfigured", more)
     if name in ("bad request", "bad input") and _EMPTY(f.text) and not _EXISTS(f.text):
         return _m("missing data", more)
-    if name == "bad request" and _NO_SUCH(f.text):
+    if name == "bad request" and _NO_SUCH(f.text) and not _UNKNOWN_FIELD(f.text):
         return _m("tool misconfigured" if _CONTAINER_MISSING(f.text) else "not found", more)
     return found
 
