@@ -1746,6 +1746,22 @@ _NEGATIVES: list[tuple[dict[str, Any], str, str]] = [
         "model server out of resources",
         "tool_error",
     ),
+    # rows received are not a status; an approval id is not an approval pending
+    (
+        _pack(kind="error_log", message="the sync received 403 rows, not the 500 expected"),
+        "auth",
+        "unknown",
+    ),
+    (_pack("ValueError", "approval_id must be a string"), "needs a human", "bad_input"),
+    # an error that occurred and says what it was is not one without a cause
+    (
+        _pack(
+            "RuntimeError",
+            "error occurred while reading the vendor file: [Errno 2] No such file or directory",
+        ),
+        "cause not given",
+        "missing_data",
+    ),
     # a token-count endpoint is not an OAuth token endpoint
     (
         _pack(
@@ -2034,6 +2050,11 @@ _SAYS_NOTHING = [
         "Command '['grk_compress', '-i', 'x.tiff']' died with <Signals.SIGKILL: 9>.",
     ),
     _pack(kind="error_log", message="the printer caught fire"),
+    _pack(
+        "semantic_kernel.exceptions.function_exceptions.FunctionExecutionException",
+        "Error occurred while invoking function: 'MathPlugin-Divide'",
+        where=_C,
+    ),
 ]
 
 
@@ -2337,6 +2358,61 @@ _ROUND3 += [
             "RuntimeError",
             "Duo push was not approved in time; ask the user to approve the login request",
         ),
+        "needs_human",
+    ),
+    # a second probe: agent frameworks, cloud SDKs, payment and identity APIs
+    (
+        _pack("ValueError", "Invalid response from LLM call - None or empty.", where=_C),
+        "model_error",
+    ),
+    (
+        _pack("ValueError", "Expected at least one tool call, but got 0 tool calls.", where=_C),
+        "model_error",
+    ),
+    (
+        _pack(
+            "agents.exceptions.InputGuardrailTripwireTriggered",
+            "Guardrail InputGuardrail triggered tripwire",
+            where=_C,
+        ),
+        "model_error",
+    ),
+    (
+        _pack(
+            "smolagents.utils.AgentParsingError",
+            "Error in code parsing: The code blob is invalid, because the regex pattern was not "
+            "found in it.",
+            where=_C,
+        ),
+        "model_error",
+    ),
+    (
+        _pack(
+            "haystack.document_stores.errors.DocumentStoreError",
+            "Could not create index 'docs': index_already_exists_exception",
+        ),
+        "bad_input",
+    ),
+    (
+        _pack(
+            "azure.core.exceptions.ResourceNotFoundError",
+            "(SecretNotFound) A secret with (name/id) vendor-api-key was not found in this key "
+            "vault.",
+            **{"http.response.status_code": 404},
+        ),
+        "tool_error",
+    ),
+    (_pack("prawcore.exceptions.ResponseException", "received 401 HTTP response"), "auth"),
+    (
+        _pack(
+            "plaid.ApiException",
+            '(400)\nReason: Bad Request\nHTTP response body: {"error_code": '
+            '"ITEM_LOGIN_REQUIRED", "error_message": "a user login is required"}',
+        ),
+        "needs_human",
+    ),
+    (
+        _pack("RuntimeError", "Approval for refund R-88 is still pending with finance", where=_C),
         "needs_human",
     ),
 ]

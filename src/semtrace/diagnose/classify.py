@@ -501,7 +501,10 @@ _OTHER_OBJECT = _search(
 )
 _LLM_OUTPUT = _search(
     r"could not parse (the )?(LLM|model) output|Failed to parse \w+ from completion|"
-    r"model produced invalid content|failed_generation|tool_use_failed|failed to call a function"
+    r"model produced invalid content|failed_generation|tool_use_failed|failed to call a function|"
+    r"(invalid|empty|no) (response|output|answer|content) from (the )?(LLM|model)\b|"
+    r"\b(LLM|model) (call )?(returned|gave|produced) (an? )?(empty|no|invalid|none)\b|"
+    r"expected (at least one |a )?(tool|function) call"
 )
 # An OAuth 2.0 token endpoint (RFC 6749 5.2 answers a bad grant or client with a 400).
 _TOKEN_ENDPOINT = _search(r"https?://\S+/(oauth2?/)?(v\d+(\.\d+)?/)?token\b(?![-\w/])")
@@ -587,7 +590,8 @@ _HUMAN = _search(
     _PERSON_STEP + "|"
     r"input[_ ]required|waiting (for|on) (a |the )?(\w+ )?(human|person|approval|sign-?off|review)|"
     r"awaiting (\w+ )?(human|approval|input|sign-?off|review)|"
-    r"(approval|sign-?off) (is )?(required|pending|needed)|captcha|"
+    r"(approval|sign-?off)\b[^.\n]{0,40}?\b(is |are )?(still )?(required|pending|needed|awaited)|"
+    r"captcha|"
     r"(human|manual) (review|approval|input|intervention) (is )?(required|needed)|"
     r"requires? (additional )?(user )?(action|approval|authentication)|needs? (human )?approval|"
     r"additional (user )?action is required|interaction[_ ]required|consent[_ ]required|"
@@ -638,7 +642,7 @@ _CERT = _search(
     r"certificate has expired|unable to get local issuer certificate|ALERT_HANDSHAKE_FAILURE|"
     r"handshake failure"
 )
-_EXISTS = _search(r"already exists|duplicate|unique constraint|\bUNIQUE\b.*\bfailed\b")
+_EXISTS = _search(r"already[_ ]exists|duplicate|unique constraint|\bUNIQUE\b.*\bfailed\b")
 _INTERNAL = _search(r"internal (server )?error|server had an error|unexpected error")
 # Our code did something impossible for what it had: Python's own wording for its bugs.
 _LOGIC = _search(
@@ -665,7 +669,7 @@ _VALUE_WORDS = _search(
 # there: the tool's environment, not a record to look up differently.
 _CONTAINER_MISSING = _search(
     r"\b(bucket|table|relation|collection|index|database|queue|topic|keyspace|container|"
-    r"stream|schema|column|profile)\b[^\n]{0,60}?\b(does not exist|doesn\W{0,2}t exist|not found|"
+    r"stream|schema|column|profile|secret)\b[^\n]{0,60}?\b(does not exist|doesn\W{0,2}t exist|not found|"
     r"not exist|could not be found|cannot be found)|(could not|cannot|can't|unable to) find "
     r"(the |a |any )?(database|table|bucket|collection|index|queue|container|profile)\b|"
     r"\bno such (table|bucket|collection|index|database|queue|container|column)\b|"
@@ -1357,7 +1361,10 @@ _NAME_STEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"RateLimit|TooManyRequests|Throttl", "rate limit"),
         (r"Quota(Exceeded|Exhausted)|InsufficientQuota|PaymentRequired|Billing", "quota exhausted"),
         (r"ContextWindow|ContextLength|TokenLimit|PromptTooLong", "context length"),
-        (r"ContentPolicy|ContentFilter|SafetyError|Blocked(Prompt|Response)", "content filter"),
+        (
+            r"ContentPolicy|ContentFilter|SafetyError|Blocked(Prompt|Response)|Guardrail|Tripwire",
+            "content filter",
+        ),
         (
             r"InteractionRequired|ConsentRequired|Mfa|MultiFactor|TwoFactor|ApprovalRequired|"
             r"Captcha|ChallengeRequired|Checkpoint(Challenge|Required)|(?<!Keyboard)Interrupt$",
@@ -1371,7 +1378,10 @@ _NAME_STEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "auth",
         ),
         (r"MaxTurns|MaxIterations|MaxSteps|IterationLimit|RecursionLimit", "runaway recursion"),
-        (r"UnexpectedModel|ModelBehavior|ModelRetry|OutputParser", "unparsable model output"),
+        (
+            r"UnexpectedModel|ModelBehavior|ModelRetry|OutputParser|^Agent\w*Pars",
+            "unparsable model output",
+        ),
         (r"Timeout|TimedOut|DeadlineExceeded|TimeLimit", "timeout"),
         (
             r"ServiceUnavailable|Unavailable$|BadGateway|Connection(Error|Closed|Refused|Reset)|"
@@ -1738,7 +1748,7 @@ _GENERIC_TYPES = frozenset(
 # A message that says its own error is unknown ("unknown error", "(Unknown)").
 _SAYS_UNKNOWN = _search(
     r"\bunknown (error|exception|failure)\b|\(unknown\)|:\s*unknown\W*$|"
-    r"\b(an?|some) (unknown |unexpected |unspecified )?(error|exception) (has )?occurred\b(?! \()|"
+    r"\b((an?|some) )?(unknown |unexpected |unspecified )?(error|exception) (has )?occurred\b(?! \()|"
     r"something went wrong"
 )
 

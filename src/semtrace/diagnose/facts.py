@@ -74,7 +74,7 @@ _STATUS_PATTERNS = (
     re.compile(r"\(([1-5]\d\d)\) when calling"),  # botocore: An error occurred (403) when calling
     # a sentence about a service: "the ERP returned 503" (not "returned 403 rows")
     re.compile(
-        r"\b(?:returned|answered|responded(?: with)?)\s+(?:an? )?(?:HTTP |status |error:? )?"
+        r"\b(?:returned|answered|received|responded(?: with)?)\s+(?:an? )?(?:HTTP |status |error:? )?"
         r"([1-5]\d\d)\b(?!\s*(?:rows|items|records|results|bytes|ms|s)\b)"
     ),
 )
@@ -149,7 +149,8 @@ _PROVIDER_CODES = (
     ),  # MongoDB: 'codeName': 'DuplicateKey'
     re.compile(r"\b(?:Error)?Code: ?([A-Z][A-Za-z]+)\b"),  # Azure: Code: AuthorizationFailure
     re.compile(r"\bcode: ?([a-z][a-z_]+)\b"),  # Stripe, Go clients: code:model_not_found
-    re.compile(r"""['"]errorCode['"]\s*:\s*['"]([A-Za-z_]+)['"]"""),  # Salesforce, DocuSign
+    # Salesforce's and DocuSign's errorCode, Plaid's error_code
+    re.compile(r"""['"](?:errorCode|error_code)['"]\s*:\s*['"]([A-Za-z_]+)['"]"""),
     re.compile(r"""['"]type['"]\s*:\s*['"]([a-z_]+_error)['"]"""),  # "type": "rate_limit_error"
     re.compile(
         r"['\"]reason['\"]\s*:\s*['\"]([A-Za-z]+)['\"]"
