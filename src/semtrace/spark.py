@@ -28,7 +28,7 @@ from semtrace.lake.files import visible_files
 from semtrace.lake.layout import DATE_KEY
 from semtrace.lake.read import is_lake
 from semtrace.store import schema
-from semtrace.store.views import CAUGHT_SELECT
+from semtrace.store.views import CAUGHT_SELECT, SPAN_FAILURE, traces_view
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -45,7 +45,7 @@ def _json(column: str, key: str) -> str:
 
 SPARK_VIEWS: dict[str, str] = {}
 
-SPARK_VIEWS["traces"] = """
+SPARK_VIEWS["traces"] = traces_view(f"""
     SELECT
         trace_id,
         coalesce(
@@ -64,8 +64,7 @@ SPARK_VIEWS["traces"] = """
         (max(end_time_ns) - min(start_time_ns)) / 1e6 AS duration_ms,
         count(*) AS span_count,
         count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
-        count(*) FILTER (WHERE status_code = 'ERROR' AND error_origin = span_id)
-            AS failure_count,
+        count(*) FILTER (WHERE {SPAN_FAILURE}) AS span_failures,
         CASE WHEN count(*) FILTER (WHERE status_code = 'ERROR') > 0 THEN 'ERROR' ELSE 'OK' END
             AS status,
         CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
@@ -74,7 +73,7 @@ SPARK_VIEWS["traces"] = """
         any_value(session_id, true) AS session_id
     FROM spans
     GROUP BY trace_id
-"""
+""")
 
 SPARK_VIEWS["llm_calls"] = f"""
     SELECT trace_id, span_id, parent_span_id, name, start_time, duration_ms, status_code,

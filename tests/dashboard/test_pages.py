@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import semtrace
 from semtrace.dashboard import APP
 from semtrace.dashboard._launch import ENV_DB, ENV_SERVER
 from tests.dashboard.scenario import DIAGNOSIS, FAILURE_SENTENCE_PART, LOG_SENTENCE, Scenario
+from tests.store.test_failure_count import write_runs
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ def test_traces_page_groups_traces_into_runs(app: AppTest, scenario: Scenario) -
     runs = app.dataframe[0].value
     assert sorted(runs["traces"]) == [1, 2]
     travel = runs[runs["open"] == f"/trace?trace={scenario.travel_trace}"].iloc[0]
-    assert travel["run"] == "invoke_agent supervisor" and travel["errors"] == 1
+    assert travel["run"] == "invoke_agent supervisor" and travel["failures"] == 1
     assert travel["status"] == "✗ failed"
     assert "2 runs" in _texts(app)
     app.button_group[0].set_value("Traces").run()
@@ -105,6 +107,50 @@ def test_trace_page_collapses_and_expands_a_span(app: AppTest, scenario: Scenari
     assert "5 of 7 spans shown" in _texts(at)
     at.button(key="tr_expand").click().run()
     assert "7 of 7 spans shown" in _texts(at)
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The runs of tests.store.test_failure_count (a failure that took down 3 spans, one told
+    by a log sentence alone...), the dashboard pointed at them: root name -> trace id."""
+    db = tmp_path / "counted.duckdb"
+    write_runs(db)
+    monkeypatch.setenv(ENV_DB, str(db))
+    monkeypatch.delenv(ENV_SERVER, raising=False)
+    con = semtrace.connect(db)
+    try:
+        return {r: t for t, r in con.sql("SELECT trace_id, root_name FROM traces").fetchall()}
+    finally:
+        con.close()
+
+
+def test_the_pages_count_failures_where_they_started(counted: dict[str, str]) -> None:
+    """A failure that propagated up through 3 ERROR spans is 1 failure in the trace page's
+    header and in the Traces list, a log sentence's failure 1 too; the caption counts the
+    traces with a failure."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    _open(at, "trace", trace=counted["invoke_agent procurement"])
+    header = next(c.value for c in at.caption if "spans ·" in c.value)
+    assert " · 3 spans · 1 failure (3 ERROR spans) · " in header
+    _open(at, "trace", trace=counted["invoke_agent intake"])
+    header = next(c.value for c in at.caption if "spans ·" in c.value)
+    assert " · 2 spans · 1 failure (0 ERROR spans) · " in header
+    _open(at, "trace", trace=counted["invoke_agent ok"])
+    header = next(c.value for c in at.caption if "spans ·" in c.value)
+    assert " · 0 failures · " in header
+    at.switch_page("screens/traces.py")
+    at.run()
+    at.button_group[0].set_value("Traces").run()
+    df = at.dataframe[0].value
+    got = dict(zip(df["root_name"], df["failures"], strict=True))
+    assert got == {
+        "invoke_agent procurement": 1,
+        "invoke_agent intake": 1,
+        "invoke_agent compliance": 1,
+        "invoke_agent ok": 0,
+    }
+    assert "errors" not in df.columns
+    assert "**4 traces**, 3 failed · " in _texts(at)
 
 
 def test_an_unknown_trace_id_says_so_instead_of_showing_another(app: AppTest) -> None:

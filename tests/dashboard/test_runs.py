@@ -13,21 +13,21 @@ def _sql(con, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
 
 def test_the_demo_story_is_sixteen_runs(dcon) -> None:  # type: ignore[no-untyped-def]
     """Four trips, six invoices (one intake batch) and six support requests are 16 runs over
-    the 53 traces; every trace belongs to a run, and a run failed exactly when one of its
-    own traces has an error."""
+    the 53 traces; every trace belongs to a run, and a run's failures are its own traces'
+    failure_count (as the failures view counts them): it failed exactly when it has one."""
     runs = q.run_list(dcon)
-    traces = _sql(dcon, "SELECT trace_id, error_count FROM traces")
+    traces = _sql(dcon, "SELECT trace_id, failure_count FROM traces")
     assert len(runs) == 16
     assert {t for r in runs for t in r["trace_ids"]} == {t for t, _ in traces}
     titles = sorted(r["title"] for r in runs)
     assert titles.count("invoke_agent travel_supervisor") == 4
     assert titles.count("send request.received") == 6
     assert titles.count("invoke_agent intake → send invoice.received") == 6
-    errors = dict(traces)
+    failures = dict(traces)
     for r in runs:
         own = r["trace_ids"][1:] if "→" in r["title"] else r["trace_ids"]
-        assert r["errors"] == sum(errors[t] for t in own)
-        assert (r["status"] == "ERROR") == (r["errors"] > 0)
+        assert r["failures"] == sum(failures[t] for t in own)
+        assert (r["status"] == "ERROR") == (r["failures"] > 0)
 
 
 def test_a_consumer_trace_belongs_to_the_run_of_its_message(dcon, demo: Demo) -> None:  # type: ignore[no-untyped-def]

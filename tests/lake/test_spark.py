@@ -24,6 +24,7 @@ from semtrace.store import schema
 from semtrace.store.database import Store
 from semtrace.store.views import VIEWS
 from tests.lake.conftest import assert_same_rows, dict_rows
+from tests.store.test_failure_count import write_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 README_SQL = re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
@@ -124,6 +125,46 @@ def test_every_relation_gives_the_same_rows(engines: tuple[Any, Any], name: str)
     expected = dict_rows(duck, duck_sql)
     assert expected or name == schema.SEMTRACE_STATS, f"the demo lake has no {name} rows"
     assert_same_rows(_spark_rows(spark, spark_sql), expected)
+
+
+def test_a_log_sentences_failure_counts_in_both_engines(
+    spark: Any, lake: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The demo has no failure told by a log sentence alone: on the runs of
+    tests.store.test_failure_count, published to a lake, both engines give each trace the
+    failures the failures view counts (the log sentence's 1, the propagated failure's 1 of 3
+    ERROR spans, the caught failure's 1), row for row."""
+    root = tmp_path_factory.mktemp("spark-counted")
+    write_runs(root / "runs.duckdb")
+    store = Store(root / "runs.duckdb")
+    LakeSink(store, root / "lake").flush()
+    store.close()
+    register(spark, root / "lake")
+    duck = connect(lake=root / "lake")
+    try:
+        duck.execute("SET TimeZone = 'UTC'")
+        sql = (
+            "SELECT t.root_name, t.error_count, t.failure_count, count(f.trace_id) AS counted "
+            "FROM traces t LEFT JOIN failures f ON f.trace_id = t.trace_id "
+            "GROUP BY t.root_name, t.error_count, t.failure_count"
+        )
+        expected = dict_rows(duck, sql)
+        assert sorted(expected, key=lambda r: r["root_name"]) == [
+            {"root_name": r, "error_count": e, "failure_count": n, "counted": n}
+            for r, e, n in [
+                ("invoke_agent compliance", 1, 1),
+                ("invoke_agent intake", 0, 1),
+                ("invoke_agent ok", 0, 0),
+                ("invoke_agent procurement", 3, 1),
+            ]
+        ]
+        assert_same_rows(_spark_rows(spark, sql), expected)
+        assert_same_rows(
+            _spark_rows(spark, "SELECT * FROM traces"), dict_rows(duck, "SELECT * FROM traces")
+        )
+    finally:
+        duck.close()
+        register(spark, lake)  # the other tests' lake again, whatever runs next
 
 
 def test_the_readme_queries_give_the_same_rows(engines: tuple[Any, Any]) -> None:

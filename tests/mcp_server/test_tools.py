@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+import semtrace
 from semtrace.collector.server import Collector, CollectorConfig
 from semtrace.mcp_server._text import table_text
 from semtrace.mcp_server.tools import RELATIONS, TelemetryTools, ToolInputError
@@ -50,7 +51,9 @@ def test_the_trace_tree_shows_spans_under_their_parents_with_sentences(
     failure sentence logged inside the agent."""
     text = TelemetryTools(telemetry.db).get_trace(telemetry.failed_trace)
     lines = text.splitlines()
-    assert lines[0].startswith(f"trace {telemetry.failed_trace}: 2 spans, 1 error, ")
+    # the tool's failure, caught by the agent: its log.failure tells of it, not of another
+    head = f"trace {telemetry.failed_trace}: 2 spans, 1 failure (1 ERROR span), "
+    assert lines[0].startswith(head)
     assert lines[2].startswith("invoke_agent procurement [procurement] ")
     assert lines[3].startswith("  > ERROR: The procurement agent failed to retrieve the vendor ID")
     assert SENTENCE_PART in lines[3]
@@ -75,6 +78,30 @@ def test_unknown_ids_and_bad_filters_say_what_to_pass(telemetry: Telemetry) -> N
         tools.list_failures(since="yesterday-ish")
     with pytest.raises(ToolInputError, match="the tables and views are: spans"):
         tools.describe_schema("nowhere")
+
+
+def test_a_log_sentence_failure_counts_in_list_traces_and_get_trace(
+    telemetry: Telemetry,
+) -> None:
+    """Intake's failure is told by a log sentence alone (its span did not error): the trace
+    lists 1 failure, as the failures view counts it, with an OK status and no ERROR span."""
+    con = semtrace.connect(telemetry.db)
+    try:
+        ((intake, counted),) = con.sql(
+            "SELECT t.trace_id, (SELECT count(*) FROM failures f WHERE f.trace_id = t.trace_id) "
+            "FROM traces t WHERE root_name = 'invoke_agent intake'"
+        ).fetchall()
+    finally:
+        con.close()
+    tools = TelemetryTools(telemetry.db)
+    lines = tools.list_traces().splitlines()
+    header = lines[1].split(" | ")  # under the line that counts them
+    row = dict(
+        zip(header, next(r for r in lines if r.startswith(intake)).split(" | "), strict=False)
+    )
+    assert (row["failures"], row["status"], counted) == ("1", "OK", 1)
+    head = tools.get_trace(intake).splitlines()[0]
+    assert head.startswith(f"trace {intake}: 1 span, 1 failure (0 ERROR spans), ")
 
 
 def test_since_filters_out_older_failures(telemetry: Telemetry) -> None:

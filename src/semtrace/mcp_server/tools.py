@@ -150,7 +150,7 @@ class TelemetryTools:
                 ",".join(r["agents"] or []),
                 duration(r["duration_ms"]),
                 r["span_count"],
-                r["error_count"],
+                r["failure_count"],
                 r["status"],
                 r["matched_sentence"] if text else None,
             ]
@@ -158,7 +158,7 @@ class TelemetryTools:
         ]
         if not rows:
             return "no traces match; try without filters, or a longer since"
-        columns = ["trace_id", "start", "root", "agents", "duration", "spans", "errors", "status"]
+        columns = ["trace_id", "start", "root", "agents", "duration", "spans", "failures", "status"]
         if not text:
             rows = [r[:-1] for r in rows]
         else:
@@ -177,7 +177,8 @@ class TelemetryTools:
             if full is None:
                 raise ToolInputError(f"no trace with id {trace_id!r}; list_traces() shows them")
             trace = Trace(full, queries.trace_spans(con, full), queries.trace_logs(con, full))
-        return _trace_text(trace, max(1, max_spans))
+            failures = queries.failure_count(con, trace_id=full)
+        return _trace_text(trace, failures, max(1, max_spans))
 
     # -- failures ----------------------------------------------------------------------------
     def list_failures(
@@ -370,7 +371,9 @@ def _diagnosis_lines(d: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _trace_text(trace: Trace, max_spans: int) -> str:
+def _trace_text(trace: Trace, failures: int, max_spans: int) -> str:
+    """``failures``: the trace's failures as the failures view counts them (where they
+    started), beside its ERROR spans (a failure's impact errors too)."""
     spans = trace.spans.to_pylist()
     errors = sum(1 for s in spans if s["status_code"] == "ERROR")
     agents = sorted({s["agent_name"] for s in spans if s.get("agent_name")})
@@ -380,7 +383,8 @@ def _trace_text(trace: Trace, max_spans: int) -> str:
         else (0, 0)
     )
     head = (
-        f"trace {trace.trace_id}: {count(len(spans), 'span')}, {count(errors, 'error')}, "
+        f"trace {trace.trace_id}: {count(len(spans), 'span')}, {count(failures, 'failure')} "
+        f"({count(errors, 'ERROR span')}), "
         f"{duration((end - start) / 1e6)}"
         + (f", agents {', '.join(agents)}" if agents else "")
         + "\n(line: name [agent] duration (span_id); ✗ marks a failed span, > a log sentence)"

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from semtrace.exceptions import QueryError
 from semtrace.store.schema import TABLES
-from semtrace.store.views import TRACES_SELECT, VIEWS
+from semtrace.store.views import VIEWS, traces_select
 
 __all__ = [
     "FINDING_KINDS",
@@ -93,6 +93,7 @@ def list_traces(
             "duration_ms",
             "span_count",
             "error_count",
+            "failure_count",
             "status",
             "input_tokens",
             "output_tokens",
@@ -239,7 +240,8 @@ def recent_traces(
     CONSUMER spans whose parent lives in another process) plus the traces of the newest spans
     (runs still in progress); the filters are first checked on a window of the newest
     candidates only, and on everything when that window holds too few matches; the per-trace
-    aggregates run over the chosen traces only.
+    aggregates (``failure_count`` with the failures told by a log alone) run over the chosen
+    traces' spans and logs only.
     """
     args = (since, until, services, agents, status, text, int(limit))
     window = max(50 * int(limit), 5_000)
@@ -336,9 +338,10 @@ def _recent_traces(
             WHERE true{kept}
             GROUP BY trace_id ORDER BY first_ns DESC LIMIT ?
         ),
-        t AS ({TRACES_SELECT.format(where=subset)})
+        t AS ({traces_select(subset)})
         SELECT t.trace_id, t.root_name, t.root_agent, t.services, t.agents, t.start_time,
-               round(t.duration_ms, 1) AS duration_ms, t.span_count, t.error_count, t.status,
+               round(t.duration_ms, 1) AS duration_ms, t.span_count, t.error_count,
+               t.failure_count, t.status,
                t.input_tokens, t.output_tokens, round(t.cost_usd, 6) AS cost_usd,
                m.sentence AS matched_sentence
         FROM t LEFT JOIN m ON m.trace_id = t.trace_id

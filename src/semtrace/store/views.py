@@ -14,10 +14,14 @@ from semtrace import semconv as sc
 __all__ = [
     "CAUGHT_SELECT",
     "FAILURES_SELECT",
-    "TRACES_SELECT",
+    "SPAN_FAILURE",
     "VIEWS",
+    "caught_select",
     "create_views",
+    "log_failure_ctes",
     "register_view",
+    "traces_select",
+    "traces_view",
 ]
 
 VIEWS: dict[str, str] = {}
@@ -35,37 +39,147 @@ def create_views(con: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> 
         con.execute(f"CREATE OR REPLACE {temp}VIEW {name} AS {select_sql}")
 
 
-# One row per trace. The SELECT is kept as a template so the recent-traces query can run the
-# same aggregates over a few candidate traces instead of every span (fast at 10M spans).
-TRACES_SELECT = """
-    SELECT
-        trace_id,
-        coalesce(arg_min(name, start_time_ns) FILTER (WHERE parent_span_id IS NULL),
-                 arg_min(name, start_time_ns)) AS root_name,
-        coalesce(arg_min(agent_name, start_time_ns) FILTER (WHERE parent_span_id IS NULL),
-                 arg_min(agent_name, start_time_ns) FILTER (WHERE agent_name IS NOT NULL))
-            AS root_agent,
-        list_sort(list(DISTINCT service_name) FILTER (WHERE service_name IS NOT NULL))
-            AS services,
-        list_sort(list(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL)) AS agents,
-        min(start_time) AS start_time,
-        max(end_time) AS end_time,
-        (max(end_time_ns) - min(start_time_ns)) / 1e6 AS duration_ms,
-        count(*) AS span_count,
-        count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
-        count(*) FILTER (WHERE status_code = 'ERROR' AND error_origin = span_id)
-            AS failure_count,
-        CASE WHEN count(*) FILTER (WHERE status_code = 'ERROR') > 0 THEN 'ERROR' ELSE 'OK' END
-            AS status,
-        sum(input_tokens)::BIGINT AS input_tokens,
-        sum(output_tokens)::BIGINT AS output_tokens,
-        sum(cost_usd) AS cost_usd,
-        any_value(session_id) FILTER (WHERE session_id IS NOT NULL) AS session_id
-    FROM spans {where}
-    GROUP BY trace_id
+# The error logs of spans that caught a failure (spans.caught_failure: they did not error, a
+# failure below them did), written after it ended: the failure's impact sentences. Over the
+# ``errored`` CTE (the ERROR spans: trace_id, span_id, end_time_ns at least) and
+# ``unexplained`` (the error logs of spans that did not error: few, so the join stays small);
+# ``spans`` names the spans to look in (all, or a CTE of a few traces' spans). Plain SQL: the
+# Spark twins use the same text.
+def caught_select(spans: str = "spans") -> str:
+    """The SELECT of the caught error logs (see above)."""
+    return f"""
+        SELECT c.trace_id, c.caught_failure AS origin, l.log_id, l.message, l.event_name,
+               l.time_ns
+        FROM unexplained l
+        JOIN {spans} c ON c.trace_id = l.trace_id AND c.span_id = l.span_id
+        JOIN errored o ON o.trace_id = c.trace_id AND o.span_id = c.caught_failure
+        WHERE c.caught_failure IS NOT NULL AND l.time_ns >= o.end_time_ns
 """
 
-register_view("traces", TRACES_SELECT.format(where=""))
+
+CAUGHT_SELECT = caught_select()
+
+# A span that is a failure of its own: an ERROR span that is its own error_origin (one whose
+# origin is unknown counts as its own, as the failures view's ``errored.origin`` does).
+SPAN_FAILURE = "status_code = 'ERROR' AND coalesce(error_origin, span_id) = span_id"
+
+
+def log_failure_ctes(spans: str = "spans", logs: str = "logs", *, inline: bool = False) -> str:
+    """The CTEs that find the failures told by a log alone, for the ``failures`` and
+    ``traces`` views (and the Spark ``traces`` twin: plain SQL): ``unexplained`` (the error
+    logs of spans that did not error, or of no span), ``caught`` (those telling of a failure
+    caught below: :func:`caught_select`) and ``failed_logs`` (the rest: each a failure).
+    Needs an ``errored`` CTE before them; ``spans``/``logs`` name the rows to look in (a CTE
+    or a parenthesized subquery keeps a few traces' only).
+
+    Every part is joined on ``trace_id``, so a filter on one trace reaches every scan, but
+    DuckDB computes a CTE used twice once, for every trace: ``inline`` (DuckDB only, for
+    the traces view over every trace) asks it not to, so ``SELECT * FROM traces WHERE
+    trace_id = ?`` reads that trace's rows. The failures view keeps ``unexplained`` (few
+    rows) computed once."""
+    hint = "NOT MATERIALIZED " if inline else ""
+    return f"""
+    unexplained AS {hint}(
+        SELECT l.* FROM {logs} l
+        LEFT JOIN (SELECT DISTINCT trace_id, span_id FROM errored) e
+          ON e.trace_id = l.trace_id AND e.span_id = l.span_id
+        WHERE l.severity IN ('ERROR', 'CRITICAL') AND e.span_id IS NULL
+    ),
+    caught AS ({caught_select(spans)}),
+    failed_logs AS (
+        SELECT l.* FROM unexplained l
+        LEFT JOIN (SELECT DISTINCT trace_id, log_id FROM caught) k
+          ON k.trace_id = l.trace_id AND k.log_id = l.log_id
+        WHERE k.log_id IS NULL
+    )"""
+
+
+def traces_view(
+    per_trace: str,
+    *,
+    spans: str = "spans",
+    logs: str = "logs",
+    first: str = "",
+    inline: bool = False,
+) -> str:
+    """The ``traces`` view around ``per_trace``, plain SQL for both engines (the Spark twin
+    passes its own dialect's aggregates): ``per_trace`` is the SELECT of each trace's
+    aggregates over ``spans``, with ``span_failures`` counting :data:`SPAN_FAILURE`; each
+    trace's ``failure_count`` adds the failures told by a log alone (``failed_logs``), as
+    the failures view counts them. ``spans``/``logs``/``inline`` as for
+    :func:`log_failure_ctes`; ``first``: CTEs that define them (ending in a comma)."""
+    return f"""
+    WITH {first}
+    errored AS {"NOT MATERIALIZED " if inline else ""}(
+        SELECT trace_id, span_id, end_time_ns FROM {spans} WHERE status_code = 'ERROR'
+    ),
+    {log_failure_ctes(spans, logs, inline=inline)},
+    per_trace AS ({per_trace}),
+    log_failure_counts AS (SELECT trace_id, count(*) AS n FROM failed_logs GROUP BY trace_id)
+    SELECT t.trace_id, t.root_name, t.root_agent, t.services, t.agents, t.start_time,
+           t.end_time, t.duration_ms, t.span_count, t.error_count,
+           t.span_failures + coalesce(f.n, 0) AS failure_count, t.status, t.input_tokens,
+           t.output_tokens, t.cost_usd, t.session_id
+    FROM per_trace t LEFT JOIN log_failure_counts f ON f.trace_id = t.trace_id
+"""
+
+
+# The spans columns the traces view reads (what a chosen few traces' spans are kept with).
+_TRACE_SPAN_COLUMNS = (
+    "trace_id, span_id, parent_span_id, name, agent_name, service_name, start_time, end_time, "
+    "start_time_ns, end_time_ns, status_code, error_origin, caught_failure, input_tokens, "
+    "output_tokens, cost_usd, session_id"
+)
+
+
+def traces_select(where: str = "") -> str:
+    """The ``traces`` view's SELECT, one row per trace, over the traces ``where`` keeps: a
+    ``WHERE`` clause on spans that names traces by ``trace_id`` (``WHERE trace_id IN
+    (...)``), or empty for every trace. The recent-traces query, the dashboard and the
+    compare page run it over a few chosen traces: their spans are read once (``where``
+    appears once in the text, so its ``?`` parameters are given once) and only their logs
+    are searched for failures, so it stays fast on tens of millions of spans."""
+    spans, logs, first = "spans", "logs", ""
+    if where:
+        spans = "scoped"
+        logs = "(SELECT * FROM logs WHERE trace_id IN (SELECT trace_id FROM scoped))"
+        first = f"scoped AS MATERIALIZED (SELECT {_TRACE_SPAN_COLUMNS} FROM spans {where}),"
+    per_trace = f"""
+        SELECT
+            trace_id,
+            coalesce(arg_min(name, start_time_ns) FILTER (WHERE parent_span_id IS NULL),
+                     arg_min(name, start_time_ns)) AS root_name,
+            coalesce(arg_min(agent_name, start_time_ns) FILTER (WHERE parent_span_id IS NULL),
+                     arg_min(agent_name, start_time_ns) FILTER (WHERE agent_name IS NOT NULL))
+                AS root_agent,
+            list_sort(list(DISTINCT service_name) FILTER (WHERE service_name IS NOT NULL))
+                AS services,
+            list_sort(list(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL))
+                AS agents,
+            min(start_time) AS start_time,
+            max(end_time) AS end_time,
+            (max(end_time_ns) - min(start_time_ns)) / 1e6 AS duration_ms,
+            count(*) AS span_count,
+            count(*) FILTER (WHERE status_code = 'ERROR') AS error_count,
+            count(*) FILTER (WHERE {SPAN_FAILURE}) AS span_failures,
+            CASE WHEN count(*) FILTER (WHERE status_code = 'ERROR') > 0 THEN 'ERROR'
+                 ELSE 'OK' END AS status,
+            sum(input_tokens)::BIGINT AS input_tokens,
+            sum(output_tokens)::BIGINT AS output_tokens,
+            sum(cost_usd) AS cost_usd,
+            any_value(session_id) FILTER (WHERE session_id IS NOT NULL) AS session_id
+        FROM {spans}
+        GROUP BY trace_id
+    """
+    # Over every trace, a query for one trace (WHERE trace_id = ?) reads that trace's rows
+    # only; over a few chosen ones, their error logs are read once.
+    return traces_view(per_trace, spans=spans, logs=logs, first=first, inline=not where)
+
+
+# One row per trace: its root, agents, times, counts, tokens and cost; failure_count is its
+# failures as the failures view counts them (log sentences included). traces_select() runs
+# the same SELECT over a few chosen traces (the recent-traces query, the dashboard).
+register_view("traces", traces_select())
 
 register_view(
     "llm_calls",
@@ -127,19 +241,6 @@ register_view(
     """,
 )
 
-# The error logs of spans that caught a failure (spans.caught_failure: they did not error, a
-# failure below them did), written after it ended: the failure's impact sentences. Over the
-# failures view's ``errored`` (the ERROR spans) and ``unexplained`` (the error logs of spans
-# that did not error: few, so the join stays small); the Spark twin uses the same text.
-CAUGHT_SELECT = """
-        SELECT c.trace_id, c.caught_failure AS origin, l.log_id, l.message, l.event_name,
-               l.time_ns
-        FROM unexplained l
-        JOIN spans c ON c.trace_id = l.trace_id AND c.span_id = l.span_id
-        JOIN errored o ON o.trace_id = c.trace_id AND o.span_id = c.caught_failure
-        WHERE c.caught_failure IS NOT NULL AND l.time_ns >= o.end_time_ns
-"""
-
 # One row per failure, counted where it started: an ERROR span that is its own error_origin
 # (see semtrace.store.lineage), with the spans it took down (the ancestors that errored
 # because of it) as its impact and the span it ended in; plus the error logs that belong to
@@ -164,13 +265,7 @@ FAILURES_SELECT = f"""
                bool_or(parent_span_id IS NULL) AS reached_root
         FROM errored GROUP BY trace_id, origin
     ),
-    unexplained AS (
-        SELECT * FROM logs l
-        WHERE l.severity IN ('ERROR', 'CRITICAL')
-          AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id
-                            AND s.span_id = l.span_id AND s.status_code = 'ERROR')
-    ),
-    caught AS ({CAUGHT_SELECT}),
+    {log_failure_ctes()},
     sentences AS (
         -- a semantic failure (log.failure) of its own span explains best, then one of the
         -- span that caught it; else the latest error sentence on the span (the automatic
@@ -209,9 +304,7 @@ FAILURES_SELECT = f"""
                NULL AS exception_message, 0::BIGINT AS impact_count,
                NULL::VARCHAR[] AS impacted_span_ids, NULL AS ended_in_span_id,
                NULL AS ended_in, NULL::BOOLEAN AS reached_root
-        FROM unexplained l
-        WHERE NOT EXISTS (SELECT 1 FROM caught k WHERE k.trace_id = l.trace_id
-                            AND k.log_id = l.log_id)
+        FROM failed_logs l
     ),
     all_failures AS (
         SELECT * FROM span_failures UNION ALL BY NAME SELECT * FROM log_failures

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from semtrace.dashboard.queries._common import Con, arrow, parse_json, rows
-from semtrace.store.views import TRACES_SELECT
+from semtrace.store.views import traces_select
 
 __all__ = ["MAX_COMPARED_SPANS", "run_spans", "similar_traces"]
 
@@ -35,8 +35,8 @@ def run_spans(con: Con, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
 def similar_traces(con: Con, trace_id: str, *, limit: int = 30) -> list[dict[str, Any]]:
     """Other traces of the same workflow (the same root span name), newest first, with
     their status: what a trace is usually compared with."""
-    sql = TRACES_SELECT.format(
-        where="""WHERE trace_id IN (
+    sql = traces_select(
+        """WHERE trace_id IN (
             SELECT trace_id FROM spans
             WHERE parent_span_id IS NULL AND name = (
                 SELECT arg_min(name, start_time_ns) FROM spans

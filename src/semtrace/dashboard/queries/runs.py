@@ -19,7 +19,7 @@ from typing import Any
 
 from semtrace.dashboard.queries._common import NOT_AMBIENT, Con, arrow, rows, span_names
 from semtrace.dashboard.queries.traces import trace_list, trace_summaries
-from semtrace.store.views import TRACES_SELECT
+from semtrace.store.views import traces_select
 
 __all__ = [
     "CausalScope",
@@ -176,8 +176,9 @@ def run_list(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """The newest runs among the traces matching the filters (as :func:`trace_list` takes
-    them), newest first: one row per run with its traces, spans, errors, time span, agents,
-    tokens and cost, the trace to open first, and the sentence that matched ``text``."""
+    them), newest first: one row per run with its traces, spans, failures (its own traces'
+    ``failure_count``: a run failed when it has one), time span, agents, tokens and cost,
+    the trace to open first, and the sentence that matched ``text``."""
     matches = rows(
         trace_list(
             con,
@@ -211,16 +212,16 @@ def _run_row(
     title = origin["root_name"]
     if run.via_span:
         title = f"{title} → {vias.get((run.origin, run.via_span), 'message')}"
-    errors = sum(int(t["error_count"] or 0) for t in own)
+    failures = sum(int(t["failure_count"] or 0) for t in own)
     start = min(t["start_time"] for t in traces)
     end = max(t["end_time"] for t in traces)
     return {
         "key": run.key,
         "title": title,
-        "status": "ERROR" if errors else "OK",
+        "status": "ERROR" if failures else "OK",
         "traces": len(traces),
         "spans": sum(int(t["span_count"] or 0) for t in own),
-        "errors": errors,
+        "failures": failures,
         "start_time": start,
         "duration_ms": round((end - start).total_seconds() * 1000, 1),
         "agents": sorted({a for t in traces for a in t["agents"] or []}),
@@ -294,9 +295,9 @@ def causal_scope(con: Con, trace_id: str) -> CausalScope:
 
 def session_list(con: Con, *, limit: int = 100) -> list[dict[str, Any]]:
     """Sessions (``session_id``), most recently active first: turns (traces), time span,
-    errors, agents, tokens and cost."""
-    sql = TRACES_SELECT.format(
-        where="WHERE trace_id IN (SELECT trace_id FROM spans WHERE session_id IS NOT NULL)"
+    failures (``failure_count``) and the turns that had one, agents, tokens and cost."""
+    sql = traces_select(
+        "WHERE trace_id IN (SELECT trace_id FROM spans WHERE session_id IS NOT NULL)"
     )
     return rows(
         arrow(
@@ -304,8 +305,8 @@ def session_list(con: Con, *, limit: int = 100) -> list[dict[str, Any]]:
             f"""
             SELECT session_id, count(*) AS turns, min(start_time) AS started,
                    max(end_time) AS last_active,
-                   sum(error_count)::BIGINT AS errors,
-                   count(*) FILTER (WHERE error_count > 0) AS failed_turns,
+                   sum(failure_count)::BIGINT AS failures,
+                   count(*) FILTER (WHERE failure_count > 0) AS failed_turns,
                    list_sort(list_distinct(flatten(list(agents)))) AS agents,
                    sum(input_tokens)::BIGINT AS input_tokens,
                    sum(output_tokens)::BIGINT AS output_tokens,
@@ -321,9 +322,7 @@ def session_list(con: Con, *, limit: int = 100) -> list[dict[str, Any]]:
 def session_turns(con: Con, session_id: str) -> list[dict[str, Any]]:
     """The turns of a session in time order: each trace with its root span (what came in and
     what went out are in its attributes) and the first failure sentence, if any."""
-    sql = TRACES_SELECT.format(
-        where="WHERE trace_id IN (SELECT trace_id FROM spans WHERE session_id = ?)"
-    )
+    sql = traces_select("WHERE trace_id IN (SELECT trace_id FROM spans WHERE session_id = ?)")
     return rows(
         arrow(
             con,
@@ -345,7 +344,8 @@ def session_turns(con: Con, session_id: str) -> list[dict[str, Any]]:
                 FROM logs WHERE trace_id IN (SELECT trace_id FROM t) GROUP BY trace_id
             )
             SELECT t.trace_id, t.root_name, t.root_agent, t.start_time, t.duration_ms,
-                   t.span_count, t.error_count, t.status, t.agents, r.span_id AS root_span,
+                   t.span_count, t.error_count, t.failure_count, t.status, t.agents,
+                   r.span_id AS root_span,
                    r.attributes AS root_attributes, s.failure, s.first_sentence,
                    s.last_sentence
             FROM t LEFT JOIN root r USING (trace_id) LEFT JOIN said s USING (trace_id)

@@ -27,7 +27,7 @@ def schema_catalog(con: Con) -> pa.Table:
 
 EXAMPLE_QUERIES: dict[str, str] = {
     "Slowest traces": (
-        "SELECT trace_id, root_name, agents, round(duration_ms) AS ms, error_count\n"
+        "SELECT trace_id, root_name, agents, round(duration_ms) AS ms, failure_count\n"
         "FROM traces ORDER BY duration_ms DESC LIMIT 20"
     ),
     "Failure sentences today": (

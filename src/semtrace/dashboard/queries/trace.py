@@ -20,6 +20,7 @@ from semtrace.dashboard.queries._common import (
     parse_json,
     rows,
 )
+from semtrace.store.views import traces_select
 
 __all__ = [
     "SKELETON_COLUMNS",
@@ -47,8 +48,9 @@ SKELETON_COLUMNS = (
 
 
 def trace_overview(con: Con, trace_id: str) -> dict[str, Any] | None:
-    """The ``traces`` row of one trace (root, agents, duration, counts, tokens, cost)."""
-    found = rows(arrow(con, "SELECT * FROM traces WHERE trace_id = ?", [trace_id]))
+    """The ``traces`` row of one trace (root, agents, duration, counts, tokens, cost),
+    computed for that trace only."""
+    found = rows(arrow(con, traces_select("WHERE trace_id = ?"), [trace_id]))
     return found[0] if found else None
 
 

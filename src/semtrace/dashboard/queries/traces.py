@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from semtrace.dashboard.queries._common import Con, arrow, rows
 from semtrace.store.queries import recent_traces
-from semtrace.store.views import TRACES_SELECT
+from semtrace.store.views import traces_select
 
 __all__ = [
     "TraceLookup",
@@ -66,7 +66,7 @@ def trace_summaries(con: Con, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
     """The ``traces`` view's row of each trace named (any order), computed for those only."""
     if not trace_ids:
         return []
-    sql = TRACES_SELECT.format(where="WHERE list_contains(?, trace_id)")
+    sql = traces_select("WHERE list_contains(?, trace_id)")
     return rows(arrow(con, f"SELECT * FROM ({sql}) ORDER BY start_time DESC", [list(trace_ids)]))
 
 

@@ -19,11 +19,21 @@ from semtrace.dashboard._widgets import (
     fmt_cost,
     fmt_ms,
     fmt_tokens,
+    plural,
     refresh_every,
     status_badge,
 )
 
 MAX_ROWS = 300
+
+
+def _failures(overview: dict[str, Any]) -> str:
+    """``1 failure``, as the failures view counts them (where they started, log sentences
+    included), with the ERROR spans when they are not one per failure (a failure's impact
+    errors too; a log sentence's failure has none)."""
+    failures, errors = int(overview["failure_count"] or 0), int(overview["error_count"] or 0)
+    said = plural(failures, "failure")
+    return said if errors == failures else f"{said} ({plural(errors, 'ERROR span')})"
 
 
 def _header(con: Any, overview: dict[str, Any], running: bool) -> None:
@@ -41,7 +51,7 @@ def _header(con: Any, overview: dict[str, Any], running: bool) -> None:
         facts = [
             fmt_ms(overview["duration_ms"]),
             f"{overview['span_count']:,} spans",
-            f"{overview['error_count']} failed",
+            _failures(overview),
             f"{len(agents)} agent{'s' if len(agents) != 1 else ''}",
             f"{fmt_tokens(tokens)} tokens",
             fmt_cost(overview["cost_usd"]),

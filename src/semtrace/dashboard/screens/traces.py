@@ -37,8 +37,8 @@ _FAILED_ROW = "background-color: #fdecea"
 
 
 def _highlight_failed(df: pd.DataFrame) -> Any:
-    """The table with its failed rows tinted red."""
-    failed = df["errors"] > 0
+    """The table with its failed rows (a failure or more) tinted red."""
+    failed = df["failures"] > 0
 
     def style(row: pd.Series) -> list[str]:
         return [_FAILED_ROW if failed.loc[row.name] else ""] * len(row)
@@ -103,7 +103,7 @@ def _runs(filters: dict[str, Any], text: str) -> None:
                 "said": r["matched_sentence"] or "",
                 "traces": r["traces"],
                 "spans": r["spans"],
-                "errors": r["errors"],
+                "failures": r["failures"],
                 "duration_ms": r["duration_ms"],
                 "start_time": r["start_time"],
                 "agents": r["agents"],
@@ -148,10 +148,10 @@ def _traces(filters: dict[str, Any], text: str) -> None:
     if table.num_rows == 0:
         _nothing(filters)
         return
-    df = table.to_pandas()
+    df = table.to_pandas().rename(columns={"failure_count": "failures"})
     live = f", {len(running)} running" if running else ""
     st.caption(
-        f"**{plural(len(df), 'trace')}**, {int((df['error_count'] > 0).sum())} failed{live} · "
+        f"**{plural(len(df), 'trace')}**, {int((df['failures'] > 0).sum())} failed{live} · "
         f"{fmt_tokens(df['input_tokens'].fillna(0).sum() + df['output_tokens'].fillna(0).sum())}"
         f" tokens · {fmt_cost(df['cost_usd'].fillna(0).sum())}"
     )
@@ -160,7 +160,6 @@ def _traces(filters: dict[str, Any], text: str) -> None:
         RUNNING if t in running else status_icon(s)
         for t, s in zip(df["trace_id"], df["status"], strict=True)
     ]
-    df = df.rename(columns={"error_count": "errors"})
     if df["matched_sentence"].isna().all():
         df = df.drop(columns=["matched_sentence"])
     event = st.dataframe(
@@ -177,7 +176,7 @@ def _traces(filters: dict[str, Any], text: str) -> None:
                 "status",
                 "root_name",
                 "matched_sentence",
-                "errors",
+                "failures",
                 "duration_ms",
                 "start_time",
                 "agents",
@@ -218,9 +217,13 @@ def _sessions() -> None:
             "`session.id`) are grouped here as threads, one turn per trace.",
         )
         return
-    df = pd.DataFrame(sessions).drop(columns=["errors"]).rename(columns={"failed_turns": "errors"})
+    df = (
+        pd.DataFrame(sessions)
+        .drop(columns=["failures"])
+        .rename(columns={"failed_turns": "failures"})
+    )
     st.caption(
-        f"**{plural(len(df), 'session')}**, {int((df['errors'] > 0).sum())} with a failed turn"
+        f"**{plural(len(df), 'session')}**, {int((df['failures'] > 0).sum())} with a failed turn"
     )
     event = st.dataframe(
         _highlight_failed(df),
@@ -228,10 +231,10 @@ def _sessions() -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="tr_sessions",
-        column_order=["session_id", "turns", "errors", "started", "last_active", "agents"],
+        column_order=["session_id", "turns", "failures", "started", "last_active", "agents"],
         column_config={
             "session_id": st.column_config.TextColumn("session"),
-            "errors": st.column_config.NumberColumn("failed turns"),
+            "failures": st.column_config.NumberColumn("failed turns"),
             "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss"),
             "last_active": st.column_config.DatetimeColumn(
                 "last active", format="YYYY-MM-DD HH:mm:ss"
@@ -262,7 +265,7 @@ def _thread(session: str) -> None:
                 f"{turn['root_agent'] or turn['root_name']} · {fmt_ms(turn['duration_ms'])} · "
                 f"{turn['span_count']} spans"
             )
-            if turn["status"] == "ERROR":
+            if turn["failure_count"]:
                 st.error(turn["failure"] or "This turn failed.", icon=":material/error:")
             else:
                 answer = as_text(span_output(root)) or turn["last_sentence"] or "(done)"
