@@ -126,10 +126,13 @@ def test_traces(db: Path) -> None:
     code, out, _ = run("traces", "--db", str(db), "--format", "json")
     assert code == 0
     rows = json.loads(out)
-    assert [(r["root_name"], r["status"], r["span_count"]) for r in rows] == [
-        ("invoke_agent procurement", "ERROR", 2),
-        ("invoke_agent supervisor", "OK", 3),
+    assert [(r["root_name"], r["status"], r["span_count"], r["failure_count"]) for r in rows] == [
+        ("invoke_agent procurement", "ERROR", 2, 1),
+        ("invoke_agent supervisor", "OK", 3, 0),
     ]
+    code, out, _ = run("traces", "--db", str(db))  # a table: failures where errors were
+    header = [c.strip() for c in next(x for x in out.splitlines() if "trace_id" in x).split("┃")]
+    assert "failures" in header and "errors" not in header
     code, out, _ = run("traces", "--db", str(db), "--status", "error", "-f", "json")
     assert [r["trace_id"] for r in json.loads(out)] == [TRACE_ERR]
     code, out, _ = run("traces", "--db", str(db), "--agent", "supervisor")
@@ -138,11 +141,12 @@ def test_traces(db: Path) -> None:
 
 
 def test_show_tree_with_errors(db: Path) -> None:
-    """show prints the span tree of a trace, the failed spans with their error sentence."""
+    """show prints the span tree of a trace, the failed spans with their error sentence; its
+    head counts the failure once (the tool's took its agent down: 2 ERROR spans)."""
     code, out, _ = run("show", TRACE_ERR, "--db", str(db))
     assert code == 0
     assert f"trace {TRACE_ERR}" in out
-    assert "2 spans, 2 errors" in out
+    assert "2 spans, 1 failure (2 ERROR spans)" in out
     lines = out.splitlines()
     agent = next(i for i, line in enumerate(lines) if "invoke_agent procurement" in line)
     tool = next(i for i, line in enumerate(lines) if "execute_tool lookup_vendor" in line)

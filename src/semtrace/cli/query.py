@@ -14,6 +14,7 @@ from rich.tree import Tree
 from semtrace._connect import connect
 from semtrace.cli import app
 from semtrace.cli._common import DbOption, Format, console, fail, print_arrow
+from semtrace.cli.diagnose import _n
 from semtrace.exceptions import QueryError, SemtraceError
 from semtrace.store import queries
 from semtrace.telemetry.sentences import fold_failure_logs
@@ -80,7 +81,7 @@ _TRACE_COLUMNS = [
     "start_time",
     "duration_ms",
     "span_count",
-    "error_count",
+    "failure_count",
     "status",
     "cost_usd",
 ]
@@ -91,13 +92,13 @@ _TRACE_HEADERS = [
     "start (UTC)",
     "ms",
     "spans",
-    "errors",
+    "failures",
     "status",
     "cost $",
 ]
 
 # On a narrow terminal these go first, in this order: the id, root and status always stay.
-_TRACE_HIDE = ["cost $", "spans", "errors", "start (UTC)", "agents", "ms"]
+_TRACE_HIDE = ["cost $", "spans", "failures", "start (UTC)", "agents", "ms"]
 
 
 @app.command()
@@ -183,12 +184,14 @@ def show(
     for items in children.values():
         items.sort(key=lambda item: (item[0], item[1]))
     errors = sum(1 for s in spans if s["status_code"] == "ERROR")
+    failures = queries.failure_count(con, trace_id=full)  # as the failures view counts them
     root = Tree(
         Text.assemble(
             ("trace ", "dim"),
             (full, "bold"),
-            f"  {len(spans)} spans, ",
-            (f"{errors} errors", "red" if errors else "green"),
+            f"  {_n(len(spans), 'span')}, ",
+            (_n(failures, "failure"), "red" if failures else "green"),
+            f" ({_n(errors, 'ERROR span')})",
         ),
     )
     shown = 0
