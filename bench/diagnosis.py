@@ -82,7 +82,12 @@ ROUND2 = {"cases": 118, "right": 84, "acceptable": 97, "unknown_wrong": 15}
 # fresh3's score, recorded once after its one scoring run (None until then). While it is None
 # neither the bench nor the tests score fresh3, or print anything computed from it; once
 # recorded, a change must not fall below it.
-FRESH3_RECORDED: dict[str, int] | None = None
+FRESH3_RECORDED: dict[str, int] | None = {
+    "cases": 119,
+    "right": 88,
+    "acceptable": 102,
+    "unknown_wrong": 2,
+}
 SCORE_HELD_OUT = "python -m bench.diagnosis --score-held-out"
 
 
