@@ -99,7 +99,7 @@ def test_a_log_sentence_failure_counts_in_list_traces_and_get_trace(
     row = dict(
         zip(header, next(r for r in lines if r.startswith(intake)).split(" | "), strict=False)
     )
-    assert (row["failures"], row["status"], counted) == ("1", "OK", 1)
+    assert (row["failures"], row["status"], counted) == ("1", "ERROR", 1)
     head = tools.get_trace(intake).splitlines()[0]
     assert head.startswith(f"trace {intake}: 1 span, 1 failure (0 ERROR spans), ")
 

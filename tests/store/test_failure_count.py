@@ -96,7 +96,7 @@ def test_failure_count_is_the_failures_views_count(con: duckdb.DuckDBPyConnectio
     """Per trace, failure_count equals count(*) from failures: 1 for the log sentence's
     failure (no ERROR span), 1 for the failure that took down 3 spans, 1 for the caught
     failure whose agent told of it (its sentence is the failure's impact), 0 for the run
-    that went well."""
+    that went well; a trace with a failure has status ERROR, the log sentence's too."""
     got = con.sql(
         """SELECT t.root_name, t.error_count, t.failure_count,
                   (SELECT count(*) FROM failures f WHERE f.trace_id = t.trace_id) AS counted,
@@ -105,11 +105,21 @@ def test_failure_count_is_the_failures_views_count(con: duckdb.DuckDBPyConnectio
     ).fetchall()
     assert got == [
         ("invoke_agent compliance", 1, 1, 1, "ERROR"),
-        ("invoke_agent intake", 0, 1, 1, "OK"),
+        ("invoke_agent intake", 0, 1, 1, "ERROR"),
         ("invoke_agent ok", 0, 0, 0, "OK"),
         ("invoke_agent procurement", 3, 1, 1, "ERROR"),
     ]
     assert queries.failure_count(con) == 3
+    # The Failed filter takes the traces with a failure, the log sentence's included.
+    failed = _by_root(con, queries.recent_traces(con, status="ERROR", limit=10))
+    assert sorted(failed) == [
+        "invoke_agent compliance",
+        "invoke_agent intake",
+        "invoke_agent procurement",
+    ]
+    assert sorted(_by_root(con, queries.recent_traces(con, status="OK", limit=10))) == [
+        "invoke_agent ok"
+    ]
 
 
 def test_recent_traces_and_picked_traces_count_the_same(con: duckdb.DuckDBPyConnection) -> None:

@@ -287,7 +287,12 @@ def _recent_traces(
             f"SELECT trace_id FROM spans WHERE agent_name IN (SELECT unnest(?::VARCHAR[])){scope}"
         )
         keep_params.append(list(agents))
-    errors = f"SELECT trace_id FROM spans WHERE status_code = 'ERROR'{scope}"
+    # A trace with a failure (the traces view's status ERROR): an ERROR span, or an error
+    # log (one in a span that did not error is a failure of its own or a caught one's).
+    errors = (
+        f"SELECT trace_id FROM spans WHERE status_code = 'ERROR'{scope} UNION ALL "
+        f"SELECT trace_id FROM logs WHERE severity IN ('ERROR', 'CRITICAL'){scope}"
+    )
     negate: list[str] = []
     if status and status.upper() == "ERROR":
         keep.append(errors)

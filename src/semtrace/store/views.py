@@ -118,7 +118,10 @@ def traces_view(
     log_failure_counts AS (SELECT trace_id, count(*) AS n FROM failed_logs GROUP BY trace_id)
     SELECT t.trace_id, t.root_name, t.root_agent, t.services, t.agents, t.start_time,
            t.end_time, t.duration_ms, t.span_count, t.error_count,
-           t.span_failures + coalesce(f.n, 0) AS failure_count, t.status, t.input_tokens,
+           t.span_failures + coalesce(f.n, 0) AS failure_count,
+           -- ERROR when the trace has a failure: an ERROR span, or an error log telling one
+           CASE WHEN t.status = 'ERROR' OR f.n > 0 THEN 'ERROR' ELSE 'OK' END AS status,
+           t.input_tokens,
            t.output_tokens, t.cost_usd, t.session_id
     FROM per_trace t LEFT JOIN log_failure_counts f ON f.trace_id = t.trace_id
 """
