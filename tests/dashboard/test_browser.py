@@ -474,8 +474,7 @@ def test_other_pages_render(page, server) -> None:  # type: ignore[no-untyped-de
     shot(page, "10-tasks")
     page.goto(f"{server}/inbox")
     settle(page)
-    page.get_by_role("heading", name="Inbox").wait_for()
-    shot(page, "13-inbox")
+    page.get_by_role("heading", name="Inbox").wait_for()  # its shot: test_inbox_browser
     page.goto(f"{server}/sql")
     settle(page)
     page.get_by_role("button", name="Run").click()

@@ -16,6 +16,7 @@ import semtrace
 from semtrace.store import queries
 from tests.cli.agents import QUESTION, Agent, owner_env, stop
 from tests.dashboard.conftest import free_port, needs_chromium, wait_ok
+from tests.dashboard.test_browser import HEIGHT, WIDTH, shot
 
 pytestmark = needs_chromium
 
@@ -95,13 +96,14 @@ def test_the_demo_review_waits_in_the_inbox_until_answered(browser: object, db: 
     """The Inbox shows the demo's waiting review; approving it there completes the run: the
     invoice is approved after review and no task waits any more."""
     url, demo = _serve("demo", db)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})  # type: ignore[attr-defined]
     try:
         before = _approved(db)
         page = context.new_page()
         page.set_default_timeout(60_000)
         page.goto(f"{url}/inbox")
         page.get_by_text("on invoice INV-900-01 the registered vendor ACME GmbH?").wait_for()
+        shot(page, "13-inbox")  # the demo's review, waiting
         page.get_by_role("button", name="Approve").click()
         page.get_by_text("Answer sent to compliance review").wait_for()
         deadline = time.monotonic() + 60
