@@ -155,10 +155,12 @@ def traces_select(where: str = "") -> str:
             coalesce(arg_min(agent_name, start_time_ns) FILTER (WHERE parent_span_id IS NULL),
                      arg_min(agent_name, start_time_ns) FILTER (WHERE agent_name IS NOT NULL))
                 AS root_agent,
-            list_sort(list(DISTINCT service_name) FILTER (WHERE service_name IS NOT NULL))
-                AS services,
-            list_sort(list(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL))
-                AS agents,
+            -- list_distinct of a plain list, not list(DISTINCT ...): a DISTINCT aggregate
+            -- builds a hash table per aggregate over every span (3x the view's time at 10M)
+            CASE WHEN count(service_name) > 0
+                 THEN list_sort(list_distinct(list(service_name))) END AS services,
+            CASE WHEN count(agent_name) > 0
+                 THEN list_sort(list_distinct(list(agent_name))) END AS agents,
             min(start_time) AS start_time,
             max(end_time) AS end_time,
             (max(end_time_ns) - min(start_time_ns)) / 1e6 AS duration_ms,
