@@ -64,7 +64,7 @@ def test_the_traces_page_lists_the_lakes_runs_and_traces(
     runs = app.dataframe[0].value
     assert sorted(runs["traces"]) == [1, 2]
     travel = runs[runs["open"] == f"/trace?trace={scenario.travel_trace}"].iloc[0]
-    assert travel["errors"] == 1 and travel["status"] == "✗ failed"
+    assert travel["failures"] == 1 and travel["status"] == "✗ failed"
     assert "2 runs" in _texts(app)
     app.button_group[0].set_value("Traces").run()
     traces = set(app.dataframe[0].value["trace_id"])
