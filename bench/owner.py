@@ -159,10 +159,12 @@ def _throughput(quick: bool, tmp: Path) -> list[Result]:
     def export_all(mode: str, db: Path) -> float:
         _configure(mode, db)
         exporter = DuckDBSpanExporter(db)
-        get_writer(db).flush_spool()  # the file opened, or the owner reached, before timing
+        writer = get_writer(db)
+        writer.flush_spool()  # the file opened, or the owner reached, before timing
         start = time.perf_counter()
         for batch in batches:
             exporter.export(batch)
+        writer.flush()  # until the last batch handed to the sender is committed
         return time.perf_counter() - start
 
     emb: list[float] = []
@@ -183,7 +185,8 @@ def _throughput(quick: bool, tmp: Path) -> list[Result]:
             ratio=round(r_own / r_emb, 2),
             target=f">= 75,000 and ratio >= {1 / _TARGET_RATIO:.2f}",
             met=r_own >= 75_000 and r_own * _TARGET_RATIO >= r_emb,
-            note=f"{n:,} spans in batches of {BATCH:,}, each acknowledged after the owner's "
-            f"commit; median of {rounds}",
+            note=f"{n:,} spans handed over in batches of {BATCH:,}, timed until the last is "
+            "acknowledged after the owner's commit (batches waiting for the sender go in one "
+            f"request, one commit); median of {rounds}",
         )
     ]

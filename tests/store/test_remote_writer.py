@@ -24,7 +24,15 @@ import pytest
 from semtrace.collector.client import CollectorConnection
 from semtrace.store.model import SpanRecord
 from semtrace.store.ownership import ensure_owner, pid_alive, read_announcement, stop_owner
-from semtrace.store.remote import BATCH_HEADER, REPLAY_HEADER, RemoteWriter, Target
+from semtrace.store.remote import (
+    BATCH_HEADER,
+    MAX_REQUEST_RECORDS,
+    REPLAY_HEADER,
+    RemoteWriter,
+    Target,
+)
+from semtrace.store.schema import SPANS
+from semtrace.store.spool import decode_tables
 from semtrace.store.stats import Stats
 
 NOW = 1_900_000_000.0  # the writer's wall clock, so an HTTP date is a known number of seconds
@@ -216,3 +224,92 @@ def test_an_owner_killed_9_spools_the_batch_and_a_new_owner_gets_the_replay(owne
 
     con = CollectorConnection(second.url, token=second.token)
     assert con.sql("select count(*), count(distinct span_id) from spans").fetchall() == [(35, 35)]
+
+
+class Gated(ThreadingHTTPServer):
+    """Holds each ``POST /v1/batches`` until ``gate`` is set, then answers 200; records the
+    tables of each request body."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _GatedHandler)
+        self.gate = threading.Event()
+        self.arrived = threading.Event()
+        self.bodies: list[list[tuple[str, int]]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _GatedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Gated
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.bodies.append([(name, t.num_rows) for name, t in decode_tables(body)])
+        self.server.arrived.set()
+        self.server.gate.wait(30)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gated() -> Iterator[Gated]:
+    server = Gated()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.gate.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_batches_handed_over_while_a_request_is_out_go_together(
+    tmp_path: Path, gated: Gated
+) -> None:
+    """The owner commits per request: batches that queued up behind a slow request go out
+    as one request (all their spans, each once), not one round trip each."""
+    stats = Stats()
+    writer = RemoteWriter(str(tmp_path / "r.duckdb"), lambda: Target(gated.url), stats=stats)
+    assert writer.write(spans(3))
+    assert gated.arrived.wait(10)  # the first request is out, held by the server
+    for k in range(5):
+        assert writer.write(spans(4, first=100 + 10 * k))
+    assert not writer.flush(timeout_s=0.2)  # not delivered while the server holds it
+    gated.gate.set()
+    assert writer.flush(timeout_s=30)
+    first, second = gated.bodies  # two requests for six batches
+    assert [rows for name, rows in first if name == SPANS] == [3]
+    assert [rows for name, rows in second if name == SPANS] == [4] * 5
+    assert stats.snapshot()["spans_written"] == 23
+    writer.close()
+
+
+def test_handing_over_waits_when_a_request_worth_of_batches_is_waiting(
+    tmp_path: Path, gated: Gated
+) -> None:
+    """Memory stays bounded: past MAX_REQUEST_RECORDS waiting, the caller waits for the
+    sender rather than queueing more (the exporter's own queue drops and counts beyond)."""
+    writer = RemoteWriter(str(tmp_path / "r.duckdb"), lambda: Target(gated.url), stats=Stats())
+    half = MAX_REQUEST_RECORDS // 2 + 1
+    assert writer.write(spans(1))
+    assert gated.arrived.wait(10)
+    assert writer.write(spans(half, first=10))  # waits for the sender: fits
+    done = threading.Event()
+    third = threading.Thread(
+        target=lambda: (writer.write(spans(half, first=10 + half)), done.set()), daemon=True
+    )
+    third.start()
+    assert not done.wait(0.3)  # would pass the bound: the caller waits
+    gated.gate.set()
+    assert done.wait(30)  # the sender took the waiting batch: room again
+    assert writer.flush(timeout_s=30)
+    assert [sum(r for n, r in body if n == SPANS) for body in gated.bodies] == [1, half, half]
+    writer.close()

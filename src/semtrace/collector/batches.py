@@ -24,6 +24,7 @@ from semtrace.store.spool import decode_tables
 
 __all__ = ["batches_route"]
 
+_ROOM_WAIT_S = 2.0
 _BATCH_ID = re.compile(r"^[0-9a-zA-Z_-]{1,64}$")
 # What a writer may send: the contract's tables, not the bookkeeping of schema versions.
 _ACCEPTED = {name: t for name, t in schema.DECLARED.items() if name != schema.SEMTRACE_BATCHES}
@@ -68,5 +69,7 @@ def batches_route(request: Request) -> Response:
         records = sum(t.num_rows for name, t in tables if name in (schema.SPANS, schema.LOGS))
         return DecodedTables(tables=[*tables, (schema.SEMTRACE_BATCHES, ids)], records=records)
 
-    decoded = app.admit(decode)
+    # A semtrace writer told 429 would wait and send the same batch again: the owner waits
+    # for room itself (a commit frees it in well under this), the body already read.
+    decoded = app.admit(decode, room_wait_s=_ROOM_WAIT_S)
     return Response.json({"batch": batch_id, "records": decoded.records, "duplicate": duplicate})

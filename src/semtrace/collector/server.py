@@ -317,12 +317,15 @@ class Collector:
         with self._decoding:
             yield
 
-    def admit(self, decode: Callable[[], DecodedTables]) -> DecodedTables:
+    def admit(
+        self, decode: Callable[[], DecodedTables], *, room_wait_s: float = 0.0
+    ) -> DecodedTables:
         """Read, decode and commit one request's records; returns once they are committed.
 
         ``decode`` reads the body and returns its tables. Raises HttpError: 429 while too many
-        requests are in flight or the queue is full, 503 when the commit failed or took too
-        long. A request holding more records or bytes than the queue's bound goes in several
+        requests are in flight or the queue is full (after waiting up to ``room_wait_s`` for
+        room, for senders that would only wait and send it again), 503 when the commit
+        failed or took too long. A request holding more records or bytes than the queue's bound goes in several
         commits, so the queue never holds more than its bound."""
         retry = self.config.retry_after_s
         if self._closing:
@@ -330,7 +333,7 @@ class Collector:
         if not self._inflight.acquire(blocking=False):
             raise HttpError(429, "too many requests in flight", retry_after=retry)
         try:
-            if self.ingest.full:  # refuse before decoding what could not be queued
+            if self.ingest.full and not room_wait_s:  # refuse before decoding in vain
                 self.ingest.stats.refused_full += 1
                 raise HttpError(
                     429,
@@ -347,7 +350,7 @@ class Collector:
                     self.config.max_pending,
                     self.config.max_pending_bytes // 2,
                 )
-                first = self._submit(parts[0], wait_s=0.0) if parts else None
+                first = self._submit(parts[0], wait_s=room_wait_s) if parts else None
         finally:
             self._inflight.release()
         self.wait_for_commit(first)

@@ -39,6 +39,7 @@ import pyarrow as pa
 from semtrace._errors import handle_internal_errors
 from semtrace._retry_after import retry_after_seconds
 from semtrace.store import schema
+from semtrace.store.batching import MAX_QUEUED_RECORDS
 from semtrace.store.database import batch_tables, resolve_path
 from semtrace.store.model import LogRecord, SpanRecord
 from semtrace.store.spool import DEFAULT_MAX_SPOOL_BYTES, Spool, encode_tables, spool_dir_for
@@ -48,6 +49,7 @@ __all__ = [
     "BATCHES_PATH",
     "BATCH_HEADER",
     "BATCH_TYPE",
+    "MAX_REQUEST_RECORDS",
     "REPLAY_HEADER",
     "RemoteWriter",
     "Target",
@@ -62,6 +64,12 @@ RETRYABLE = frozenset({429, 502, 503, 504})
 _STATS_EVERY_S = 10.0
 _SPOOL_CHECK_EVERY_S = 5.0
 _REPLAY_PER_WRITE = 16  # batches replayed before the next new batch is sent
+# Batches waiting for the sender, and what one request may carry: while a request is out the
+# next ones queue up to this, and go together (one owner commit of up to half its queue's
+# bound instead of one per batch: a commit costs the owner per request, and an agent's
+# batches come faster than one round trip each).
+MAX_REQUEST_RECORDS = MAX_QUEUED_RECORDS // 2
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 _BACKOFF_MIN_S = 0.25
 _BACKOFF_MAX_S = 5.0
 
@@ -74,6 +82,20 @@ class Target:
 
     url: str
     token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One hand-over waiting for the sender."""
+
+    tables: list[tuple[str, pa.Table]]
+    spans: int
+    logs: int
+    nbytes: int
+
+    @property
+    def records(self) -> int:
+        return self.spans + self.logs
 
 
 class Undeliverable(Exception):
@@ -110,8 +132,9 @@ class RemoteWriter:
         pipeline: bool = True,
     ) -> None:
         self.path = resolve_path(db)
-        # Pipelined: a sender thread delivers batch k while the caller builds batch k+1 (one
-        # in flight, one waiting); the caller only waits when both slots are taken.
+        # Pipelined: a sender thread delivers what was handed over while the caller builds
+        # the next batches, which wait (up to MAX_REQUEST_RECORDS/BYTES) and go together in
+        # the next request; the caller only waits when that much is waiting.
         self.pipeline = pipeline
         self.resolve = resolve
         self.stats = stats
@@ -133,7 +156,10 @@ class RemoteWriter:
         self._last_stats = clock()
         self.closed = False
         self._cond = threading.Condition()
-        self._outbox: deque[tuple[list[tuple[str, pa.Table]], int, int]] = deque()
+        self._outbox: deque[_Batch] = deque()
+        self._waiting_records = 0
+        self._waiting_bytes = 0
+        self._sending = False  # a request taken from the outbox is out
         self._sender: threading.Thread | None = None
 
     # -- public ------------------------------------------------------------------------------
@@ -169,7 +195,7 @@ class RemoteWriter:
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every batch handed over was delivered or spooled; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._outbox, timeout_s)
+            return self._cond.wait_for(lambda: not self._outbox and not self._sending, timeout_s)
 
     def flush_spool(self) -> int:
         """Replay what was spooled, if the owner answers; returns batches replayed."""
@@ -221,10 +247,16 @@ class RemoteWriter:
     def _hand_over(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
         if not self.pipeline or self.closed:
             return self._write(tables, spans, logs)
+        batch = _Batch(tables, spans, logs, sum(t.nbytes for _, t in tables))
         with self._cond:
-            while len(self._outbox) >= 2:
+            while self._outbox and (
+                self._waiting_records + batch.records > MAX_REQUEST_RECORDS
+                or self._waiting_bytes + batch.nbytes > MAX_REQUEST_BYTES
+            ):
                 self._cond.wait()
-            self._outbox.append((tables, spans, logs))
+            self._outbox.append(batch)
+            self._waiting_records += batch.records
+            self._waiting_bytes += batch.nbytes
             if self._sender is None or not self._sender.is_alive():
                 self._sender = threading.Thread(
                     target=self._send_loop, name="semtrace-sender", daemon=True
@@ -240,13 +272,21 @@ class RemoteWriter:
                     continue
                 if not self._outbox:
                     return
-                tables, spans, logs = self._outbox[0]  # stays counted until delivered
+                # Everything waiting goes in one request (it fits: hand-over bounds it).
+                taken = list(self._outbox)
+                self._outbox.clear()
+                self._waiting_records = self._waiting_bytes = 0
+                self._sending = True
+                self._cond.notify_all()  # room for the caller while this one is out
+            tables = [pair for batch in taken for pair in batch.tables]
             try:
                 with handle_internal_errors("RemoteWriter.send"):
-                    self._write(tables, spans, logs)
+                    self._write(
+                        tables, sum(b.spans for b in taken), sum(b.logs for b in taken)
+                    )
             finally:
                 with self._cond:
-                    self._outbox.popleft()
+                    self._sending = False
                     self._cond.notify_all()
 
     def _write(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
