@@ -281,9 +281,7 @@ class RemoteWriter:
             tables = [pair for batch in taken for pair in batch.tables]
             try:
                 with handle_internal_errors("RemoteWriter.send"):
-                    self._write(
-                        tables, sum(b.spans for b in taken), sum(b.logs for b in taken)
-                    )
+                    self._write(tables, sum(b.spans for b in taken), sum(b.logs for b in taken))
             finally:
                 with self._cond:
                     self._sending = False
