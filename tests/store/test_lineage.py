@@ -435,3 +435,20 @@ def test_error_logs_that_no_failure_explains_stay_failures(tmp_path: Path) -> No
         ("log", "e", "log-e", "The payments agent failed to pay INV-7."),
         ("span", "d", None, "The procurement agent's tool lookup_vendor_id failed."),
     ]
+
+
+def test_a_remembered_node_copy_keeps_every_field() -> None:
+    """The writer changes copies of remembered spans until the batch commits: a field the
+    copy forgot would be reset to its default on every late child or failure."""
+    from dataclasses import fields
+
+    from semtrace.store.lineage import _Node
+
+    values = {f.name: (f"v-{f.name}" if f.type != "bool" else True) for f in fields(_Node)}
+    values.update(call=True, error=True, start_ns=7, origin_ns=9, quotes=("q",), said=("s",))
+    values["carry"] = ((1, "origin", "KeyError", ("m",)),)
+    node = _Node(**values)
+    copy = node.copy()
+    assert copy == node and copy is not node
+    copy.call = False
+    assert node.call is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 from typing import Annotated
@@ -14,6 +15,7 @@ from semtrace.exceptions import SemtraceError
 from semtrace.lake.sink import DEFAULT_SETTLE_S
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_GC_YOUNG = 20_000  # allocations between young collections (Python's default is 700)
 
 
 @app.command()
@@ -179,6 +181,7 @@ def _serve(
     )
     if on_demand:  # its stdout and stderr are the log beside the file: keep it rotated
         watch_owner_log(path)
+    _tune_gc()
     collector.serve_until_signal()
     st = collector.ingest.stats
     err_console.print(
@@ -186,3 +189,17 @@ def _serve(
         "committed",
         highlight=False,
     )
+
+
+def _tune_gc() -> None:
+    """This process only serves: what it has imported and opened by now lives as long as it
+    does, so collections need not scan it again (``gc.freeze``); and a commit allocates tens
+    of thousands of short-lived objects, so young collections run less often. Measured on
+    the owner route at ~30k spans/s: GC went from ~25 % of the owner's CPU to under 5 %.
+    pyarrow imports pandas the first time it converts Python values (half a second): done
+    here, before the first batch waits on it and before the freeze."""
+    import pyarrow as pa
+
+    pa.array([0])
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG, 20, 20)
