@@ -28,6 +28,7 @@ from semtrace.store.remote import (
     BATCH_HEADER,
     MAX_REQUEST_RECORDS,
     REPLAY_HEADER,
+    SENDERS,
     RemoteWriter,
     Target,
 )
@@ -235,12 +236,17 @@ class Gated(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _GatedHandler)
         self.gate = threading.Event()
-        self.arrived = threading.Event()
+        self.cond = threading.Condition()
         self.bodies: list[list[tuple[str, int]]] = []
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def held(self, n: int) -> bool:
+        """Wait until ``n`` requests arrived (and are held)."""
+        with self.cond:
+            return self.cond.wait_for(lambda: len(self.bodies) >= n, 10)
 
 
 class _GatedHandler(BaseHTTPRequestHandler):
@@ -249,8 +255,9 @@ class _GatedHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.bodies.append([(name, t.num_rows) for name, t in decode_tables(body)])
-        self.server.arrived.set()
+        with self.server.cond:
+            self.server.bodies.append([(name, t.num_rows) for name, t in decode_tables(body)])
+            self.server.cond.notify_all()
         self.server.gate.wait(30)
         self.send_response(200)
         self.send_header("Content-Length", "2")
@@ -271,37 +278,42 @@ def gated() -> Iterator[Gated]:
     server.server_close()
 
 
-def test_batches_handed_over_while_a_request_is_out_go_together(
+def span_rows(body: list[tuple[str, int]]) -> list[int]:
+    return [rows for name, rows in body if name == SPANS]
+
+
+def test_batches_handed_over_while_requests_are_out_go_together(
     tmp_path: Path, gated: Gated
 ) -> None:
-    """The owner commits per request: batches that queued up behind a slow request go out
-    as one request (all their spans, each once), not one round trip each."""
+    """The owner commits per request: batches that queued up behind slow requests go out
+    as one request (all their spans, each once), not one round trip each; and SENDERS
+    requests are out at once (the owner decodes one while it commits another)."""
     stats = Stats()
     writer = RemoteWriter(str(tmp_path / "r.duckdb"), lambda: Target(gated.url), stats=stats)
-    assert writer.write(spans(3))
-    assert gated.arrived.wait(10)  # the first request is out, held by the server
+    for k in range(SENDERS):
+        assert writer.write(spans(3, first=1000 * k))
+        assert gated.held(k + 1)  # one more sender has a request out, held by the server
     for k in range(5):
         assert writer.write(spans(4, first=100 + 10 * k))
-    assert not writer.flush(timeout_s=0.2)  # not delivered while the server holds it
+    assert not writer.flush(timeout_s=0.2)  # not delivered while the server holds them
     gated.gate.set()
     assert writer.flush(timeout_s=30)
-    first, second = gated.bodies  # two requests for six batches
-    assert [rows for name, rows in first if name == SPANS] == [3]
-    assert [rows for name, rows in second if name == SPANS] == [4] * 5
-    assert stats.snapshot()["spans_written"] == 23
+    assert [span_rows(b) for b in gated.bodies] == [[3]] * SENDERS + [[4] * 5]
+    assert stats.snapshot()["spans_written"] == 3 * SENDERS + 20
     writer.close()
 
 
 def test_handing_over_waits_when_a_request_worth_of_batches_is_waiting(
     tmp_path: Path, gated: Gated
 ) -> None:
-    """Memory stays bounded: past MAX_REQUEST_RECORDS waiting, the caller waits for the
+    """Memory stays bounded: past MAX_REQUEST_RECORDS waiting, the caller waits for a
     sender rather than queueing more (the exporter's own queue drops and counts beyond)."""
     writer = RemoteWriter(str(tmp_path / "r.duckdb"), lambda: Target(gated.url), stats=Stats())
     half = MAX_REQUEST_RECORDS // 2 + 1
-    assert writer.write(spans(1))
-    assert gated.arrived.wait(10)
-    assert writer.write(spans(half, first=10))  # waits for the sender: fits
+    for k in range(SENDERS):
+        assert writer.write(spans(1, first=k))
+        assert gated.held(k + 1)
+    assert writer.write(spans(half, first=10))  # waits for a sender: fits
     done = threading.Event()
     third = threading.Thread(
         target=lambda: (writer.write(spans(half, first=10 + half)), done.set()), daemon=True
@@ -309,7 +321,7 @@ def test_handing_over_waits_when_a_request_worth_of_batches_is_waiting(
     third.start()
     assert not done.wait(0.3)  # would pass the bound: the caller waits
     gated.gate.set()
-    assert done.wait(30)  # the sender took the waiting batch: room again
+    assert done.wait(30)  # a sender took the waiting batch: room again
     assert writer.flush(timeout_s=30)
-    assert [sum(r for n, r in body if n == SPANS) for body in gated.bodies] == [1, half, half]
+    assert sorted(sum(span_rows(b)) for b in gated.bodies) == [1] * SENDERS + [half, half]
     writer.close()

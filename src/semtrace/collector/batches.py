@@ -19,7 +19,7 @@ import pyarrow as pa
 from semtrace.collector._workers import DecodedTables
 from semtrace.collector.extensions import HttpError, Request, Response
 from semtrace.store import schema
-from semtrace.store.remote import BATCH_HEADER, BATCH_TYPE, REPLAY_HEADER
+from semtrace.store.remote import BATCH_HEADER, BATCH_TYPE, REPLAY_HEADER, WRITER_HEADER
 from semtrace.store.spool import decode_tables
 
 __all__ = ["batches_route"]
@@ -48,7 +48,10 @@ def batches_route(request: Request) -> Response:
     if not _BATCH_ID.match(batch_id):
         raise HttpError(400, f"{BATCH_HEADER} must be an id of 1 to 64 letters and digits")
     replay = request.headers.get(REPLAY_HEADER) == "1"
-    request.connection["writer"] = True
+    # A writer's connections (it has several requests out at once) count as one writer.
+    request.connection["writer"] = (request.headers.get(WRITER_HEADER) or "")[
+        :64
+    ] or f"connection {id(request.connection)}"
     app = request.collector
     duplicate = False
 

@@ -282,7 +282,8 @@ class Collector:
         with self._conn_lock:
             handlers = list(self._connections.values())
         connections = len(handlers)
-        writers = sum(1 for h in handlers if getattr(h, "state", {}).get("writer"))
+        # writers: distinct senders of batches (one agent keeps several connections)
+        writers = len({w for h in handlers if (w := getattr(h, "state", {}).get("writer"))})
         return {
             "status": "closing" if self._closing else "ok",
             "db": self.db,

@@ -51,6 +51,8 @@ __all__ = [
     "BATCH_TYPE",
     "MAX_REQUEST_RECORDS",
     "REPLAY_HEADER",
+    "SENDERS",
+    "WRITER_HEADER",
     "RemoteWriter",
     "Target",
     "Undeliverable",
@@ -60,6 +62,7 @@ BATCHES_PATH = "/v1/batches"
 BATCH_TYPE = "application/vnd.semtrace.batch"
 BATCH_HEADER = "X-Semtrace-Batch"
 REPLAY_HEADER = "X-Semtrace-Replay"  # "1": the owner checks the id was not committed before
+WRITER_HEADER = "X-Semtrace-Writer"  # one id per writer: its connections count as one writer
 RETRYABLE = frozenset({429, 502, 503, 504})
 _STATS_EVERY_S = 10.0
 _SPOOL_CHECK_EVERY_S = 5.0
@@ -70,6 +73,9 @@ _REPLAY_PER_WRITE = 16  # batches replayed before the next new batch is sent
 # batches come faster than one round trip each).
 MAX_REQUEST_RECORDS = MAX_QUEUED_RECORDS // 2
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+# Requests out at once: while the owner commits one, it reads and decodes the next, so
+# neither waits on the other's round trip (one agent's throughput: about 1.7x one sender).
+SENDERS = 2
 _BACKOFF_MIN_S = 0.25
 _BACKOFF_MAX_S = 5.0
 
@@ -132,9 +138,9 @@ class RemoteWriter:
         pipeline: bool = True,
     ) -> None:
         self.path = resolve_path(db)
-        # Pipelined: a sender thread delivers what was handed over while the caller builds
+        # Pipelined: SENDERS threads deliver what was handed over while the caller builds
         # the next batches, which wait (up to MAX_REQUEST_RECORDS/BYTES) and go together in
-        # the next request; the caller only waits when that much is waiting.
+        # the next request a free sender takes; the caller only waits when that much waits.
         self.pipeline = pipeline
         self.resolve = resolve
         self.stats = stats
@@ -145,11 +151,13 @@ class RemoteWriter:
         self.timeout_s = timeout_s
         self.max_retry_s = max_retry_s
         self.spool = Spool(spool_dir_for(self.path), max_spool_bytes)
-        self._lock = threading.Lock()
+        self.writer_id = uuid.uuid4().hex
+        self._lock = threading.Lock()  # the state below; never held across a request
+        self._replaying = threading.Lock()  # one replay of the spool at a time
         self._target: Target | None = None
         self._found = False  # an owner was found once: later lookups run off the sender
         self._finder: threading.Thread | None = None  # looking up a new owner
-        self._conn: http.client.HTTPConnection | None = None
+        self._conns: list[http.client.HTTPConnection] = []  # kept alive, not in use
         self._failures = 0
         self._retry_at = 0.0
         self._spool_check_at = 0.0  # look for batches left by earlier runs at once
@@ -159,8 +167,8 @@ class RemoteWriter:
         self._outbox: deque[_Batch] = deque()
         self._waiting_records = 0
         self._waiting_bytes = 0
-        self._sending = False  # a request taken from the outbox is out
-        self._sender: threading.Thread | None = None
+        self._sending = 0  # requests taken from the outbox and not yet delivered or spooled
+        self._senders: list[threading.Thread] = []
 
     # -- public ------------------------------------------------------------------------------
     def connect(self) -> bool:
@@ -201,7 +209,7 @@ class RemoteWriter:
         """Replay what was spooled, if the owner answers; returns batches replayed."""
         with self._lock:
             self._spool_check_at = 0.0
-            return self._replay(limit=None)
+        return self._replay(limit=None)
 
     def retry_now(self) -> None:
         """Forget the backoff: the next batch tries the owner at once."""
@@ -236,12 +244,11 @@ class RemoteWriter:
             self.closed = True
             self._retry_at = 0.0
             self._spool_check_at = 0.0
-            with handle_internal_errors("RemoteWriter.close"):
-                self._replay(limit=None)
+        with handle_internal_errors("RemoteWriter.close"):
+            self._replay(limit=None)
         with handle_internal_errors("RemoteWriter.close"):
             self._write([(schema.SEMTRACE_STATS, self.stats.as_row(self.component))], 0, 0)
-        with self._lock:
-            self._disconnect()
+        self._disconnect()
 
     # -- internals ---------------------------------------------------------------------------
     def _hand_over(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
@@ -257,11 +264,13 @@ class RemoteWriter:
             self._outbox.append(batch)
             self._waiting_records += batch.records
             self._waiting_bytes += batch.nbytes
-            if self._sender is None or not self._sender.is_alive():
-                self._sender = threading.Thread(
+            self._senders = [t for t in self._senders if t.is_alive()]
+            if len(self._senders) < SENDERS:
+                sender = threading.Thread(
                     target=self._send_loop, name="semtrace-sender", daemon=True
                 )
-                self._sender.start()
+                sender.start()
+                self._senders.append(sender)
             self._cond.notify_all()
         return True
 
@@ -276,7 +285,7 @@ class RemoteWriter:
                 taken = list(self._outbox)
                 self._outbox.clear()
                 self._waiting_records = self._waiting_bytes = 0
-                self._sending = True
+                self._sending += 1
                 self._cond.notify_all()  # room for the caller while this one is out
             tables = [pair for batch in taken for pair in batch.tables]
             try:
@@ -284,7 +293,7 @@ class RemoteWriter:
                     self._write(tables, sum(b.spans for b in taken), sum(b.logs for b in taken))
             finally:
                 with self._cond:
-                    self._sending = False
+                    self._sending -= 1
                     self._cond.notify_all()
 
     def _write(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
@@ -294,35 +303,44 @@ class RemoteWriter:
             if self.clock() - self._last_stats >= _STATS_EVERY_S:
                 self._last_stats = self.clock()
                 tables = [*tables, (schema.SEMTRACE_STATS, self.stats.as_row(self.component))]
-            if not self.backing_off:
-                try:
-                    self._send(tables, batch_id, replay=False)
-                except Undeliverable as exc:
-                    if exc.permanent:
-                        self.stats.add(spans_dropped=spans, logs_dropped=logs, export_errors=1)
-                        _log.warning(
-                            "semtrace: the owner of %s refused a batch: %s", self.path, exc
-                        )
-                        return False
+            try_owner = not self.backing_off
+        if try_owner:
+            try:
+                self._send(tables, batch_id, replay=False)
+            except Undeliverable as exc:
+                if exc.permanent:
+                    self.stats.add(spans_dropped=spans, logs_dropped=logs, export_errors=1)
+                    _log.warning("semtrace: the owner of %s refused a batch: %s", self.path, exc)
+                    return False
+                with self._lock:
                     self._failed(exc)
-                else:
-                    self.stats.add(spans_written=spans, logs_written=logs)
-                    self.stats.set_latency((time.perf_counter() - started) * 1000)
-                    self._replay(limit=_REPLAY_PER_WRITE)
-                    return True
-            if self.spool.put(tables, batch_id):
-                self.stats.add(spooled=spans + logs)
-                self._spool_check_at = 0.0
             else:
-                self.stats.add(spans_dropped=spans, logs_dropped=logs)
-                _log.warning("semtrace: spool full at %s; dropped a batch", self.spool.directory)
-            return False
+                self.stats.add(spans_written=spans, logs_written=logs)
+                self.stats.set_latency((time.perf_counter() - started) * 1000)
+                self._replay(limit=_REPLAY_PER_WRITE)
+                return True
+        if self.spool.put(tables, batch_id):
+            self.stats.add(spooled=spans + logs)
+            with self._lock:
+                self._spool_check_at = 0.0
+        else:
+            self.stats.add(spans_dropped=spans, logs_dropped=logs)
+            _log.warning("semtrace: spool full at %s; dropped a batch", self.spool.directory)
+        return False
 
     def _replay(self, limit: int | None) -> int:
-        """Send spooled batches (this process's and those others left), oldest first."""
-        now = self.clock()
-        if now < self._spool_check_at or self.backing_off:
+        """Send spooled batches (this process's and those others left), oldest first; one
+        thread at a time (another sender that finds it replaying goes on with new batches)."""
+        if self.clock() < self._spool_check_at or self.backing_off:
             return 0
+        if not self._replaying.acquire(blocking=limit is None):
+            return 0
+        try:
+            return self._replay_locked(limit)
+        finally:
+            self._replaying.release()
+
+    def _replay_locked(self, limit: int | None) -> int:
         replayed = 0
         for batch in self.spool.batches():
             try:
@@ -337,7 +355,8 @@ class RemoteWriter:
                     )
                     continue
                 self.spool.release(batch)
-                self._failed(exc)
+                with self._lock:
+                    self._failed(exc)
                 return replayed
             except BaseException:
                 self.spool.release(batch)
@@ -349,46 +368,62 @@ class RemoteWriter:
             replayed += 1
             if limit is not None and replayed >= limit:
                 return replayed  # more next time: new batches must not wait behind all
-        self._spool_check_at = self.clock() + _SPOOL_CHECK_EVERY_S
+        with self._lock:
+            self._spool_check_at = self.clock() + _SPOOL_CHECK_EVERY_S
         return replayed
 
     def _send(self, tables: Sequence[tuple[str, pa.Table]], batch_id: str, *, replay: bool) -> None:
+        """POST one batch until the owner commits it (200), retrying what OTLP says is
+        retryable within the budget; raises Undeliverable. Holds the lock only to read and
+        change the writer's state, never across the request."""
         body = encode_tables(tables)
         deadline = self.clock() + self.max_retry_s
         retry = self._failures > 0  # the first attempt after a failure is a retry
         token_refreshed = False
         while True:
-            target = self._owner()
+            with self._lock:
+                target = self._owner()
             headers = {
                 "Content-Type": BATCH_TYPE,
                 BATCH_HEADER: batch_id,
                 REPLAY_HEADER: "1" if replay else "0",
+                WRITER_HEADER: self.writer_id,
             }
             if target.token:
                 headers["Authorization"] = f"Bearer {target.token}"
             if retry:
                 self.stats.add(retries=1)
             retry = True  # whatever is sent again in this loop is a resend
-            reused = self._conn is not None
+            conn, reused = self._connection(target)
             try:
-                status, retry_after, text = self._post(target, body, headers)
+                status, retry_after, text, keep = self._post(conn, body, headers)
             except (OSError, http.client.HTTPException) as exc:
-                self._disconnect()
+                with contextlib.suppress(Exception):
+                    conn.close()
                 # The owner may have committed it before the connection broke: from now on
                 # it is sent as a replay, which the owner checks against the ids it committed.
                 replay = True
                 if reused:  # a kept-alive connection the owner closed, or died: a new one
                     continue
-                self._lost(target)
+                self._disconnect()
+                with self._lock:
+                    self._lost(target)
                 raise Undeliverable(f"{target.url} did not answer: {exc}") from None
+            if keep:
+                with self._lock:
+                    self._conns.append(conn)
+            else:
+                conn.close()
             if status == 200:
-                self._failures = 0
+                with self._lock:
+                    self._failures = 0
                 return
             if status == 401 and not token_refreshed:  # the owner was replaced (a new token)
                 token_refreshed = True
                 self._disconnect()
-                self._target = None
-                self._lookup()
+                with self._lock:
+                    self._target = None
+                    self._lookup()
                 continue
             if status in RETRYABLE:
                 wait = 0.5 if retry_after is None else retry_after
@@ -443,28 +478,38 @@ class RemoteWriter:
         self._finder = threading.Thread(target=find, name="semtrace-owner-find", daemon=True)
         self._finder.start()
 
+    def _connection(self, target: Target) -> tuple[http.client.HTTPConnection, bool]:
+        """A kept-alive connection to ``target`` (True: reused), or a new one."""
+        parts = urlsplit(target.url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        with self._lock:
+            while self._conns:
+                conn = self._conns.pop()
+                if (conn.host, conn.port) == (host, port):
+                    return conn, True
+                with contextlib.suppress(Exception):
+                    conn.close()
+        return http.client.HTTPConnection(host, port, timeout=self.timeout_s), False
+
     def _post(
-        self, target: Target, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, float | None, str]:
-        conn = self._conn
-        if conn is None:
-            parts = urlsplit(target.url)
-            conn = self._conn = http.client.HTTPConnection(
-                parts.hostname or "127.0.0.1", parts.port or 80, timeout=self.timeout_s
-            )
+        self, conn: http.client.HTTPConnection, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, float | None, str, bool]:
+        """Status, Retry-After (seconds), the start of the answer, and whether the
+        connection may be used again."""
         conn.request("POST", BATCHES_PATH, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
-        if response.getheader("Connection", "").lower() == "close":
-            self._disconnect()
+        keep = response.getheader("Connection", "").lower() != "close"
         retry_after = retry_after_seconds(response.getheader("Retry-After"), self.wall_clock())
         if retry_after is not None:
             retry_after = min(retry_after, self.max_retry_s)
-        return response.status, retry_after, data[:300].decode("utf-8", "replace")
+        return response.status, retry_after, data[:300].decode("utf-8", "replace"), keep
 
     def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
+        """Close the kept-alive connections (the owner went away, or this writer closes)."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
             with contextlib.suppress(Exception):
                 conn.close()
 
