@@ -287,26 +287,36 @@ class RemoteWriter:
                 self._waiting_records = self._waiting_bytes = 0
                 self._sending += 1
                 self._cond.notify_all()  # room for the caller while this one is out
-            tables = [pair for batch in taken for pair in batch.tables]
             try:
                 with handle_internal_errors("RemoteWriter.send"):
-                    self._write(tables, sum(b.spans for b in taken), sum(b.logs for b in taken))
+                    spans, logs = sum(b.spans for b in taken), sum(b.logs for b in taken)
+                    # Encoded, the tables are let go: a resend or the spool needs the body only
+                    # (half the memory a request holds while it is out).
+                    body = encode_tables([pair for batch in taken for pair in batch.tables])
+                    del taken
+                    self._write_body(body, spans, logs)
             finally:
                 with self._cond:
                     self._sending -= 1
                     self._cond.notify_all()
 
     def _write(self, tables: list[tuple[str, pa.Table]], spans: int, logs: int) -> bool:
+        return self._write_body(encode_tables(tables), spans, logs)
+
+    def _write_body(self, body: bytes, spans: int, logs: int) -> bool:
+        """Deliver one encoded batch (:func:`encode_tables`), or spool it."""
         started = time.perf_counter()
         batch_id = uuid.uuid4().hex
         with self._lock:
-            if self.clock() - self._last_stats >= _STATS_EVERY_S:
+            stats_due = self.clock() - self._last_stats >= _STATS_EVERY_S
+            if stats_due:
                 self._last_stats = self.clock()
-                tables = [*tables, (schema.SEMTRACE_STATS, self.stats.as_row(self.component))]
             try_owner = not self.backing_off
+        if stats_due:  # framed streams concatenate: the stats row rides along
+            body += encode_tables([(schema.SEMTRACE_STATS, self.stats.as_row(self.component))])
         if try_owner:
             try:
-                self._send(tables, batch_id, replay=False)
+                self._send(body, batch_id, replay=False)
             except Undeliverable as exc:
                 if exc.permanent:
                     self.stats.add(spans_dropped=spans, logs_dropped=logs, export_errors=1)
@@ -319,7 +329,7 @@ class RemoteWriter:
                 self.stats.set_latency((time.perf_counter() - started) * 1000)
                 self._replay(limit=_REPLAY_PER_WRITE)
                 return True
-        if self.spool.put(tables, batch_id):
+        if self.spool.put_encoded(body, batch_id):
             self.stats.add(spooled=spans + logs)
             with self._lock:
                 self._spool_check_at = 0.0
@@ -344,7 +354,7 @@ class RemoteWriter:
         replayed = 0
         for batch in self.spool.batches():
             try:
-                self._send(batch.tables, batch.batch_id, replay=True)
+                self._send(encode_tables(batch.tables), batch.batch_id, replay=True)
             except Undeliverable as exc:
                 if exc.permanent:  # it will never be taken: set aside, counted as dropped
                     self.spool.discard(batch)
@@ -372,11 +382,10 @@ class RemoteWriter:
             self._spool_check_at = self.clock() + _SPOOL_CHECK_EVERY_S
         return replayed
 
-    def _send(self, tables: Sequence[tuple[str, pa.Table]], batch_id: str, *, replay: bool) -> None:
+    def _send(self, body: bytes, batch_id: str, *, replay: bool) -> None:
         """POST one batch until the owner commits it (200), retrying what OTLP says is
         retryable within the budget; raises Undeliverable. Holds the lock only to read and
         change the writer's state, never across the request."""
-        body = encode_tables(tables)
         deadline = self.clock() + self.max_retry_s
         retry = self._failures > 0  # the first attempt after a failure is a retry
         token_refreshed = False

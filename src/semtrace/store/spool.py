@@ -145,6 +145,10 @@ class Spool:
             data = encode_tables(tables)
         except pa.ArrowException:
             return False
+        return self.put_encoded(data, batch_id)
+
+    def put_encoded(self, data: bytes, batch_id: str) -> bool:
+        """:meth:`put` for a batch already encoded by :func:`encode_tables`."""
         with self._lock:
             if self.pending_bytes() + len(data) > self.max_bytes:
                 return False
