@@ -49,9 +49,8 @@ def batches_route(request: Request) -> Response:
         raise HttpError(400, f"{BATCH_HEADER} must be an id of 1 to 64 letters and digits")
     replay = request.headers.get(REPLAY_HEADER) == "1"
     # A writer's connections (it has several requests out at once) count as one writer.
-    request.connection["writer"] = (request.headers.get(WRITER_HEADER) or "")[
-        :64
-    ] or f"connection {id(request.connection)}"
+    writer = (request.headers.get(WRITER_HEADER) or "")[:64]
+    request.connection["writer"] = writer or f"connection {id(request.connection)}"
     app = request.collector
     duplicate = False
 

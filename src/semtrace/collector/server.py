@@ -326,8 +326,8 @@ class Collector:
         ``decode`` reads the body and returns its tables. Raises HttpError: 429 while too many
         requests are in flight or the queue is full (after waiting up to ``room_wait_s`` for
         room, for senders that would only wait and send it again), 503 when the commit
-        failed or took too long. A request holding more records or bytes than the queue's bound goes in several
-        commits, so the queue never holds more than its bound."""
+        failed or took too long. A request holding more records or bytes than the queue's
+        bound goes in several commits, so the queue never holds more than its bound."""
         retry = self.config.retry_after_s
         if self._closing:
             raise HttpError(503, "the collector is shutting down", retry_after=5)
