@@ -591,11 +591,9 @@ _HUMAN = _search(
     r"input[_ ]required|waiting (for|on) (a |the )?(\w+ )?(human|person|approval|sign-?off|review)|"
     r"awaiting (\w+ )?(human|approval|input|sign-?off|review)|"
     r"(approval|sign-?off)\b[^.\n]{0,40}?\b(is |are )?(still )?(required|pending|needed|awaited)|"
-    r"captcha|"
     r"(human|manual) (review|approval|input|intervention) (is )?(required|needed)|"
     r"requires? (additional )?(user )?(action|approval|authentication)|needs? (human )?approval|"
-    r"additional (user )?action is required|interaction[_ ]required|consent[_ ]required|"
-    r"(must|required to) use multi-factor authentication|\bmfa[_ ]required\b|login[_ ]required"
+    r"additional (user )?action is required|\bmfa[_ ]required\b|login[_ ]required"
 )
 _RECURSION = _search(
     r"recursion (limit|depth)|maximum recursion|infinite loop|"
