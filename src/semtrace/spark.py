@@ -28,7 +28,7 @@ from semtrace.lake.files import visible_files
 from semtrace.lake.layout import DATE_KEY
 from semtrace.lake.read import is_lake
 from semtrace.store import schema
-from semtrace.store.views import CAUGHT_SELECT, SPAN_FAILURE, traces_view
+from semtrace.store.views import SPAN_FAILURE, log_failure_ctes, traces_view
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -139,13 +139,7 @@ SPARK_VIEWS["failures"] = f"""
                bool_or(parent_span_id IS NULL) AS reached_root
         FROM errored GROUP BY trace_id, origin
     ),
-    unexplained AS (
-        SELECT l.* FROM logs l
-        LEFT ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE status_code = 'ERROR') s
-          ON s.trace_id = l.trace_id AND s.span_id = l.span_id
-        WHERE l.severity IN ('ERROR', 'CRITICAL')
-    ),
-    caught AS ({CAUGHT_SELECT}),
+    {log_failure_ctes()},
     error_sentences AS (
         -- a semantic failure (log.failure) of its own span explains best, then one of the
         -- span that caught it; else the latest error sentence
@@ -194,8 +188,7 @@ SPARK_VIEWS["failures"] = f"""
                CAST(NULL AS ARRAY<STRING>) AS impacted_span_ids,
                CAST(NULL AS STRING) AS ended_in_span_id, CAST(NULL AS STRING) AS ended_in,
                CAST(NULL AS BOOLEAN) AS reached_root
-        FROM unexplained l
-        LEFT ANTI JOIN caught k ON k.trace_id = l.trace_id AND k.log_id = l.log_id
+        FROM failed_logs l
     ),
     all_failures AS (
         SELECT * FROM span_failures UNION ALL SELECT * FROM log_failures

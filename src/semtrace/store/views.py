@@ -12,7 +12,6 @@ import duckdb
 from semtrace import semconv as sc
 
 __all__ = [
-    "CAUGHT_SELECT",
     "FAILURES_SELECT",
     "SPAN_FAILURE",
     "VIEWS",
@@ -56,8 +55,6 @@ def caught_select(spans: str = "spans") -> str:
         WHERE c.caught_failure IS NOT NULL AND l.time_ns >= o.end_time_ns
 """
 
-
-CAUGHT_SELECT = caught_select()
 
 # A span that is a failure of its own: an ERROR span that is its own error_origin (one whose
 # origin is unknown counts as its own, as the failures view's ``errored.origin`` does).
