@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from semtrace._words import plural
 from semtrace.cli import app
 from semtrace.cli._common import DbOption, console, err_console, fail, progress_bar
 from semtrace.diagnose.extract import DEFAULT_SLOW_MS, DEFAULT_SLOW_SHARE
@@ -164,15 +165,10 @@ def diagnose(
     tokens = sum(d.input_tokens + d.output_tokens for d in diagnoses if not d.cached)
     cost = sum(d.cost_usd for d in diagnoses if not d.cached)
     console.print(
-        f"[dim]{counts.sentence()}; {_n(len(diagnoses), 'diagnosis', 'diagnoses')}, one "
+        f"[dim]{counts.sentence()}; {plural(len(diagnoses), 'diagnosis', 'diagnoses')}, one "
         f"per kind of failure or finding: {calls} new, {len(diagnoses) - calls} from cache; "
         f'{tokens} tokens, ${cost:.4f}. Query them: semtrace sql "select * from failures"[/]'
     )
-
-
-def _n(count: int, one: str, many: str | None = None) -> str:
-    """``1 failure``, ``3 failures``."""
-    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 @dataclass(frozen=True)
@@ -189,8 +185,8 @@ class _Counts:
     def sentence(self) -> str:
         """``8 failures of 5 kinds, 8 diagnosed · 1 finding (...)``: the page's words."""
         return (
-            f"{_n(self.failures, 'failure')} of {_n(self.kinds, 'kind')}, "
-            f"{self.diagnosed} diagnosed · {_n(self.findings, 'finding')} "
+            f"{plural(self.failures, 'failure')} of {plural(self.kinds, 'kind')}, "
+            f"{self.diagnosed} diagnosed · {plural(self.findings, 'finding')} "
             "(slow steps, loops, stuck tasks)"
         )
 

@@ -12,9 +12,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from semtrace._connect import connect
+from semtrace._words import plural
 from semtrace.cli import app
 from semtrace.cli._common import DbOption, Format, console, fail, print_arrow
-from semtrace.cli.diagnose import _n
 from semtrace.exceptions import QueryError, SemtraceError
 from semtrace.store import queries
 from semtrace.telemetry.sentences import fold_failure_logs
@@ -189,9 +189,9 @@ def show(
         Text.assemble(
             ("trace ", "dim"),
             (full, "bold"),
-            f"  {_n(len(spans), 'span')}, ",
-            (_n(failures, "failure"), "red" if failures else "green"),
-            f" ({_n(errors, 'ERROR span')})",
+            f"  {plural(len(spans), 'span')}, ",
+            (plural(failures, "failure"), "red" if failures else "green"),
+            f" ({plural(errors, 'ERROR span')})",
         ),
     )
     shown = 0

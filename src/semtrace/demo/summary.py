@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from semtrace import semconv as sc
+from semtrace._words import plural
 from semtrace.store import queries as store
 
 __all__ = ["PATTERN_AGENTS", "DemoSummary", "build_summary", "pattern_sql"]
@@ -132,10 +133,10 @@ class DemoSummary:
             f" wrote {self.traces:,} traces, {self.spans:,} spans and {self.logs:,} log sentences"
             f" to {self.db} in {self.generated_s:.1f} s"
         )
-        found = f" and {_n(self.findings, 'slow step')}" if self.findings else ""
+        found = f" and {plural(self.findings, 'slow step')}" if self.findings else ""
         text.append(
-            f" (seed {self.seed}): {_n(self.failure_count, 'failure')} of "
-            f"{_n(self.failure_kinds, 'kind')}{found}; {self.diagnosed} of the failures "
+            f" (seed {self.seed}): {plural(self.failure_count, 'failure')} of "
+            f"{plural(self.failure_kinds, 'kind')}{found}; {self.diagnosed} of the failures "
             f"diagnosed offline, {self.elapsed_s:.1f} s in all."
         )
         if self.time_scale > 0:
@@ -259,11 +260,6 @@ class DemoSummary:
         return Panel(
             Group(*parts), title="Look further with SQL", title_align="left", border_style="cyan"
         )
-
-
-def _n(count: int, noun: str) -> str:
-    """``1 failure``, ``3 failures``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _task_line(task: dict[str, Any]) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from semtrace._words import plural as count
+
 __all__ = [
     "MAX_CELL",
     "MAX_CHARS",
@@ -46,11 +48,6 @@ def cell(value: Any, limit: int = MAX_CELL) -> str:
     if isinstance(value, list | dict | tuple):
         return clip(json.dumps(value, default=str, separators=(",", ":")), limit)
     return clip(str(value), limit)
-
-
-def count(n: int, noun: str) -> str:
-    """``1 trace``, ``3 traces``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def duration(ms: float | None) -> str:
