@@ -1486,7 +1486,7 @@ def _dbapi(f: Facts, name: str) -> str | None:
 
 def _type(f: Facts) -> Match | None:
     # Ruby, C++ and PHP spell the qualified name Stripe::RateLimitError, Aws\\S3\\S3Exception
-    name, module = re.split(r"::|\\", f.type_name)[-1], f.module
+    name, module = f.type_name, f.module
     if not name:
         return None
     evidence = f"the exception type {f.error_type}"
@@ -1623,7 +1623,7 @@ _SPECIFIC_RULES = _MODEL_RULES | {"unparsable model output", "runaway recursion"
 
 
 def _specific_type(f: Facts) -> Match | None:
-    name = re.split(r"::|\\", f.type_name)[-1]
+    name = f.type_name
     rule = _TYPE_NAMES.get(name) or (_stem(name) if name else None)
     if rule in _SPECIFIC_RULES:
         return _m(rule, f"the exception type {f.error_type}")
@@ -1762,7 +1762,7 @@ def where_default(f: Facts) -> Match | None:
     (``RuntimeError()``) is unknown anywhere, decidedly (the learned model is not asked).
     Builtins and the standard library's errors in a tool are left open (a tool's own code,
     not a backend): the learned model may know them."""
-    name = re.split(r"::|\\", f.type_name)[-1]
+    name = f.type_name
     if f.kind != "error" or not name:
         return None
     builtin = not f.module and name in _BUILTINS

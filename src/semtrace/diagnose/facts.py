@@ -190,13 +190,17 @@ class Facts:
 
     @property
     def type_name(self) -> str:
-        """The exception class' own name (``ReadTimeout``)."""
-        return self.error_type.rsplit(".", 1)[-1]
+        """The exception class' own name (``ReadTimeout``; the last part of a Rust or PHP
+        path, ``std::io::Error`` or ``App\\Http\\TimeoutException``)."""
+        return _NAMESPACE.split(self.error_type.rsplit(".", 1)[-1])[-1]
 
     @property
     def module(self) -> str:
         """The exception class' module (``requests.exceptions``), "" for builtins."""
         return self.error_type.rpartition(".")[0]
+
+
+_NAMESPACE = re.compile(r"::|\\")  # Rust's and PHP's path separators
 
 
 def where_of(operation: Any) -> str:

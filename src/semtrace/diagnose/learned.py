@@ -160,7 +160,7 @@ def _parts(name: str) -> list[str]:
 def tokens(f: Facts) -> list[str]:
     """The failure's tokens: where, kind, the type's name and words, its module, each code
     recorded or printed (and its class), then the distinct words of the message."""
-    name = re.split(r"::|\\", f.type_name)[-1]
+    name = f.type_name
     facts = [f"where={f.where or '?'}", f"kind={f.kind}"]
     if name:
         facts += [f"type={name}", *(f"type~{p}" for p in _parts(name))]
